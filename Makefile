@@ -1,0 +1,151 @@
+# migshaper build. `make` builds the agent and the CLI; see README.md for the rest.
+#
+# Layout conventions (new files are picked up without editing this file):
+#   bpf/NAME.bpf.c      -> build/NAME.bpf.o and build/NAME.skel.h
+#   agent/*.c, tc/*.c   -> build/libmigshaper.a (except agent/main.c, agent/ctl.c)
+#   tests/unit/test_*.c -> build/tests/unit/test_*   (cmocka, no privileges)
+#   tests/bpf/test_*.c  -> build/tests/bpf/test_*    (cmocka, root: BPF_PROG_TEST_RUN)
+#   tests/tc/test_*.c   -> build/tests/tc/test_*     (cmocka, root: netns + netlink)
+#   tests/tools/*.c     -> build/tools/*             (lab helpers)
+#   tests/bench/*.c     -> build/bench/*             (benchmark drivers)
+#   tests/lab/test_*.sh                              (lab tests, root)
+#   tests/bench/NAME.sh -> tests/bench/out/NAME.json (make bench [BENCH=NAME])
+
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+BUILD     ?= build
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+
+PKGS      := libbpf libnl-3.0 libnl-route-3.0 libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror
+CFLAGS    ?= -O2 -g
+CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -Itc -I$(BUILD) $(PKG_CFLAGS)
+LDLIBS    += $(PKG_LIBS) -lelf -lz -lm
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+HDRS      := $(wildcard include/*.h agent/*.h tc/*.h)
+
+MAIN_SRCS := agent/main.c agent/ctl.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard agent/*.c tc/*.c))
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+TCT_SRCS  := $(wildcard tests/tc/test_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+
+UNIT_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BPFT_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BPFT_SRCS))
+TCT_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TCT_SRCS))
+SAN_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(UNIT_SRCS) $(BPFT_SRCS) $(TCT_SRCS))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
+
+.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san
+.DELETE_ON_ERROR:
+
+all: $(BINS)
+
+deps:
+	@bash scripts/deps.sh
+
+# --- BPF -------------------------------------------------------------------
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(HDRS)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
+		-Iinclude -I$(BUILD) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+# --- user space ------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/libmigshaper.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/san/libmigshaper.a: $(SAN_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/migshaperd: $(BUILD)/obj/agent/main.o $(BUILD)/libmigshaper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/migshaperctl: $(BUILD)/obj/agent/ctl.o $(BUILD)/libmigshaper.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/migshaperd: $(BUILD)/san/agent/main.o $(BUILD)/san/libmigshaper.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests and tools -------------------------------------------------------
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
+
+check-build: all $(UNIT_BINS) $(BPFT_BINS) $(TCT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
+	$(SAN_TEST_BINS) $(BUILD)/san/migshaperd
+
+san: $(SAN_TEST_BINS) $(BUILD)/san/migshaperd
+
+check: deps
+	$(MAKE) check-build
+	BUILD=$(BUILD) bash scripts/run-tests.sh
+
+bench: deps
+	$(MAKE) all $(TOOL_BINS) $(BENCH_BINS)
+	BUILD=$(BUILD) bash scripts/run-bench.sh $(BENCH)
+
+demo: deps
+	$(MAKE) all $(TOOL_BINS)
+	BUILD=$(BUILD) bash scripts/demo.sh
+
+lab-up: all $(TOOL_BINS)
+	bash scripts/lab.sh up
+
+lab-down:
+	bash scripts/lab.sh down
+
+install: all
+	install -D -m 0755 $(BUILD)/migshaperd $(DESTDIR)$(PREFIX)/sbin/migshaperd
+	install -D -m 0755 $(BUILD)/migshaperctl $(DESTDIR)$(PREFIX)/sbin/migshaperctl
+
+format:
+	clang-format -i $(wildcard agent/*.[ch] tc/*.[ch] include/*.h bpf/*.c tests/*/*.c tests/*/*.h)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Constants and structs shared by the BPF classifier and user space: HTB
+ * class ids, map keys and values, the ring-buffer event. Both sides include
+ * this file, so it uses only fixed-size kernel types.
+ */
+#ifndef MIGSHAPER_H
+#define MIGSHAPER_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/*
+ * HTB layout. The root qdisc is MS_HTB_MAJOR:0 and every class id is
+ * MS_HTB_MAJOR:minor. skb->priority carries the full handle, which HTB uses
+ * directly to pick the class.
+ */
+#define MS_HTB_MAJOR 1U
+#define MS_MINOR_LINK 0x1U
+#define MS_MINOR_MGMT 0x10U
+#define MS_MINOR_AGGREGATE 0x20U
+#define MS_MINOR_UNATTRIBUTED 0x21U
+#define MS_MINOR_DEFAULT 0x30U
+/* Per-migration leaf classes are MS_MINOR_MIG_BASE + slot. */
+#define MS_MINOR_MIG_BASE 0x100U
+#define MS_MAX_MIGRATIONS 256U
+/* Counters are indexed by minor; every minor above fits below this. */
+#define MS_CLASS_SLOTS (MS_MINOR_MIG_BASE + MS_MAX_MIGRATIONS)
+
+#define MS_HANDLE(minor) ((MS_HTB_MAJOR << 16) | (minor))
+
+static inline int ms_minor_is_migration(__u32 minor)
+{
+	return minor >= MS_MINOR_MIG_BASE && minor < MS_MINOR_MIG_BASE + MS_MAX_MIGRATIONS;
+}
+
+/* Map sizes. */
+#define MS_FLOW_MAP_MAX 65536U
+#define MS_CIDR_MAX 256U
+#define MS_PORT_MAP_SIZE 65536U
+#define MS_REPORTED_MAP_MAX 4096U
+#define MS_EVENTS_RINGBUF_BYTES (256U * 1024U)
+
+/*
+ * A flow's 5-tuple as seen on egress. IPv4 addresses are stored IPv4-mapped
+ * (::ffff:a.b.c.d) so one key type serves both families. Addresses are in
+ * network byte order, ports in host byte order.
+ */
+struct ms_flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 l4_proto;
+	__u8 pad[3];
+};
+
+struct ms_flow_val {
+	__u32 class_minor;
+	__u32 migration_id;
+};
+
+/*
+ * Management CIDRs live in one LPM trie keyed by the IPv4-mapped address, so
+ * an IPv4 /24 is stored with prefixlen 96 + 24.
+ */
+struct ms_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* Value of the port map, indexed by port number in host byte order. */
+#define MS_PORT_MGMT 0x1U
+#define MS_PORT_MIGRATION 0x2U
+
+/* The single element of the config array map. */
+#define MS_CFG_DSCP_MARKING 0x1U
+struct ms_dp_config {
+	__u32 flags;
+	/* A still-unattributed flow is reported again after this long. */
+	__u32 report_interval_ms;
+};
+
+/* Per-CPU, indexed by class minor. */
+struct ms_class_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Ring-buffer record: the first packet of an unattributed migration flow. */
+struct ms_flow_event {
+	__u64 ts_ns; /* bpf_ktime_get_ns() */
+	struct ms_flow_key key;
+	__u32 ifindex;
+	__u32 pad;
+};
+
+/* DSCP code points written when MS_CFG_DSCP_MARKING is set. */
+#define MS_DSCP_MGMT 48U      /* CS6 */
+#define MS_DSCP_MIGRATION 8U  /* CS1 */
+
+/* Pinned objects live under MS_PIN_ROOT/<ifname>/. */
+#define MS_PIN_ROOT "/sys/fs/bpf/migshaper"
+
+#endif /* MIGSHAPER_H */
