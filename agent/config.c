@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Settings: parsing and validation. Values are parsed strictly (no trailing
+ * garbage, no sign, no overflow) because a shaping agent that silently reads
+ * "1O00" as 1 would cut a host off its manager.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* A config file larger than this is certainly not a config file. */
+#define MS_CONFIG_MAX_BYTES (1U << 20)
+#define MS_LINE_MAX 4096U
+
+static const __u16 default_mgmt_ports[] = { 22, 16509, 16514, 54321 };
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+void ms_config_init(struct ms_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->report_interval_ms = 1000;
+	cfg->log_level = MS_LOG_INFO;
+	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
+	memcpy(cfg->mgmt_ports, default_mgmt_ports, sizeof(default_mgmt_ports));
+	/* libvirt's migration_port_min/max defaults. */
+	cfg->migration_port_min = 49152;
+	cfg->migration_port_max = 49215;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
+static int parse_u64(const char *s, __u64 *out)
+{
+	__u64 v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (ULLONG_MAX - (__u64)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (__u64)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* hint completes the "allowed" text, e.g. " Mbit/s, or auto". */
+static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max,
+			const char *hint, __u64 *out, char *err, size_t err_len)
+{
+	__u64 v;
+	int ret = parse_u64(value, &v);
+
+	if (ret == -EINVAL) {
+		set_err(err, err_len, "%s: '%s' is not a whole number (allowed: %llu-%llu%s)", key,
+			value, (unsigned long long)min, (unsigned long long)max, hint);
+		return -EINVAL;
+	}
+	if (ret == -ERANGE || v < min || v > max) {
+		set_err(err, err_len, "%s: '%s' is out of range (allowed: %llu-%llu%s)", key, value,
+			(unsigned long long)min, (unsigned long long)max, hint);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_mbps(const char *key, const char *value, __u32 *out, char *err, size_t err_len)
+{
+	__u64 v;
+	int ret;
+
+	if (strcmp(value, "auto") == 0) {
+		*out = 0;
+		return 0;
+	}
+	ret = parse_ranged(key, value, 1, MS_MBPS_MAX, " Mbit/s, or auto", &v, err, err_len);
+	if (ret)
+		return ret;
+	*out = (__u32)v;
+	return 0;
+}
+
+int ms_cidr_parse(const char *text, struct ms_cidr_key *out)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(text, '/');
+	size_t addr_len = slash ? (size_t)(slash - text) : strlen(text);
+	struct ms_cidr_key key = {};
+	__u64 prefix;
+	unsigned int max_prefix, base;
+	struct in_addr a4;
+
+	if (addr_len == 0 || addr_len >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, text, addr_len);
+	addr[addr_len] = '\0';
+
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		memcpy(&key.addr[12], &a4, 4);
+		max_prefix = 32;
+		base = 96;
+	} else if (inet_pton(AF_INET6, addr, key.addr) == 1) {
+		max_prefix = 128;
+		base = 0;
+	} else {
+		return -EINVAL;
+	}
+
+	prefix = max_prefix;
+	if (slash) {
+		int ret = parse_u64(slash + 1, &prefix);
+
+		if (ret)
+			return -EINVAL;
+		if (prefix > max_prefix)
+			return -ERANGE;
+	}
+	key.prefixlen = base + (__u32)prefix;
+	/* Clear host bits so equal networks give equal trie keys. */
+	for (unsigned int bit = key.prefixlen; bit < 128; bit++)
+		key.addr[bit / 8] &= (__u8)~(0x80U >> (bit % 8));
+	*out = key;
+	return 0;
+}
+
+int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len)
+{
+	static const __u8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char addr[INET6_ADDRSTRLEN];
+	int n;
+
+	if (key->prefixlen >= 96 && memcmp(key->addr, v4_mapped, sizeof(v4_mapped)) == 0) {
+		inet_ntop(AF_INET, &key->addr[12], addr, sizeof(addr));
+		n = snprintf(buf, len, "%s/%u", addr, key->prefixlen - 96);
+	} else {
+		inet_ntop(AF_INET6, key->addr, addr, sizeof(addr));
+		n = snprintf(buf, len, "%s/%u", addr, key->prefixlen);
+	}
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+/*
+ * Splits a list on commas and white space. Calls fn for each non-empty item;
+ * stops at the first error.
+ */
+static int for_each_item(const char *value, int (*fn)(void *ctx, const char *item), void *ctx)
+{
+	char item[128];
+	const char *p = value;
+
+	while (*p) {
+		size_t n = 0;
+		int ret;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		while (p[n] && p[n] != ',' && !isspace((unsigned char)p[n]))
+			n++;
+		if (n >= sizeof(item))
+			return -EINVAL;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n;
+		ret = fn(ctx, item);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+struct cidr_list {
+	struct ms_cidr_key keys[MS_CIDR_MAX];
+	size_t n;
+	const char *bad;
+	char bad_buf[128];
+};
+
+static int add_cidr(void *ctx, const char *item)
+{
+	struct cidr_list *list = ctx;
+	struct ms_cidr_key key;
+	int ret;
+
+	snprintf(list->bad_buf, sizeof(list->bad_buf), "%s", item);
+	ret = ms_cidr_parse(item, &key);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < list->n; i++)
+		if (memcmp(&list->keys[i], &key, sizeof(key)) == 0)
+			return 0;
+	if (list->n == MS_CIDR_MAX)
+		return -E2BIG;
+	list->keys[list->n++] = key;
+	return 0;
+}
+
+struct port_list {
+	__u16 ports[MS_MAX_MGMT_PORTS];
+	size_t n;
+	char bad_buf[128];
+};
+
+static int add_port(void *ctx, const char *item)
+{
+	struct port_list *list = ctx;
+	__u64 port;
+	int ret;
+
+	snprintf(list->bad_buf, sizeof(list->bad_buf), "%s", item);
+	ret = parse_u64(item, &port);
+	if (ret)
+		return -EINVAL;
+	if (port < 1 || port > 65535)
+		return -ERANGE;
+	for (size_t i = 0; i < list->n; i++)
+		if (list->ports[i] == port)
+			return 0;
+	if (list->n == MS_MAX_MGMT_PORTS)
+		return -E2BIG;
+	list->ports[list->n++] = (__u16)port;
+	return 0;
+}
+
+static int set_mgmt_cidrs(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	struct cidr_list *list = calloc(1, sizeof(*list));
+	int ret;
+
+	if (!list)
+		return -ENOMEM;
+	ret = for_each_item(value, add_cidr, list);
+	if (ret == -E2BIG) {
+		set_err(err, err_len, "mgmt_cidrs: more than %u CIDRs", MS_CIDR_MAX);
+		ret = -ERANGE;
+	} else if (ret) {
+		set_err(err, err_len,
+			"mgmt_cidrs: '%s' is not a CIDR (allowed: a.b.c.d/0-32 or an IPv6 "
+			"prefix /0-128, separated by commas)",
+			list->bad_buf);
+	} else {
+		memcpy(cfg->mgmt_cidrs, list->keys, list->n * sizeof(list->keys[0]));
+		cfg->n_mgmt_cidrs = list->n;
+	}
+	free(list);
+	return ret;
+}
+
+static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	struct port_list list = {};
+	int ret = for_each_item(value, add_port, &list);
+
+	if (ret == -E2BIG) {
+		set_err(err, err_len, "mgmt_ports: more than %u ports", MS_MAX_MGMT_PORTS);
+		return -ERANGE;
+	}
+	if (ret) {
+		set_err(err, err_len,
+			"mgmt_ports: '%s' is not a port (allowed: 1-65535, separated by commas)",
+			list.bad_buf);
+		return ret;
+	}
+	memcpy(cfg->mgmt_ports, list.ports, list.n * sizeof(list.ports[0]));
+	cfg->n_mgmt_ports = list.n;
+	return 0;
+}
+
+static int set_migration_ports(struct ms_config *cfg, const char *value, char *err,
+			       size_t err_len)
+{
+	char lo_text[16], hi_text[16];
+	const char *dash = strchr(value, '-');
+	size_t lo_len = dash ? (size_t)(dash - value) : strlen(value);
+	__u64 lo, hi;
+
+	if (lo_len == 0 || lo_len >= sizeof(lo_text) ||
+	    (dash && (strlen(dash + 1) == 0 || strlen(dash + 1) >= sizeof(hi_text))))
+		goto malformed;
+	memcpy(lo_text, value, lo_len);
+	lo_text[lo_len] = '\0';
+	snprintf(hi_text, sizeof(hi_text), "%s", dash ? dash + 1 : lo_text);
+	if (parse_u64(lo_text, &lo) || parse_u64(hi_text, &hi))
+		goto malformed;
+	if (lo < 1 || hi > 65535 || lo > 65535 || hi < 1) {
+		set_err(err, err_len, "migration_ports: '%s' is out of range (allowed: 1-65535)",
+			value);
+		return -ERANGE;
+	}
+	if (lo > hi) {
+		set_err(err, err_len,
+			"migration_ports: '%s' is reversed (the first port must not exceed the "
+			"second)",
+			value);
+		return -ERANGE;
+	}
+	cfg->migration_port_min = (__u16)lo;
+	cfg->migration_port_max = (__u16)hi;
+	return 0;
+
+malformed:
+	set_err(err, err_len, "migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)",
+		value);
+	return -EINVAL;
+}
+
+int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
+		  size_t err_len)
+{
+	__u64 v;
+	int ret;
+
+	if (strcmp(key, "link_mbps") == 0)
+		return parse_mbps(key, value, &cfg->link_mbps, err, err_len);
+	if (strcmp(key, "mgmt_reserve_mbps") == 0)
+		return parse_mbps(key, value, &cfg->mgmt_reserve_mbps, err, err_len);
+	if (strcmp(key, "migration_aggregate_mbps") == 0)
+		return parse_mbps(key, value, &cfg->migration_aggregate_mbps, err, err_len);
+	if (strcmp(key, "migration_max_mbps") == 0)
+		return parse_mbps(key, value, &cfg->migration_max_mbps, err, err_len);
+	if (strcmp(key, "migration_min_mbps") == 0)
+		return parse_mbps(key, value, &cfg->migration_min_mbps, err, err_len);
+	if (strcmp(key, "dscp_marking") == 0) {
+		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
+		if (!ret)
+			cfg->dscp_marking = v;
+		return ret;
+	}
+	if (strcmp(key, "report_interval_ms") == 0) {
+		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
+		if (!ret)
+			cfg->report_interval_ms = (__u32)v;
+		return ret;
+	}
+	if (strcmp(key, "log_level") == 0) {
+		enum ms_log_level level;
+
+		if (ms_log_level_parse(value, &level)) {
+			set_err(err, err_len,
+				"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
+				value);
+			return -EINVAL;
+		}
+		cfg->log_level = level;
+		return 0;
+	}
+	if (strcmp(key, "mgmt_cidrs") == 0)
+		return set_mgmt_cidrs(cfg, value, err, err_len);
+	if (strcmp(key, "mgmt_ports") == 0)
+		return set_mgmt_ports(cfg, value, err, err_len);
+	if (strcmp(key, "migration_ports") == 0)
+		return set_migration_ports(cfg, value, err, err_len);
+
+	set_err(err, err_len, "unknown key '%s'", key);
+	return -ENOENT;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * Applies one line to the working copy. *applies says whether the current
+ * section is for this interface; lines of other sections are still validated
+ * against a scratch copy so that a typo anywhere is reported.
+ */
+static int parse_line(struct ms_config *cfg, struct ms_config *scratch, char *line,
+		      const char *ifname, bool *applies, char *err, size_t err_len)
+{
+	char *s = trim(line);
+	char *eq;
+
+	if (*s == '\0' || *s == '#' || *s == ';')
+		return 0;
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+		char *name;
+
+		if (!close || *trim(close + 1) != '\0') {
+			set_err(err, err_len, "malformed section header '%s'", s);
+			return -EINVAL;
+		}
+		*close = '\0';
+		name = trim(s + 1);
+		if (strcmp(name, "global") == 0) {
+			*applies = true;
+			return 0;
+		}
+		if (strncmp(name, "interface", 9) == 0 && isspace((unsigned char)name[9])) {
+			char *iface = trim(name + 9);
+
+			if (*iface == '\0' || strlen(iface) >= 16 || strpbrk(iface, " \t/")) {
+				set_err(err, err_len, "section '[%s]': bad interface name", name);
+				return -EINVAL;
+			}
+			*applies = ifname && strcmp(iface, ifname) == 0;
+			return 0;
+		}
+		set_err(err, err_len,
+			"unknown section '[%s]' (allowed: [global], [interface NAME])", name);
+		return -EINVAL;
+	}
+	eq = strchr(s, '=');
+	if (!eq) {
+		set_err(err, err_len, "expected 'key = value', got '%s'", s);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	return ms_config_set(*applies ? cfg : scratch, trim(s), trim(eq + 1), err, err_len);
+}
+
+int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const char *ifname,
+		    char *err, size_t err_len)
+{
+	struct ms_config *work = NULL, *scratch = NULL;
+	char line[MS_LINE_MAX];
+	bool applies = true;
+	unsigned int line_no = 0;
+	char line_err[MS_CONFIG_ERR_LEN] = "";
+	size_t pos = 0;
+	int ret = 0;
+
+	if (len > MS_CONFIG_MAX_BYTES) {
+		set_err(err, err_len, "config is larger than %u bytes", MS_CONFIG_MAX_BYTES);
+		return -EFBIG;
+	}
+	work = malloc(sizeof(*work));
+	scratch = malloc(sizeof(*scratch));
+	if (!work || !scratch) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	*work = *cfg;
+	ms_config_init(scratch);
+
+	while (pos < len) {
+		size_t n = 0;
+
+		line_no++;
+		while (pos + n < len && text[pos + n] != '\n')
+			n++;
+		if (n >= sizeof(line)) {
+			set_err(err, err_len, "line %u: longer than %u bytes", line_no,
+				MS_LINE_MAX - 1);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (memchr(text + pos, '\0', n)) {
+			set_err(err, err_len, "line %u: contains a NUL byte", line_no);
+			ret = -EINVAL;
+			goto out;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n + 1;
+		ret = parse_line(work, scratch, line, ifname, &applies, line_err,
+				 sizeof(line_err));
+		if (ret) {
+			set_err(err, err_len, "line %u: %s", line_no, line_err);
+			if (ret == -ENOENT)
+				ret = -EINVAL;
+			goto out;
+		}
+	}
+	*cfg = *work;
+out:
+	free(work);
+	free(scratch);
+	return ret;
+}
+
+int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			size_t err_len)
+{
+	char *text = NULL;
+	char parse_err[MS_CONFIG_ERR_LEN];
+	struct stat st;
+	size_t got = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		set_err(err, err_len, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		set_err(err, err_len, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)MS_CONFIG_MAX_BYTES) {
+		set_err(err, err_len, "%s: not a regular file of at most %u bytes", path,
+			MS_CONFIG_MAX_BYTES);
+		ret = -EINVAL;
+		goto out;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			set_err(err, err_len, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	ret = ms_config_parse(cfg, text, got, ifname, parse_err, sizeof(parse_err));
+	if (ret)
+		set_err(err, err_len, "%s: %s", path, parse_err);
+out:
+	free(text);
+	close(fd);
+	return ret;
+}
+
+static bool port_in_migration_range(const struct ms_config *cfg, __u16 port)
+{
+	return port >= cfg->migration_port_min && port <= cfg->migration_port_max;
+}
+
+int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len)
+{
+	struct ms_config r = *cfg;
+
+	if (!r.link_mbps) {
+		if (!link_speed_mbps) {
+			set_err(err, err_len,
+				"link_mbps: auto, but the interface reports no link speed; set "
+				"link_mbps to the usable rate of the link in Mbit/s");
+			return -EINVAL;
+		}
+		/*
+		 * Shape slightly below the line rate so the queue forms here,
+		 * where management has priority, and not in the NIC or switch.
+		 */
+		r.link_mbps = link_speed_mbps - link_speed_mbps / 20;
+		if (!r.link_mbps)
+			r.link_mbps = 1;
+	}
+	if (!r.mgmt_reserve_mbps)
+		r.mgmt_reserve_mbps = r.link_mbps / 10 ? r.link_mbps / 10 : 1;
+	if (!r.migration_aggregate_mbps) {
+		__u32 left = r.link_mbps > r.mgmt_reserve_mbps ? r.link_mbps - r.mgmt_reserve_mbps
+							       : 0;
+
+		r.migration_aggregate_mbps = (__u32)((__u64)r.link_mbps * 7 / 10);
+		if (r.migration_aggregate_mbps > left)
+			r.migration_aggregate_mbps = left;
+	}
+	if (!r.migration_max_mbps)
+		r.migration_max_mbps = r.migration_aggregate_mbps;
+	if (!r.migration_min_mbps) {
+		r.migration_min_mbps = r.link_mbps / 50 ? r.link_mbps / 50 : 1;
+		if (r.migration_min_mbps > r.migration_max_mbps)
+			r.migration_min_mbps = r.migration_max_mbps;
+	}
+
+	if (r.mgmt_reserve_mbps >= r.link_mbps) {
+		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
+			r.mgmt_reserve_mbps, r.link_mbps);
+		return -ERANGE;
+	}
+	if (!r.migration_aggregate_mbps ||
+	    (__u64)r.mgmt_reserve_mbps + r.migration_aggregate_mbps > r.link_mbps) {
+		set_err(err, err_len,
+			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
+			"link_mbps (%u)",
+			r.migration_aggregate_mbps, r.mgmt_reserve_mbps, r.link_mbps);
+		return -ERANGE;
+	}
+	if (r.migration_max_mbps > r.migration_aggregate_mbps) {
+		set_err(err, err_len,
+			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
+			r.migration_max_mbps, r.migration_aggregate_mbps);
+		return -ERANGE;
+	}
+	if (r.migration_min_mbps > r.migration_max_mbps) {
+		set_err(err, err_len, "migration_min_mbps: %u must be at most migration_max_mbps (%u)",
+			r.migration_min_mbps, r.migration_max_mbps);
+		return -ERANGE;
+	}
+	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
+		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
+			set_err(err, err_len,
+				"mgmt_ports: port %u lies inside migration_ports (%u-%u)",
+				r.mgmt_ports[i], r.migration_port_min, r.migration_port_max);
+			return -EINVAL;
+		}
+	}
+	*cfg = r;
+	return 0;
+}

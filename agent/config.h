@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The agent's settings: defaults, validation of one key at a time, the INI
+ * file, and the cross-key checks that need the link speed. Every setter is
+ * all-or-nothing: on error the struct is left exactly as it was.
+ */
+#ifndef MS_CONFIG_H
+#define MS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "migshaper.h"
+#include "log.h"
+
+#define MS_CONFIG_DEFAULT_PATH "/etc/migshaper/migshaper.conf"
+#define MS_MAX_MGMT_PORTS 64U
+#define MS_MBPS_MAX 1000000U /* 1 Tbit/s */
+#define MS_CONFIG_ERR_LEN 256
+
+struct ms_config {
+	/* Mbit/s (10^6 bit/s). 0 means "auto": derived in ms_config_resolve(). */
+	__u32 link_mbps;
+	__u32 mgmt_reserve_mbps;
+	__u32 migration_aggregate_mbps;
+	__u32 migration_max_mbps;
+	__u32 migration_min_mbps;
+	bool dscp_marking;
+	__u32 report_interval_ms;
+	enum ms_log_level log_level;
+	size_t n_mgmt_cidrs;
+	struct ms_cidr_key mgmt_cidrs[MS_CIDR_MAX];
+	size_t n_mgmt_ports;
+	__u16 mgmt_ports[MS_MAX_MGMT_PORTS];
+	__u16 migration_port_min;
+	__u16 migration_port_max;
+};
+
+void ms_config_init(struct ms_config *cfg);
+
+/*
+ * Validates and sets one key. Returns 0, -ENOENT for an unknown key, -EINVAL
+ * for a malformed value or -ERANGE for one out of range; err then names the
+ * key and what is allowed.
+ */
+int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
+		  size_t err_len);
+
+/*
+ * Parses INI text: keys before any section and in [global] apply to every
+ * interface, keys in [interface NAME] only to NAME (which may be NULL to
+ * apply global keys only). Every section is validated, even those for other
+ * interfaces. All or nothing.
+ */
+int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const char *ifname,
+		    char *err, size_t err_len);
+int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			size_t err_len);
+
+/*
+ * Fills "auto" values from the link speed (Mbit/s, 0 if unknown) and checks
+ * the constraints between keys. All or nothing.
+ */
+int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len);
+
+/* Parses "a.b.c.d[/len]" or "x:y::z[/len]" into an IPv4-mapped trie key. */
+int ms_cidr_parse(const char *text, struct ms_cidr_key *out);
+int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len);
+
+#endif /* MS_CONFIG_H */

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * migshaperd: loads the classifier, builds the HTB tree on one interface and
+ * runs the event loop. Owns the process-wide pieces: arguments, the lock that
+ * keeps one agent per interface, signals and the order of set-up and
+ * tear-down.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "classes.h"
+#include "config.h"
+#include "dataplane.h"
+#include "htb.h"
+#include "linkwatch.h"
+#include "log.h"
+#include "loop.h"
+
+#define MS_VERSION "0.1.0"
+#define MS_DEFAULT_RUN_DIR "/run/migshaper"
+#define MS_CYCLE_MS 1000
+
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,
+	EXIT_USAGE = 2,
+};
+
+struct agent {
+	struct ms_config cfg;
+	const char *ifname;
+	const char *config_path;
+	const char *pin_root;
+	const char *run_dir;
+	int ifindex;
+	int lock_fd;
+	int signal_fd;
+	int timer_fd;
+	bool iface_gone;
+	struct ms_dataplane *dp;
+	struct ms_htb *htb;
+	struct ms_loop *loop;
+	struct ms_linkwatch *lw;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: migshaperd --iface IF [options]\n"
+		"\n"
+		"Keeps live migrations from starving management traffic on IF: a tc\n"
+		"egress classifier sorts packets into management, per-migration,\n"
+		"unattributed-migration and default classes of an HTB tree.\n"
+		"\n"
+		"Options:\n"
+		"  -i, --iface IF        interface to shape (required)\n"
+		"  -c, --config FILE     INI configuration (default %s if it exists)\n"
+		"  -l, --log-level LVL   error, warn, info or debug (overrides the config)\n"
+		"      --pin-root DIR    bpffs directory for pinned objects (default %s)\n"
+		"      --run-dir DIR     directory for the per-interface lock (default %s)\n"
+		"  -h, --help            show this help\n"
+		"  -V, --version         show the version\n"
+		"\n"
+		"Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime\n"
+		"error, 2 on bad arguments or configuration.\n",
+		MS_CONFIG_DEFAULT_PATH, MS_PIN_ROOT, MS_DEFAULT_RUN_DIR);
+}
+
+/* Link speed in Mbit/s as the driver reports it, 0 when unknown. */
+static __u32 read_link_speed_mbps(const char *ifname)
+{
+	char path[PATH_MAX];
+	long speed = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/speed", ifname);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &speed) != 1)
+		speed = -1;
+	fclose(f);
+	return speed > 0 && speed <= (long)MS_MBPS_MAX ? (__u32)speed : 0;
+}
+
+static int take_lock(struct agent *a)
+{
+	char path[PATH_MAX];
+	char pid_text[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (mkdir(a->run_dir, 0755) < 0 && errno != EEXIST) {
+		ms_err("cannot create %s: %s", a->run_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/%s.lock", a->run_dir, a->ifname);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ms_err("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int ret = -errno;
+
+		n = read(fd, pid_text, sizeof(pid_text) - 1);
+		pid_text[n > 0 ? n : 0] = '\0';
+		pid_text[strcspn(pid_text, "\n")] = '\0';
+		if (ret == -EWOULDBLOCK)
+			ms_err("another migshaperd (pid %s) already shapes %s; refusing to start",
+			       pid_text[0] ? pid_text : "?", a->ifname);
+		else
+			ms_err("cannot lock %s: %s", path, strerror(-ret));
+		close(fd);
+		return ret == -EWOULDBLOCK ? -EBUSY : ret;
+	}
+	if (ftruncate(fd, 0) == 0)
+		dprintf(fd, "%d\n", (int)getpid());
+	a->lock_fd = fd;
+	return 0;
+}
+
+/*
+ * Pins left by an agent that did not stop cleanly. We hold the interface
+ * lock, so no live agent owns them: remove them and start afresh.
+ */
+static int remove_stale_pins(const char *pin_root, const char *ifname)
+{
+	char dir_path[PATH_MAX], path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(dir_path, sizeof(dir_path), "%s/%s", pin_root, ifname);
+	dir = opendir(dir_path);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+		if (unlink(path) < 0)
+			ms_warn("cannot remove stale pin %s: %s", path, strerror(errno));
+	}
+	closedir(dir);
+	if (rmdir(dir_path) < 0)
+		return -errno;
+	return 0;
+}
+
+static void htb_params_from_config(const struct agent *a, struct ms_htb_params *p)
+{
+	const __u64 mbit = 1000000ULL;
+
+	memset(p, 0, sizeof(*p));
+	p->ifindex = a->ifindex;
+	p->link_bps = a->cfg.link_mbps * mbit;
+	p->mgmt_reserve_bps = a->cfg.mgmt_reserve_mbps * mbit;
+	p->migration_aggregate_bps = a->cfg.migration_aggregate_mbps * mbit;
+	p->migration_max_bps = a->cfg.migration_max_mbps * mbit;
+	p->migration_min_bps = a->cfg.migration_min_mbps * mbit;
+}
+
+static int apply_classifier_tables(struct agent *a)
+{
+	struct ms_dp_config dp_cfg = {
+		.flags = a->cfg.dscp_marking ? MS_CFG_DSCP_MARKING : 0,
+		.report_interval_ms = a->cfg.report_interval_ms,
+	};
+	int ret;
+
+	ret = ms_dataplane_set_ports(a->dp, a->cfg.mgmt_ports, a->cfg.n_mgmt_ports,
+				     a->cfg.migration_port_min, a->cfg.migration_port_max);
+	if (ret)
+		return ret;
+	ret = ms_dataplane_set_mgmt_cidrs(a->dp, a->cfg.mgmt_cidrs, a->cfg.n_mgmt_cidrs);
+	if (ret)
+		return ret;
+	return ms_dataplane_set_config(a->dp, &dp_cfg);
+}
+
+static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
+{
+	char flow[160];
+
+	(void)ctx;
+	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "(unprintable)");
+	ms_info("new unattributed migration flow %s", flow);
+}
+
+static int on_ringbuf(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	int ret;
+
+	(void)events;
+	ret = ms_dataplane_events_consume(a->dp, on_flow_event, a);
+	if (ret < 0)
+		ms_warn("reading flow events: %s", strerror(-ret));
+	return 0;
+}
+
+static int on_signal(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(a->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			ms_info("%s received; restoring %s and stopping",
+				si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", a->ifname);
+			ms_loop_stop(a->loop, 0);
+			break;
+		case SIGHUP:
+			ms_warn("SIGHUP: configuration reload is not implemented yet; restart the "
+				"agent to apply a changed configuration");
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static void on_link_event(void *ctx, enum ms_link_event event, unsigned int ifi_flags)
+{
+	struct agent *a = ctx;
+
+	if (event == MS_LINK_DELETED) {
+		ms_err("interface %s disappeared; stopping", a->ifname);
+		a->iface_gone = true;
+		ms_loop_stop(a->loop, -ENODEV);
+		return;
+	}
+	ms_debug("interface %s changed (flags 0x%x)", a->ifname, ifi_flags);
+}
+
+static int on_linkwatch(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	int ret;
+
+	(void)events;
+	ret = ms_linkwatch_dispatch(a->lw);
+	if (ret < 0)
+		ms_warn("rtnetlink: %s", strerror(-ret));
+	return 0;
+}
+
+static int on_timer(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	static const __u32 minors[] = { MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
+	__u64 expirations;
+
+	(void)events;
+	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
+		return 0;
+	if (ms_log_get_level() < MS_LOG_DEBUG)
+		return 0;
+	for (size_t i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
+		struct ms_class_counter c;
+		char name[32];
+
+		if (ms_dataplane_counters(a->dp, minors[i], &c) || ms_class_name(minors[i], name,
+										   sizeof(name)))
+			continue;
+		ms_debug("class %s: %llu packets, %llu bytes", name, (unsigned long long)c.packets,
+			 (unsigned long long)c.bytes);
+	}
+	return 0;
+}
+
+/* Signals, rtnetlink and the cycle timer: set up before anything is installed. */
+static int setup_loop_sources(struct agent *a)
+{
+	struct itimerspec cycle = {
+		.it_interval = { .tv_sec = MS_CYCLE_MS / 1000 },
+		.it_value = { .tv_sec = MS_CYCLE_MS / 1000 },
+	};
+	sigset_t mask;
+	int ret;
+
+	ret = ms_loop_new(&a->loop);
+	if (ret)
+		return ret;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	a->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->signal_fd < 0)
+		return -errno;
+	ret = ms_loop_add(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
+	if (ret)
+		return ret;
+
+	ret = ms_linkwatch_open(a->ifindex, on_link_event, a, &a->lw);
+	if (ret)
+		return ret;
+	ret = ms_loop_add(a->loop, ms_linkwatch_fd(a->lw), EPOLLIN, on_linkwatch, a);
+	if (ret)
+		return ret;
+
+	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (a->timer_fd < 0)
+		return -errno;
+	if (timerfd_settime(a->timer_fd, 0, &cycle, NULL) < 0)
+		return -errno;
+	return ms_loop_add(a->loop, a->timer_fd, EPOLLIN, on_timer, a);
+}
+
+static int open_dataplane(struct agent *a)
+{
+	struct ms_dataplane_opts opts = { .ifname = a->ifname, .pin_root = a->pin_root };
+	int ret;
+
+	ret = ms_dataplane_open(&opts, &a->dp);
+	if (ret == -EEXIST) {
+		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s; "
+			"replacing it",
+			a->pin_root, a->ifname);
+		ret = remove_stale_pins(a->pin_root, a->ifname);
+		if (!ret)
+			ret = ms_dataplane_open(&opts, &a->dp);
+	}
+	if (ret) {
+		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = apply_classifier_tables(a);
+	if (ret) {
+		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = ms_loop_add(a->loop, ms_dataplane_events_fd(a->dp), EPOLLIN, on_ringbuf, a);
+	if (ret)
+		ms_err("cannot watch the flow-event ring buffer: %s", strerror(-ret));
+	return ret;
+}
+
+/* Undoes run_agent() in reverse; leaves the interface as it was found. */
+static void teardown(struct agent *a)
+{
+	if (a->htb) {
+		if (!a->iface_gone && ms_htb_restore(a->htb))
+			ms_warn("could not restore the original root qdisc of %s", a->ifname);
+		ms_htb_free(a->htb);
+	}
+	ms_dataplane_close(a->dp, true);
+	ms_linkwatch_close(a->lw);
+	ms_loop_free(a->loop);
+	if (a->timer_fd >= 0)
+		close(a->timer_fd);
+	if (a->signal_fd >= 0)
+		close(a->signal_fd);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+}
+
+/* Returns an exit status; the config is already valid. */
+static int run_agent(struct agent *a)
+{
+	struct ms_htb_params htb_params;
+	int ret, status = EXIT_RUNTIME;
+
+	ret = take_lock(a);
+	if (ret)
+		return EXIT_RUNTIME;
+	ret = setup_loop_sources(a);
+	if (ret) {
+		ms_err("cannot set up the event loop: %s", strerror(-ret));
+		goto out;
+	}
+	ret = open_dataplane(a);
+	if (ret)
+		goto out;
+	htb_params_from_config(a, &htb_params);
+	ret = ms_htb_install(&htb_params, &a->htb);
+	if (ret) {
+		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
+		goto out;
+	}
+	ms_info("ready: shaping %s at %u Mbit/s (management reserve %u, migration aggregate %u, "
+		"per-migration %u-%u Mbit/s)",
+		a->ifname, a->cfg.link_mbps, a->cfg.mgmt_reserve_mbps,
+		a->cfg.migration_aggregate_mbps, a->cfg.migration_min_mbps,
+		a->cfg.migration_max_mbps);
+
+	ret = ms_loop_run(a->loop);
+	if (ret == 0)
+		status = EXIT_OK;
+	else if (ret != -ENODEV)
+		ms_err("event loop: %s", strerror(-ret));
+out:
+	teardown(a);
+	return status;
+}
+
+static int load_config(struct agent *a)
+{
+	char err[MS_CONFIG_ERR_LEN];
+	const char *path = a->config_path;
+	int ret;
+
+	ms_config_init(&a->cfg);
+	if (!path && access(MS_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		path = MS_CONFIG_DEFAULT_PATH;
+	if (!path)
+		return 0;
+	ret = ms_config_load_file(&a->cfg, path, a->ifname, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "migshaperd: bad configuration: %s\n", err);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "iface", required_argument, NULL, 'i' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "pin-root", required_argument, NULL, 'P' },
+		{ "run-dir", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	struct agent a = {
+		.pin_root = MS_PIN_ROOT,
+		.run_dir = MS_DEFAULT_RUN_DIR,
+		.lock_fd = -1,
+		.signal_fd = -1,
+		.timer_fd = -1,
+	};
+	const char *log_level_arg = NULL;
+	char err[MS_CONFIG_ERR_LEN];
+	enum ms_log_level level;
+	sigset_t mask;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "i:c:l:hV", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			a.ifname = optarg;
+			break;
+		case 'c':
+			a.config_path = optarg;
+			break;
+		case 'l':
+			log_level_arg = optarg;
+			break;
+		case 'P':
+			a.pin_root = optarg;
+			break;
+		case 'R':
+			a.run_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("migshaperd %s\n", MS_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || !a.ifname) {
+		fprintf(stderr, "migshaperd: %s\n",
+			optind != argc ? "unexpected argument" : "--iface is required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strlen(a.ifname) >= IF_NAMESIZE || strchr(a.ifname, '/')) {
+		fprintf(stderr, "migshaperd: '%s' is not a valid interface name\n", a.ifname);
+		return EXIT_USAGE;
+	}
+	if (log_level_arg && ms_log_level_parse(log_level_arg, &level)) {
+		fprintf(stderr, "migshaperd: --log-level: '%s' is not a level "
+				"(allowed: error, warn, info, debug)\n",
+			log_level_arg);
+		return EXIT_USAGE;
+	}
+	if (load_config(&a))
+		return EXIT_USAGE;
+	ms_log_set_level(log_level_arg ? level : a.cfg.log_level);
+
+	a.ifindex = (int)if_nametoindex(a.ifname);
+	if (!a.ifindex) {
+		ms_err("interface %s does not exist", a.ifname);
+		return EXIT_RUNTIME;
+	}
+	if (ms_config_resolve(&a.cfg, read_link_speed_mbps(a.ifname), err, sizeof(err))) {
+		fprintf(stderr, "migshaperd: bad configuration: %s\n", err);
+		return EXIT_USAGE;
+	}
+
+	/* Blocked from here on, so a signal during set-up is handled by the loop, not lost. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	return run_agent(&a);
+}
