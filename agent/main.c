@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -140,7 +141,7 @@ static int take_lock(struct agent *a)
  */
 static int remove_stale_pins(const char *pin_root, const char *ifname)
 {
-	char dir_path[PATH_MAX], path[PATH_MAX];
+	char dir_path[PATH_MAX];
 	struct dirent *de;
 	DIR *dir;
 
@@ -151,9 +152,9 @@ static int remove_stale_pins(const char *pin_root, const char *ifname)
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
-		if (unlink(path) < 0)
-			ms_warn("cannot remove stale pin %s: %s", path, strerror(errno));
+		if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
+			ms_warn("cannot remove stale pin %s/%s: %s", dir_path, de->d_name,
+				strerror(errno));
 	}
 	closedir(dir);
 	if (rmdir(dir_path) < 0)

@@ -96,6 +96,16 @@ struct ms_flow_event {
 	__u32 pad;
 };
 
+/*
+ * Per-CPU __u64 statistics kept by the classifier (map ms_stats), indexed by
+ * MS_STAT_*: ring-buffer events dropped because the buffer was full.
+ */
+#define MS_STAT_EVENTS_LOST 0U
+#define MS_STAT_SLOTS 1U
+
+/* ms_dp_config.report_interval_ms == 0 means this interval. */
+#define MS_REPORT_INTERVAL_DEFAULT_MS 1000U
+
 /* DSCP code points written when MS_CFG_DSCP_MARKING is set. */
 #define MS_DSCP_MGMT 48U      /* CS6 */
 #define MS_DSCP_MIGRATION 8U  /* CS1 */
