@@ -395,6 +395,17 @@ static char *trim(char *s)
 	return s;
 }
 
+/* "value   # note": a comment starts at # or ; after white space. */
+static void strip_inline_comment(char *value)
+{
+	for (char *p = value; *p; p++) {
+		if ((*p == '#' || *p == ';') && p > value && isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 /*
  * Applies one line to the working copy. *applies says whether the current
  * section is for this interface; lines of other sections are still validated
@@ -442,6 +453,7 @@ static int parse_line(struct ms_config *cfg, struct ms_config *scratch, char *li
 		return -EINVAL;
 	}
 	*eq = '\0';
+	strip_inline_comment(eq + 1);
 	return ms_config_set(*applies ? cfg : scratch, trim(s), trim(eq + 1), err, err_len);
 }
 

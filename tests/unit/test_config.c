@@ -45,7 +45,7 @@ static void test_good_file(void **state)
 			   "mgmt_reserve_mbps=100\n"
 			   "  migration_aggregate_mbps = 600  \n"
 			   "migration_max_mbps = 300\n"
-			   "migration_min_mbps = 20\n"
+			   "migration_min_mbps = 20   # inline comment\n"
 			   "mgmt_cidrs = 10.1.2.0/24, fd00::/64 192.0.2.7\n"
 			   "mgmt_ports = 22,16509\n"
 			   "migration_ports = 50000-50010\n"
