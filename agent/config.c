@@ -72,7 +72,7 @@ static int parse_u64(const char *s, __u64 *out)
 static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max,
 			const char *hint, __u64 *out, char *err, size_t err_len)
 {
-	__u64 v;
+	__u64 v = 0;
 	int ret = parse_u64(value, &v);
 
 	if (ret == -EINVAL) {
@@ -91,7 +91,7 @@ static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max
 
 static int parse_mbps(const char *key, const char *value, __u32 *out, char *err, size_t err_len)
 {
-	__u64 v;
+	__u64 v = 0;
 	int ret;
 
 	if (strcmp(value, "auto") == 0) {

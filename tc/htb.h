@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The HTB tree on the shared NIC, built and changed over rtnetlink with
+ * libnl-route-3. Layout (minors from include/migshaper.h):
+ *
+ *   htb MS_HTB_MAJOR:0, default MS_MINOR_DEFAULT
+ *   `- LINK        rate = ceil = link
+ *      |- MGMT        rate = mgmt_reserve, ceil = link, prio 0
+ *      |- AGGREGATE   rate = ceil = migration_aggregate, prio 1
+ *      |  |- MIG_BASE + slot   rate = share, ceil = given, prio 1
+ *      |  `- UNATTRIBUTED      rate = migration_min, ceil = migration_max, prio 1
+ *      `- DEFAULT     rate = max(link - reserve - aggregate, 1% of link), ceil = link, prio 2
+ *
+ * Every function returns 0 or -errno. Rates are in bits per second.
+ */
+#ifndef MS_TC_HTB_H
+#define MS_TC_HTB_H
+
+#include <linux/types.h>
+
+struct ms_htb_params {
+	int ifindex;
+	__u32 mtu; /* bytes; 0 = read from the link */
+	__u64 link_bps;
+	__u64 mgmt_reserve_bps;
+	__u64 migration_aggregate_bps;
+	__u64 migration_max_bps; /* ceil of the unattributed leaf */
+	__u64 migration_min_bps; /* rate of the unattributed leaf */
+};
+
+/*
+ * Per-class HTB geometry. The burst fields are the token-bucket depths in
+ * bytes (libnl's rbuffer/cbuffer); the *_us fields are the same depths as
+ * the time libnl hands the kernel, truncated to whole microseconds.
+ */
+struct ms_htb_geometry {
+	__u32 quantum_bytes;
+	__u32 burst_bytes;
+	__u32 cburst_bytes;
+	__u32 buffer_us;
+	__u32 cbuffer_us;
+};
+
+/* Rates below this (1000 bytes/s) are rejected: their buckets would not fit
+ * the kernel's 32-bit tick counters. */
+#define MS_HTB_MIN_RATE_BPS 8000ULL
+
+/* Pure; -EINVAL on a rate below MS_HTB_MIN_RATE_BPS, rate > ceil, mtu 0 or
+ * mtu above 65536. */
+int ms_htb_geometry_compute(__u64 rate_bps, __u64 ceil_bps, __u32 mtu, struct ms_htb_geometry *out);
+
+struct ms_htb;
+
+/* Saves the original root qdisc and builds the tree all-or-nothing: on
+ * failure the original root is put back. -ENODEV for a bad ifindex. */
+int ms_htb_install(const struct ms_htb_params *p, struct ms_htb **out);
+/* Changes the fixed classes whose rate, ceil or geometry differ, one netlink
+ * change each; on a failure the classes already changed are reverted. */
+int ms_htb_apply(struct ms_htb *h, const struct ms_htb_params *p);
+/* minor must satisfy ms_minor_is_migration(). add: -EEXIST if present;
+ * change/del: -ENOENT if absent. */
+int ms_htb_mig_class_add(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64 ceil_bps);
+int ms_htb_mig_class_change(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64 ceil_bps);
+int ms_htb_mig_class_del(struct ms_htb *h, __u32 minor);
+
+struct ms_htb_class_stats {
+	__u64 bytes, packets, drops, overlimits;
+	__u32 backlog_bytes, qlen;
+	__u64 rate_bps, ceil_bps; /* configured, not measured */
+};
+/* -ENOENT if the class does not exist in the kernel. */
+int ms_htb_class_read(struct ms_htb *h, __u32 minor, struct ms_htb_class_stats *st);
+/* Restores the original root qdisc. Afterwards every call but ms_htb_free
+ * returns -ENOENT. */
+int ms_htb_restore(struct ms_htb *h);
+/* Frees memory only and leaves the kernel state (fail-static); NULL-safe. */
+void ms_htb_free(struct ms_htb *h);
+
+#endif /* MS_TC_HTB_H */
