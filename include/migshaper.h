@@ -73,6 +73,26 @@ struct ms_cidr_key {
 /* Value of the port map, indexed by port number in host byte order. */
 #define MS_PORT_MGMT 0x1U
 #define MS_PORT_MIGRATION 0x2U
+/*
+ * Lookup hints kept by agent/dataplane.c, not policy: some entry of the flow
+ * map has this port as its source (FLOW_SPORT) or destination (FLOW_DPORT)
+ * port. The classifier skips the flow-map lookup unless both are set, so
+ * flows must be added through ms_dataplane_flow_add(), never written to the
+ * pinned map directly.
+ */
+#define MS_PORT_FLOW_SPORT 0x4U
+#define MS_PORT_FLOW_DPORT 0x8U
+
+/*
+ * Lookup hints for the management CIDR trie (map ms_cidr_hint, ARRAY of
+ * 65536 __u8), also kept by agent/dataplane.c: MS_CIDR_HINT_V4 at index
+ * (a << 8 | b) if some CIDR may contain an IPv4-mapped address a.b.x.x;
+ * MS_CIDR_HINT_V6 at the first 16 bits of any other address some CIDR may
+ * contain. The classifier consults the trie only where the hint is set.
+ */
+#define MS_CIDR_HINT_V4 0x1U
+#define MS_CIDR_HINT_V6 0x2U
+#define MS_CIDR_HINT_SIZE 65536U
 
 /* The single element of the config array map. */
 #define MS_CFG_DSCP_MARKING 0x1U

@@ -1,0 +1,923 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * User-space owner of the tc egress classifier: prerequisites, load, pins,
+ * attach and detach, table updates, counters and flow events.
+ *
+ * The program and its maps are pinned so that they outlive the agent: if the
+ * agent dies or exits with detach=false, shaping keeps working with the last
+ * tables (fail-static), and an operator can inspect them with bpftool.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+
+#include "classifier.skel.h"
+#include "dataplane.h"
+#include "log.h"
+
+#define BTF_VMLINUX   "/sys/kernel/btf/vmlinux"
+#define PROG_PIN_NAME "classifier"
+
+static const __u16 default_mgmt_ports[] = {22, 16509, 16514, 54321};
+#define DEFAULT_MIG_PORT_MIN 49152
+#define DEFAULT_MIG_PORT_MAX 49215
+
+struct ms_dataplane {
+	struct classifier *skel;
+	struct ring_buffer *rb;
+	struct bpf_tc_hook hook;
+	/* handle and priority of our filter, as the kernel allocated them */
+	__u32 tc_handle;
+	__u32 tc_priority;
+	bool attached;
+	bool hook_created;
+	bool pin_root_created;
+	bool pin_dir_created;
+	bool pinned;
+	/* ifname NULL: loaded for tests and benchmarks, not pinned or attached */
+	bool detached_mode;
+	/*
+	 * The port map is base_ports plus the flow hints, derived from how
+	 * many flows use each port as source and as destination; the CIDR
+	 * hint map mirrors cidr_hint. See the hint bits in migshaper.h.
+	 */
+	__u8 *base_ports;
+	__u32 *sport_refs;
+	__u32 *dport_refs;
+	__u8 *cidr_hint;
+	char ifname[IF_NAMESIZE];
+	char pin_root[PATH_MAX];
+	char pin_dir[PATH_MAX];
+	/* set only for the duration of ms_dataplane_events_consume() */
+	ms_flow_event_cb cb;
+	void *cb_ctx;
+};
+
+/*
+ * Looks for "CONFIG_X=" in the running kernel's config. Returns 1 if set
+ * (y or m), 0 if explicitly not set, -1 if the config is not available: then
+ * the caller relies on the error of the operation itself.
+ */
+static int kconfig_state(const char *option)
+{
+	char path[PATH_MAX], line[512];
+	size_t optlen = strlen(option);
+	struct utsname uts;
+	int state = -1;
+	gzFile f;
+
+	/* gzopen reads plain files transparently, so both sources work. */
+	f = gzopen("/proc/config.gz", "rb");
+	if (!f && uname(&uts) == 0) {
+		snprintf(path, sizeof(path), "/boot/config-%s", uts.release);
+		f = gzopen(path, "rb");
+	}
+	if (!f)
+		return -1;
+	state = 0;
+	while (gzgets(f, line, sizeof(line))) {
+		if (strncmp(line, option, optlen) == 0 && line[optlen] == '=') {
+			state = line[optlen + 1] == 'y' || line[optlen + 1] == 'm';
+			break;
+		}
+	}
+	gzclose(f);
+	return state;
+}
+
+/* mkdir that reports whether it created the directory. */
+static int make_dir(const char *path, bool *created)
+{
+	*created = false;
+	if (mkdir(path, 0700) == 0) {
+		*created = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+static int dir_is_empty(const char *path)
+{
+	struct dirent *de;
+	int empty = 1;
+	DIR *d;
+
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+/*
+ * Pins must live on a bpffs: check the file system of the deepest existing
+ * directory on the way to the pin directory.
+ */
+static int check_bpffs(const char *pin_root)
+{
+	char path[PATH_MAX];
+	struct statfs st;
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s", pin_root);
+	while (statfs(path, &st) != 0) {
+		if (errno != ENOENT) {
+			ms_err("dataplane: statfs %s: %s", path, strerror(errno));
+			return -errno;
+		}
+		slash = strrchr(path, '/');
+		if (!slash || slash == path) {
+			snprintf(path, sizeof(path), "/");
+			if (statfs(path, &st) != 0)
+				return -errno;
+			break;
+		}
+		*slash = '\0';
+	}
+	if (st.f_type != BPF_FS_MAGIC) {
+		ms_err("dataplane: %s is not on a bpf file system: bpffs is not mounted "
+		       "(mount -t bpf bpf /sys/fs/bpf)",
+		       path);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int check_prereqs(const char *pin_root)
+{
+	if (access(BTF_VMLINUX, R_OK) != 0) {
+		ms_err("dataplane: %s is missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y "
+		       "for the CO-RE classifier",
+		       BTF_VMLINUX);
+		return -ENOTSUP;
+	}
+	if (kconfig_state("CONFIG_NET_SCH_INGRESS") == 0) {
+		ms_err("dataplane: the clsact qdisc is missing: the kernel needs "
+		       "CONFIG_NET_SCH_INGRESS");
+		return -ENOTSUP;
+	}
+	if (kconfig_state("CONFIG_NET_CLS_BPF") == 0) {
+		ms_err("dataplane: the bpf tc classifier is missing: the kernel needs "
+		       "CONFIG_NET_CLS_BPF");
+		return -ENOTSUP;
+	}
+	return check_bpffs(pin_root);
+}
+
+static int pin_path(const struct ms_dataplane *dp, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", dp->pin_dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Removes every pin of ours; a missing one is not an error. */
+static void unpin_all(struct ms_dataplane *dp)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
+		if (strncmp(bpf_map__name(map), "ms_", 3))
+			continue;
+		if (!pin_path(dp, bpf_map__name(map), path, sizeof(path)) && unlink(path) &&
+		    errno != ENOENT)
+			ms_warn("dataplane: unlink %s: %s", path, strerror(errno));
+	}
+	if (!pin_path(dp, PROG_PIN_NAME, path, sizeof(path)) && unlink(path) && errno != ENOENT)
+		ms_warn("dataplane: unlink %s: %s", path, strerror(errno));
+}
+
+static int pin_all(struct ms_dataplane *dp)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int err;
+
+	/* Only our maps: libbpf's internal ones (.rodata, ...) are no API. */
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
+		if (strncmp(bpf_map__name(map), "ms_", 3))
+			continue;
+		err = pin_path(dp, bpf_map__name(map), path, sizeof(path));
+		if (!err)
+			err = bpf_obj_pin(bpf_map__fd(map), path);
+		if (err) {
+			ms_err("dataplane: pin map %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	err = pin_path(dp, PROG_PIN_NAME, path, sizeof(path));
+	if (!err)
+		err = bpf_obj_pin(bpf_program__fd(dp->skel->progs.classifier), path);
+	if (err) {
+		ms_err("dataplane: pin program %s: %s", path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int attach(struct ms_dataplane *dp)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->skel->progs.classifier));
+	int err;
+
+	err = bpf_tc_hook_create(&dp->hook);
+	if (err == 0) {
+		dp->hook_created = true;
+	} else if (err != -EEXIST) {
+		if (err == -ENOENT || err == -EOPNOTSUPP)
+			ms_err("dataplane: cannot create the clsact qdisc on %s (%s): the kernel "
+			       "needs CONFIG_NET_SCH_INGRESS",
+			       dp->ifname, strerror(-err));
+		else
+			ms_err("dataplane: cannot create the clsact qdisc on %s: %s", dp->ifname,
+			       strerror(-err));
+		return err;
+	}
+
+	/*
+	 * Handle and priority 0: the kernel picks them, with a priority ahead
+	 * of any filter already there, so we classify first.
+	 */
+	err = bpf_tc_attach(&dp->hook, &opts);
+	if (err) {
+		if (err == -ENOENT || err == -EOPNOTSUPP)
+			ms_err("dataplane: cannot attach a bpf filter on %s egress (%s): the "
+			       "kernel needs CONFIG_NET_CLS_BPF",
+			       dp->ifname, strerror(-err));
+		else
+			ms_err("dataplane: attach to %s egress: %s", dp->ifname, strerror(-err));
+		return err;
+	}
+	dp->tc_handle = opts.handle;
+	dp->tc_priority = opts.priority;
+	dp->attached = true;
+	return 0;
+}
+
+static void detach(struct ms_dataplane *dp)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = dp->tc_handle, .priority = dp->tc_priority);
+	struct bpf_tc_hook qdisc = dp->hook;
+	int err;
+
+	if (dp->attached) {
+		err = bpf_tc_detach(&dp->hook, &opts);
+		if (err && err != -ENOENT)
+			ms_warn("dataplane: detach from %s egress: %s", dp->ifname, strerror(-err));
+		dp->attached = false;
+	}
+	if (dp->hook_created) {
+		/* Both directions: that is what deletes the qdisc itself. */
+		qdisc.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		err = bpf_tc_hook_destroy(&qdisc);
+		if (err && err != -ENOENT && err != -EINVAL)
+			ms_warn("dataplane: remove clsact from %s: %s", dp->ifname, strerror(-err));
+		dp->hook_created = false;
+	}
+}
+
+/* Writes a whole 65536-entry __u8 array map in one batch. */
+static int write_u8_array(int fd, const __u8 *vals)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = 65536;
+	__u32 *keys;
+	__u32 i;
+	int err;
+
+	keys = malloc(sizeof(*keys) * count);
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < count; i++)
+		keys[i] = i;
+	err = bpf_map_update_batch(fd, keys, vals, &count, &opts);
+	free(keys);
+	return err;
+}
+
+static __u8 port_value(const struct ms_dataplane *dp, __u16 port)
+{
+	return dp->base_ports[port] | (dp->sport_refs[port] ? MS_PORT_FLOW_SPORT : 0) |
+	       (dp->dport_refs[port] ? MS_PORT_FLOW_DPORT : 0);
+}
+
+static int write_port(struct ms_dataplane *dp, __u16 port)
+{
+	__u8 val = port_value(dp, port);
+	__u32 key = port;
+	int err;
+
+	err = bpf_map_update_elem(bpf_map__fd(dp->skel->maps.ms_ports), &key, &val, BPF_ANY);
+	if (err)
+		ms_err("dataplane: write port %u: %s", port, strerror(-err));
+	return err;
+}
+
+int ms_dataplane_set_ports(struct ms_dataplane *dp, const __u16 *mgmt_ports, size_t n_mgmt,
+			   __u16 migration_port_min, __u16 migration_port_max)
+{
+	__u8 *vals;
+	size_t i;
+	int err;
+
+	if (!dp || (n_mgmt && !mgmt_ports) || migration_port_min > migration_port_max)
+		return -EINVAL;
+	vals = calloc(MS_PORT_MAP_SIZE, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	memset(dp->base_ports, 0, MS_PORT_MAP_SIZE);
+	for (i = 0; i < n_mgmt; i++)
+		dp->base_ports[mgmt_ports[i]] |= MS_PORT_MGMT;
+	for (i = migration_port_min; i <= migration_port_max; i++)
+		dp->base_ports[i] |= MS_PORT_MIGRATION;
+	for (i = 0; i < MS_PORT_MAP_SIZE; i++)
+		vals[i] = port_value(dp, (__u16)i);
+
+	/* One batch for the whole map: every entry is (re)written. */
+	err = write_u8_array(bpf_map__fd(dp->skel->maps.ms_ports), vals);
+	if (err)
+		ms_err("dataplane: write port map: %s", strerror(-err));
+	free(vals);
+	return err;
+}
+
+/* Clears the address bits beyond prefixlen, so equal prefixes compare equal. */
+static void cidr_normalize(struct ms_cidr_key *k)
+{
+	__u32 i, bits;
+
+	for (i = 0; i < sizeof(k->addr); i++) {
+		bits = k->prefixlen > i * 8 ? k->prefixlen - i * 8 : 0;
+		if (bits < 8)
+			k->addr[i] &= (__u8)(0xff00 >> bits);
+	}
+}
+
+static void hint_mark_range(__u8 *hint, __u32 base16, __u32 bits, __u8 bit)
+{
+	/* every 16-bit index whose top `bits` bits are those of base16 */
+	__u32 span = 1U << (16 - bits), start = base16 & ~(span - 1), i;
+
+	for (i = 0; i < span; i++)
+		hint[start + i] |= bit;
+}
+
+/*
+ * Marks the 16-bit prefixes a CIDR may cover (see MS_CIDR_HINT_* in
+ * migshaper.h). A superset is fine, a miss is a misclassification.
+ */
+static void cidr_hint_add(__u8 *hint, const struct ms_cidr_key *k)
+{
+	static const __u8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	__u32 p = k->prefixlen, b;
+
+	hint_mark_range(hint, (__u32)(k->addr[0] << 8 | k->addr[1]), p < 16 ? p : 16,
+			MS_CIDR_HINT_V6);
+	/* IPv4-mapped addresses: only if the prefix agrees with ::ffff:0:0/96 */
+	for (b = 0; b < p && b < 96; b++)
+		if (((k->addr[b / 8] ^ mapped[b / 8]) >> (7 - b % 8)) & 1)
+			return;
+	hint_mark_range(hint, (__u32)(k->addr[12] << 8 | k->addr[13]),
+			p <= 96	      ? 0
+			: p - 96 < 16 ? p - 96
+				      : 16,
+			MS_CIDR_HINT_V4);
+}
+
+static bool cidr_in(const struct ms_cidr_key *set, size_t n, const struct ms_cidr_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&set[i], k, sizeof(*k)))
+			return true;
+	return false;
+}
+
+int ms_dataplane_set_mgmt_cidrs(struct ms_dataplane *dp, const struct ms_cidr_key *cidrs, size_t n)
+{
+	/* room for a full trie plus one, to notice a trie that is not ours */
+	struct ms_cidr_key *want = NULL, *have = NULL, key, *prev;
+	int fd, hint_fd, err = 0;
+	__u8 *hint = NULL;
+	size_t i, n_have = 0;
+	__u8 one = 1;
+
+	if (!dp || (n && !cidrs))
+		return -EINVAL;
+	if (n > MS_CIDR_MAX) {
+		ms_err("dataplane: %zu management CIDRs, at most %u", n, MS_CIDR_MAX);
+		return -E2BIG;
+	}
+	fd = bpf_map__fd(dp->skel->maps.ms_mgmt_cidrs);
+	hint_fd = bpf_map__fd(dp->skel->maps.ms_cidr_hint);
+	want = calloc(n ? n : 1, sizeof(*want));
+	have = calloc(MS_CIDR_MAX + 1, sizeof(*have));
+	hint = calloc(MS_CIDR_HINT_SIZE, 1);
+	if (!want || !have || !hint) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		if (cidrs[i].prefixlen > 128) {
+			ms_err("dataplane: CIDR prefix length %u > 128", cidrs[i].prefixlen);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		want[i] = cidrs[i];
+		cidr_normalize(&want[i]);
+	}
+
+	/*
+	 * The hint must cover the trie at every moment: first the union of
+	 * old and new, then the trie, then exactly the new set.
+	 */
+	for (i = 0; i < n; i++)
+		cidr_hint_add(hint, &want[i]);
+	for (i = 0; i < MS_CIDR_HINT_SIZE; i++)
+		dp->cidr_hint[i] |= hint[i];
+	err = write_u8_array(hint_fd, dp->cidr_hint);
+	if (err) {
+		ms_err("dataplane: write CIDR hints: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* Collect first: deleting while walking the trie would skip keys. */
+	prev = NULL;
+	while (n_have <= MS_CIDR_MAX && !bpf_map_get_next_key(fd, prev, &key)) {
+		have[n_have] = key;
+		prev = &have[n_have++];
+	}
+
+	/* Delete stale entries before adding, so the trie never overflows. */
+	for (i = 0; i < n_have; i++) {
+		if (cidr_in(want, n, &have[i]))
+			continue;
+		err = bpf_map_delete_elem(fd, &have[i]);
+		if (err && err != -ENOENT) {
+			ms_err("dataplane: delete management CIDR: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
+	err = 0;
+	for (i = 0; i < n; i++) {
+		err = bpf_map_update_elem(fd, &want[i], &one, BPF_ANY);
+		if (err) {
+			ms_err("dataplane: add management CIDR: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
+	memcpy(dp->cidr_hint, hint, MS_CIDR_HINT_SIZE);
+	err = write_u8_array(hint_fd, dp->cidr_hint);
+	if (err)
+		ms_err("dataplane: write CIDR hints: %s", strerror(-err));
+cleanup:
+	free(want);
+	free(have);
+	free(hint);
+	return err;
+}
+
+int ms_dataplane_set_config(struct ms_dataplane *dp, const struct ms_dp_config *cfg)
+{
+	__u32 zero = 0;
+	int err;
+
+	if (!dp || !cfg || (cfg->flags & ~MS_CFG_DSCP_MARKING))
+		return -EINVAL;
+	err = bpf_map_update_elem(bpf_map__fd(dp->skel->maps.ms_config), &zero, cfg, BPF_ANY);
+	if (err)
+		ms_err("dataplane: write config: %s", strerror(-err));
+	return err;
+}
+
+/* The map key: pad must be zero or lookups from the program never match. */
+static int flow_key_prepare(const struct ms_flow_key *in, struct ms_flow_key *out)
+{
+	if (in->l4_proto != IPPROTO_TCP && in->l4_proto != IPPROTO_UDP)
+		return -EINVAL;
+	*out = *in;
+	memset(out->pad, 0, sizeof(out->pad));
+	return 0;
+}
+
+int ms_dataplane_flow_add(struct ms_dataplane *dp, const struct ms_flow_key *key,
+			  const struct ms_flow_val *val)
+{
+	char buf[MS_FLOW_KEY_STRLEN];
+	struct ms_flow_val old;
+	struct ms_flow_key k;
+	bool is_new;
+	int fd, err;
+
+	if (!dp || !key || !val || !ms_minor_is_migration(val->class_minor) ||
+	    flow_key_prepare(key, &k))
+		return -EINVAL;
+	fd = bpf_map__fd(dp->skel->maps.ms_flows);
+	is_new = bpf_map_lookup_elem(fd, &k, &old) != 0;
+	if (is_new) {
+		/* hints before the flow: the program must never miss it */
+		dp->sport_refs[k.sport]++;
+		dp->dport_refs[k.dport]++;
+		err = write_port(dp, k.sport);
+		if (!err)
+			err = write_port(dp, k.dport);
+		if (err)
+			goto undo;
+	}
+	err = bpf_map_update_elem(fd, &k, val, BPF_ANY);
+	if (!err)
+		return 0;
+	ms_flow_key_format(&k, buf, sizeof(buf));
+	ms_err("dataplane: add flow %s: %s", buf, strerror(-err));
+	if (!is_new)
+		return err;
+undo:
+	/* a stale hint only costs a lookup; the counts just must not drift */
+	dp->sport_refs[k.sport]--;
+	dp->dport_refs[k.dport]--;
+	return err;
+}
+
+int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key)
+{
+	char buf[MS_FLOW_KEY_STRLEN];
+	struct ms_flow_key k;
+	int err;
+
+	if (!dp || !key || flow_key_prepare(key, &k))
+		return -EINVAL;
+	err = bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.ms_flows), &k);
+	if (err) {
+		if (err != -ENOENT) {
+			ms_flow_key_format(&k, buf, sizeof(buf));
+			ms_err("dataplane: delete flow %s: %s", buf, strerror(-err));
+		}
+		return err;
+	}
+	/* clear hints after the flow is gone; a failure leaves a harmless hint */
+	if (dp->sport_refs[k.sport] && !--dp->sport_refs[k.sport])
+		write_port(dp, k.sport);
+	if (dp->dport_refs[k.dport] && !--dp->dport_refs[k.dport])
+		write_port(dp, k.dport);
+	return 0;
+}
+
+int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum)
+{
+	struct ms_class_counter *vals;
+	int ncpus, i, err;
+
+	if (!dp || !sum || minor >= MS_CLASS_SLOTS)
+		return -EINVAL;
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 0)
+		return ncpus;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_counters), &minor, vals);
+	if (err) {
+		ms_err("dataplane: read counters of class %#x: %s", minor, strerror(-err));
+		goto cleanup;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < ncpus; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
+int ms_dataplane_events_lost(struct ms_dataplane *dp, __u64 *lost)
+{
+	__u32 key = MS_STAT_EVENTS_LOST;
+	int ncpus, i, err;
+	__u64 *vals;
+
+	if (!dp || !lost)
+		return -EINVAL;
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 0)
+		return ncpus;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_stats), &key, vals);
+	if (err) {
+		ms_err("dataplane: read lost events: %s", strerror(-err));
+		goto cleanup;
+	}
+	*lost = 0;
+	for (i = 0; i < ncpus; i++)
+		*lost += vals[i];
+cleanup:
+	free(vals);
+	return err;
+}
+
+int ms_dataplane_prog_fd(struct ms_dataplane *dp)
+{
+	if (!dp)
+		return -EINVAL;
+	return bpf_program__fd(dp->skel->progs.classifier);
+}
+
+int ms_dataplane_events_fd(struct ms_dataplane *dp)
+{
+	if (!dp)
+		return -EINVAL;
+	return ring_buffer__epoll_fd(dp->rb);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct ms_dataplane *dp = ctx;
+	struct ms_flow_event ev;
+
+	if (size < sizeof(ev) || !dp->cb)
+		return 0;
+	/* A copy: ring-buffer records are only 8-byte aligned. */
+	memcpy(&ev, data, sizeof(ev));
+	dp->cb(dp->cb_ctx, &ev);
+	return 0;
+}
+
+int ms_dataplane_events_consume(struct ms_dataplane *dp, ms_flow_event_cb cb, void *ctx)
+{
+	int n;
+
+	if (!dp || !cb)
+		return -EINVAL;
+	dp->cb = cb;
+	dp->cb_ctx = ctx;
+	n = ring_buffer__consume(dp->rb);
+	dp->cb = NULL;
+	dp->cb_ctx = NULL;
+	if (n < 0)
+		ms_err("dataplane: read flow events: %s", strerror(-n));
+	return n;
+}
+
+/* Undoes open: filter, qdisc, pins, directories; then frees. */
+static void teardown(struct ms_dataplane *dp, bool remove_pin_dir)
+{
+	if (dp->detached_mode)
+		return;
+	detach(dp);
+	if (dp->pinned && dp->skel)
+		unpin_all(dp);
+	if ((remove_pin_dir || dp->pin_dir_created) && dp->pin_dir[0] && rmdir(dp->pin_dir) &&
+	    errno != ENOENT)
+		ms_warn("dataplane: rmdir %s: %s", dp->pin_dir, strerror(errno));
+	/* Another interface's agent may still use the root: that is fine. */
+	if (dp->pin_root_created)
+		rmdir(dp->pin_root);
+}
+
+static void free_dp(struct ms_dataplane *dp)
+{
+	ring_buffer__free(dp->rb);
+	classifier__destroy(dp->skel);
+	free(dp->base_ports);
+	free(dp->sport_refs);
+	free(dp->dport_refs);
+	free(dp->cidr_hint);
+	free(dp);
+}
+
+static struct ms_dataplane *alloc_dp(void)
+{
+	struct ms_dataplane *dp = calloc(1, sizeof(*dp));
+
+	if (!dp)
+		return NULL;
+	dp->base_ports = calloc(MS_PORT_MAP_SIZE, sizeof(*dp->base_ports));
+	dp->sport_refs = calloc(MS_PORT_MAP_SIZE, sizeof(*dp->sport_refs));
+	dp->dport_refs = calloc(MS_PORT_MAP_SIZE, sizeof(*dp->dport_refs));
+	dp->cidr_hint = calloc(MS_CIDR_HINT_SIZE, sizeof(*dp->cidr_hint));
+	if (!dp->base_ports || !dp->sport_refs || !dp->dport_refs || !dp->cidr_hint) {
+		free_dp(dp);
+		return NULL;
+	}
+	return dp;
+}
+
+/* Loads the program, sets the default tables and opens the ring buffer. */
+static int load(struct ms_dataplane *dp)
+{
+	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};
+	int err;
+
+	dp->skel = classifier__open_and_load();
+	if (!dp->skel) {
+		err = -errno;
+		ms_err("dataplane: load the classifier: %s", strerror(errno));
+		return err;
+	}
+	err = ms_dataplane_set_ports(dp, default_mgmt_ports,
+				     sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]),
+				     DEFAULT_MIG_PORT_MIN, DEFAULT_MIG_PORT_MAX);
+	if (!err)
+		err = ms_dataplane_set_config(dp, &cfg);
+	if (err)
+		return err;
+	dp->rb = ring_buffer__new(bpf_map__fd(dp->skel->maps.ms_events), on_event, dp, NULL);
+	if (!dp->rb) {
+		err = -errno;
+		ms_err("dataplane: open the flow event ring buffer: %s", strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static int open_detached(struct ms_dataplane **out)
+{
+	struct ms_dataplane *dp;
+	int err;
+
+	if (access(BTF_VMLINUX, R_OK) != 0) {
+		ms_err("dataplane: %s is missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y",
+		       BTF_VMLINUX);
+		return -ENOTSUP;
+	}
+	dp = alloc_dp();
+	if (!dp)
+		return -ENOMEM;
+	dp->detached_mode = true;
+	err = load(dp);
+	if (err) {
+		free_dp(dp);
+		return err;
+	}
+	*out = dp;
+	return 0;
+}
+
+int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane **out)
+{
+	const char *pin_root;
+	struct ms_dataplane *dp;
+	int ifindex, n, err;
+
+	if (!opts || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (!opts->ifname)
+		return open_detached(out);
+	pin_root = opts->pin_root ? opts->pin_root : MS_PIN_ROOT;
+	if (strlen(opts->ifname) >= IF_NAMESIZE || strchr(opts->ifname, '/')) {
+		ms_err("dataplane: bad interface name '%s'", opts->ifname);
+		return -EINVAL;
+	}
+	ifindex = if_nametoindex(opts->ifname);
+	if (!ifindex) {
+		err = -errno;
+		ms_err("dataplane: interface %s: %s", opts->ifname, strerror(errno));
+		return err;
+	}
+	err = check_prereqs(pin_root);
+	if (err)
+		return err;
+
+	dp = alloc_dp();
+	if (!dp)
+		return -ENOMEM;
+	snprintf(dp->ifname, sizeof(dp->ifname), "%s", opts->ifname);
+	dp->hook.sz = sizeof(dp->hook);
+	dp->hook.ifindex = ifindex;
+	dp->hook.attach_point = BPF_TC_EGRESS;
+	n = snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root);
+	if (n < 0 || (size_t)n >= sizeof(dp->pin_root) ||
+	    snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s/%s", pin_root, opts->ifname) >=
+		(int)sizeof(dp->pin_dir)) {
+		dp->pin_dir[0] = '\0';
+		err = -ENAMETOOLONG;
+		goto cleanup;
+	}
+
+	err = make_dir(dp->pin_root, &dp->pin_root_created);
+	if (!err)
+		err = make_dir(dp->pin_dir, &dp->pin_dir_created);
+	if (err) {
+		ms_err("dataplane: mkdir %s: %s", dp->pin_dir, strerror(-err));
+		goto cleanup;
+	}
+	err = dir_is_empty(dp->pin_dir);
+	if (err == 0) {
+		ms_err("dataplane: %s already holds pins: another agent runs on %s, or a "
+		       "previous one left its dataplane in place",
+		       dp->pin_dir, dp->ifname);
+		err = -EEXIST;
+		goto cleanup;
+	}
+	if (err < 0) {
+		ms_err("dataplane: read %s: %s", dp->pin_dir, strerror(-err));
+		goto cleanup;
+	}
+
+	/* Tables before the attach: the program never sees them empty. */
+	err = load(dp);
+	if (err)
+		goto cleanup;
+
+	dp->pinned = true;
+	err = pin_all(dp);
+	if (err)
+		goto cleanup;
+
+	err = attach(dp);
+	if (err)
+		goto cleanup;
+
+	ms_info("dataplane: classifier attached to %s egress (handle %#x, priority %u), pinned "
+		"under %s%s",
+		dp->ifname, dp->tc_handle, dp->tc_priority, dp->pin_dir,
+		dp->hook_created ? ", clsact created" : "");
+	*out = dp;
+	return 0;
+
+cleanup:
+	/* The directory only goes if we made it: an existing one may be shared. */
+	teardown(dp, false);
+	free_dp(dp);
+	return err;
+}
+
+void ms_dataplane_close(struct ms_dataplane *dp, bool detach_dp)
+{
+	if (!dp)
+		return;
+	if (detach_dp && !dp->detached_mode) {
+		teardown(dp, true);
+		ms_info("dataplane: classifier removed from %s", dp->ifname);
+	}
+	free_dp(dp);
+}
+
+static bool addr_is_v4mapped(const __u8 *a)
+{
+	static const __u8 prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return !memcmp(a, prefix, sizeof(prefix));
+}
+
+static void format_addr_port(const __u8 *addr, __u16 port, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (addr_is_v4mapped(addr)) {
+		inet_ntop(AF_INET, addr + 12, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, port);
+	} else {
+		inet_ntop(AF_INET6, addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, port);
+	}
+}
+
+int ms_flow_key_format(const struct ms_flow_key *k, char *buf, size_t len)
+{
+	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8], proto[8];
+	int n;
+
+	if (!k || !buf || !len)
+		return -EINVAL;
+	format_addr_port(k->saddr, k->sport, src, sizeof(src));
+	format_addr_port(k->daddr, k->dport, dst, sizeof(dst));
+	if (k->l4_proto == IPPROTO_TCP)
+		snprintf(proto, sizeof(proto), "tcp");
+	else if (k->l4_proto == IPPROTO_UDP)
+		snprintf(proto, sizeof(proto), "udp");
+	else
+		snprintf(proto, sizeof(proto), "%u", k->l4_proto);
+	n = snprintf(buf, len, "%s -> %s %s", src, dst, proto);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The user-space owner of the tc egress classifier (bpf/classifier.bpf.c):
+ * loads it, pins its maps and program under <pin_root>/<ifname>/, attaches
+ * it at clsact egress, fills its tables and reads its counters and events.
+ *
+ * Pinned names: maps ms_flows, ms_mgmt_cidrs, ms_ports, ms_config,
+ * ms_counters, ms_events, ms_reported, ms_stats, ms_cidr_hint; the program
+ * "classifier".
+ *
+ * The port map and ms_cidr_hint also carry lookup hints derived from the
+ * flows and CIDRs (see migshaper.h), so flows and CIDRs must be changed
+ * through this API, not by writing the pinned maps directly.
+ *
+ * Every function returns 0 (or a count where noted) or -errno, and logs the
+ * reason of a failure.
+ */
+#ifndef MS_DATAPLANE_H
+#define MS_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "migshaper.h"
+
+struct ms_dataplane;
+
+struct ms_dataplane_opts {
+	/* NULL: load only, for tests and benchmarks: no pins, no attach */
+	const char *ifname;
+	const char *pin_root; /* NULL: MS_PIN_ROOT */
+};
+
+/*
+ * Checks the kernel prerequisites (BTF, clsact, cls_bpf, bpffs), loads the
+ * classifier, pins it, creates the clsact qdisc if missing and attaches at
+ * egress. The port map starts with the default management ports (22, 16509,
+ * 16514, 54321) and migration range (49152-49215), the config with no flags
+ * and the default report interval. -EEXIST if pins already exist under
+ * <pin_root>/<ifname>/. On failure nothing is left behind.
+ */
+int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane **out);
+
+/* The port map becomes exactly these management ports and migration range. */
+int ms_dataplane_set_ports(struct ms_dataplane *dp, const __u16 *mgmt_ports, size_t n_mgmt,
+			   __u16 migration_port_min, __u16 migration_port_max);
+
+/*
+ * The management CIDR trie becomes exactly this set (IPv4-mapped keys; host
+ * bits beyond prefixlen are ignored). At most MS_CIDR_MAX entries.
+ */
+int ms_dataplane_set_mgmt_cidrs(struct ms_dataplane *dp, const struct ms_cidr_key *cidrs, size_t n);
+
+/* report_interval_ms == 0 means MS_REPORT_INTERVAL_DEFAULT_MS. */
+int ms_dataplane_set_config(struct ms_dataplane *dp, const struct ms_dp_config *cfg);
+
+/*
+ * Attributes a TCP/UDP 5-tuple to a per-migration class (val->class_minor
+ * must satisfy ms_minor_is_migration; -EINVAL otherwise). The key's pad is
+ * ignored. Adding an existing key replaces its value.
+ */
+int ms_dataplane_flow_add(struct ms_dataplane *dp, const struct ms_flow_key *key,
+			  const struct ms_flow_val *val);
+/* -ENOENT if the flow is not in the table. */
+int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key);
+
+/* Sum over CPUs of the counters of one class minor (< MS_CLASS_SLOTS). */
+int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum);
+
+/* Flow events dropped because the ring buffer was full, since load. */
+int ms_dataplane_events_lost(struct ms_dataplane *dp, __u64 *lost);
+
+typedef void (*ms_flow_event_cb)(void *ctx, const struct ms_flow_event *ev);
+
+/* The classifier's program fd (BPF_PROG_TEST_RUN in tests and benchmarks). */
+int ms_dataplane_prog_fd(struct ms_dataplane *dp);
+
+/* An fd that polls readable (epoll) when flow events are waiting. */
+int ms_dataplane_events_fd(struct ms_dataplane *dp);
+
+/* Hands every waiting event to cb without blocking; returns how many. */
+int ms_dataplane_events_consume(struct ms_dataplane *dp, ms_flow_event_cb cb, void *ctx);
+
+/*
+ * detach=true: remove our filter, the clsact qdisc if we created it, every
+ * pin and the pin directory. detach=false: free only user-space memory and
+ * leave the program running with its maps pinned (fail-static). NULL-safe.
+ */
+void ms_dataplane_close(struct ms_dataplane *dp, bool detach);
+
+/* "198.18.0.1:34567 -> 198.18.0.2:49152 tcp", IPv6 as "[2001:db8::1]:22".
+ * Returns 0, or -ENOSPC if buf is too small (buf is still terminated). */
+int ms_flow_key_format(const struct ms_flow_key *k, char *buf, size_t len);
+
+/* Room ms_flow_key_format needs at most. */
+#define MS_FLOW_KEY_STRLEN 112
+
+#endif /* MS_DATAPLANE_H */

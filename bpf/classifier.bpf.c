@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * tc clsact egress classifier. It steers every packet to one HTB class by
+ * setting skb->priority to the class handle: attributed migration flows to
+ * their own class, management traffic above everything, unattributed
+ * migration traffic to a shared class, the rest to the default class. It
+ * never drops: a packet it cannot parse goes to the default class.
+ *
+ * The parsing and the decision live in include/classify.h, which user space
+ * compiles too as the reference classifier; this file supplies the map
+ * lookups and does what only the kernel can: counting, reporting new
+ * unattributed flows, and DSCP marking.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "migshaper.h"
+
+#define TC_ACT_OK 0
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_FLOW_MAP_MAX);
+	__type(key, struct ms_flow_key);
+	__type(value, struct ms_flow_val);
+} ms_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MS_CIDR_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_cidr_key);
+	__type(value, __u8);
+} ms_mgmt_cidrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MS_PORT_MAP_SIZE);
+	__type(key, __u32);
+	__type(value, __u8);
+} ms_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_dp_config);
+} ms_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MS_CLASS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ms_class_counter);
+} ms_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MS_EVENTS_RINGBUF_BYTES);
+} ms_events SEC(".maps");
+
+/* Last report time (bpf_ktime_get_ns) of each unattributed flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_REPORTED_MAP_MAX);
+	__type(key, struct ms_flow_key);
+	__type(value, __u64);
+} ms_reported SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MS_STAT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} ms_stats SEC(".maps");
+
+/*
+ * Hints that let the common path skip the two costly lookups (a hash of a
+ * 40-byte key, an LPM trie walk per address): user space marks every port
+ * some flow uses and every 16-bit address prefix some CIDR may cover, so a
+ * packet without those marks cannot match. See migshaper.h.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MS_CIDR_HINT_SIZE);
+	__type(key, __u32);
+	__type(value, __u8);
+} ms_cidr_hint SEC(".maps");
+
+static __always_inline __u32 flow_minor(const struct ms_flow_key *key, __u8 sflags, __u8 dflags)
+{
+	struct ms_flow_val *val;
+
+	if (!(sflags & MS_PORT_FLOW_SPORT) || !(dflags & MS_PORT_FLOW_DPORT))
+		return 0;
+	val = bpf_map_lookup_elem(&ms_flows, key);
+	return val ? val->class_minor : 0;
+}
+
+static __always_inline int cidr_match(const __u8 *addr)
+{
+	struct ms_cidr_key key = {.prefixlen = 128};
+	__u32 idx = ((__u32)addr[0] << 8) | addr[1];
+	__u8 bit = MS_CIDR_HINT_V6, *hint;
+
+	if (!idx && !addr[2] && !addr[3] && !addr[4] && !addr[5] && !addr[6] && !addr[7] &&
+	    !addr[8] && !addr[9] && addr[10] == 0xff && addr[11] == 0xff) {
+		idx = ((__u32)addr[12] << 8) | addr[13];
+		bit = MS_CIDR_HINT_V4;
+	}
+	hint = bpf_map_lookup_elem(&ms_cidr_hint, &idx);
+	if (!hint || !(*hint & bit))
+		return 0;
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	return bpf_map_lookup_elem(&ms_mgmt_cidrs, &key) != NULL;
+}
+
+static __always_inline __u8 port_flags(__u16 port)
+{
+	__u32 key = port;
+	__u8 *flags = bpf_map_lookup_elem(&ms_ports, &key);
+
+	return flags ? *flags : 0;
+}
+
+#define MS_CLS_FLOW_MINOR(ctx, key, sflags, dflags) flow_minor(key, sflags, dflags)
+#define MS_CLS_CIDR_MATCH(ctx, addr)		    cidr_match(addr)
+#define MS_CLS_PORT_FLAGS(ctx, port)		    port_flags(port)
+#include "classify.h"
+
+static __always_inline void count(__u32 minor, __u32 len)
+{
+	struct ms_class_counter *c = bpf_map_lookup_elem(&ms_counters, &minor);
+
+	/* Per-CPU: no other writer, no atomics needed. */
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+/*
+ * Tells user space about an unattributed migration flow so it can find the
+ * migration it belongs to. Each flow is reported once per interval: the first
+ * packet, then again while it stays unattributed. The report time is taken
+ * even when the ring buffer is full, so a full buffer costs one lost event
+ * per interval instead of one per packet.
+ */
+static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
+					const struct ms_dp_config *cfg)
+{
+	__u64 interval_ms = cfg && cfg->report_interval_ms ? cfg->report_interval_ms
+							   : MS_REPORT_INTERVAL_DEFAULT_MS;
+	__u64 now = bpf_ktime_get_ns();
+	struct ms_flow_event *ev;
+	__u32 stat = MS_STAT_EVENTS_LOST;
+	__u64 *last, *lost;
+
+	last = bpf_map_lookup_elem(&ms_reported, key);
+	if (last && now - *last < interval_ms * 1000000ULL)
+		return;
+	bpf_map_update_elem(&ms_reported, key, &now, BPF_ANY);
+
+	ev = bpf_ringbuf_reserve(&ms_events, sizeof(*ev), 0);
+	if (!ev) {
+		lost = bpf_map_lookup_elem(&ms_stats, &stat);
+		if (lost)
+			(*lost)++;
+		return;
+	}
+	ev->ts_ns = now;
+	__builtin_memcpy(&ev->key, key, sizeof(ev->key));
+	ev->ifindex = skb->ifindex;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/*
+ * Rewrites the DSCP, keeping the ECN bits. The IPv4 header checksum is fixed
+ * incrementally over the 16-bit word holding the TOS byte; IPv6 has no header
+ * checksum and the traffic class is not in the L4 pseudo-header.
+ */
+static __always_inline void mark_dscp(struct __sk_buff *skb, const struct ms_pkt *pkt, __u8 dscp)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 off = pkt->l3_off;
+	const __u8 *ip = ms_hdr(data, data_end, off, 2);
+	__u16 old_w, new_w;
+	__u8 tos;
+
+	if (!ip)
+		return;
+	old_w = ms_get_be16(ip);
+	if (pkt->family == 4) {
+		tos = (__u8)((dscp << 2) | (ip[1] & 0x3));
+		new_w = (old_w & 0xff00) | tos;
+		if (new_w == old_w)
+			return;
+		if (bpf_skb_store_bytes(skb, off + 1, &tos, 1, 0))
+			return;
+		bpf_l3_csum_replace(skb, off + 10, bpf_htons(old_w), bpf_htons(new_w), 2);
+	} else {
+		/* version:4 dscp:6 ecn:2 flow label:4 of the first 16 bits */
+		new_w = (old_w & ~0x0fc0) | ((__u16)dscp << 6);
+		if (new_w == old_w)
+			return;
+		new_w = bpf_htons(new_w);
+		bpf_skb_store_bytes(skb, off, &new_w, 2, 0);
+	}
+}
+
+SEC("tc")
+int classifier(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0, minor;
+	struct ms_pkt pkt;
+	int res, dscp;
+
+	res = ms_parse(data, data_end, &pkt);
+	/*
+	 * Headers beyond the linear area (some drivers and tunnels leave them
+	 * in fragments): make them linear once and parse again.
+	 */
+	if (res == MS_PARSE_TRUNC && skb->len > (__u32)(data_end - data)) {
+		if (!bpf_skb_pull_data(skb, skb->len < MS_PULL_LEN ? skb->len : MS_PULL_LEN)) {
+			data = (void *)(long)skb->data;
+			data_end = (void *)(long)skb->data_end;
+			res = ms_parse(data, data_end, &pkt);
+		}
+	}
+
+	minor = ms_classify_parsed(NULL, res, &pkt);
+	skb->priority = MS_HANDLE(minor);
+	count(minor, skb->len);
+	if (minor == MS_MINOR_DEFAULT)
+		return TC_ACT_OK;
+
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	if (minor == MS_MINOR_UNATTRIBUTED)
+		report_flow(skb, &pkt.key, cfg);
+	if (cfg && (cfg->flags & MS_CFG_DSCP_MARKING)) {
+		dscp = ms_class_dscp(minor);
+		if (dscp >= 0)
+			mark_dscp(skb, &pkt, (__u8)dscp);
+	}
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
