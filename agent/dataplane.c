@@ -288,7 +288,8 @@ static void detach(struct ms_dataplane *dp)
 
 	if (dp->attached) {
 		err = bpf_tc_detach(&dp->hook, &opts);
-		if (err && err != -ENOENT)
+		/* ENODEV: the interface went away, and the filter with it. */
+		if (err && err != -ENOENT && err != -ENODEV)
 			ms_warn("dataplane: detach from %s egress: %s", dp->ifname, strerror(-err));
 		dp->attached = false;
 	}
@@ -296,7 +297,7 @@ static void detach(struct ms_dataplane *dp)
 		/* Both directions: that is what deletes the qdisc itself. */
 		qdisc.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		err = bpf_tc_hook_destroy(&qdisc);
-		if (err && err != -ENOENT && err != -EINVAL)
+		if (err && err != -ENOENT && err != -EINVAL && err != -ENODEV)
 			ms_warn("dataplane: remove clsact from %s: %s", dp->ifname, strerror(-err));
 		dp->hook_created = false;
 	}
