@@ -63,6 +63,21 @@ int ms_loop_add(struct ms_loop *loop, int fd, uint32_t events, ms_loop_cb cb, vo
 	return -ENOSPC;
 }
 
+int ms_loop_mod(struct ms_loop *loop, int fd, uint32_t events)
+{
+	for (int i = 0; i < MS_LOOP_MAX_SOURCES; i++) {
+		struct ms_loop_source *src = &loop->sources[i];
+		struct epoll_event ev = { .events = events, .data.ptr = src };
+
+		if (src->fd != fd)
+			continue;
+		if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, fd, &ev) < 0)
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int ms_loop_del(struct ms_loop *loop, int fd)
 {
 	for (int i = 0; i < MS_LOOP_MAX_SOURCES; i++) {

@@ -16,6 +16,8 @@ typedef int (*ms_loop_cb)(void *ctx, uint32_t events);
 
 int ms_loop_new(struct ms_loop **out);
 int ms_loop_add(struct ms_loop *loop, int fd, uint32_t events, ms_loop_cb cb, void *ctx);
+/* Changes the epoll events an fd waits for; 0 waits for nothing. */
+int ms_loop_mod(struct ms_loop *loop, int fd, uint32_t events);
 int ms_loop_del(struct ms_loop *loop, int fd);
 /* Runs until ms_loop_stop() or a callback fails; returns the stop status. */
 int ms_loop_run(struct ms_loop *loop);

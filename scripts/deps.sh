@@ -8,7 +8,7 @@ packages=(
 	build-essential pkg-config clang llvm bpftool
 	libbpf-dev libelf-dev zlib1g-dev
 	libnl-3-dev libnl-route-3-dev libmnl-dev
-	libcmocka-dev
+	libcmocka-dev libvirt-dev libvirt-clients
 	iproute2 iperf3 ethtool jq procps util-linux
 )
 

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Migration table, state machine and speed arithmetic. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "migration.h"
+
+#define MIB 1048576ULL
+
+enum ms_mig_state ms_mig_next_state(enum ms_mig_state cur, enum ms_mig_event ev)
+{
+	switch (ev) {
+	case MS_MIG_EV_ACTIVE:
+		/* After an end, a new job of the same domain is a new migration. */
+		return MS_MIG_ACTIVE;
+	case MS_MIG_EV_COMPLETED:
+		return cur == MS_MIG_ACTIVE ? MS_MIG_COMPLETED : cur;
+	case MS_MIG_EV_FAILED:
+		return cur == MS_MIG_ACTIVE ? MS_MIG_FAILED : cur;
+	case MS_MIG_EV_CANCELLED:
+		return cur == MS_MIG_ACTIVE ? MS_MIG_CANCELLED : cur;
+	}
+	return cur;
+}
+
+const char *ms_mig_state_name(enum ms_mig_state state)
+{
+	switch (state) {
+	case MS_MIG_IDLE:
+		return "idle";
+	case MS_MIG_ACTIVE:
+		return "migrating";
+	case MS_MIG_COMPLETED:
+		return "completed";
+	case MS_MIG_FAILED:
+		return "failed";
+	case MS_MIG_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
+}
+
+const char *ms_mig_dir_name(enum ms_mig_dir dir)
+{
+	return dir == MS_MIG_OUTGOING ? "outgoing" : "incoming";
+}
+
+void ms_mig_table_init(struct ms_migration_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	ms_class_table_init(&t->classes);
+}
+
+struct ms_migration *ms_mig_find(struct ms_migration_table *t, const unsigned char *uuid)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (t->entries[i].used && memcmp(t->entries[i].uuid, uuid, MS_UUID_LEN) == 0)
+			return &t->entries[i];
+	return NULL;
+}
+
+struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned char *uuid,
+				const char *name, enum ms_mig_dir dir, __u64 now_ns)
+{
+	struct ms_migration *m = NULL;
+	__u32 minor = 0;
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS && !m; i++)
+		if (!t->entries[i].used)
+			m = &t->entries[i];
+	if (!m)
+		return NULL;
+	if (dir == MS_MIG_OUTGOING && ms_class_alloc(&t->classes, t->next_id, &minor))
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->used = true;
+	m->id = t->next_id++;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	memcpy(m->uuid, uuid, MS_UUID_LEN);
+	m->dir = dir;
+	m->state = MS_MIG_ACTIVE;
+	m->minor = minor;
+	m->started_ns = now_ns;
+	return m;
+}
+
+void ms_mig_remove(struct ms_migration_table *t, struct ms_migration *m)
+{
+	if (m->minor)
+		ms_class_free(&t->classes, m->minor);
+	memset(m, 0, sizeof(*m));
+}
+
+size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,
+		    enum ms_mig_state state)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		n += t->entries[i].used && t->entries[i].dir == dir &&
+		     t->entries[i].state == state;
+	return n;
+}
+
+bool ms_mig_has_flow(const struct ms_migration *m, const struct ms_flow_key *key)
+{
+	for (size_t i = 0; i < m->n_flows; i++)
+		if (memcmp(&m->flows[i], key, sizeof(*key)) == 0)
+			return true;
+	return false;
+}
+
+int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key)
+{
+	if (ms_mig_has_flow(m, key))
+		return 0;
+	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION)
+		return -ENOSPC;
+	m->flows[m->n_flows++] = *key;
+	return 0;
+}
+
+__u64 ms_alloc_equal_share_bps(__u64 aggregate_bps, __u64 max_bps, __u64 min_bps,
+			       size_t n_active)
+{
+	__u64 share;
+
+	if (!n_active)
+		return 0;
+	share = aggregate_bps / n_active;
+	if (share > max_bps)
+		share = max_bps;
+	if (share < min_bps)
+		share = min_bps;
+	return share;
+}
+
+__u32 ms_speed_mibs_for_rate(__u64 rate_bps)
+{
+	/* Dividing first keeps every 64-bit rate from overflowing. */
+	__u64 mibs = rate_bps / 100 * MS_SPEED_MARGIN_PCT / 8 / MIB;
+
+	if (mibs == 0)
+		return 1;
+	return mibs > 0xffffffffULL ? 0xffffffffU : (__u32)mibs;
+}
+
+__u64 ms_mibs_to_bps(__u32 mibs)
+{
+	return (__u64)mibs * MIB * 8;
+}

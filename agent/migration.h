@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The table of migrations this host takes part in: identity, the job state
+ * machine, the HTB class, the allocation, the speed arithmetic between tc
+ * (Mbit/s on the wire) and libvirt (MiB/s of migration stream), and the flows.
+ * Pure: no I/O, no clock; the caller passes time in.
+ */
+#ifndef MS_MIGRATION_H
+#define MS_MIGRATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <linux/types.h>
+
+#include "classes.h"
+#include "jobstats.h"
+#include "migshaper.h"
+
+#define MS_DOMAIN_NAME_MAX 256
+#define MS_UUID_LEN 16
+#define MS_MAX_FLOWS_PER_MIGRATION 32
+
+/*
+ * libvirt's speed counts migration-stream bytes; HTB counts Ethernet frames.
+ * A 1448-byte TCP payload (MSS with timestamps) travels in a 1514-byte frame
+ * (95.6%), QEMU adds ~0.2% of stream framing, and its rate limiter works in
+ * 100 ms windows that may run ahead a little: at 93% of the class rate QEMU
+ * paces itself just under the class, so the class stays a backstop and never
+ * becomes the limiter that stretches the final switchover.
+ */
+#define MS_SPEED_MARGIN_PCT 93U
+
+enum ms_mig_dir {
+	MS_MIG_OUTGOING = 0,
+	MS_MIG_INCOMING,
+};
+
+enum ms_mig_state {
+	MS_MIG_IDLE = 0, /* not migrating */
+	MS_MIG_ACTIVE,
+	MS_MIG_COMPLETED,
+	MS_MIG_FAILED,
+	MS_MIG_CANCELLED,
+};
+
+enum ms_mig_event {
+	MS_MIG_EV_ACTIVE,    /* a migration job is running */
+	MS_MIG_EV_COMPLETED, /* the job ended and the domain left (or arrived) */
+	MS_MIG_EV_FAILED,
+	MS_MIG_EV_CANCELLED,
+};
+
+enum ms_mig_state ms_mig_next_state(enum ms_mig_state cur, enum ms_mig_event ev);
+const char *ms_mig_state_name(enum ms_mig_state state);
+const char *ms_mig_dir_name(enum ms_mig_dir dir);
+
+struct ms_migration {
+	bool used;
+	__u32 id; /* unique for the agent's lifetime */
+	char name[MS_DOMAIN_NAME_MAX];
+	unsigned char uuid[MS_UUID_LEN];
+	enum ms_mig_dir dir;
+	enum ms_mig_state state;
+	__u32 minor; /* per-migration HTB class; 0 for incoming migrations */
+	__u64 started_ns;
+	pid_t qemu_pid;
+	struct ms_job_stats stats;
+	/* What was last put in place; 0 means nothing yet. */
+	__u64 class_rate_bps;
+	__u64 class_ceil_bps;
+	__u32 libvirt_speed_mibs;
+	size_t n_flows;
+	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
+};
+
+struct ms_migration_table {
+	__u32 next_id;
+	struct ms_class_table classes;
+	struct ms_migration entries[MS_MAX_MIGRATIONS];
+};
+
+void ms_mig_table_init(struct ms_migration_table *t);
+struct ms_migration *ms_mig_find(struct ms_migration_table *t, const unsigned char *uuid);
+/*
+ * Adds a migration in state ACTIVE; an outgoing one gets a class minor.
+ * Returns NULL when the table or the classes are full.
+ */
+struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned char *uuid,
+				const char *name, enum ms_mig_dir dir, __u64 now_ns);
+/* Frees the entry and its class minor. */
+void ms_mig_remove(struct ms_migration_table *t, struct ms_migration *m);
+size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,
+		    enum ms_mig_state state);
+
+/* Records a flow once; -ENOSPC when the migration has too many. */
+int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key);
+bool ms_mig_has_flow(const struct ms_migration *m, const struct ms_flow_key *key);
+
+/*
+ * The interim allocation: each of n_active outgoing migrations gets
+ * min(max, aggregate / n_active), floored at min. 0 when n_active is 0.
+ */
+__u64 ms_alloc_equal_share_bps(__u64 aggregate_bps, __u64 max_bps, __u64 min_bps,
+			       size_t n_active);
+/* libvirt speed (MiB/s) for a class rate, with MS_SPEED_MARGIN_PCT; never 0. */
+__u32 ms_speed_mibs_for_rate(__u64 rate_bps);
+/* Wire bits per second that a libvirt speed in MiB/s amounts to (no margin). */
+__u64 ms_mibs_to_bps(__u32 mibs);
+
+#endif /* MS_MIGRATION_H */
