@@ -42,6 +42,9 @@ void ms_config_init(struct ms_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->report_interval_ms = 1000;
+	cfg->cycle_ms = 1000;
+	cfg->speed_coordination = true;
+	snprintf(cfg->libvirt_uri, sizeof(cfg->libvirt_uri), "%s", MS_DEFAULT_LIBVIRT_URI);
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
 	memcpy(cfg->mgmt_ports, default_mgmt_ports, sizeof(default_mgmt_ports));
@@ -332,6 +335,31 @@ malformed:
 	return -EINVAL;
 }
 
+/* "none" or an empty value turns libvirt off; anything else must look like a URI. */
+static int set_uri(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	if (strcmp(value, "none") == 0 || value[0] == '\0') {
+		cfg->libvirt_uri[0] = '\0';
+		return 0;
+	}
+	if (strlen(value) >= sizeof(cfg->libvirt_uri) || !strstr(value, ":/")) {
+		set_err(err, err_len,
+			"libvirt_uri: '%s' is not a libvirt URI (allowed: e.g. qemu:///system, "
+			"at most %u characters, or none)",
+			value, MS_URI_MAX - 1);
+		return -EINVAL;
+	}
+	for (const char *p = value; *p; p++) {
+		if (!isgraph((unsigned char)*p)) {
+			set_err(err, err_len, "libvirt_uri: '%s' contains white space or control "
+					      "characters", value);
+			return -EINVAL;
+		}
+	}
+	snprintf(cfg->libvirt_uri, sizeof(cfg->libvirt_uri), "%s", value);
+	return 0;
+}
+
 int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
 		  size_t err_len)
 {
@@ -354,6 +382,20 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 			cfg->dscp_marking = v;
 		return ret;
 	}
+	if (strcmp(key, "speed_coordination") == 0) {
+		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
+		if (!ret)
+			cfg->speed_coordination = v;
+		return ret;
+	}
+	if (strcmp(key, "cycle_ms") == 0) {
+		ret = parse_ranged(key, value, 100, 60000, " ms", &v, err, err_len);
+		if (!ret)
+			cfg->cycle_ms = (__u32)v;
+		return ret;
+	}
+	if (strcmp(key, "libvirt_uri") == 0)
+		return set_uri(cfg, value, err, err_len);
 	if (strcmp(key, "report_interval_ms") == 0) {
 		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
 		if (!ret)

@@ -18,6 +18,8 @@
 #define MS_MAX_MGMT_PORTS 64U
 #define MS_MBPS_MAX 1000000U /* 1 Tbit/s */
 #define MS_CONFIG_ERR_LEN 256
+#define MS_URI_MAX 256
+#define MS_DEFAULT_LIBVIRT_URI "qemu:///system"
 
 struct ms_config {
 	/* Mbit/s (10^6 bit/s). 0 means "auto": derived in ms_config_resolve(). */
@@ -27,7 +29,13 @@ struct ms_config {
 	__u32 migration_max_mbps;
 	__u32 migration_min_mbps;
 	bool dscp_marking;
+	/* Also pace QEMU through virDomainMigrateSetMaxSpeed, not only tc. */
+	bool speed_coordination;
 	__u32 report_interval_ms;
+	/* How often job stats are read and allocations applied. */
+	__u32 cycle_ms;
+	/* Empty: no libvirt, static shaping only. */
+	char libvirt_uri[MS_URI_MAX];
 	enum ms_log_level log_level;
 	size_t n_mgmt_cidrs;
 	struct ms_cidr_key mgmt_cidrs[MS_CIDR_MAX];

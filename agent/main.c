@@ -25,15 +25,18 @@
 
 #include "classes.h"
 #include "config.h"
+#include "coord.h"
 #include "dataplane.h"
 #include "htb.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "loop.h"
+#include "sockdiag.h"
+#include "virt.h"
+#include "virt_event.h"
 
 #define MS_VERSION "0.1.0"
 #define MS_DEFAULT_RUN_DIR "/run/migshaper"
-#define MS_CYCLE_MS 1000
 
 enum {
 	EXIT_OK = 0,
@@ -56,6 +59,10 @@ struct agent {
 	struct ms_htb *htb;
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
+	struct ms_sockdiag *sd;
+	struct ms_coord *coord;
+	struct ms_virt *virt;
+	bool virt_events_registered;
 };
 
 static void usage(FILE *out)
@@ -195,12 +202,14 @@ static int apply_classifier_tables(struct agent *a)
 
 static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
 {
-	char flow[160];
+	struct agent *a = ctx;
+	char flow[MS_FLOW_KEY_STRLEN];
 
-	(void)ctx;
 	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
 		snprintf(flow, sizeof(flow), "(unprintable)");
 	ms_info("new unattributed migration flow %s", flow);
+	if (a->coord)
+		ms_coord_on_flow_event(a->coord, ev);
 }
 
 static int on_ringbuf(void *ctx, uint32_t events)
@@ -274,6 +283,8 @@ static int on_timer(void *ctx, uint32_t events)
 	(void)events;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
 		return 0;
+	if (a->coord)
+		ms_coord_cycle(a->coord);
 	if (ms_log_get_level() < MS_LOG_DEBUG)
 		return 0;
 	for (size_t i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
@@ -293,8 +304,8 @@ static int on_timer(void *ctx, uint32_t events)
 static int setup_loop_sources(struct agent *a)
 {
 	struct itimerspec cycle = {
-		.it_interval = { .tv_sec = MS_CYCLE_MS / 1000 },
-		.it_value = { .tv_sec = MS_CYCLE_MS / 1000 },
+		.it_interval = { .tv_sec = a->cfg.cycle_ms / 1000,
+				 .tv_nsec = (long)(a->cfg.cycle_ms % 1000) * 1000000L },
 	};
 	sigset_t mask;
 	int ret;
@@ -321,6 +332,7 @@ static int setup_loop_sources(struct agent *a)
 	if (ret)
 		return ret;
 
+	cycle.it_value = cycle.it_interval;
 	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (a->timer_fd < 0)
 		return -errno;
@@ -358,9 +370,51 @@ static int open_dataplane(struct agent *a)
 	return ret;
 }
 
+/*
+ * Migration coordination: libvirt in the agent's loop, and sock_diag for
+ * attribution. Neither is required: without them the agent shapes with the
+ * static rules (management, unattributed migration ports, default).
+ */
+static int start_coordination(struct agent *a)
+{
+	struct ms_coord_deps deps = { .cfg = &a->cfg, .dp = a->dp, .htb = a->htb };
+	int ret;
+
+	ret = ms_sockdiag_open(&a->sd);
+	if (ret)
+		ms_warn("sock_diag unavailable (%s): migration flows stay unattributed",
+			strerror(-ret));
+	deps.sd = a->sd;
+	ret = ms_coord_new(&deps, &a->coord);
+	if (ret)
+		return ret;
+	if (!a->cfg.libvirt_uri[0]) {
+		ms_info("libvirt_uri is none: static shaping only");
+		return 0;
+	}
+	ret = ms_virt_event_register(a->loop);
+	if (ret)
+		return ret;
+	a->virt_events_registered = true;
+	ret = ms_virt_open(a->loop, a->cfg.libvirt_uri, ms_coord_virt_ops(), a->coord, &a->virt);
+	if (ret)
+		return ret;
+	ms_coord_set_virt(a->coord, a->virt);
+	return 0;
+}
+
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */
 static void teardown(struct agent *a)
 {
+	ms_virt_close(a->virt);
+	if (a->coord) {
+		if (!a->iface_gone)
+			ms_coord_release(a->coord);
+		ms_coord_free(a->coord);
+	}
+	ms_sockdiag_close(a->sd);
+	if (a->virt_events_registered)
+		ms_virt_event_shutdown();
 	if (a->htb) {
 		if (!a->iface_gone && ms_htb_restore(a->htb))
 			ms_warn("could not restore the original root qdisc of %s", a->ifname);
@@ -398,6 +452,11 @@ static int run_agent(struct agent *a)
 	ret = ms_htb_install(&htb_params, &a->htb);
 	if (ret) {
 		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
+		goto out;
+	}
+	ret = start_coordination(a);
+	if (ret) {
+		ms_err("cannot start migration coordination: %s", strerror(-ret));
 		goto out;
 	}
 	ms_info("ready: shaping %s at %u Mbit/s (management reserve %u, migration aggregate %u, "

@@ -83,6 +83,9 @@ static int from_epoll(uint32_t ev)
 
 static struct virt_watch *find(int id, enum watch_kind kind)
 {
+	/* libvirt may still release handles after ms_virt_event_shutdown(). */
+	if (!state)
+		return NULL;
 	for (int i = 0; i < MS_VIRT_MAX_WATCHES; i++)
 		if (state->watches[i].kind == kind && state->watches[i].id == id)
 			return &state->watches[i];
@@ -91,6 +94,8 @@ static struct virt_watch *find(int id, enum watch_kind kind)
 
 static struct virt_watch *alloc_watch(void)
 {
+	if (!state)
+		return NULL;
 	for (int i = 0; i < MS_VIRT_MAX_WATCHES; i++) {
 		struct virt_watch *w = &state->watches[i];
 

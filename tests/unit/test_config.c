@@ -35,6 +35,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.migration_port_max, 49215);
 	assert_false(cfg.dscp_marking);
 	assert_int_equal(cfg.n_mgmt_cidrs, 0);
+	assert_int_equal(cfg.cycle_ms, 1000);
+	assert_true(cfg.speed_coordination);
+	assert_string_equal(cfg.libvirt_uri, "qemu:///system");
 }
 
 static void test_good_file(void **state)
@@ -50,6 +53,9 @@ static void test_good_file(void **state)
 			   "mgmt_ports = 22,16509\n"
 			   "migration_ports = 50000-50010\n"
 			   "dscp_marking = 1\n"
+			   "libvirt_uri = qemu+unix:///system?socket=/tmp/x/libvirt-sock\n"
+			   "cycle_ms = 250\n"
+			   "speed_coordination = 0\n"
 			   "; other comment\n"
 			   "[interface eth1]\n"
 			   "migration_max_mbps = 200\n"
@@ -79,6 +85,11 @@ static void test_good_file(void **state)
 	assert_int_equal(cfg.migration_port_min, 50000);
 	assert_int_equal(cfg.migration_port_max, 50010);
 	assert_true(cfg.dscp_marking);
+	assert_string_equal(cfg.libvirt_uri, "qemu+unix:///system?socket=/tmp/x/libvirt-sock");
+	assert_int_equal(cfg.cycle_ms, 250);
+	assert_false(cfg.speed_coordination);
+	assert_int_equal(parse_text(&cfg, "libvirt_uri = none\n", NULL, err), 0);
+	assert_string_equal(cfg.libvirt_uri, "");
 
 	ms_config_init(&cfg);
 	assert_int_equal(parse_text(&cfg, text, "eth9", err), 0);
@@ -125,6 +136,10 @@ static void test_bad_values_change_nothing(void **state)
 		{ "dscp_marking = 2", "dscp_marking", -ERANGE },
 		{ "dscp_marking = yes", "dscp_marking", -EINVAL },
 		{ "report_interval_ms = 0", "report_interval_ms", -ERANGE },
+		{ "cycle_ms = 99", "cycle_ms", -ERANGE },
+		{ "cycle_ms = 60001", "cycle_ms", -ERANGE },
+		{ "speed_coordination = on", "speed_coordination", -EINVAL },
+		{ "libvirt_uri = system", "libvirt_uri", -EINVAL },
 		{ "log_level = loud", "log_level", -EINVAL },
 		{ "mgmt_cidrs = 10.0.0.0/33", "mgmt_cidrs", -ERANGE },
 		{ "mgmt_cidrs = 10.0.0.0/", "mgmt_cidrs", -EINVAL },

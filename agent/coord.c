@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Migration coordination. Ownership: the migration table, and for each
+ * outgoing migration its HTB leaf class and its entries in the BPF flow map.
+ * Every kernel or libvirt change is recorded in the entry only once it
+ * succeeded, so a failed call is simply retried on the next cycle.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "coord.h"
+#include "dataplane.h"
+#include "htb.h"
+#include "log.h"
+#include "qemupid.h"
+#include "sockdiag.h"
+#include "virt.h"
+
+#define MS_LOGGED_FLOWS 256
+#define MBIT 1000000ULL
+
+struct ms_coord {
+	struct ms_coord_deps deps;
+	struct ms_virt *virt;
+	struct ms_migration_table table;
+	bool seen[MS_MAX_MIGRATIONS];
+	bool table_full_logged;
+	/* Unattributed flows already logged, so each is logged once. */
+	struct ms_flow_key logged[MS_LOGGED_FLOWS];
+	size_t n_logged;
+	size_t next_logged;
+	__u64 unknown_flows;
+};
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
+{
+	struct ms_coord *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->deps = *deps;
+	ms_mig_table_init(&c->table);
+	*out = c;
+	return 0;
+}
+
+void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt)
+{
+	c->virt = virt;
+}
+
+const struct ms_migration_table *ms_coord_table(const struct ms_coord *c)
+{
+	return &c->table;
+}
+
+__u64 ms_coord_unknown_flows(const struct ms_coord *c)
+{
+	return c->unknown_flows;
+}
+
+static void class_name(const struct ms_migration *m, char *buf, size_t len)
+{
+	if (ms_class_name(m->minor, buf, len))
+		snprintf(buf, len, "none");
+}
+
+/* Takes out of the kernel what this migration put there. */
+static void uninstall(struct ms_coord *c, struct ms_migration *m)
+{
+	char cls[32];
+
+	for (size_t i = 0; i < m->n_flows; i++) {
+		int ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[i]);
+
+		/* ENOENT: the LRU map already evicted it. */
+		if (ret && ret != -ENOENT)
+			ms_warn("%s: removing a flow: %s", m->name, strerror(-ret));
+	}
+	m->n_flows = 0;
+	if (m->class_rate_bps) {
+		int ret = ms_htb_mig_class_del(c->deps.htb, m->minor);
+
+		class_name(m, cls, sizeof(cls));
+		if (ret && ret != -ENOENT)
+			ms_warn("%s: deleting class %s: %s", m->name, cls, strerror(-ret));
+		m->class_rate_bps = 0;
+	}
+}
+
+static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event ev,
+		   const struct ms_job_stats *final)
+{
+	double secs = (double)(now_ns() - m->started_ns) / 1e9;
+	char cls[32];
+
+	m->state = ms_mig_next_state(m->state, ev);
+	class_name(m, cls, sizeof(cls));
+	if (final && ms_job_has(final, MS_JOB_DOWNTIME))
+		ms_info("%s: %s migration %s after %.1f s, downtime %llu ms; class %s freed",
+			m->name, ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs,
+			(unsigned long long)final->downtime_ms, cls);
+	else
+		ms_info("%s: %s migration %s after %.1f s; class %s freed", m->name,
+			ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs, cls);
+	uninstall(c, m);
+	ms_mig_remove(&c->table, m);
+}
+
+static void on_scan_job(void *ctx, const struct ms_virt_job *job)
+{
+	struct ms_coord *c = ctx;
+	struct ms_migration *m = ms_mig_find(&c->table, job->uuid);
+	char cls[32];
+
+	if (!m) {
+		m = ms_mig_add(&c->table, job->uuid, job->name, job->dir, now_ns());
+		if (!m) {
+			if (!c->table_full_logged)
+				ms_warn("%s: no room for another migration (%u tracked); it stays "
+					"in the unattributed class",
+					job->name, MS_MAX_MIGRATIONS);
+			c->table_full_logged = true;
+			return;
+		}
+		class_name(m, cls, sizeof(cls));
+		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
+	}
+	m->state = ms_mig_next_state(m->state, MS_MIG_EV_ACTIVE);
+	m->stats = *job->stats;
+	c->seen[m - c->table.entries] = true;
+}
+
+/* A job that vanished between scans: ask libvirt how it ended. */
+static enum ms_mig_event outcome_of(struct ms_coord *c, const struct ms_migration *m)
+{
+	struct ms_job_stats st;
+	int running;
+
+	if (ms_virt_job_stats(c->virt, m->uuid, true, &st) == 0) {
+		if (st.type == VIR_DOMAIN_JOB_COMPLETED)
+			return MS_MIG_EV_COMPLETED;
+		if (st.type == VIR_DOMAIN_JOB_FAILED)
+			return MS_MIG_EV_FAILED;
+		if (st.type == VIR_DOMAIN_JOB_CANCELLED)
+			return MS_MIG_EV_CANCELLED;
+	}
+	running = ms_virt_domain_running(c->virt, m->uuid);
+	/* A domain that left after an outgoing migration arrived; one still here did not. */
+	if (m->dir == MS_MIG_OUTGOING)
+		return running == -ENOENT ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+	return running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+}
+
+static void scan(struct ms_coord *c)
+{
+	int found;
+
+	if (!ms_virt_connected(c->virt))
+		return;
+	memset(c->seen, 0, sizeof(c->seen));
+	found = ms_virt_scan(c->virt, on_scan_job, c);
+	/* Without a good scan, keep every class: never drop shaping on a libvirt hiccup. */
+	if (found < 0)
+		return;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->state == MS_MIG_ACTIVE && !c->seen[i])
+			retire(c, m, outcome_of(c, m), NULL);
+	}
+}
+
+static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bps)
+{
+	const struct ms_config *cfg = c->deps.cfg;
+	__u64 ceil_bps = (__u64)cfg->migration_max_mbps * MBIT;
+	char cls[32];
+	__u32 mibs;
+	int ret;
+
+	if (ceil_bps < share_bps)
+		ceil_bps = share_bps;
+	class_name(m, cls, sizeof(cls));
+	if (!m->class_rate_bps)
+		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, share_bps, ceil_bps);
+	else if (m->class_rate_bps != share_bps || m->class_ceil_bps != ceil_bps)
+		ret = ms_htb_mig_class_change(c->deps.htb, m->minor, share_bps, ceil_bps);
+	else
+		ret = 1;
+	if (ret == 0) {
+		m->class_rate_bps = share_bps;
+		m->class_ceil_bps = ceil_bps;
+		ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
+			(unsigned long long)(share_bps / MBIT), (unsigned long long)(ceil_bps / MBIT));
+	} else if (ret < 0) {
+		ms_warn("%s: setting class %s: %s", m->name, cls, strerror(-ret));
+	}
+
+	if (!cfg->speed_coordination || !ms_virt_connected(c->virt))
+		return;
+	mibs = ms_speed_mibs_for_rate(share_bps);
+	if (mibs == m->libvirt_speed_mibs)
+		return;
+	if (ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
+		m->libvirt_speed_mibs = mibs;
+		ms_info("%s: libvirt migration speed %u MiB/s", m->name, mibs);
+	}
+}
+
+static void apply_allocation(struct ms_coord *c)
+{
+	const struct ms_config *cfg = c->deps.cfg;
+	size_t n = ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE);
+	__u64 share = ms_alloc_equal_share_bps((__u64)cfg->migration_aggregate_mbps * MBIT,
+					       (__u64)cfg->migration_max_mbps * MBIT,
+					       (__u64)cfg->migration_min_mbps * MBIT, n);
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE)
+			apply_one(c, m, share);
+	}
+}
+
+static void attribute(struct ms_coord *c, struct ms_migration *m)
+{
+	const struct ms_config *cfg = c->deps.cfg;
+	struct ms_tcp_conn *conns = NULL;
+	struct ms_flow_val val = { .class_minor = m->minor, .migration_id = m->id };
+	char flow[MS_FLOW_KEY_STRLEN], cls[32];
+	size_t n = 0;
+	int ret;
+
+	if (!c->deps.sd || m->dir != MS_MIG_OUTGOING || !m->class_rate_bps)
+		return;
+	if (!m->qemu_pid || kill(m->qemu_pid, 0) < 0) {
+		m->qemu_pid = 0;
+		if (ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
+			ms_debug("%s: no QEMU process found in this network namespace", m->name);
+			return;
+		}
+	}
+	ret = ms_sockdiag_conns_of_pid(c->deps.sd, m->qemu_pid, cfg->migration_port_min,
+				       cfg->migration_port_max, &conns, &n);
+	if (ret) {
+		if (ret == -ESRCH)
+			m->qemu_pid = 0;
+		else
+			ms_warn("%s: listing QEMU's connections: %s", m->name, strerror(-ret));
+		return;
+	}
+	class_name(m, cls, sizeof(cls));
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_flow_key *key = &conns[i].key;
+
+		if (ms_mig_has_flow(m, key))
+			continue;
+		ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
+		if (!ret)
+			ret = ms_mig_flow_add(m, key);
+		if (ms_flow_key_format(key, flow, sizeof(flow)))
+			snprintf(flow, sizeof(flow), "?");
+		if (ret)
+			ms_warn("%s: attributing flow %s: %s", m->name, flow, strerror(-ret));
+		else
+			ms_info("%s: flow %s in class %s", m->name, flow, cls);
+	}
+	free(conns);
+}
+
+static void attribute_all(struct ms_coord *c)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->state == MS_MIG_ACTIVE)
+			attribute(c, m);
+	}
+}
+
+void ms_coord_cycle(struct ms_coord *c)
+{
+	scan(c);
+	apply_allocation(c);
+	attribute_all(c);
+}
+
+static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *key)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (c->table.entries[i].used && ms_mig_has_flow(&c->table.entries[i], key))
+			return true;
+	return false;
+}
+
+void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
+{
+	char flow[MS_FLOW_KEY_STRLEN];
+
+	ms_coord_cycle(c);
+	if (flow_attributed(c, &ev->key))
+		return;
+	for (size_t i = 0; i < c->n_logged; i++)
+		if (memcmp(&c->logged[i], &ev->key, sizeof(ev->key)) == 0)
+			return;
+	c->logged[c->next_logged] = ev->key;
+	c->next_logged = (c->next_logged + 1) % MS_LOGGED_FLOWS;
+	if (c->n_logged < MS_LOGGED_FLOWS)
+		c->n_logged++;
+	c->unknown_flows++;
+	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "?");
+	ms_info("unattributed migration flow %s belongs to no known migration; it stays in the "
+		"unattributed class",
+		flow);
+}
+
+static void on_connected(void *ctx)
+{
+	ms_coord_cycle(ctx);
+}
+
+static void on_disconnected(void *ctx)
+{
+	struct ms_coord *c = ctx;
+
+	ms_warn("libvirt: disconnected; keeping the classes of %zu outgoing migrations until "
+		"libvirt answers again",
+		ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE));
+}
+
+static void on_event(void *ctx, const struct ms_virt_event *ev)
+{
+	struct ms_coord *c = ctx;
+	struct ms_migration *m = ms_mig_find(&c->table, ev->uuid);
+
+	switch (ev->kind) {
+	case MS_VIRT_EV_LIFECYCLE:
+		if (ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
+		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) {
+			ms_info("%s: switchover started", ev->name);
+			return;
+		}
+		if ((ev->detail == VIR_DOMAIN_EVENT_STOPPED &&
+		     ev->sub == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) ||
+		    (ev->detail == VIR_DOMAIN_EVENT_STARTED &&
+		     ev->sub == VIR_DOMAIN_EVENT_STARTED_MIGRATED) ||
+		    (ev->detail == VIR_DOMAIN_EVENT_RESUMED &&
+		     ev->sub == VIR_DOMAIN_EVENT_RESUMED_MIGRATED))
+			ms_coord_cycle(c);
+		return;
+	case MS_VIRT_EV_ITERATION:
+		/* The source's first sign of a new migration is its first iteration. */
+		if (!m) {
+			ms_coord_cycle(c);
+			return;
+		}
+		ms_debug("%s: iteration %d", ev->name, ev->detail);
+		return;
+	case MS_VIRT_EV_JOB_COMPLETED:
+		if (!m || m->state != MS_MIG_ACTIVE)
+			return;
+		m->stats = *ev->stats;
+		retire(c, m,
+		       ms_job_has(ev->stats, MS_JOB_SUCCESS) && !ev->stats->success
+			       ? MS_MIG_EV_FAILED
+			       : MS_MIG_EV_COMPLETED,
+		       ev->stats);
+		apply_allocation(c);
+		return;
+	}
+}
+
+const struct ms_virt_ops *ms_coord_virt_ops(void)
+{
+	static const struct ms_virt_ops ops = {
+		.connected = on_connected,
+		.disconnected = on_disconnected,
+		.event = on_event,
+	};
+
+	return &ops;
+}
+
+void ms_coord_release(struct ms_coord *c)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used) {
+			uninstall(c, m);
+			ms_mig_remove(&c->table, m);
+		}
+	}
+}
+
+void ms_coord_free(struct ms_coord *c)
+{
+	free(c);
+}

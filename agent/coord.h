@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The coordinator: keeps the table of migrations in step with libvirt, gives
+ * each outgoing migration its HTB class, attributes QEMU's connections to it
+ * in the BPF flow map, and applies the allocation to tc and to libvirt. It
+ * owns the migration table and whatever it put in the kernel for it.
+ */
+#ifndef MS_COORD_H
+#define MS_COORD_H
+
+#include <linux/types.h>
+
+#include "migration.h"
+
+struct ms_config;
+struct ms_dataplane;
+struct ms_htb;
+struct ms_sockdiag;
+struct ms_virt;
+struct ms_virt_ops;
+struct ms_flow_event;
+
+struct ms_coord_deps {
+	const struct ms_config *cfg;
+	struct ms_dataplane *dp;
+	struct ms_htb *htb;
+	struct ms_sockdiag *sd; /* NULL: no flow attribution */
+};
+
+struct ms_coord;
+
+int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out);
+/* The coordinator's callbacks for ms_virt_open(), with the coordinator as ctx. */
+const struct ms_virt_ops *ms_coord_virt_ops(void);
+void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt);
+
+/* One cycle: scan jobs, retire ended migrations, attribute flows, apply rates. */
+void ms_coord_cycle(struct ms_coord *c);
+/* A new unattributed migration flow: scan and attribute now, not at the next cycle. */
+void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev);
+
+const struct ms_migration_table *ms_coord_table(const struct ms_coord *c);
+__u64 ms_coord_unknown_flows(const struct ms_coord *c);
+
+/* Removes every class and flow the coordinator installed (clean stop). */
+void ms_coord_release(struct ms_coord *c);
+void ms_coord_free(struct ms_coord *c);
+
+#endif /* MS_COORD_H */

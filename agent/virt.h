@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The libvirt connection: opened and re-opened with back-off, domain events
+ * (lifecycle, migration iteration, job completed) delivered through the
+ * agent's loop, and the few per-domain calls the agent needs. It keeps no
+ * view of migrations; the coordinator does.
+ */
+#ifndef MS_VIRT_H
+#define MS_VIRT_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <libvirt/libvirt.h>
+
+#include "jobstats.h"
+#include "migration.h"
+
+struct ms_loop;
+struct ms_virt;
+
+enum ms_virt_event_kind {
+	MS_VIRT_EV_LIFECYCLE,     /* detail: the lifecycle event, sub: its detail */
+	MS_VIRT_EV_ITERATION,     /* detail: the iteration number */
+	MS_VIRT_EV_JOB_COMPLETED, /* stats: the completed job */
+};
+
+struct ms_virt_event {
+	enum ms_virt_event_kind kind;
+	const char *name;
+	const unsigned char *uuid;
+	int detail;
+	int sub;
+	const struct ms_job_stats *stats;
+};
+
+/* One migration job found by a scan. */
+struct ms_virt_job {
+	const char *name;
+	const unsigned char *uuid;
+	enum ms_mig_dir dir;
+	const struct ms_job_stats *stats;
+};
+
+struct ms_virt_ops {
+	/* The connection is up (again): a full scan is due. */
+	void (*connected)(void *ctx);
+	void (*disconnected)(void *ctx);
+	void (*event)(void *ctx, const struct ms_virt_event *ev);
+};
+
+/*
+ * Starts connecting to uri (NULL: qemu:///system). A failure to connect is
+ * not an error: the watcher retries with back-off (1 s doubling to 30 s) and
+ * logs once per step. The loop must already carry libvirt's event
+ * implementation (ms_virt_event_register).
+ */
+int ms_virt_open(struct ms_loop *loop, const char *uri, const struct ms_virt_ops *ops, void *ctx,
+		 struct ms_virt **out);
+void ms_virt_close(struct ms_virt *v);
+bool ms_virt_connected(const struct ms_virt *v);
+__u64 ms_virt_reconnects(const struct ms_virt *v);
+
+typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
+/*
+ * Lists active domains and calls cb for each that runs a migration job.
+ * Returns the number found or -errno (-ENOTCONN while disconnected).
+ */
+int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx);
+
+/* Stats of the domain's current job, or with completed=true of its last finished one. */
+int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool completed,
+		      struct ms_job_stats *out);
+/* -ENOENT when the domain is gone from this host (or inactive). */
+int ms_virt_domain_running(struct ms_virt *v, const unsigned char *uuid);
+int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
+int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
+
+#endif /* MS_VIRT_H */
