@@ -169,32 +169,33 @@ static int remove_stale_pins(const char *pin_root, const char *ifname)
 	return 0;
 }
 
-static void htb_params_from_config(const struct agent *a, struct ms_htb_params *p)
+static void htb_params_from_config(const struct agent *a, const struct ms_config *cfg,
+				   struct ms_htb_params *p)
 {
 	const __u64 mbit = 1000000ULL;
 
 	memset(p, 0, sizeof(*p));
 	p->ifindex = a->ifindex;
-	p->link_bps = a->cfg.link_mbps * mbit;
-	p->mgmt_reserve_bps = a->cfg.mgmt_reserve_mbps * mbit;
-	p->migration_aggregate_bps = a->cfg.migration_aggregate_mbps * mbit;
-	p->migration_max_bps = a->cfg.migration_max_mbps * mbit;
-	p->migration_min_bps = a->cfg.migration_min_mbps * mbit;
+	p->link_bps = cfg->link_mbps * mbit;
+	p->mgmt_reserve_bps = cfg->mgmt_reserve_mbps * mbit;
+	p->migration_aggregate_bps = cfg->migration_aggregate_mbps * mbit;
+	p->migration_max_bps = cfg->migration_max_mbps * mbit;
+	p->migration_min_bps = cfg->migration_min_mbps * mbit;
 }
 
-static int apply_classifier_tables(struct agent *a)
+static int apply_classifier_tables(struct agent *a, const struct ms_config *cfg)
 {
 	struct ms_dp_config dp_cfg = {
-		.flags = a->cfg.dscp_marking ? MS_CFG_DSCP_MARKING : 0,
-		.report_interval_ms = a->cfg.report_interval_ms,
+		.flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
+		.report_interval_ms = cfg->report_interval_ms,
 	};
 	int ret;
 
-	ret = ms_dataplane_set_ports(a->dp, a->cfg.mgmt_ports, a->cfg.n_mgmt_ports,
-				     a->cfg.migration_port_min, a->cfg.migration_port_max);
+	ret = ms_dataplane_set_ports(a->dp, cfg->mgmt_ports, cfg->n_mgmt_ports,
+				     cfg->migration_port_min, cfg->migration_port_max);
 	if (ret)
 		return ret;
-	ret = ms_dataplane_set_mgmt_cidrs(a->dp, a->cfg.mgmt_cidrs, a->cfg.n_mgmt_cidrs);
+	ret = ms_dataplane_set_mgmt_cidrs(a->dp, cfg->mgmt_cidrs, cfg->n_mgmt_cidrs);
 	if (ret)
 		return ret;
 	return ms_dataplane_set_config(a->dp, &dp_cfg);
@@ -224,6 +225,122 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	return 0;
 }
 
+static int set_cycle(struct agent *a, __u32 cycle_ms)
+{
+	struct itimerspec cycle = {
+		.it_interval = { .tv_sec = cycle_ms / 1000,
+				 .tv_nsec = (long)(cycle_ms % 1000) * 1000000L },
+	};
+
+	cycle.it_value = cycle.it_interval;
+	return timerfd_settime(a->timer_fd, 0, &cycle, NULL) < 0 ? -errno : 0;
+}
+
+/* (Re)starts the libvirt watcher on uri; an empty uri means static shaping only. */
+static int restart_libvirt(struct agent *a, const char *uri)
+{
+	int ret;
+
+	ms_virt_close(a->virt);
+	a->virt = NULL;
+	ms_coord_set_virt(a->coord, NULL);
+	if (!uri[0]) {
+		ms_info("libvirt_uri is none: static shaping only");
+		return 0;
+	}
+	if (!a->virt_events_registered) {
+		ret = ms_virt_event_register(a->loop);
+		if (ret)
+			return ret;
+		a->virt_events_registered = true;
+	}
+	ret = ms_virt_open(a->loop, uri, ms_coord_virt_ops(), a->coord, &a->virt);
+	if (ret)
+		return ret;
+	ms_coord_set_virt(a->coord, a->virt);
+	return 0;
+}
+
+/*
+ * Migration coordination: libvirt in the agent's loop, and sock_diag for
+ * attribution. Neither is required: without them the agent shapes with the
+ * static rules (management, unattributed migration ports, default).
+ */
+static int start_coordination(struct agent *a)
+{
+	struct ms_coord_deps deps = { .cfg = &a->cfg, .dp = a->dp, .htb = a->htb };
+	int ret;
+
+	ret = ms_sockdiag_open(&a->sd);
+	if (ret)
+		ms_warn("sock_diag unavailable (%s): migration flows stay unattributed",
+			strerror(-ret));
+	deps.sd = a->sd;
+	ret = ms_coord_new(&deps, &a->coord);
+	if (ret)
+		return ret;
+	return restart_libvirt(a, a->cfg.libvirt_uri);
+}
+
+/*
+ * Puts a new configuration in place, all or nothing: it is resolved and
+ * checked first, then tc, then the classifier tables; if the tables fail, tc
+ * goes back to the old rates. Only then does the agent adopt it.
+ */
+static int apply_config(struct agent *a, const struct ms_config *requested, char *err,
+			size_t err_len)
+{
+	struct ms_htb_params old_params, new_params;
+	struct ms_config next = *requested;
+	int ret;
+
+	ret = ms_config_resolve(&next, read_link_speed_mbps(a->ifname), err, err_len);
+	if (ret)
+		return ret;
+	htb_params_from_config(a, &a->cfg, &old_params);
+	htb_params_from_config(a, &next, &new_params);
+	ret = ms_htb_apply(a->htb, &new_params);
+	if (ret) {
+		snprintf(err, err_len, "changing the HTB tree: %s", strerror(-ret));
+		return ret;
+	}
+	ret = apply_classifier_tables(a, &next);
+	if (ret) {
+		snprintf(err, err_len, "changing the classifier tables: %s", strerror(-ret));
+		if (ms_htb_apply(a->htb, &old_params) || apply_classifier_tables(a, &a->cfg))
+			ms_err("could not roll back to the previous configuration of %s",
+			       a->ifname);
+		return ret;
+	}
+	if (next.cycle_ms != a->cfg.cycle_ms && set_cycle(a, next.cycle_ms))
+		ms_warn("could not change the cycle to %u ms", next.cycle_ms);
+	if (strcmp(next.libvirt_uri, a->cfg.libvirt_uri) != 0 &&
+	    restart_libvirt(a, next.libvirt_uri))
+		ms_warn("could not switch libvirt to '%s'", next.libvirt_uri);
+	ms_log_set_level(next.log_level);
+	a->cfg = next;
+	ms_coord_cycle(a->coord);
+	return 0;
+}
+
+/* SIGHUP: the file is read afresh from the defaults, so removed keys revert. */
+static void reload_config(struct agent *a)
+{
+	const char *path = a->config_path ? a->config_path : MS_CONFIG_DEFAULT_PATH;
+	char err[MS_CONFIG_ERR_LEN];
+	struct ms_config next;
+	int ret;
+
+	ms_config_init(&next);
+	ret = ms_config_load_file(&next, path, a->ifname, err, sizeof(err));
+	if (!ret)
+		ret = apply_config(a, &next, err, sizeof(err));
+	if (ret)
+		ms_err("SIGHUP: configuration not changed: %s", err);
+	else
+		ms_info("SIGHUP: configuration reloaded from %s", path);
+}
+
 static int on_signal(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
@@ -239,8 +356,7 @@ static int on_signal(void *ctx, uint32_t events)
 			ms_loop_stop(a->loop, 0);
 			break;
 		case SIGHUP:
-			ms_warn("SIGHUP: configuration reload is not implemented yet; restart the "
-				"agent to apply a changed configuration");
+			reload_config(a);
 			break;
 		default:
 			break;
@@ -359,7 +475,7 @@ static int open_dataplane(struct agent *a)
 		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
 		return ret;
 	}
-	ret = apply_classifier_tables(a);
+	ret = apply_classifier_tables(a, &a->cfg);
 	if (ret) {
 		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
 		return ret;
@@ -368,39 +484,6 @@ static int open_dataplane(struct agent *a)
 	if (ret)
 		ms_err("cannot watch the flow-event ring buffer: %s", strerror(-ret));
 	return ret;
-}
-
-/*
- * Migration coordination: libvirt in the agent's loop, and sock_diag for
- * attribution. Neither is required: without them the agent shapes with the
- * static rules (management, unattributed migration ports, default).
- */
-static int start_coordination(struct agent *a)
-{
-	struct ms_coord_deps deps = { .cfg = &a->cfg, .dp = a->dp, .htb = a->htb };
-	int ret;
-
-	ret = ms_sockdiag_open(&a->sd);
-	if (ret)
-		ms_warn("sock_diag unavailable (%s): migration flows stay unattributed",
-			strerror(-ret));
-	deps.sd = a->sd;
-	ret = ms_coord_new(&deps, &a->coord);
-	if (ret)
-		return ret;
-	if (!a->cfg.libvirt_uri[0]) {
-		ms_info("libvirt_uri is none: static shaping only");
-		return 0;
-	}
-	ret = ms_virt_event_register(a->loop);
-	if (ret)
-		return ret;
-	a->virt_events_registered = true;
-	ret = ms_virt_open(a->loop, a->cfg.libvirt_uri, ms_coord_virt_ops(), a->coord, &a->virt);
-	if (ret)
-		return ret;
-	ms_coord_set_virt(a->coord, a->virt);
-	return 0;
 }
 
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */
@@ -448,7 +531,7 @@ static int run_agent(struct agent *a)
 	ret = open_dataplane(a);
 	if (ret)
 		goto out;
-	htb_params_from_config(a, &htb_params);
+	htb_params_from_config(a, &a->cfg, &htb_params);
 	ret = ms_htb_install(&htb_params, &a->htb);
 	if (ret) {
 		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
