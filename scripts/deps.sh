@@ -11,6 +11,7 @@ packages=(
 	libcmocka-dev libvirt-dev libvirt-clients
 	libfuse3-dev fuse3 libmicrohttpd-dev prometheus gnuplot-nox
 	iproute2 iperf3 ethtool jq procps util-linux
+	libvirt-daemon-system qemu-system-x86 qemu-utils nasm socat
 )
 
 missing=()
@@ -25,8 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	echo "deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# The lab starts its own daemons (libvirtd, prometheus) in namespaces: keep
+	# the packages from starting host-wide ones. policy-rc.d is only ours
+	# while we install.
+	policy=/usr/sbin/policy-rc.d
+	own_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		own_policy=1
+	fi
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	if [ $own_policy -eq 1 ]; then rm -f "$policy"; fi
 fi
 
 # The agent pins its program and maps; bpffs must be mounted for that.
