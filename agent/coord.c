@@ -144,20 +144,24 @@ static void on_scan_job(void *ctx, const struct ms_virt_job *job)
 	c->seen[m - c->table.entries] = true;
 }
 
-/* A job that vanished between scans: ask libvirt how it ended. */
-static enum ms_mig_event outcome_of(struct ms_coord *c, const struct ms_migration *m)
+/*
+ * A job that vanished between scans: ask libvirt how it ended. *final gets
+ * the completed job's stats when libvirt still has them (a defined domain).
+ */
+static enum ms_mig_event outcome_of(struct ms_coord *c, const struct ms_migration *m,
+				    struct ms_job_stats *final)
 {
-	struct ms_job_stats st;
 	int running;
 
-	if (ms_virt_job_stats(c->virt, m->uuid, true, &st) == 0) {
-		if (st.type == VIR_DOMAIN_JOB_COMPLETED)
+	if (ms_virt_job_stats(c->virt, m->uuid, true, final) == 0) {
+		if (final->type == VIR_DOMAIN_JOB_COMPLETED)
 			return MS_MIG_EV_COMPLETED;
-		if (st.type == VIR_DOMAIN_JOB_FAILED)
+		if (final->type == VIR_DOMAIN_JOB_FAILED)
 			return MS_MIG_EV_FAILED;
-		if (st.type == VIR_DOMAIN_JOB_CANCELLED)
+		if (final->type == VIR_DOMAIN_JOB_CANCELLED)
 			return MS_MIG_EV_CANCELLED;
 	}
+	memset(final, 0, sizeof(*final));
 	running = ms_virt_domain_running(c->virt, m->uuid);
 	/* A domain that left after an outgoing migration arrived; one still here did not. */
 	if (m->dir == MS_MIG_OUTGOING)
@@ -179,8 +183,12 @@ static void scan(struct ms_coord *c)
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
-		if (m->used && m->state == MS_MIG_ACTIVE && !c->seen[i])
-			retire(c, m, outcome_of(c, m), NULL);
+		if (m->used && m->state == MS_MIG_ACTIVE && !c->seen[i]) {
+			struct ms_job_stats final;
+			enum ms_mig_event ev = outcome_of(c, m, &final);
+
+			retire(c, m, ev, &final);
+		}
 	}
 }
 
