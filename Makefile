@@ -117,7 +117,12 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
 
-check-build: all $(UNIT_BINS) $(BPFT_BINS) $(TCT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
+# The test guest: a boot sector assembled with nasm (tests/guest/README.md).
+$(BUILD)/guest/dirty.bin: tests/guest/dirty.asm
+	@mkdir -p $(@D)
+	nasm -f bin -o $@ $<
+
+check-build: all $(BUILD)/guest/dirty.bin $(UNIT_BINS) $(BPFT_BINS) $(TCT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
 	$(SAN_TEST_BINS) $(BUILD)/san/migshaperd
 
 san: $(SAN_TEST_BINS) $(BUILD)/san/migshaperd
