@@ -321,8 +321,14 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 	char flow[MS_FLOW_KEY_STRLEN];
 
 	ms_coord_cycle(c);
-	if (flow_attributed(c, &ev->key))
+	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "?");
+	if (flow_attributed(c, &ev->key)) {
+		/* ts_ns is the first packet's bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. */
+		ms_info("flow %s: class and speed in place %.2f ms after its first packet", flow,
+			(double)(now_ns() - ev->ts_ns) / 1e6);
 		return;
+	}
 	for (size_t i = 0; i < c->n_logged; i++)
 		if (memcmp(&c->logged[i], &ev->key, sizeof(ev->key)) == 0)
 			return;
@@ -331,8 +337,6 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 	if (c->n_logged < MS_LOGGED_FLOWS)
 		c->n_logged++;
 	c->unknown_flows++;
-	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
-		snprintf(flow, sizeof(flow), "?");
 	ms_info("unattributed migration flow %s belongs to no known migration; it stays in the "
 		"unattributed class",
 		flow);
@@ -375,7 +379,13 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 	case MS_VIRT_EV_ITERATION:
 		/* The source's first sign of a new migration is its first iteration. */
 		if (!m) {
+			__u64 t0 = now_ns();
+
 			ms_coord_cycle(c);
+			m = ms_mig_find(&c->table, ev->uuid);
+			if (m && m->libvirt_speed_mibs)
+				ms_info("%s: speed set %.2f ms after the migration-iteration event",
+					m->name, (double)(now_ns() - t0) / 1e6);
 			return;
 		}
 		ms_debug("%s: iteration %d", ev->name, ev->detail);

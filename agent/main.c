@@ -208,7 +208,7 @@ static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
 
 	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
 		snprintf(flow, sizeof(flow), "(unprintable)");
-	ms_info("new unattributed migration flow %s", flow);
+	ms_debug("new unattributed migration flow %s", flow);
 	if (a->coord)
 		ms_coord_on_flow_event(a->coord, ev);
 }

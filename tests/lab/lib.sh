@@ -1,0 +1,309 @@
+# shellcheck shell=bash
+# Shared helpers for the lab tests (tests/lab/test_*.sh), the benchmarks
+# (tests/bench/*.sh) and the demo. Source it, then call t_setup: it brings the
+# lab up (exit 77 if it cannot run here) and removes everything on exit.
+#
+# Every wait is bounded and waits for an event (a log line, a listening
+# socket, a process exit), polling at 0.1 s; fixed sleeps are used only to
+# let traffic run for a measured interval.
+set -u
+
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$T_ROOT" || exit 1
+# shellcheck source=scripts/lab-lib.sh
+. "$T_ROOT/scripts/lab-lib.sh"
+
+BUILD=${BUILD:-build}
+AGENT=${AGENT:-$T_ROOT/$BUILD/migshaperd}
+HB=${HB:-$T_ROOT/$BUILD/tools/heartbeat}
+T_NAME=$(basename "${0%.sh}")
+T_TMP=
+T_AGENT_PID=
+T_BG_PIDS=()
+T_MIG_PORT0=49152
+T_MGMT_PORT=54321
+
+t_log() { echo "[$T_NAME] $*"; }
+t_fail() {
+	echo "[$T_NAME] FAIL: $*"
+	exit 1
+}
+t_skip() {
+	echo "[$T_NAME] SKIP: $*"
+	exit 77
+}
+
+t_cleanup() {
+	local rc=$?
+	local p
+	[ -n "$T_AGENT_PID" ] && t_agent_stop "$T_AGENT_PID"
+	for p in "${T_BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	lab_down
+	if [ -n "$T_TMP" ] && [ -d "$T_TMP" ]; then
+		if [ $rc -ne 0 ] && [ -n "$(ls "$T_TMP"/*.log 2>/dev/null)" ]; then
+			local f
+			for f in "$T_TMP"/*.log; do
+				echo "--- $(basename "$f") (last 30 lines)"
+				tail -n 30 "$f"
+			done
+		fi
+		rm -rf "$T_TMP"
+	fi
+	exit $rc
+}
+
+# t_setup [need_agent]: checks prerequisites (77 if missing), brings the lab up.
+t_setup() {
+	lab_check_prereqs || t_skip "the lab cannot run here (see above)"
+	[ -x "$HB" ] || t_skip "$HB is not built (make $BUILD/tools/heartbeat)"
+	if [ "${1:-}" = need_agent ] && [ ! -x "$AGENT" ]; then
+		t_skip "$AGENT is not built (make)"
+	fi
+	T_TMP=$(mktemp -d /tmp/ms-lab-test.XXXXXX)
+	trap t_cleanup EXIT
+	trap 'exit 1' INT TERM
+	lab_up || t_fail "lab up failed"
+}
+
+# t_wait_until TIMEOUT_S CMD...: polls CMD until it succeeds; 1 on timeout.
+t_wait_until() {
+	local timeout=$1 i
+	shift
+	for ((i = 0; i < timeout * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+_t_listening() { [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null)" ]; }
+# t_wait_listen NS PORT [TIMEOUT_S]
+t_wait_listen() { t_wait_until "${3:-10}" _t_listening "$1" "$2"; }
+
+_t_log_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+# t_wait_log FILE PATTERN [TIMEOUT_S]
+t_wait_log() { t_wait_until "${3:-10}" _t_log_has "$1" "$2"; }
+
+# A child that exited stays a zombie (kill -0 still succeeds) until waited for.
+_t_gone() {
+	! kill -0 "$1" 2>/dev/null && return 0
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+# t_wait_exit PID [TIMEOUT_S]: 0 once PID has exited (then `wait PID` for its status).
+t_wait_exit() { t_wait_until "${2:-10}" _t_gone "$1"; }
+
+# t_bg NS OUT CMD...: runs CMD in NS in the background, stdout+stderr to OUT.
+# The pid (the command itself: ip netns exec execs it) is in T_LAST_PID.
+t_bg() {
+	local ns=$1 out=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$out" 2>&1 &
+	T_LAST_PID=$!
+	T_BG_PIDS+=("$T_LAST_PID")
+}
+
+# t_iperf_servers N: one iperf3 server per migration port on hv2.
+t_iperf_servers() {
+	local i port
+	for ((i = 0; i < $1; i++)); do
+		port=$((T_MIG_PORT0 + i))
+		t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-$port.out" iperf3 -s -p "$port"
+	done
+	for ((i = 0; i < $1; i++)); do
+		t_wait_listen "$LAB_NS_HV2" $((T_MIG_PORT0 + i)) || t_fail "iperf3 server not listening"
+	done
+}
+
+# t_iperf_start I SECONDS: migration flow I (port 49152+I) from hv1 to hv2,
+# JSON in $T_TMP/iperf-I.json. Pid in T_LAST_PID.
+t_iperf_start() {
+	local port=$((T_MIG_PORT0 + $1))
+	ip netns exec "$LAB_NS_HV1" timeout $(($2 + 15)) iperf3 -c "$LAB_HV2_IP" -p "$port" \
+		-t "$2" -C "$LAB_TCP_CC" --json >"$T_TMP/iperf-$1.json" 2>"$T_TMP/iperf-$1.err" &
+	T_LAST_PID=$!
+	T_BG_PIDS+=("$T_LAST_PID")
+}
+
+# t_iperf_wait PID...: waits for iperf3 clients (bounded by their timeout).
+t_iperf_wait() {
+	local p
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+
+# t_iperf_mbps I: goodput of flow I as the receiver measured it.
+t_iperf_mbps() {
+	jq -r '(.end.sum_received.bits_per_second // 0) / 1e6' "$T_TMP/iperf-$1.json" 2>/dev/null || echo 0
+}
+
+t_hb_server() {
+	t_bg "$LAB_NS_HV1" "$T_TMP/heartbeat-server.out" "$HB" server --listen "$LAB_HV1_IP" --port "$T_MGMT_PORT"
+	t_wait_listen "$LAB_NS_HV1" "$T_MGMT_PORT" || t_fail "heartbeat server not listening"
+}
+
+# t_hb_run SECONDS: heartbeat from mgr to hv1 (10/s, 1 s timeout); prints its JSON.
+t_hb_run() {
+	ip netns exec "$LAB_NS_MGR" timeout $(($1 + 10)) "$HB" client --connect "$LAB_HV1_IP" \
+		--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$1" --json
+}
+
+# t_config FILE [key=value...]: writes an agent config for the lab's uplink
+# (1000 Mbit wire); arguments override the defaults.
+t_config() {
+	local file=$1 kv key
+	shift
+	declare -A cfg=(
+		[link_mbps]=950
+		[mgmt_reserve_mbps]=100
+		[migration_aggregate_mbps]=800
+		[migration_max_mbps]=800
+		[migration_min_mbps]=50
+		[mgmt_cidrs]="$LAB_MGR_IP/32,$LAB_MGR_IP6/128"
+		[mgmt_ports]="22,16509,$T_MGMT_PORT"
+		[migration_ports]=49152-49215
+		[dscp_marking]=0
+		[log_level]=info
+	)
+	for kv in "$@"; do
+		cfg[${kv%%=*}]=${kv#*=}
+	done
+	{
+		echo "# migshaper lab test config"
+		echo "[global]"
+		for key in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps \
+			migration_min_mbps mgmt_cidrs mgmt_ports migration_ports dscp_marking log_level; do
+			echo "$key = ${cfg[$key]}"
+		done
+	} >"$file"
+}
+
+# t_hv1 CMD...: runs CMD in hv1's network namespace but in the host's mount
+# namespace. The agent must run this way: `ip netns exec` remounts /sys for
+# the namespace, which hides the bpf file system at /sys/fs/bpf (the agent
+# then refuses: "/sys/fs/bpf is not on a bpf file system"), and a bpffs
+# mounted inside would be a private instance whose pins nobody else sees.
+# Background it with "${T_HV1[@]}" CMD &, not through the function, so that
+# $! is CMD itself and not a subshell.
+T_HV1=(nsenter --net="/run/netns/$LAB_NS_HV1" --)
+t_hv1() { "${T_HV1[@]}" "$@"; }
+
+# t_agent_start CONFIG LOG [args...]: starts the agent in hv1 on its uplink and
+# waits for "ready". Pid in T_AGENT_PID (and T_LAST_PID). 1 if it never got ready.
+t_agent_start() {
+	local config=$1 log=$2
+	shift 2
+	mkdir -p "$T_TMP/run"
+	"${T_HV1[@]}" "$AGENT" --iface "$LAB_HV1_IF" --config "$config" \
+		--run-dir "$T_TMP/run" "$@" >"$log" 2>&1 &
+	T_LAST_PID=$!
+	T_AGENT_PID=$T_LAST_PID
+	local i
+	for ((i = 0; i < 150; i++)); do
+		grep -q 'ready' "$log" 2>/dev/null && return 0
+		_t_gone "$T_LAST_PID" && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# t_agent_stop PID: SIGTERM, waits up to 10 s (then SIGKILL); the exit status
+# is in T_STOP_RC (137 = had to be killed). Call it in this shell, not in $(...).
+t_agent_stop() {
+	local pid=$1
+	[ "$pid" = "$T_AGENT_PID" ] && T_AGENT_PID=
+	kill -TERM "$pid" 2>/dev/null
+	if ! t_wait_exit "$pid" 10; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		T_STOP_RC=137
+		return 137
+	fi
+	wait "$pid" 2>/dev/null
+	T_STOP_RC=$?
+	return $T_STOP_RC
+}
+
+# t_exit_status PID [TIMEOUT_S]: waits for PID to exit by itself; status in
+# T_STOP_RC, 124 if it was still running at the timeout (it is then killed).
+t_exit_status() {
+	if ! t_wait_exit "$1" "${2:-10}"; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		T_STOP_RC=124
+		return 124
+	fi
+	wait "$1" 2>/dev/null
+	T_STOP_RC=$?
+	return $T_STOP_RC
+}
+
+# t_rx_bytes NS DEV / t_tx_bytes NS DEV
+t_rx_bytes() { ip -n "$1" -s -j link show dev "$2" | jq '.[0].stats64.rx.bytes'; }
+t_tx_bytes() { ip -n "$1" -s -j link show dev "$2" | jq '.[0].stats64.tx.bytes'; }
+t_now_ns() { date +%s%N; }
+
+# t_wire_bytes: bytes the wire carried from hv1 towards the switch, as its
+# TBF counts them: Ethernet frames without FCS, every TSO segment with its own
+# headers (qdisc_pkt_len), i.e. exactly the unit HTB shapes in. (A veth's
+# rx_bytes would count a 64 KiB TSO packet's headers once and read ~4.5% low.)
+t_wire_bytes() {
+	ip netns exec "$LAB_NS_WIRE" tc -s -j qdisc show dev "$LAB_WIRE_OUT" | jq '.[0].bytes'
+}
+
+# t_l2_mbps SECONDS: the wire's L2 rate from hv1 over SECONDS, as Mbit/s. All
+# of hv1's migration traffic crosses it (and nothing else while a test runs).
+t_l2_mbps() {
+	local b0 b1 t0 t1
+	t0=$(t_now_ns)
+	b0=$(t_wire_bytes)
+	sleep "$1"
+	t1=$(t_now_ns)
+	b1=$(t_wire_bytes)
+	awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.2f", b * 8 * 1000 / t }'
+}
+
+# t_class_bytes MINOR_HEX: bytes sent by HTB class 1:MINOR on hv1's uplink (0 if absent).
+# (Debian 12's tc prints classes as text even with -j.)
+t_class_bytes() {
+	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$LAB_HV1_IF" 2>/dev/null |
+		awk -v h="1:$1" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
+			END { if (!found) print 0 }'
+}
+t_class_exists() {
+	ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" 2>/dev/null | grep -q "htb 1:$1 "
+}
+
+# t_pct_err ACHIEVED CAP: signed error in percent.
+t_pct_err() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.2f", (a - c) * 100 / c }'; }
+# t_within ACHIEVED CAP PCT: true if |error| <= PCT.
+t_within() { awk -v a="$1" -v c="$2" -v p="$3" 'BEGIN { e = (a - c) * 100 / c; if (e < 0) e = -e; exit !(e <= p) }'; }
+t_num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+t_num_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+
+# t_qdisc_state: hv1 uplink's qdiscs without counters (for before/after).
+t_qdisc_state() { ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$LAB_HV1_IF"; }
+t_filter_state() { ip netns exec "$LAB_NS_HV1" tc filter show dev "$LAB_HV1_IF" egress 2>/dev/null; }
+t_pins_left() { [ -e "$MS_PIN_DIR" ] && [ -n "$(ls -A "$MS_PIN_DIR" 2>/dev/null)" ]; }
+MS_PIN_DIR=/sys/fs/bpf/migshaper/$LAB_HV1_IF
+
+# t_mig_scenario SECONDS NFLOWS: heartbeat during NFLOWS saturating migration
+# flows; prints the heartbeat JSON with the flows' total goodput added as
+# "mig_mbps". Needs t_iperf_servers NFLOWS and t_hb_server first.
+t_mig_scenario() {
+	local secs=$1 n=$2 i pids=() hb total
+	for ((i = 0; i < n; i++)); do
+		t_iperf_start "$i" $((secs + 3))
+		pids+=("$T_LAST_PID")
+	done
+	# Let the flows leave slow start and fill the queue before measuring.
+	sleep 2
+	hb=$(t_hb_run "$secs")
+	t_iperf_wait "${pids[@]}"
+	total=0
+	for ((i = 0; i < n; i++)); do
+		total=$(awk -v a="$total" -v b="$(t_iperf_mbps "$i")" 'BEGIN { printf "%.1f", a + b }')
+	done
+	[ -n "$hb" ] || hb='{}'
+	echo "$hb" | jq -c --argjson m "$total" '. + {mig_mbps: $m}'
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Cap accuracy: one migration flow at caps 50, 200 and 800 Mbit/s (the
+# unattributed class's ceil, migration_max_mbps). The rate is measured as L2
+# bytes received by hv2 (what HTB counts) over 5 s after 2 s of warm-up;
+# each must be within +-5% of the cap.
+. "$(dirname "$0")/lib.sh"
+
+CAPS=${CAPS:-50 200 800}
+TOL=5
+
+t_setup need_agent
+t_iperf_servers 1
+fails=0
+for cap in $CAPS; do
+	t_config "$T_TMP/agent-$cap.conf" migration_max_mbps="$cap" migration_aggregate_mbps=850 \
+		migration_min_mbps=$((cap < 10 ? cap : 10))
+	t_agent_start "$T_TMP/agent-$cap.conf" "$T_TMP/agent-$cap.log" || t_fail "agent did not get ready (cap $cap)"
+	t_iperf_start 0 9
+	pid=$T_LAST_PID
+	sleep 2
+	got=$(t_l2_mbps 5)
+	t_iperf_wait "$pid"
+	cls=$(t_class_bytes 21)
+	t_agent_stop "$T_AGENT_PID" || t_fail "agent exited with $T_STOP_RC on SIGTERM"
+	err=$(t_pct_err "$got" "$cap")
+	t_log "cap $cap Mbit/s: achieved $got Mbit/s (L2), error $err%, goodput $(t_iperf_mbps 0) Mbit/s, class 1:21 bytes $cls"
+	if ! t_within "$got" "$cap" $TOL; then
+		t_log "cap $cap: error $err% is outside +-$TOL%"
+		fails=$((fails + 1))
+	fi
+	t_num_gt "$cls" 0 || { t_log "cap $cap: the flow did not go through class 1:21"; fails=$((fails + 1)); }
+done
+[ $fails -eq 0 ] || t_fail "$fails cap(s) off"
+t_log "PASS"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Three concurrent real migrations: three classes exist, each gets its share
+# (tc class rates and libvirt speeds agree), the aggregate cap holds on the
+# wire, the classes are freed afterwards, and no heartbeat is missed.
+. "$(dirname "$0")/virtlib.sh"
+v_setup
+
+conf="$T_TMP/agent.conf"
+log="$T_TMP/agent.log"
+# Three migrations share 450 Mbit/s: 150 each, i.e. floor(150e6*0.93/8/2^20) = 16 MiB/s.
+v_config "$conf" migration_aggregate_mbps=450 migration_max_mbps=450 migration_min_mbps=20
+t_agent_start "$conf" "$log" || t_fail "agent did not get ready"
+t_wait_log "$log" "libvirt: connected" 15 || t_fail "agent did not connect to libvirt"
+t_hb_server
+for g in ms-a ms-b ms-c; do v_guest "$g" 5; done
+
+t_hb_run 40 >"$T_TMP/hb.json" &
+hb_pid=$!
+pids=()
+for g in ms-a ms-b ms-c; do
+	v_migrate_bg "$g"
+	pids+=("$T_LAST_PID")
+done
+t_wait_until 20 test "$(v_mig_classes)" -eq 3 || t_fail "3 classes never existed at once ($(v_mig_classes))"
+# Rates settle once all three are known: 150 Mbit/s each.
+t_wait_until 10 test "$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" |
+	grep -c '^class htb 1:1[0-9a-f][0-9a-f] .*rate 150Mbit')" -eq 3 ||
+	t_fail "classes are not at 150Mbit: $(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" | grep 'htb 1:1[0-9a-f][0-9a-f] ')"
+for g in ms-a ms-b ms-c; do
+	s=$(virtlab_virsh hv1 migrate-getspeed "$g")
+	t_log "$g: libvirt speed $s MiB/s"
+	[ "$s" = 16 ] || t_fail "$g libvirt speed '$s', want 16"
+done
+
+# The aggregate on the wire over 3 s, while all three still run.
+w0=$(t_wire_bytes)
+t0=$(t_now_ns)
+sleep 3
+w1=$(t_wire_bytes)
+t1=$(t_now_ns)
+running=$(v_mig_classes)
+mbps=$(((w1 - w0) * 8 * 1000 / (t1 - t0)))
+t_log "wire rate with $running migrations running: $mbps Mbit/s (aggregate 450)"
+[ "$running" -eq 3 ] || t_fail "a migration ended during the measurement; cannot judge the aggregate"
+[ "$mbps" -le $((450 * 105 / 100 + 20)) ] || t_fail "aggregate exceeded: $mbps Mbit/s"
+
+for p in "${pids[@]}"; do wait "$p" || t_fail "a migration failed"; done
+for g in ms-a ms-b ms-c; do
+	[ "$(virtlab_virsh hv2 domstate "$g")" = running ] || t_fail "$g is not running on hv2"
+done
+t_wait_until 10 test "$(v_mig_classes)" -eq 0 || t_fail "classes not freed: $(v_mig_classes) left"
+wait "$hb_pid"
+t_log "heartbeat: $(cat "$T_TMP/hb.json")"
+[ "$(jq .missed "$T_TMP/hb.json")" = 0 ] || t_fail "heartbeats missed"
+t_log "PASS"
