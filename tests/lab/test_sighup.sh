@@ -12,7 +12,7 @@ class_line() { ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" class
 # port_flags PORT: the classifier's port-map byte for PORT (decimal).
 port_flags() {
 	bpftool -j map lookup pinned "$PIN/ms_ports" key $(($1 & 255)) $(($1 >> 8)) 0 0 |
-		jq '(.value // .formatted.value) | if type == "array" then (.[0] | tonumber) else . end'
+		jq '.formatted.value'
 }
 reloads() { grep -c "$1" "$log"; }
 
