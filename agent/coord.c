@@ -146,27 +146,30 @@ static void on_scan_job(void *ctx, const struct ms_virt_job *job)
 
 /*
  * A job that vanished between scans: ask libvirt how it ended. *final gets
- * the completed job's stats when libvirt still has them (a defined domain).
+ * the completed job's stats when libvirt has them (a defined domain); the
+ * return value says whether libvirt answered, or the outcome was inferred.
  */
-static enum ms_mig_event outcome_of(struct ms_coord *c, const struct ms_migration *m,
-				    struct ms_job_stats *final)
+static bool outcome_of(struct ms_coord *c, const struct ms_migration *m, enum ms_mig_event *ev,
+		       struct ms_job_stats *final)
 {
 	int running;
 
 	if (ms_virt_job_stats(c->virt, m->uuid, true, final) == 0) {
-		if (final->type == VIR_DOMAIN_JOB_COMPLETED)
-			return MS_MIG_EV_COMPLETED;
-		if (final->type == VIR_DOMAIN_JOB_FAILED)
-			return MS_MIG_EV_FAILED;
-		if (final->type == VIR_DOMAIN_JOB_CANCELLED)
-			return MS_MIG_EV_CANCELLED;
+		*ev = final->type == VIR_DOMAIN_JOB_COMPLETED ? MS_MIG_EV_COMPLETED
+		      : final->type == VIR_DOMAIN_JOB_FAILED  ? MS_MIG_EV_FAILED
+		      : final->type == VIR_DOMAIN_JOB_CANCELLED ? MS_MIG_EV_CANCELLED
+								: MS_MIG_EV_ACTIVE;
+		if (*ev != MS_MIG_EV_ACTIVE)
+			return true;
 	}
 	memset(final, 0, sizeof(*final));
 	running = ms_virt_domain_running(c->virt, m->uuid);
 	/* A domain that left after an outgoing migration arrived; one still here did not. */
 	if (m->dir == MS_MIG_OUTGOING)
-		return running == -ENOENT ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
-	return running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+		*ev = running == -ENOENT ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+	else
+		*ev = running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+	return false;
 }
 
 static void scan(struct ms_coord *c)
@@ -182,13 +185,26 @@ static void scan(struct ms_coord *c)
 		return;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
+		__u64 grace_ns = (__u64)c->deps.cfg->cycle_ms * 1000000ULL;
+		struct ms_job_stats final;
+		enum ms_mig_event ev;
+		__u64 now = now_ns();
 
-		if (m->used && m->state == MS_MIG_ACTIVE && !c->seen[i]) {
-			struct ms_job_stats final;
-			enum ms_mig_event ev = outcome_of(c, m, &final);
-
-			retire(c, m, ev, &final);
+		if (!m->used || m->state != MS_MIG_ACTIVE)
+			continue;
+		if (c->seen[i]) {
+			m->missing_since_ns = 0;
+			continue;
 		}
+		if (!m->missing_since_ns)
+			m->missing_since_ns = now;
+		/*
+		 * libvirt may drop the job from its listing before it stores the
+		 * completed stats; without an answer, wait a cycle for the
+		 * job-completed event, which carries them (the downtime).
+		 */
+		if (outcome_of(c, m, &ev, &final) || now - m->missing_since_ns >= grace_ns)
+			retire(c, m, ev, &final);
 	}
 }
 

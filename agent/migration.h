@@ -70,6 +70,8 @@ struct ms_migration {
 	__u64 class_rate_bps;
 	__u64 class_ceil_bps;
 	__u32 libvirt_speed_mibs;
+	/* When scans stopped listing the job (0 while they list it). */
+	__u64 missing_since_ns;
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
 };

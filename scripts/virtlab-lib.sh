@@ -67,13 +67,14 @@ EOC
 	fi
 }
 
-# virtlab_host_up NS NAME IP HOSTS_LINES: starts NAME's libvirtd in NS and
-# waits (bounded) until it answers.
-virtlab_host_up() {
-	local ns=$1 name=$2 ip=$3 hosts=$4
-	local dir=$VIRTLAB_DIR/$name i
-	_virtlab_write_config "$name" "$ip" "$dir" "$hosts"
+# virtlab_daemon_start NS NAME: starts NAME's libvirtd in NS on its existing
+# directories, and waits (bounded) until it answers. After a restart it finds
+# its running domains again in <dir>/run.
+virtlab_daemon_start() {
+	local ns=$1 name=$2
+	local dir=$VIRTLAB_DIR/$2 i
 	mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt
+	rm -f "$dir/run/libvirtd.pid"
 	ip netns exec "$ns" unshare --mount --uts --propagation private sh -c "
 		mount --bind '$dir/run' /run/libvirt &&
 		mount --bind '$dir/etc' /etc/libvirt &&
@@ -87,10 +88,6 @@ virtlab_host_up() {
 	for ((i = 0; i < 600; i++)); do
 		if [ -S "$dir/run/libvirt-sock" ] &&
 			timeout 5 virsh -q -c "$(virtlab_uri "$name")" version >/dev/null 2>&1; then
-			# The first host's probe warms the cache for the next ones and later labs.
-			if [ ! -d "$VIRTLAB_CACHE" ] && [ -n "$(ls "$dir/cache/qemu/capabilities" 2>/dev/null)" ]; then
-				mkdir -p "$VIRTLAB_CACHE" && cp -a "$dir/cache/qemu/." "$VIRTLAB_CACHE/"
-			fi
 			return 0
 		fi
 		sleep 0.1
@@ -100,25 +97,43 @@ virtlab_host_up() {
 	return 1
 }
 
+# virtlab_daemon_stop NAME [SIGNAL]: stops NAME's libvirtd (TERM by default),
+# leaving its QEMU processes running, as a daemon restart does.
+virtlab_daemon_stop() {
+	local dir=$VIRTLAB_DIR/$1 pid i
+	pid=$(cat "$dir/run/libvirtd.pid" 2>/dev/null)
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill "-${2:-TERM}" "$pid"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+# virtlab_host_up NS NAME IP HOSTS_LINES: configures NAME and starts its libvirtd in NS.
+virtlab_host_up() {
+	local ns=$1 name=$2 ip=$3 hosts=$4
+	local dir=$VIRTLAB_DIR/$name
+	_virtlab_write_config "$name" "$ip" "$dir" "$hosts"
+	virtlab_daemon_start "$ns" "$name" || return 1
+	# The first host's probe warms the cache for the next ones and later labs.
+	if [ ! -d "$VIRTLAB_CACHE" ] && [ -n "$(ls "$dir/cache/qemu/capabilities" 2>/dev/null)" ]; then
+		mkdir -p "$VIRTLAB_CACHE" && cp -a "$dir/cache/qemu/." "$VIRTLAB_CACHE/"
+	fi
+}
+
 # virtlab_host_down NS NAME: destroys NAME's domains, stops its libvirtd and
 # any QEMU left in NS (after a kill -9 of the daemon or a failed test).
 virtlab_host_down() {
-	local ns=$1 name=$2 dir=$VIRTLAB_DIR/$2 pid dom i
+	local ns=$1 name=$2 dir=$VIRTLAB_DIR/$2 pid dom
 	[ -d "$dir" ] || return 0
 	if [ -S "$dir/run/libvirt-sock" ]; then
 		for dom in $(timeout 10 virsh -q -c "$(virtlab_uri "$name")" list --name 2>/dev/null); do
 			timeout 10 virsh -q -c "$(virtlab_uri "$name")" destroy "$dom" >/dev/null 2>&1
 		done
 	fi
-	pid=$(cat "$dir/run/libvirtd.pid" 2>/dev/null)
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid"
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null
-	fi
+	virtlab_daemon_stop "$name"
 	for pid in $(ip netns pids "$ns" 2>/dev/null); do
 		case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
 		qemu-system-*|libvirtd) kill -KILL "$pid" 2>/dev/null ;;

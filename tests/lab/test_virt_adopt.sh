@@ -24,5 +24,5 @@ t_log "adopted: class 1:100 rate $(v_class_rate 100), libvirt speed $speed MiB/s
 [ "$speed" = 22 ] || t_fail "libvirt speed '$speed', want 22"
 wait "$mig_pid" || t_fail "migration failed: $(cat "$T_TMP/migrate-ms-ad.log")"
 t_wait_log "$log" "ms-ad: outgoing migration completed" 10 || t_fail "completion not seen"
-t_wait_until 10 test "$(v_mig_classes)" -eq 0 || t_fail "class not freed"
+t_wait_until 10 v_mig_classes_are 0 || t_fail "class not freed"
 t_log "PASS"

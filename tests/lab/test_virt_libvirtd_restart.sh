@@ -32,7 +32,7 @@ t_log "libvirtd down: class 1:100 rate $rate, bytes $bytes0 -> $bytes1, flows $n
 [ "$bytes1" -gt "$bytes0" ] || t_fail "no migration traffic in the class while libvirtd was down"
 
 virtlab_daemon_start "$LAB_NS_HV1" hv1 || t_fail "libvirtd did not restart"
-t_wait_until 40 test "$(grep -c 'libvirt: connected' "$log")" -ge 2 || t_fail "agent did not reconnect"
+t_wait_until 40 v_log_count_ge "$log" 'libvirt: connected' 2 || t_fail "agent did not reconnect"
 t_log "reconnected: $(grep 'libvirt: connected' "$log" | tail -n 1 | sed 's/.*info: //')"
 
 # Whatever libvirt did with the job (it may cancel an outgoing migration that
@@ -43,6 +43,6 @@ outcome=$(grep -o "ms-rs: outgoing migration [a-z]*" "$log" | tail -n 1 | awk '{
 t_log "migration $outcome; libvirt on hv1 says: $(virtlab_virsh hv1 domstate ms-rs 2>&1)"
 found=$(grep -c "ms-rs: outgoing migration found" "$log")
 [ "$found" -eq 1 ] || t_fail "the migration was found $found times: its class was re-created"
-t_wait_until 10 test "$(v_mig_classes)" -eq 0 || t_fail "class not freed after the end"
+t_wait_until 10 v_mig_classes_are 0 || t_fail "class not freed after the end"
 [ "$(flows)" -eq 0 ] || t_fail "flow entries left after the end"
 t_log "PASS"

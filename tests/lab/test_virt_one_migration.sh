@@ -39,7 +39,7 @@ done
 wait "$mig_pid" || t_fail "virsh migrate failed: $(cat "$T_TMP/migrate-ms-one.log")"
 [ "$(virtlab_virsh hv2 domstate ms-one)" = running ] || t_fail "ms-one is not running on hv2"
 t_wait_log "$log" "ms-one: outgoing migration completed" 10 || t_fail "completion not seen by the agent"
-t_wait_until 10 test "$(v_mig_classes)" -eq 0 || t_fail "the migration's class was not freed"
+t_wait_until 10 v_mig_classes_are 0 || t_fail "the migration's class was not freed"
 
 unattr=$(($(v_class_bytes 21) - unattr_before))
 default=$(($(v_class_bytes 30) - default_before))

@@ -21,10 +21,13 @@ for g in ms-a ms-b ms-c; do
 	v_migrate_bg "$g"
 	pids+=("$T_LAST_PID")
 done
-t_wait_until 20 test "$(v_mig_classes)" -eq 3 || t_fail "3 classes never existed at once ($(v_mig_classes))"
+t_wait_until 20 v_mig_classes_are 3 || t_fail "3 classes never existed at once ($(v_mig_classes))"
 # Rates settle once all three are known: 150 Mbit/s each.
-t_wait_until 10 test "$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" |
-	grep -c '^class htb 1:1[0-9a-f][0-9a-f] .*rate 150Mbit')" -eq 3 ||
+classes_at_150() {
+	[ "$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" |
+		grep -c '^class htb 1:1[0-9a-f][0-9a-f] .*rate 150Mbit')" -eq 3 ]
+}
+t_wait_until 10 classes_at_150 ||
 	t_fail "classes are not at 150Mbit: $(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" | grep 'htb 1:1[0-9a-f][0-9a-f] ')"
 for g in ms-a ms-b ms-c; do
 	s=$(virtlab_virsh hv1 migrate-getspeed "$g")
@@ -48,7 +51,7 @@ for p in "${pids[@]}"; do wait "$p" || t_fail "a migration failed"; done
 for g in ms-a ms-b ms-c; do
 	[ "$(virtlab_virsh hv2 domstate "$g")" = running ] || t_fail "$g is not running on hv2"
 done
-t_wait_until 10 test "$(v_mig_classes)" -eq 0 || t_fail "classes not freed: $(v_mig_classes) left"
+t_wait_until 10 v_mig_classes_are 0 || t_fail "classes not freed: $(v_mig_classes) left"
 wait "$hb_pid"
 t_log "heartbeat: $(cat "$T_TMP/hb.json")"
 [ "$(jq .missed "$T_TMP/hb.json")" = 0 ] || t_fail "heartbeats missed"

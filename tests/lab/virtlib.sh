@@ -31,12 +31,17 @@ v_setup() {
 	virtlab_host_up "$LAB_NS_HV2" hv2 "$LAB_HV2_IP" "$V_HOSTS" || t_fail "libvirtd on hv2 did not start"
 }
 
-# v_config FILE [key=value...]: t_config plus the hv1 libvirt URI.
+# v_config FILE [key=value...]: t_config plus the hv1 libvirt URI. Every
+# key=value is also appended, so keys t_config does not know get through
+# (the agent's parser keeps the last value of a key).
 v_config() {
-	local file=$1
+	local file=$1 kv
 	shift
 	t_config "$file" "$@"
 	echo "libvirt_uri = $V_HV1_URI" >>"$file"
+	for kv in "$@"; do
+		echo "${kv%%=*} = ${kv#*=}" >>"$file"
+	done
 }
 
 # v_guest NAME DIRTY_MIBS: defines and starts a guest on hv1, waits for its
@@ -85,3 +90,9 @@ v_mig_classes() {
 	ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" 2>/dev/null |
 		grep -c '^class htb 1:1[0-9a-f][0-9a-f] '
 }
+
+# v_mig_classes_are N: true when exactly N per-migration classes exist (for t_wait_until).
+v_mig_classes_are() { [ "$(v_mig_classes)" -eq "$1" ]; }
+
+# v_log_count_ge FILE PATTERN N: true once PATTERN occurs at least N times in FILE.
+v_log_count_ge() { [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; }
