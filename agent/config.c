@@ -45,6 +45,8 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->cycle_ms = 1000;
 	cfg->speed_coordination = true;
 	snprintf(cfg->libvirt_uri, sizeof(cfg->libvirt_uri), "%s", MS_DEFAULT_LIBVIRT_URI);
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1");
+	cfg->metrics_port = 9465;
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
 	memcpy(cfg->mgmt_ports, default_mgmt_ports, sizeof(default_mgmt_ports));
@@ -360,6 +362,26 @@ static int set_uri(struct ms_config *cfg, const char *value, char *err, size_t e
 	return 0;
 }
 
+/* An IPv4 or IPv6 address literal, or "none" to serve no metrics. */
+static int set_listen(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (strcmp(value, "none") == 0) {
+		cfg->metrics_listen[0] = '\0';
+		return 0;
+	}
+	if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1) {
+		set_err(err, err_len,
+			"metrics_listen: '%s' is not an IP address (allowed: e.g. 127.0.0.1, ::1, "
+			"0.0.0.0, or none)",
+			value);
+		return -EINVAL;
+	}
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", value);
+	return 0;
+}
+
 int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
 		  size_t err_len)
 {
@@ -396,6 +418,14 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 	}
 	if (strcmp(key, "libvirt_uri") == 0)
 		return set_uri(cfg, value, err, err_len);
+	if (strcmp(key, "metrics_listen") == 0)
+		return set_listen(cfg, value, err, err_len);
+	if (strcmp(key, "metrics_port") == 0) {
+		ret = parse_ranged(key, value, 1, 65535, "", &v, err, err_len);
+		if (!ret)
+			cfg->metrics_port = (__u16)v;
+		return ret;
+	}
 	if (strcmp(key, "report_interval_ms") == 0) {
 		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
 		if (!ret)

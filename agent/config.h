@@ -36,6 +36,9 @@ struct ms_config {
 	__u32 cycle_ms;
 	/* Empty: no libvirt, static shaping only. */
 	char libvirt_uri[MS_URI_MAX];
+	/* Prometheus endpoint; an empty address turns it off. */
+	char metrics_listen[64];
+	__u16 metrics_port;
 	enum ms_log_level log_level;
 	size_t n_mgmt_cidrs;
 	struct ms_cidr_key mgmt_cidrs[MS_CIDR_MAX];

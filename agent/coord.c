@@ -17,6 +17,7 @@
 #include "dataplane.h"
 #include "htb.h"
 #include "log.h"
+#include "metrics.h"
 #include "qemupid.h"
 #include "sockdiag.h"
 #include "virt.h"
@@ -35,6 +36,7 @@ struct ms_coord {
 	size_t n_logged;
 	size_t next_logged;
 	__u64 unknown_flows;
+	__u64 errors[MS_METRICS_ERR_KINDS];
 };
 
 static __u64 now_ns(void)
@@ -72,6 +74,11 @@ __u64 ms_coord_unknown_flows(const struct ms_coord *c)
 	return c->unknown_flows;
 }
 
+__u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind)
+{
+	return kind < MS_METRICS_ERR_KINDS ? c->errors[kind] : 0;
+}
+
 static void class_name(const struct ms_migration *m, char *buf, size_t len)
 {
 	if (ms_class_name(m->minor, buf, len))
@@ -87,16 +94,20 @@ static void uninstall(struct ms_coord *c, struct ms_migration *m)
 		int ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[i]);
 
 		/* ENOENT: the LRU map already evicted it. */
-		if (ret && ret != -ENOENT)
+		if (ret && ret != -ENOENT) {
+			c->errors[MS_METRICS_ERR_BPF]++;
 			ms_warn("%s: removing a flow: %s", m->name, strerror(-ret));
+		}
 	}
 	m->n_flows = 0;
 	if (m->class_rate_bps) {
 		int ret = ms_htb_mig_class_del(c->deps.htb, m->minor);
 
 		class_name(m, cls, sizeof(cls));
-		if (ret && ret != -ENOENT)
+		if (ret && ret != -ENOENT) {
+			c->errors[MS_METRICS_ERR_NETLINK]++;
 			ms_warn("%s: deleting class %s: %s", m->name, cls, strerror(-ret));
+		}
 		m->class_rate_bps = 0;
 	}
 }
@@ -231,6 +242,7 @@ static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bp
 		ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
 			(unsigned long long)(share_bps / MBIT), (unsigned long long)(ceil_bps / MBIT));
 	} else if (ret < 0) {
+		c->errors[MS_METRICS_ERR_NETLINK]++;
 		ms_warn("%s: setting class %s: %s", m->name, cls, strerror(-ret));
 	}
 
@@ -242,6 +254,8 @@ static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bp
 	if (ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
 		m->libvirt_speed_mibs = mibs;
 		ms_info("%s: libvirt migration speed %u MiB/s", m->name, mibs);
+	} else {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
 	}
 }
 
@@ -282,10 +296,12 @@ static void attribute(struct ms_coord *c, struct ms_migration *m)
 	ret = ms_sockdiag_conns_of_pid(c->deps.sd, m->qemu_pid, cfg->migration_port_min,
 				       cfg->migration_port_max, &conns, &n);
 	if (ret) {
-		if (ret == -ESRCH)
+		if (ret == -ESRCH) {
 			m->qemu_pid = 0;
-		else
+		} else {
+			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
 			ms_warn("%s: listing QEMU's connections: %s", m->name, strerror(-ret));
+		}
 		return;
 	}
 	class_name(m, cls, sizeof(cls));
@@ -299,8 +315,10 @@ static void attribute(struct ms_coord *c, struct ms_migration *m)
 			ret = ms_mig_flow_add(m, key);
 		if (ms_flow_key_format(key, flow, sizeof(flow)))
 			snprintf(flow, sizeof(flow), "?");
-		if (ret)
+		if (ret) {
+			c->errors[MS_METRICS_ERR_BPF]++;
 			ms_warn("%s: attributing flow %s: %s", m->name, flow, strerror(-ret));
+		}
 		else
 			ms_info("%s: flow %s in class %s", m->name, flow, cls);
 	}

@@ -41,6 +41,8 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev);
 
 const struct ms_migration_table *ms_coord_table(const struct ms_coord *c);
 __u64 ms_coord_unknown_flows(const struct ms_coord *c);
+/* Failed calls so far, by enum ms_metrics_error_kind. */
+__u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 
 /* Removes every class and flow the coordinator installed (clean stop). */
 void ms_coord_release(struct ms_coord *c);

@@ -1,23 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * migshaperctl: the operator's view of a running agent. For now it reads the
- * per-class counters the classifier keeps in its pinned map, so it works even
- * while the agent is down (the dataplane stays pinned).
+ * migshaperctl: the operator's view of a running agent, through the knob tree
+ * the agent serves (agent/knobs.h) and nothing else. A write to a knob file
+ * is validated and applied by the agent exactly as `echo VALUE > FILE` would
+ * be, so the CLI and the shell can never disagree.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include "classes.h"
+#include "knobs.h"
 #include "migshaper.h"
 
 #define MS_VERSION "0.1.0"
+/* Knob values are short; a mgmt_cidrs list is the longest. */
+#define VALUE_MAX (MS_KNOBS_WRITE_MAX + 1)
+#define FIELD_MAX 64
+#define MAX_ROWS 1024
 
 enum {
 	EXIT_OK = 0,
@@ -25,125 +36,680 @@ enum {
 	EXIT_USAGE = 2,
 };
 
+static const char *const mig_fields[] = {
+	"direction", "class", "rate_mbps", "libvirt_speed_mibs", "remaining_bytes",
+	"dirty_rate_bps", "iteration", "state",
+};
+
+#define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
+
+static const char *const class_fields[] = { "bytes", "packets", "drops" };
+
+#define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
+
+static const char *const summary_knobs[] = {
+	"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps", "migration_min_mbps",
+	"migration_max_mbps",
+};
+
+#define N_SUMMARY (sizeof(summary_knobs) / sizeof(summary_knobs[0]))
+
+struct row {
+	char name[NAME_MAX + 1];
+	/* Class rows sort by minor; migration rows by name. */
+	__u32 minor;
+	char field[N_MIG_FIELDS][FIELD_MAX];
+};
+
+struct status {
+	char summary[N_SUMMARY][FIELD_MAX];
+	size_t n_migs, n_classes;
+	struct row migs[MAX_ROWS];
+	struct row classes[MAX_ROWS];
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: migshaperctl [options] COMMAND\n"
+		"Usage: migshaperctl [--root DIR] [--iface IF] COMMAND [ARGS]\n"
 		"\n"
 		"Commands:\n"
-		"  stats IFACE    per-class packet and byte counts of the classifier on IFACE\n"
+		"  status [--json]       migrations (rate, libvirt speed, remaining, dirty\n"
+		"                        rate, iteration, state) and class counters\n"
+		"  get KNOB              print a knob, e.g. migration_max_mbps or\n"
+		"                        migrations/DOMAIN/state or stats/mgmt/bytes\n"
+		"  set KNOB VALUE        change a knob on the running agent\n"
+		"  watch [--interval S] [--count N]\n"
+		"                        status, refreshed every S seconds (default 2)\n"
 		"\n"
 		"Options:\n"
-		"  -j, --json            print JSON instead of a table\n"
-		"      --pin-root DIR    bpffs directory of the agent (default %s)\n"
+		"      --root DIR        where the agent mounts its knobs (default %s)\n"
+		"      --iface IF        the agent's interface (default: the only one under DIR)\n"
 		"  -h, --help            show this help\n"
 		"  -V, --version         show the version\n"
 		"\n"
-		"Exit status: 0 on success, 1 when the agent's state cannot be read, 2 on\n"
-		"bad arguments.\n",
-		MS_PIN_ROOT);
+		"Exit status: 0 on success, 1 when the agent refuses a value or cannot be\n"
+		"reached, 2 on bad arguments.\n",
+		MS_KNOBS_DEFAULT_ROOT);
 }
 
-/* Sums one per-CPU counter slot. */
-static int read_counter(int map_fd, int n_cpus, __u32 minor, struct ms_class_counter *sum)
+static void fail_usage(const char *fmt, const char *arg)
 {
-	struct ms_class_counter *per_cpu = calloc((size_t)n_cpus, sizeof(*per_cpu));
-	int ret = 0;
-
-	if (!per_cpu)
-		return -ENOMEM;
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(map_fd, &minor, per_cpu)) {
-		ret = -errno;
-		goto out;
-	}
-	for (int cpu = 0; cpu < n_cpus; cpu++) {
-		sum->packets += per_cpu[cpu].packets;
-		sum->bytes += per_cpu[cpu].bytes;
-	}
-out:
-	free(per_cpu);
-	return ret;
+	fprintf(stderr, "migshaperctl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'migshaperctl --help'.\n");
 }
 
-static int cmd_stats(const char *pin_root, const char *ifname, int json)
+static int join_path(char *buf, size_t len, const char *dir, const char *rel)
 {
-	static const __u32 fixed[] = { MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
+	int n = snprintf(buf, len, "%s/%s", dir, rel);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Reads a whole knob file; returns its length or -errno. */
+static ssize_t read_file(const char *path, char *buf, size_t len)
+{
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (got < len - 1) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int ret = -errno;
+
+			close(fd);
+			return ret;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return (ssize_t)got;
+}
+
+/* One line of a knob, without its newline; -errno on failure. */
+static int read_field(const char *dir, const char *rel, char *buf, size_t len)
+{
 	char path[PATH_MAX];
-	int map_fd, n_cpus, ret = 0;
-	int first = 1;
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/%s/ms_counters", pin_root, ifname);
-	map_fd = bpf_obj_get(path);
-	if (map_fd < 0) {
-		fprintf(stderr, "migshaperctl: cannot open %s: %s (is migshaperd shaping %s?)\n",
-			path, strerror(errno), ifname);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >= sizeof(path))
+		return -ENAMETOOLONG;
+	n = read_file(path, buf, len);
+	if (n < 0)
+		return (int)n;
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static bool is_agent_dir(const char *root, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (name[0] == '.')
+		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/link_mbps", root, name) >= sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The knob directory: <root>/<iface>, or the only agent's under root. */
+static int find_dir(const char *root, const char *iface, char *dir, size_t len)
+{
+	char found[NAME_MAX + 1] = "";
+	char others[256] = "";
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if (iface) {
+		if (!*iface || strchr(iface, '/')) {
+			fail_usage("bad interface name '%s'", iface);
+			return EXIT_USAGE;
+		}
+		if (!is_agent_dir(root, iface)) {
+			fprintf(stderr,
+				"migshaperctl: no knobs at %s/%s (is migshaperd running on %s?)\n",
+				root, iface, iface);
+			return EXIT_FAIL;
+		}
+		return join_path(dir, len, root, iface) ? EXIT_FAIL : EXIT_OK;
+	}
+	d = opendir(root);
+	if (!d) {
+		fprintf(stderr, "migshaperctl: cannot open %s: %s (is migshaperd running?)\n", root,
+			strerror(errno));
 		return EXIT_FAIL;
 	}
-	n_cpus = libbpf_num_possible_cpus();
-	if (n_cpus <= 0) {
-		fprintf(stderr, "migshaperctl: cannot count CPUs: %s\n", strerror(-n_cpus));
-		ret = EXIT_FAIL;
+	while ((de = readdir(d))) {
+		if (!is_agent_dir(root, de->d_name))
+			continue;
+		if (n++ == 0)
+			snprintf(found, sizeof(found), "%s", de->d_name);
+		else
+			if (strlen(others) + strlen(de->d_name) + 2 < sizeof(others))
+				strcat(strcat(others, " "), de->d_name);
+	}
+	closedir(d);
+	if (n == 0) {
+		fprintf(stderr, "migshaperctl: no agent serves knobs under %s (is migshaperd "
+				"running?)\n",
+			root);
+		return EXIT_FAIL;
+	}
+	if (n > 1) {
+		fprintf(stderr,
+			"migshaperctl: agents for several interfaces under %s (%s%s); pick one "
+			"with --iface\n",
+			root, found, others);
+		return EXIT_USAGE;
+	}
+	return join_path(dir, len, root, found) ? EXIT_FAIL : EXIT_OK;
+}
+
+/* A knob path relative to the interface directory, without a way out of it. */
+static bool knob_path_ok(const char *knob)
+{
+	const char *p = knob;
+
+	if (!*knob || *knob == '/')
+		return false;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+static int cmd_get(const char *dir, const char *knob)
+{
+	char path[PATH_MAX];
+	char *buf;
+	ssize_t n;
+
+	if (join_path(path, sizeof(path), dir, knob)) {
+		fprintf(stderr, "migshaperctl: get %s: %s\n", knob, strerror(ENAMETOOLONG));
+		return EXIT_FAIL;
+	}
+	buf = malloc(VALUE_MAX);
+	if (!buf)
+		return EXIT_FAIL;
+	n = read_file(path, buf, VALUE_MAX);
+	if (n < 0) {
+		fprintf(stderr, "migshaperctl: get %s: %s\n", knob, strerror((int)-n));
+		free(buf);
+		return EXIT_FAIL;
+	}
+	fputs(buf, stdout);
+	free(buf);
+	return EXIT_OK;
+}
+
+/* One write of the whole value, as `echo VALUE > FILE` does. */
+static int cmd_set(const char *dir, const char *knob, const char *value)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(value);
+	char *buf = NULL;
+	int fd, err = 0;
+	ssize_t n;
+
+	if (len + 1 >= MS_KNOBS_WRITE_MAX) {
+		fprintf(stderr, "migshaperctl: set %s: the value is too long\n", knob);
+		return EXIT_USAGE;
+	}
+	if (join_path(path, sizeof(path), dir, knob)) {
+		fprintf(stderr, "migshaperctl: set %s: %s\n", knob, strerror(ENAMETOOLONG));
+		return EXIT_FAIL;
+	}
+	buf = malloc(len + 2);
+	if (!buf)
+		return EXIT_FAIL;
+	memcpy(buf, value, len);
+	buf[len] = '\n';
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
 		goto out;
 	}
-	if (json)
-		printf("{\"iface\":\"%s\",\"classes\":[", ifname);
+	n = write(fd, buf, len + 1);
+	if (n < 0)
+		err = errno;
+	else if ((size_t)n != len + 1)
+		err = EIO;
+	if (close(fd) < 0 && !err)
+		err = errno;
+out:
+	free(buf);
+	if (!err)
+		return EXIT_OK;
+	if (err == ENOENT)
+		fprintf(stderr, "migshaperctl: set %s: no such knob\n", knob);
+	else if (err == EINVAL || err == ERANGE || err == EFBIG)
+		fprintf(stderr,
+			"migshaperctl: set %s '%s': %s (migshaperd's log says what is allowed)\n",
+			knob, value, strerror(err));
 	else
-		printf("%-14s %16s %20s\n", "class", "packets", "bytes");
-	for (__u32 minor = 0; minor < MS_CLASS_SLOTS; minor++) {
-		struct ms_class_counter c;
-		char name[32];
-		int is_fixed = 0;
+		fprintf(stderr, "migshaperctl: set %s '%s': %s\n", knob, value, strerror(err));
+	return EXIT_FAIL;
+}
 
-		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-			is_fixed |= fixed[i] == minor;
-		if (!is_fixed && !ms_minor_is_migration(minor))
+/* ---- status ------------------------------------------------------------ */
+
+static int cmp_mig(const void *a, const void *b)
+{
+	return strcmp(((const struct row *)a)->name, ((const struct row *)b)->name);
+}
+
+static int cmp_class(const void *a, const void *b)
+{
+	__u32 x = ((const struct row *)a)->minor, y = ((const struct row *)b)->minor;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Reads the rows under dir/sub. A row that vanishes while it is read (a
+ * migration ending) is left out; any other error fails.
+ */
+static int read_rows(const char *dir, const char *sub, const char *const *fields,
+		     size_t n_fields, struct row *rows, size_t *n_rows)
+{
+	char path[PATH_MAX], rel[PATH_MAX];
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	*n_rows = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && *n_rows < MAX_ROWS) {
+		struct row *r = &rows[*n_rows];
+		bool gone = false;
+
+		if (de->d_name[0] == '.')
 			continue;
-		if (read_counter(map_fd, n_cpus, minor, &c)) {
-			fprintf(stderr, "migshaperctl: reading counters of class %u: %s\n", minor,
-				strerror(errno));
-			ret = EXIT_FAIL;
-			goto out;
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "%s", de->d_name);
+		if (ms_class_parse(r->name, &r->minor))
+			r->minor = UINT32_MAX;
+		for (size_t i = 0; i < n_fields && !gone; i++) {
+			snprintf(rel, sizeof(rel), "%s/%s/%s", sub, de->d_name, fields[i]);
+			ret = read_field(dir, rel, r->field[i], sizeof(r->field[i]));
+			if (ret == -ENOENT) {
+				gone = true;
+				ret = 0;
+			} else if (ret) {
+				goto out;
+			}
 		}
-		/* Idle per-migration slots would only be noise. */
-		if (!is_fixed && !c.packets)
+		if (!gone)
+			(*n_rows)++;
+	}
+out:
+	closedir(d);
+	return ret;
+}
+
+static int read_status(const char *dir, struct status *st)
+{
+	int ret;
+
+	for (size_t i = 0; i < N_SUMMARY; i++) {
+		ret = read_field(dir, summary_knobs[i], st->summary[i], sizeof(st->summary[i]));
+		if (ret)
+			return ret;
+	}
+	ret = read_rows(dir, "migrations", mig_fields, N_MIG_FIELDS, st->migs, &st->n_migs);
+	if (!ret)
+		ret = read_rows(dir, "stats", class_fields, N_CLASS_FIELDS, st->classes,
+				&st->n_classes);
+	if (ret)
+		return ret;
+	qsort(st->migs, st->n_migs, sizeof(st->migs[0]), cmp_mig);
+	qsort(st->classes, st->n_classes, sizeof(st->classes[0]), cmp_class);
+	return 0;
+}
+
+static bool is_number(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* "1.5 GiB" for byte counts; "-" for what libvirt did not report. */
+static void human_bytes(const char *text, const char *suffix, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v;
+	size_t u = 0;
+
+	if (!is_number(text)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	v = strtod(text, NULL);
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f %s%s", v, units[u], suffix);
+	else
+		snprintf(buf, len, "%.1f %s%s", v, units[u], suffix);
+}
+
+/* Domain names come from libvirt; keep terminal control sequences out. */
+static void printable(const char *in, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < len; i++)
+		out[i] = iscntrl((unsigned char)in[i]) ? '?' : in[i];
+	out[i] = '\0';
+}
+
+static void print_table(const char *iface, const struct status *st)
+{
+	int w = 6;
+
+	printf("%s: link %s Mbit/s, management reserve %s, migration aggregate %s, "
+	       "per migration %s-%s Mbit/s\n\n",
+	       iface, st->summary[0], st->summary[1], st->summary[2], st->summary[3],
+	       st->summary[4]);
+	for (size_t i = 0; i < st->n_migs; i++)
+		if ((int)strlen(st->migs[i].name) > w)
+			w = (int)strlen(st->migs[i].name);
+	if (w > 40)
+		w = 40;
+	printf("%-*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, "DOMAIN", "DIRECTION", "CLASS",
+	       "RATE", "SPEED", "REMAINING", "DIRTY RATE", "ITER", "STATE");
+	if (!st->n_migs)
+		printf("(no migrations)\n");
+	for (size_t i = 0; i < st->n_migs; i++) {
+		const struct row *r = &st->migs[i];
+		char name[NAME_MAX + 1], rate[32], speed[32], remaining[32], dirty[32];
+
+		printable(r->name, name, sizeof(name));
+		/* Incoming migrations hold no class here: nothing is allocated. */
+		if (strcmp(r->field[1], "none") == 0) {
+			snprintf(rate, sizeof(rate), "-");
+			snprintf(speed, sizeof(speed), "-");
+		} else {
+			snprintf(rate, sizeof(rate), "%.20s Mbit/s", r->field[2]);
+			snprintf(speed, sizeof(speed), "%.20s MiB/s", r->field[3]);
+		}
+		human_bytes(r->field[4], "", remaining, sizeof(remaining));
+		human_bytes(r->field[5], "/s", dirty, sizeof(dirty));
+		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, r->field[0],
+		       r->field[1], rate, speed, remaining, dirty,
+		       is_number(r->field[6]) ? r->field[6] : "-", r->field[7]);
+	}
+	printf("\n%-14s %20s %16s %12s\n", "CLASS", "BYTES", "PACKETS", "DROPS");
+	for (size_t i = 0; i < st->n_classes; i++) {
+		const struct row *r = &st->classes[i];
+
+		printf("%-14s %20s %16s %12s\n", r->name, r->field[0], r->field[1], r->field[2]);
+	}
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped, bad UTF-8 replaced. */
+static void json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	putchar('"');
+	while (*p) {
+		unsigned char c = *p;
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+				   : (c & 0xf8) == 0xf0		 ? 4
+								 : 0;
+		bool valid = n > 0;
+
+		for (size_t i = 1; i < n && valid; i++)
+			valid = (p[i] & 0xc0) == 0x80;
+		if (!valid) {
+			fputs("\\ufffd", stdout);
+			p++;
 			continue;
-		ms_class_name(minor, name, sizeof(name));
-		if (json)
-			printf("%s{\"class\":\"%s\",\"packets\":%llu,\"bytes\":%llu}",
-			       first ? "" : ",", name, (unsigned long long)c.packets,
-			       (unsigned long long)c.bytes);
+		}
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
 		else
-			printf("%-14s %16llu %20llu\n", name, (unsigned long long)c.packets,
-			       (unsigned long long)c.bytes);
-		first = 0;
+			fwrite(p, 1, n, stdout);
+		p += n;
+	}
+	putchar('"');
+}
+
+/* Counters and rates as numbers; "unknown" (not reported by libvirt) as null. */
+static void json_value(const char *s)
+{
+	if (is_number(s) && strlen(s) <= 20)
+		fputs(s, stdout);
+	else if (strcmp(s, "unknown") == 0)
+		fputs("null", stdout);
+	else
+		json_string(s);
+}
+
+static void print_json(const char *iface, const struct status *st)
+{
+	fputs("{\"iface\":", stdout);
+	json_string(iface);
+	fputs(",\"settings\":{", stdout);
+	for (size_t i = 0; i < N_SUMMARY; i++) {
+		printf("%s\"%s\":", i ? "," : "", summary_knobs[i]);
+		json_value(st->summary[i]);
+	}
+	fputs("},\"migrations\":[", stdout);
+	for (size_t i = 0; i < st->n_migs; i++) {
+		printf("%s{\"domain\":", i ? "," : "");
+		json_string(st->migs[i].name);
+		for (size_t f = 0; f < N_MIG_FIELDS; f++) {
+			printf(",\"%s\":", mig_fields[f]);
+			json_value(st->migs[i].field[f]);
+		}
+		putchar('}');
+	}
+	fputs("],\"classes\":[", stdout);
+	for (size_t i = 0; i < st->n_classes; i++) {
+		printf("%s{\"class\":", i ? "," : "");
+		json_string(st->classes[i].name);
+		for (size_t f = 0; f < N_CLASS_FIELDS; f++) {
+			printf(",\"%s\":", class_fields[f]);
+			json_value(st->classes[i].field[f]);
+		}
+		putchar('}');
+	}
+	fputs("]}\n", stdout);
+}
+
+static int show_status(const char *dir, bool json)
+{
+	struct status *st = calloc(1, sizeof(*st));
+	const char *iface = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	int ret;
+
+	if (!st)
+		return EXIT_FAIL;
+	ret = read_status(dir, st);
+	if (ret) {
+		fprintf(stderr, "migshaperctl: cannot read the agent's state under %s: %s\n", dir,
+			strerror(-ret));
+		free(st);
+		return EXIT_FAIL;
 	}
 	if (json)
-		printf("]}\n");
-out:
-	close(map_fd);
-	return ret;
+		print_json(iface, st);
+	else
+		print_table(iface, st);
+	free(st);
+	return EXIT_OK;
+}
+
+struct cmd_opts {
+	bool json;
+	double interval;
+	long count;
+};
+
+static int parse_status_opts(int argc, char **argv, struct cmd_opts *o)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{},
+	};
+	int opt;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+j", opts, NULL)) != -1) {
+		if (opt != 'j') {
+			fail_usage("status: unknown option '%s'", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		o->json = true;
+	}
+	if (optind != argc) {
+		fail_usage("status: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int parse_count(const char *s, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return errno || *end || end == s || *out < 1 ? -EINVAL : 0;
+}
+
+static int parse_watch_opts(int argc, char **argv, struct cmd_opts *o)
+{
+	static const struct option opts[] = {
+		{ "interval", required_argument, NULL, 'n' },
+		{ "count", required_argument, NULL, 'c' },
+		{},
+	};
+	char *end;
+	int opt;
+
+	o->interval = 2.0;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+n:c:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			errno = 0;
+			o->interval = strtod(optarg, &end);
+			if (errno || *end || end == optarg ||
+			    !(o->interval >= 0.1 && o->interval <= 3600)) {
+				fail_usage("watch: --interval '%s': allowed 0.1-3600 seconds",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			if (parse_count(optarg, &o->count)) {
+				fail_usage("watch: --count '%s': a whole number of at least 1",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			fail_usage("watch: unknown option or missing value in '%s'",
+				   argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fail_usage("watch: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_watch(const char *dir, const struct cmd_opts *o)
+{
+	double interval = o->interval;
+	long count = o->count;
+	bool tty = isatty(STDOUT_FILENO);
+
+	/* Runs until Ctrl-C, or count refreshes. */
+	for (long i = 0; !count || i < count; i++) {
+		struct timespec ts = { .tv_sec = (time_t)interval,
+				       .tv_nsec = (long)((interval - (double)(time_t)interval) *
+							 1e9) };
+		char when[64];
+		time_t now = time(NULL);
+		int ret;
+
+		strftime(when, sizeof(when), "%F %T", localtime(&now));
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		else if (i)
+			putchar('\n');
+		printf("Every %.1fs: migshaperctl status    %s\n\n", interval, when);
+		ret = show_status(dir, false);
+		fflush(stdout);
+		if (ret)
+			return ret;
+		if (count && i + 1 == count)
+			break;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-root", required_argument, NULL, 'P' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "iface", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
-	const char *pin_root = MS_PIN_ROOT;
-	int json = 0, opt;
+	const char *root = MS_KNOBS_DEFAULT_ROOT, *iface = NULL, *cmd;
+	struct cmd_opts o = {};
+	char dir[PATH_MAX];
+	int opt, ret, n;
 
-	while ((opt = getopt_long(argc, argv, "jhV", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+hV", long_opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j':
-			json = 1;
+		case 'r':
+			root = optarg;
 			break;
-		case 'P':
-			pin_root = optarg;
+		case 'i':
+			iface = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -152,14 +718,44 @@ int main(int argc, char **argv)
 			printf("migshaperctl %s\n", MS_VERSION);
 			return EXIT_OK;
 		default:
-			usage(stderr);
+			fprintf(stderr, "Try 'migshaperctl --help'.\n");
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc && strcmp(argv[optind], "stats") == 0 && optind + 2 == argc)
-		return cmd_stats(pin_root, argv[optind + 1], json);
-	fprintf(stderr, "migshaperctl: %s\n",
-		optind == argc ? "a command is required" : "unknown command or wrong arguments");
-	usage(stderr);
-	return EXIT_USAGE;
+	if (optind == argc) {
+		fail_usage("%s", "a command is required");
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	n = argc - optind;
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "watch") != 0 &&
+	    strcmp(cmd, "get") != 0 && strcmp(cmd, "set") != 0) {
+		fail_usage("unknown command '%s'", cmd);
+		return EXIT_USAGE;
+	}
+	if ((strcmp(cmd, "get") == 0 && n != 2) || (strcmp(cmd, "set") == 0 && n != 3)) {
+		fail_usage("%s: wrong number of arguments", cmd);
+		return EXIT_USAGE;
+	}
+	/* Usage errors first: they do not depend on a running agent. */
+	if (strcmp(cmd, "status") == 0)
+		ret = parse_status_opts(n, argv + optind, &o);
+	else if (strcmp(cmd, "watch") == 0)
+		ret = parse_watch_opts(n, argv + optind, &o);
+	else
+		ret = knob_path_ok(argv[optind + 1]) ? EXIT_OK : EXIT_USAGE;
+	if (ret == EXIT_USAGE && (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0))
+		fail_usage("bad knob name '%s'", argv[optind + 1]);
+	if (ret)
+		return ret;
+	ret = find_dir(root, iface, dir, sizeof(dir));
+	if (ret)
+		return ret;
+	if (strcmp(cmd, "get") == 0)
+		return cmd_get(dir, argv[optind + 1]);
+	if (strcmp(cmd, "set") == 0)
+		return cmd_set(dir, argv[optind + 1], argv[optind + 2]);
+	if (strcmp(cmd, "status") == 0)
+		return show_status(dir, o.json);
+	return cmd_watch(dir, &o);
 }

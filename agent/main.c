@@ -28,9 +28,11 @@
 #include "coord.h"
 #include "dataplane.h"
 #include "htb.h"
+#include "knobs.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sockdiag.h"
 #include "virt.h"
 #include "virt_event.h"
@@ -63,7 +65,15 @@ struct agent {
 	struct ms_coord *coord;
 	struct ms_virt *virt;
 	bool virt_events_registered;
+	struct ms_knobs *knobs;
+	struct ms_metrics_server *metrics;
+	/* Storage the metrics snapshot points into; valid until the next loop turn. */
+	struct ms_metrics_class *metric_classes;
+	struct ms_metrics_migration *metric_migrations;
+	double last_cycle_s;
 };
+
+static int start_metrics(struct agent *a);
 
 static void usage(FILE *out)
 {
@@ -292,6 +302,7 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 {
 	struct ms_htb_params old_params, new_params;
 	struct ms_config next = *requested;
+	bool restart_metrics;
 	int ret;
 
 	ret = ms_config_resolve(&next, read_link_speed_mbps(a->ifname), err, err_len);
@@ -318,7 +329,14 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	    restart_libvirt(a, next.libvirt_uri))
 		ms_warn("could not switch libvirt to '%s'", next.libvirt_uri);
 	ms_log_set_level(next.log_level);
+	restart_metrics = strcmp(next.metrics_listen, a->cfg.metrics_listen) != 0 ||
+			  next.metrics_port != a->cfg.metrics_port;
 	a->cfg = next;
+	if (restart_metrics) {
+		ms_metrics_server_stop(a->metrics);
+		a->metrics = NULL;
+		start_metrics(a);
+	}
 	ms_coord_cycle(a->coord);
 	return 0;
 }
@@ -399,8 +417,15 @@ static int on_timer(void *ctx, uint32_t events)
 	(void)events;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
 		return 0;
-	if (a->coord)
+	if (a->coord) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ms_coord_cycle(a->coord);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		a->last_cycle_s = (double)(t1.tv_sec - t0.tv_sec) +
+				  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
 	if (ms_log_get_level() < MS_LOG_DEBUG)
 		return 0;
 	for (size_t i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
@@ -486,9 +511,178 @@ static int open_dataplane(struct agent *a)
 	return ret;
 }
 
+static void fill_metric_class(struct agent *a, __u32 minor, struct ms_metrics_class *mc)
+{
+	struct ms_htb_class_stats tc;
+	struct ms_class_counter bpf;
+
+	memset(mc, 0, sizeof(*mc));
+	ms_class_name(minor, mc->name, sizeof(mc->name));
+	if (ms_htb_class_read(a->htb, minor, &tc) == 0) {
+		mc->have_tc = true;
+		mc->bytes = tc.bytes;
+		mc->packets = tc.packets;
+		mc->drops = tc.drops;
+		mc->overlimits = tc.overlimits;
+		mc->backlog_bytes = tc.backlog_bytes;
+	}
+	if (minor < MS_CLASS_SLOTS && ms_dataplane_counters(a->dp, minor, &bpf) == 0) {
+		mc->have_bpf = true;
+		mc->bpf_bytes = bpf.bytes;
+		mc->bpf_packets = bpf.packets;
+	}
+}
+
+static void fill_metric_migration(const struct ms_migration *m, struct ms_metrics_migration *mm)
+{
+	const struct ms_job_stats *st = &m->stats;
+
+	memset(mm, 0, sizeof(*mm));
+	snprintf(mm->domain, sizeof(mm->domain), "%s", m->name);
+	mm->direction = ms_mig_dir_name(m->dir);
+	mm->state = ms_mig_state_name(m->state);
+	mm->allocated_bps = m->class_rate_bps;
+	mm->libvirt_speed_mibs = m->libvirt_speed_mibs;
+	mm->expected_completion_s = -1;
+	if (m->minor)
+		ms_class_name(m->minor, mm->class_name, sizeof(mm->class_name));
+	if (ms_job_has(st, MS_JOB_MEM_REMAINING | MS_JOB_MEM_BPS)) {
+		mm->have_job_stats = true;
+		mm->observed_bytes_per_s = st->mem_bps;
+		mm->remaining_bytes = st->mem_remaining_bytes;
+		mm->dirty_bytes_per_s = ms_job_dirty_bytes_per_s(st);
+		mm->iteration = st->iteration;
+		if (st->mem_bps > mm->dirty_bytes_per_s)
+			mm->expected_completion_s = (double)st->mem_remaining_bytes /
+						    (double)(st->mem_bps - mm->dirty_bytes_per_s);
+	}
+}
+
+static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
+{
+	static const __u32 fixed[] = { MS_MINOR_LINK, MS_MINOR_MGMT, MS_MINOR_AGGREGATE,
+				       MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
+	struct agent *a = ctx;
+	const struct ms_migration_table *t = ms_coord_table(a->coord);
+	size_t n_classes = 0, n_migs = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		fill_metric_class(a, fixed[i], &a->metric_classes[n_classes++]);
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		const struct ms_migration *m = &t->entries[i];
+
+		if (!m->used)
+			continue;
+		if (m->minor && m->class_rate_bps)
+			fill_metric_class(a, m->minor, &a->metric_classes[n_classes++]);
+		fill_metric_migration(m, &a->metric_migrations[n_migs++]);
+	}
+	snap->iface = a->ifname;
+	snap->version = MS_VERSION;
+	snap->classes = a->metric_classes;
+	snap->n_classes = n_classes;
+	snap->migrations = a->metric_migrations;
+	snap->n_migrations = n_migs;
+	snap->link_bps = (__u64)a->cfg.link_mbps * 1000000ULL;
+	snap->effective_aggregate_bps = (__u64)a->cfg.migration_aggregate_mbps * 1000000ULL;
+	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
+	snap->libvirt_connected = ms_virt_connected(a->virt);
+	snap->libvirt_reconnects_total = a->virt ? ms_virt_reconnects(a->virt) : 0;
+	snap->last_cycle_seconds = a->last_cycle_s;
+	for (unsigned int k = 0; k < MS_METRICS_ERR_KINDS; k++)
+		snap->errors_total[k] = ms_coord_errors(a->coord, k);
+	if (a->knobs) {
+		snap->knob_writes_accepted_total = ms_knobs_writes(a->knobs, true);
+		snap->knob_writes_rejected_total = ms_knobs_writes(a->knobs, false);
+	}
+	return 0;
+}
+
+static int start_metrics(struct agent *a)
+{
+	int ret;
+
+	if (!a->cfg.metrics_listen[0])
+		return 0;
+	if (!a->metric_classes) {
+		a->metric_classes = calloc(5 + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
+		a->metric_migrations = calloc(MS_MAX_MIGRATIONS, sizeof(*a->metric_migrations));
+		if (!a->metric_classes || !a->metric_migrations)
+			return -ENOMEM;
+	}
+	ret = ms_metrics_server_start(a->loop, a->cfg.metrics_listen, a->cfg.metrics_port,
+				      metrics_snapshot, a, &a->metrics);
+	if (ret)
+		ms_warn("metrics: cannot listen on %s port %u: %s; running without /metrics",
+			a->cfg.metrics_listen, a->cfg.metrics_port, strerror(-ret));
+	else
+		ms_info("metrics: http://%s:%u/metrics", a->cfg.metrics_listen,
+			a->cfg.metrics_port);
+	return 0;
+}
+
+static const struct ms_config *knob_config(void *ctx)
+{
+	return &((struct agent *)ctx)->cfg;
+}
+
+static int knob_apply(void *ctx, const struct ms_config *next, char *err, size_t err_len)
+{
+	return apply_config(ctx, next, err, err_len);
+}
+
+static const struct ms_migration_table *knob_migrations(void *ctx)
+{
+	struct agent *a = ctx;
+
+	return a->coord ? ms_coord_table(a->coord) : NULL;
+}
+
+static int knob_class_stats(void *ctx, __u32 minor, __u64 *bytes, __u64 *packets, __u64 *drops)
+{
+	struct agent *a = ctx;
+	struct ms_htb_class_stats st;
+	int ret = ms_htb_class_read(a->htb, minor, &st);
+
+	if (ret)
+		return ret;
+	*bytes = st.bytes;
+	*packets = st.packets;
+	*drops = st.drops;
+	return 0;
+}
+
+static __u32 knob_link_speed(void *ctx)
+{
+	return read_link_speed_mbps(((struct agent *)ctx)->ifname);
+}
+
+/* The knob tree is optional: without FUSE the agent runs without it. */
+static void start_knobs(struct agent *a)
+{
+	static const struct ms_knobs_ops ops = {
+		.config = knob_config,
+		.apply = knob_apply,
+		.migrations = knob_migrations,
+		.class_stats = knob_class_stats,
+		.link_speed_mbps = knob_link_speed,
+	};
+	int ret = ms_knobs_start(a->loop, a->run_dir, a->ifname, &ops, a, &a->knobs);
+
+	if (ret)
+		ms_warn("knobs: not available (%s); running without %s/%s", strerror(-ret),
+			a->run_dir, a->ifname);
+	else
+		ms_info("knobs: %s", ms_knobs_path(a->knobs));
+}
+
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */
 static void teardown(struct agent *a)
 {
+	ms_knobs_stop(a->knobs);
+	ms_metrics_server_stop(a->metrics);
+	free(a->metric_classes);
+	free(a->metric_migrations);
 	ms_virt_close(a->virt);
 	if (a->coord) {
 		if (!a->iface_gone)
@@ -542,6 +736,10 @@ static int run_agent(struct agent *a)
 		ms_err("cannot start migration coordination: %s", strerror(-ret));
 		goto out;
 	}
+	ret = start_metrics(a);
+	if (ret)
+		goto out;
+	start_knobs(a);
 	ms_info("ready: shaping %s at %u Mbit/s (management reserve %u, migration aggregate %u, "
 		"per-migration %u-%u Mbit/s)",
 		a->ifname, a->cfg.link_mbps, a->cfg.mgmt_reserve_mbps,
@@ -593,6 +791,7 @@ int main(int argc, char **argv)
 		.lock_fd = -1,
 		.signal_fd = -1,
 		.timer_fd = -1,
+		.last_cycle_s = -1,
 	};
 	const char *log_level_arg = NULL;
 	char err[MS_CONFIG_ERR_LEN];
