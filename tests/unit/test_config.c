@@ -38,6 +38,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.cycle_ms, 1000);
 	assert_true(cfg.speed_coordination);
 	assert_string_equal(cfg.libvirt_uri, "qemu:///system");
+	assert_string_equal(cfg.metrics_listen, "127.0.0.1");
+	assert_int_equal(cfg.metrics_port, 9465);
 }
 
 static void test_good_file(void **state)
@@ -140,6 +142,9 @@ static void test_bad_values_change_nothing(void **state)
 		{ "cycle_ms = 60001", "cycle_ms", -ERANGE },
 		{ "speed_coordination = on", "speed_coordination", -EINVAL },
 		{ "libvirt_uri = system", "libvirt_uri", -EINVAL },
+		{ "metrics_listen = localhost", "metrics_listen", -EINVAL },
+		{ "metrics_port = 0", "metrics_port", -ERANGE },
+		{ "metrics_port = 70000", "metrics_port", -ERANGE },
 		{ "log_level = loud", "log_level", -EINVAL },
 		{ "mgmt_cidrs = 10.0.0.0/33", "mgmt_cidrs", -ERANGE },
 		{ "mgmt_cidrs = 10.0.0.0/", "mgmt_cidrs", -EINVAL },
