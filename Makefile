@@ -54,7 +54,8 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
 
-.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san
+.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz
+FUZZ_SECONDS ?= 600
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -139,6 +140,10 @@ demo: deps
 	$(MAKE) all $(TOOL_BINS)
 	BUILD=$(BUILD) bash scripts/demo.sh
 
+# libFuzzer targets for a long time (make check runs them briefly).
+fuzz: deps
+	BUILD=$(BUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 lab-up: all $(TOOL_BINS)
 	bash scripts/lab.sh up
 
@@ -148,6 +153,11 @@ lab-down:
 install: all
 	install -D -m 0755 $(BUILD)/migshaperd $(DESTDIR)$(PREFIX)/sbin/migshaperd
 	install -D -m 0755 $(BUILD)/migshaperctl $(DESTDIR)$(PREFIX)/sbin/migshaperctl
+	install -D -m 0644 docs/migshaperd.8 $(DESTDIR)$(PREFIX)/share/man/man8/migshaperd.8
+	install -D -m 0644 docs/migshaperctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/migshaperctl.8
+	install -D -m 0644 scripts/migshaperd@.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/migshaperd@.service
+	install -D -m 0644 scripts/migshaper.conf $(DESTDIR)/etc/migshaper/migshaper.conf.example
 
 format:
 	clang-format -i $(wildcard agent/*.[ch] tc/*.[ch] include/*.h bpf/*.c tests/*/*.c tests/*/*.h)

@@ -41,6 +41,9 @@ for t in "$BUILD"/san/tests/unit/test_* "$BUILD"/san/tests/bpf/test_* "$BUILD"/s
 	[ -x "$t" ] && run "san/${t#"$BUILD"/san/tests/}" "$t"
 done
 
+# Fuzzers, briefly (make fuzz runs them for long).
+run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-20}"
+
 # Lab tests with real traffic in namespaces.
 for t in tests/lab/test_*.sh; do
 	[ -f "$t" ] && run "lab/$(basename "$t" .sh)" timeout --kill-after=10 600 bash "$t"
