@@ -23,23 +23,27 @@
 # Only names starting with "ms-" and addresses in 198.18.0.0/24 (RFC 2544
 # benchmarking range) and fd00::/64 (ULA) are used.
 
-LAB_NS_HV1=ms-hv1
-LAB_NS_WIRE=ms-wire
-LAB_NS_SW=ms-sw
-LAB_NS_HV2=ms-hv2
-LAB_NS_MGR=ms-mgr
+# LAB_PREFIX (at most 3 characters) names everything, so that labs with
+# different prefixes can run side by side (their addresses live in their own
+# namespaces; names and the agent's pins are what must differ).
+LAB_PREFIX=${LAB_PREFIX:-ms}
+LAB_NS_HV1=$LAB_PREFIX-hv1
+LAB_NS_WIRE=$LAB_PREFIX-wire
+LAB_NS_SW=$LAB_PREFIX-sw
+LAB_NS_HV2=$LAB_PREFIX-hv2
+LAB_NS_MGR=$LAB_PREFIX-mgr
 LAB_ALL_NS=("$LAB_NS_HV1" "$LAB_NS_WIRE" "$LAB_NS_SW" "$LAB_NS_HV2" "$LAB_NS_MGR")
 
-LAB_HV1_IF=ms-hv1-up
-LAB_WIRE_IN=ms-wire-hv1
-LAB_WIRE_OUT=ms-wire-sw
-LAB_WIRE_BR=ms-wire-br
-LAB_SW_BR=ms-sw-br
-LAB_SW_WIRE=ms-sw-wire
-LAB_SW_HV2=ms-sw-hv2
-LAB_SW_MGR=ms-sw-mgr
-LAB_HV2_IF=ms-hv2-eth
-LAB_MGR_IF=ms-mgr-eth
+LAB_HV1_IF=$LAB_PREFIX-hv1-up
+LAB_WIRE_IN=$LAB_PREFIX-wire-hv1
+LAB_WIRE_OUT=$LAB_PREFIX-wire-sw
+LAB_WIRE_BR=$LAB_PREFIX-wire-br
+LAB_SW_BR=$LAB_PREFIX-sw-br
+LAB_SW_WIRE=$LAB_PREFIX-sw-wire
+LAB_SW_HV2=$LAB_PREFIX-sw-hv2
+LAB_SW_MGR=$LAB_PREFIX-sw-mgr
+LAB_HV2_IF=$LAB_PREFIX-hv2-eth
+LAB_MGR_IF=$LAB_PREFIX-mgr-eth
 
 LAB_HV1_IP=198.18.0.1
 LAB_HV2_IP=198.18.0.2
@@ -82,11 +86,11 @@ lab_check_prereqs() {
 			return 77
 		fi
 	done
-	if ! ip netns add ms-probe-$$ 2>/dev/null; then
+	if ! ip netns add "$LAB_PREFIX-probe-$$" 2>/dev/null; then
 		lab_log "cannot create network namespaces"
 		return 77
 	fi
-	ip netns del ms-probe-$$
+	ip netns del "$LAB_PREFIX-probe-$$"
 	return 0
 }
 

@@ -2,6 +2,7 @@
 # Helpers for the libvirt lab tests: the namespace lab of lib.sh plus a real
 # libvirtd on hv1 and on hv2 (scripts/virtlab-lib.sh), and the test guest.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+VIRTLAB_DIR=${VIRTLAB_DIR:-/tmp/$LAB_PREFIX-virtlab}
 # shellcheck source=scripts/virtlab-lib.sh
 . "$T_ROOT/scripts/virtlab-lib.sh"
 
