@@ -24,8 +24,9 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror
+# CFLAGS is the user's (optimisation, debug, -D tunables); the rest is required.
 CFLAGS    ?= -O2 -g
-CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -Itc -I$(BUILD) $(PKG_CFLAGS)
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -Itc -I$(BUILD) $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS) -lelf -lz -lm
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -78,11 +79,11 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 # --- user space ------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/san/%.o: %.c $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 $(BUILD)/libmigshaper.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -93,30 +94,30 @@ $(BUILD)/san/libmigshaper.a: $(SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/migshaperd: $(BUILD)/obj/agent/main.o $(BUILD)/libmigshaper.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/migshaperctl: $(BUILD)/obj/agent/ctl.o $(BUILD)/libmigshaper.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/san/migshaperd: $(BUILD)/san/agent/main.o $(BUILD)/san/libmigshaper.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # --- tests and tools -------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
 
 # The test guest: a boot sector assembled with nasm (tests/guest/README.md).
 $(BUILD)/guest/dirty.bin: tests/guest/dirty.asm

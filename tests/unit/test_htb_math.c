@@ -40,28 +40,28 @@ static void test_known_values(void **state)
 	struct ms_htb_geometry g;
 
 	(void)state;
-	/* 200 Mbit = 25 MB/s: quantum is 1 ms of rate, bucket 4 ms + a frame. */
+	/* 200 Mbit = 25 MB/s: quantum is 1 ms of rate, bucket 2 ms + a frame. */
 	assert_int_equal(ms_htb_geometry_compute(200 * MBIT, 200 * MBIT, 1500, &g), 0);
 	assert_int_equal(g.quantum_bytes, 25000);
-	assert_int_equal(g.burst_bytes, 100000 + 1514);
-	assert_int_equal(g.cburst_bytes, 100000 + 1514);
-	assert_int_equal(g.buffer_us, (100000 + 1514) * 1000000ULL / 25000000ULL);
+	assert_int_equal(g.burst_bytes, 50000 + 1514);
+	assert_int_equal(g.cburst_bytes, 50000 + 1514);
+	assert_int_equal(g.buffer_us, (50000 + 1514) * 1000000ULL / 25000000ULL);
 
 	/* 10 Mbit: 1 ms is 1250 B, less than a frame, so the quantum is a frame. */
 	assert_int_equal(ms_htb_geometry_compute(10 * MBIT, 1 * GBIT, 1500, &g), 0);
 	assert_int_equal(g.quantum_bytes, 1514);
-	assert_int_equal(g.burst_bytes, 5000 + 1514);
-	assert_int_equal(g.cburst_bytes, 500000 + 1514);
+	assert_int_equal(g.burst_bytes, 2500 + 1514);
+	assert_int_equal(g.cburst_bytes, 250000 + 1514);
 
 	/* 2 Gbit: 1 ms is 250 kB, so the quantum is clamped. */
 	assert_int_equal(ms_htb_geometry_compute(2 * GBIT, 2 * GBIT, 1500, &g), 0);
 	assert_int_equal(g.quantum_bytes, HTB_QUANTUM_HI);
-	assert_int_equal(g.burst_bytes, 1000000 + 1514);
+	assert_int_equal(g.burst_bytes, 500000 + 1514);
 
 	/* Jumbo frames raise the floor. */
 	assert_int_equal(ms_htb_geometry_compute(10 * MBIT, 10 * MBIT, 9000, &g), 0);
 	assert_int_equal(g.quantum_bytes, 9014);
-	assert_int_equal(g.burst_bytes, 5000 + 9014);
+	assert_int_equal(g.burst_bytes, 2500 + 9014);
 }
 
 /* Above 2^32 bytes/s (34.4 Gbit) nothing may wrap. */
@@ -71,10 +71,10 @@ static void test_64bit_rates(void **state)
 
 	(void)state;
 	assert_int_equal(ms_htb_geometry_compute(100 * GBIT, 400 * GBIT, 1500, &g), 0);
-	assert_int_equal(g.burst_bytes, 50000000 + 1514);
-	assert_int_equal(g.cburst_bytes, 200000000 + 1514);
-	assert_in_range(g.buffer_us, 4000, 4001);
-	assert_in_range(g.cbuffer_us, 4000, 4001);
+	assert_int_equal(g.burst_bytes, 25000000 + 1514);
+	assert_int_equal(g.cburst_bytes, 100000000 + 1514);
+	assert_in_range(g.buffer_us, 2000, 2001);
+	assert_in_range(g.cbuffer_us, 2000, 2001);
 	assert_int_equal(g.quantum_bytes, HTB_QUANTUM_HI);
 
 	/* Absurd rates clamp the bucket to what libnl can carry (an int). */
@@ -106,11 +106,11 @@ static void test_invariants(void **state)
 			/* A full frame always fits the buckets. */
 			assert_true(g.burst_bytes >= frame);
 			assert_true(g.cburst_bytes >= g.burst_bytes);
-			/* At least 4 ms of the rate: absorbs wake-up latency. */
-			assert_true(g.buffer_us >= 4000);
-			assert_true(g.cbuffer_us >= 4000);
-			/* ...but never more than 4 ms plus one frame's time. */
-			assert_true(g.burst_bytes <= Bps * 4 / 1000 + frame + 1);
+			/* At least 2 ms of the rate: absorbs wake-up latency. */
+			assert_true(g.buffer_us >= 2000);
+			assert_true(g.cbuffer_us >= 2000);
+			/* ...but never more than 2 ms plus one frame's time. */
+			assert_true(g.burst_bytes <= Bps * 2 / 1000 + frame + 1);
 			assert_true(g.buffer_us <= MAX_BUFFER_US);
 			/* Monotonic in rate. */
 			assert_true(g.quantum_bytes >= prev.quantum_bytes);
