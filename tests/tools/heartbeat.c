@@ -4,7 +4,7 @@
  *
  *   heartbeat server --listen ADDR --port P
  *   heartbeat client --connect ADDR --port P --rate HZ --timeout-ms MS
- *                    --duration-s S [--json]
+ *                    --duration-s S [--json] [--trace FILE]
  *
  * The client keeps one TCP connection to the server and sends a 16-byte
  * request (magic, sequence number) every 1/HZ seconds; the server echoes it.
@@ -14,6 +14,10 @@
  * requests due meanwhile are missed. At the end it prints
  *   {"sent":N,"missed":N,"p50_ms":F,"p90_ms":F,"p99_ms":F,"max_ms":F}
  * where the percentiles (nearest rank) are over the answered requests' RTTs.
+ * --trace FILE also writes one line per request, for plots:
+ *   <seq> <sent_s> <rtt_ms> <hit|miss>
+ * sent_s is the send time in seconds after the first request, rtt_ms the
+ * round trip of an answered request ("nan" for a missed one).
  *
  * Timing uses timerfd and poll on CLOCK_MONOTONIC only, never sleeps.
  */
@@ -260,6 +264,8 @@ struct hb_client {
 	uint64_t *sent_ns;
 	uint8_t *state;
 	double *rtt_ms;
+	/* Per sequence number, only with --trace: rtt_ms is indexed by hit. */
+	double *seq_rtt_ms;
 	uint64_t hits;
 	int fd;
 	bool connecting;
@@ -371,6 +377,8 @@ static int client_read(struct hb_client *c)
 			continue; /* late: expiry below marks it missed */
 		c->state[seq] = REQ_HIT;
 		c->rtt_ms[c->hits++] = (double)(now - c->sent_ns[seq]) / 1e6;
+		if (c->seq_rtt_ms)
+			c->seq_rtt_ms[seq] = c->rtt_ms[c->hits - 1];
 	}
 }
 
@@ -411,8 +419,33 @@ static double percentile(const double *sorted, uint64_t n, double p)
 	return sorted[rank - 1];
 }
 
+/* Writes the per-request trace (see the top of the file); -errno on failure. */
+static int write_trace(const struct hb_client *c, const char *path)
+{
+	FILE *f = fopen(path, "we");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	fprintf(f, "# seq sent_s rtt_ms state\n");
+	for (uint64_t s = 0; s < c->next_seq; s++) {
+		double t = (double)(c->sent_ns[s] - c->sent_ns[0]) / 1e9;
+
+		if (c->state[s] == REQ_HIT)
+			fprintf(f, "%llu %.4f %.3f hit\n", (unsigned long long)s, t,
+				c->seq_rtt_ms[s]);
+		else
+			fprintf(f, "%llu %.4f nan miss\n", (unsigned long long)s, t);
+	}
+	if (ferror(f))
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
 static int run_client(const char *addr, const char *port, double rate, long timeout_ms,
-		      long duration_s, bool json)
+		      long duration_s, bool json, const char *trace)
 {
 	struct hb_client c = {.fd = -1};
 	struct itimerspec its = {0};
@@ -434,7 +467,9 @@ static int run_client(const char *addr, const char *port, double rate, long time
 	c.sent_ns = calloc(c.total, sizeof(*c.sent_ns));
 	c.state = calloc(c.total, sizeof(*c.state));
 	c.rtt_ms = calloc(c.total, sizeof(*c.rtt_ms));
-	if (!c.sent_ns || !c.state || !c.rtt_ms) {
+	if (trace)
+		c.seq_rtt_ms = calloc(c.total, sizeof(*c.seq_rtt_ms));
+	if (!c.sent_ns || !c.state || !c.rtt_ms || (trace && !c.seq_rtt_ms)) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -547,6 +582,11 @@ static int run_client(const char *addr, const char *port, double rate, long time
 		    percentile(c.rtt_ms, c.hits, 99), c.hits ? c.rtt_ms[c.hits - 1] : 0.0);
 	fflush(stdout);
 	err = 0;
+	if (trace) {
+		err = write_trace(&c, trace);
+		if (err)
+			fprintf(stderr, "heartbeat: cannot write %s: %s\n", trace, strerror(-err));
+	}
 out:
 	if (c.fd >= 0)
 		close(c.fd);
@@ -557,6 +597,7 @@ out:
 	free(c.sent_ns);
 	free(c.state);
 	free(c.rtt_ms);
+	free(c.seq_rtt_ms);
 	return err;
 }
 
@@ -567,13 +608,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: heartbeat server --listen ADDR --port P\n"
 		"       heartbeat client --connect ADDR --port P --rate HZ --timeout-ms MS\n"
-		"                        --duration-s S [--json]\n"
+		"                        --duration-s S [--json] [--trace FILE]\n"
 		"\n"
 		"The client sends HZ requests/s over one TCP connection for S seconds and\n"
 		"counts a request missed when its echo is not back within MS milliseconds.\n"
 		"It prints sent, missed and RTT percentiles of the answered requests\n"
 		"(--json: "
 		"{\"sent\":N,\"missed\":N,\"p50_ms\":F,\"p90_ms\":F,\"p99_ms\":F,\"max_ms\":F}).\n"
+		"--trace FILE writes one line per request: seq, send time (s after the\n"
+		"first), RTT in ms (nan if missed), hit or miss.\n"
 		"Addresses are numeric IPv4 or IPv6. Exit: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -600,10 +643,11 @@ int main(int argc, char **argv)
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"duration-s", required_argument, NULL, 'd'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"trace", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *mode, *addr = NULL, *port = NULL;
+	const char *mode, *addr = NULL, *port = NULL, *trace = NULL;
 	long timeout_ms = 1000, duration_s = 10, port_n;
 	double rate = 10.0;
 	bool json = false, server;
@@ -662,6 +706,9 @@ int main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'T':
+			trace = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -675,7 +722,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	err = server ? run_server(addr, port)
-		     : run_client(addr, port, rate, timeout_ms, duration_s, json);
+		     : run_client(addr, port, rate, timeout_ms, duration_s, json, trace);
 	if (err) {
 		fprintf(stderr, "heartbeat: %s\n", strerror(-err));
 		return 1;
