@@ -33,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mgmthealth.h"
 #include "sockdiag.h"
 #include "virt.h"
 #include "virt_event.h"
@@ -62,6 +63,10 @@ struct agent {
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;
+	/* Management connections' TCP_INFO, read every cycle (mgmthealth.h). */
+	struct ms_mgmt_tracker *mgmt_tracker;
+	struct ms_mgmt_sample mgmt;
+	bool have_mgmt;
 	struct ms_coord *coord;
 	struct ms_virt *virt;
 	bool virt_events_registered;
@@ -286,6 +291,11 @@ static int start_coordination(struct agent *a)
 		ms_warn("sock_diag unavailable (%s): migration flows stay unattributed",
 			strerror(-ret));
 	deps.sd = a->sd;
+	if (a->sd) {
+		ret = ms_mgmt_tracker_new(&a->mgmt_tracker);
+		if (ret)
+			return ret;
+	}
 	ret = ms_coord_new(&deps, &a->coord);
 	if (ret)
 		return ret;
@@ -413,10 +423,18 @@ static int on_timer(void *ctx, uint32_t events)
 	struct agent *a = ctx;
 	static const __u32 minors[] = { MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
 	__u64 expirations;
+	int ret;
 
 	(void)events;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
 		return 0;
+	if (a->mgmt_tracker) {
+		ret = ms_mgmt_health_read(a->sd, &a->cfg, a->mgmt_tracker, &a->mgmt);
+		/* A failed dump leaves the last sample; it is not shown as current. */
+		a->have_mgmt = ret == 0;
+		if (ret)
+			ms_debug("management health: sock_diag dump: %s", strerror(-ret));
+	}
 	if (a->coord) {
 		struct timespec t0, t1;
 
@@ -586,6 +604,10 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->link_bps = (__u64)a->cfg.link_mbps * 1000000ULL;
 	snap->effective_aggregate_bps = (__u64)a->cfg.migration_aggregate_mbps * 1000000ULL;
 	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
+	/* No management connection: RTT unknown, left out rather than 0. */
+	snap->have_mgmt_health = a->have_mgmt && a->mgmt.n_conns > 0;
+	snap->mgmt_rtt_seconds = (double)a->mgmt.rtt_us_median / 1e6;
+	snap->mgmt_retransmits_total = a->mgmt.retrans_total;
 	snap->libvirt_connected = ms_virt_connected(a->virt);
 	snap->libvirt_reconnects_total = a->virt ? ms_virt_reconnects(a->virt) : 0;
 	snap->last_cycle_seconds = a->last_cycle_s;
@@ -689,6 +711,7 @@ static void teardown(struct agent *a)
 			ms_coord_release(a->coord);
 		ms_coord_free(a->coord);
 	}
+	ms_mgmt_tracker_free(a->mgmt_tracker);
 	ms_sockdiag_close(a->sd);
 	if (a->virt_events_registered)
 		ms_virt_event_shutdown();
