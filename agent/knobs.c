@@ -271,6 +271,12 @@ struct ms_knobs {
 	struct timespec started;
 	__u64 accepted;
 	__u64 rejected;
+	/*
+	 * Open files, so that stop frees them: the kernel sends RELEASE
+	 * asynchronously after close(), and a session that stops first never
+	 * gets it.
+	 */
+	struct knob_file *open_files;
 };
 
 enum node_type {
@@ -301,6 +307,14 @@ struct knob_file {
 	/* What earlier writes through this open file carried, all applied. */
 	char *written;
 	size_t written_len;
+	/*
+	 * The settings before this open file's first write. A value written in
+	 * several writes (echo -e "a\nb" writes line by line) is applied as it
+	 * grows; if a later part is refused, these are put back, so a refused
+	 * write changes nothing.
+	 */
+	struct ms_config *before;
+	struct knob_file *prev, *next;
 };
 
 struct dir_entry {
@@ -741,6 +755,19 @@ out:
  * value, and the whole of it is applied again: bash's echo writes a value
  * with embedded newlines line by line, and the list must end up complete.
  */
+/* A continuation was refused: put back what was in force before the first part. */
+static void restore_before(struct ms_knobs *k, const struct knob *kn, struct knob_file *f)
+{
+	char err[MS_CONFIG_ERR_LEN] = "";
+
+	if (k->ops->apply(k->ctx, f->before, err, sizeof(err)))
+		ms_err("knob %s/%s: cannot restore the value from before this write: %s",
+		       k->ifname, kn->name, err);
+	free(f->written);
+	f->written = NULL;
+	f->written_len = 0;
+}
+
 static int knob_write(struct ms_knobs *k, struct knob_file *f, const char *buf, size_t size,
 		      off_t off)
 {
@@ -774,9 +801,20 @@ static int knob_write(struct ms_knobs *k, struct knob_file *f, const char *buf, 
 		ret = -EINVAL;
 		goto out;
 	}
+	if (!f->before) {
+		f->before = malloc(sizeof(*f->before));
+		if (!f->before) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		*f->before = *k->ops->config(k->ctx);
+	}
 	ret = knob_check_and_apply(k, kn, value, total, err, sizeof(err));
-	if (ret)
+	if (ret) {
+		if (f->written_len)
+			restore_before(k, kn, f);
 		goto out;
+	}
 	/* value lost its final newline; keep what was written, not what was applied. */
 	memcpy(value + f->written_len, buf, size);
 	free(f->written);
@@ -917,6 +955,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)f;
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted */
 		goto release;
+	f->next = k->open_files;
+	if (f->next)
+		f->next->prev = f;
+	k->open_files = f;
 	return;
 fail:
 	fuse_reply_err(req, -ret);
@@ -964,14 +1006,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, size);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void knob_file_free(struct ms_knobs *k, struct knob_file *f)
 {
-	struct knob_file *f = (struct knob_file *)(uintptr_t)fi->fh;
-
-	(void)ino;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		k->open_files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
 	free(f->data);
 	free(f->written);
+	free(f->before);
 	free(f);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	knob_file_free(fuse_req_userdata(req), (struct knob_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1256,6 +1308,8 @@ static void knobs_free(struct ms_knobs *k)
 	}
 	if (k->have_dir && rmdir(k->path) < 0 && errno != ENOENT)
 		ms_debug("cannot remove %s: %s", k->path, strerror(errno));
+	while (k->open_files)
+		knob_file_free(k, k->open_files);
 	free(k->buf.mem);
 	free(k);
 }

@@ -198,7 +198,27 @@ static void htb_params_from_config(const struct agent *a, const struct ms_config
 	p->migration_min_bps = cfg->migration_min_mbps * mbit;
 }
 
-static int apply_classifier_tables(struct agent *a, const struct ms_config *cfg)
+static bool ports_differ(const struct ms_config *x, const struct ms_config *y)
+{
+	return x->n_mgmt_ports != y->n_mgmt_ports ||
+	       memcmp(x->mgmt_ports, y->mgmt_ports, x->n_mgmt_ports * sizeof(x->mgmt_ports[0])) ||
+	       x->migration_port_min != y->migration_port_min ||
+	       x->migration_port_max != y->migration_port_max;
+}
+
+static bool cidrs_differ(const struct ms_config *x, const struct ms_config *y)
+{
+	return x->n_mgmt_cidrs != y->n_mgmt_cidrs ||
+	       memcmp(x->mgmt_cidrs, y->mgmt_cidrs, x->n_mgmt_cidrs * sizeof(x->mgmt_cidrs[0]));
+}
+
+/*
+ * Fills the classifier's tables from cfg. With old, only the tables whose
+ * settings differ are written: the port and hint maps are 65536 entries, and
+ * rewriting them for a rate change would cost ~12 ms each.
+ */
+static int apply_classifier_tables(struct agent *a, const struct ms_config *cfg,
+				   const struct ms_config *old)
 {
 	struct ms_dp_config dp_cfg = {
 		.flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
@@ -206,14 +226,21 @@ static int apply_classifier_tables(struct agent *a, const struct ms_config *cfg)
 	};
 	int ret;
 
-	ret = ms_dataplane_set_ports(a->dp, cfg->mgmt_ports, cfg->n_mgmt_ports,
-				     cfg->migration_port_min, cfg->migration_port_max);
-	if (ret)
-		return ret;
-	ret = ms_dataplane_set_mgmt_cidrs(a->dp, cfg->mgmt_cidrs, cfg->n_mgmt_cidrs);
-	if (ret)
-		return ret;
-	return ms_dataplane_set_config(a->dp, &dp_cfg);
+	if (!old || ports_differ(cfg, old)) {
+		ret = ms_dataplane_set_ports(a->dp, cfg->mgmt_ports, cfg->n_mgmt_ports,
+					     cfg->migration_port_min, cfg->migration_port_max);
+		if (ret)
+			return ret;
+	}
+	if (!old || cidrs_differ(cfg, old)) {
+		ret = ms_dataplane_set_mgmt_cidrs(a->dp, cfg->mgmt_cidrs, cfg->n_mgmt_cidrs);
+		if (ret)
+			return ret;
+	}
+	if (!old || cfg->dscp_marking != old->dscp_marking ||
+	    cfg->report_interval_ms != old->report_interval_ms)
+		return ms_dataplane_set_config(a->dp, &dp_cfg);
+	return 0;
 }
 
 static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
@@ -325,10 +352,10 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 		snprintf(err, err_len, "changing the HTB tree: %s", strerror(-ret));
 		return ret;
 	}
-	ret = apply_classifier_tables(a, &next);
+	ret = apply_classifier_tables(a, &next, &a->cfg);
 	if (ret) {
 		snprintf(err, err_len, "changing the classifier tables: %s", strerror(-ret));
-		if (ms_htb_apply(a->htb, &old_params) || apply_classifier_tables(a, &a->cfg))
+		if (ms_htb_apply(a->htb, &old_params) || apply_classifier_tables(a, &a->cfg, NULL))
 			ms_err("could not roll back to the previous configuration of %s",
 			       a->ifname);
 		return ret;
@@ -518,7 +545,7 @@ static int open_dataplane(struct agent *a)
 		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
 		return ret;
 	}
-	ret = apply_classifier_tables(a, &a->cfg);
+	ret = apply_classifier_tables(a, &a->cfg, NULL);
 	if (ret) {
 		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
 		return ret;

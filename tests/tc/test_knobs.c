@@ -655,24 +655,39 @@ static void test_invalid_writes_change_nothing(void **state)
 /* bash's echo writes "a\nb" line by line: the list must end up with both. */
 static void test_continued_writes(void **state)
 {
-	char path[256], buf[256];
+	char path[256], buf[256], before[256];
 	int fd;
 
 	(void)state;
 	fake_reset();
 	knob_path("mgmt_cidrs", path, sizeof(path));
+	/* A value in several writes (echo -e "a\nb") is applied as it grows. */
 	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "10.0.0.0/8\n", 11), 11);
 	assert_int_equal(write(fd, "1.2.3.4/32\n", 11), 11);
-	/* A bad line is refused; what was applied stays. */
-	assert_int_equal(write(fd, "bogus\n", 6), -1);
-	assert_int_equal(errno, EINVAL);
 	assert_int_equal(write(fd, "fd00::/8\n", 9), 9);
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(applies(), 3);
 	read_knob("mgmt_cidrs", buf, sizeof(buf));
 	assert_string_equal(buf, "10.0.0.0/8\n1.2.3.4/32\nfd00::/8\n");
+
+	/*
+	 * A refused part refuses the whole write: what was in force before the
+	 * open is put back (one more apply), and the open file cannot go on.
+	 */
+	read_knob("mgmt_cidrs", before, sizeof(before));
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "192.0.2.0/24\n", 13), 13);
+	assert_int_equal(write(fd, "bogus\n", 6), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(write(fd, "198.51.100.0/24\n", 16), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(applies(), 5);
+	read_knob("mgmt_cidrs", buf, sizeof(buf));
+	assert_string_equal(buf, before);
 }
 
 static void test_apply_failure_is_returned(void **state)
