@@ -131,9 +131,8 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	ms_mig_remove(&c->table, m);
 }
 
-static void on_scan_job(void *ctx, const struct ms_virt_job *job)
+static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 {
-	struct ms_coord *c = ctx;
 	struct ms_migration *m = ms_mig_find(&c->table, job->uuid);
 	char cls[32];
 
@@ -145,7 +144,7 @@ static void on_scan_job(void *ctx, const struct ms_virt_job *job)
 					"in the unattributed class",
 					job->name, MS_MAX_MIGRATIONS);
 			c->table_full_logged = true;
-			return;
+			return -ENOSPC;
 		}
 		class_name(m, cls, sizeof(cls));
 		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
@@ -153,6 +152,20 @@ static void on_scan_job(void *ctx, const struct ms_virt_job *job)
 	m->state = ms_mig_next_state(m->state, MS_MIG_EV_ACTIVE);
 	m->stats = *job->stats;
 	c->seen[m - c->table.entries] = true;
+	return 0;
+}
+
+static void on_scan_job(void *ctx, const struct ms_virt_job *job)
+{
+	observe(ctx, job);
+}
+
+int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned char *uuid,
+			 enum ms_mig_dir dir, const struct ms_job_stats *stats)
+{
+	const struct ms_virt_job job = { .name = name, .uuid = uuid, .dir = dir, .stats = stats };
+
+	return observe(c, &job);
 }
 
 /*

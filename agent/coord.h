@@ -34,6 +34,17 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out);
 const struct ms_virt_ops *ms_coord_virt_ops(void);
 void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt);
 
+/*
+ * Feeds one migration job as a libvirt scan reports it, for tests and
+ * benchmarks (libvirt's test driver runs no migrations). Like a scan, it adds
+ * the migration on first sight and refreshes its stats after; the kernel is
+ * touched only by the next cycle. Only a scan that no longer lists the job
+ * retires it, so without libvirt the entry stays until ms_coord_release().
+ * 0, or -ENOSPC when the table or the class minors are full.
+ */
+int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned char *uuid,
+			 enum ms_mig_dir dir, const struct ms_job_stats *stats);
+
 /* One cycle: scan jobs, retire ended migrations, attribute flows, apply rates. */
 void ms_coord_cycle(struct ms_coord *c);
 /* A new unattributed migration flow: scan and attribute now, not at the next cycle. */

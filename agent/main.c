@@ -664,9 +664,6 @@ static int start_metrics(struct agent *a)
 	if (ret)
 		ms_warn("metrics: cannot listen on %s port %u: %s; running without /metrics",
 			a->cfg.metrics_listen, a->cfg.metrics_port, strerror(-ret));
-	else
-		ms_info("metrics: http://%s:%u/metrics", a->cfg.metrics_listen,
-			a->cfg.metrics_port);
 	return 0;
 }
 
@@ -721,8 +718,6 @@ static void start_knobs(struct agent *a)
 	if (ret)
 		ms_warn("knobs: not available (%s); running without %s/%s", strerror(-ret),
 			a->run_dir, a->ifname);
-	else
-		ms_info("knobs: %s", ms_knobs_path(a->knobs));
 }
 
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */

@@ -123,14 +123,17 @@ cpu_use() {
         $(( (b - a) * 100 / hz / sec )) $(( (b - a) * 1000 / hz / sec % 10 )) "$sec"
 }
 
-# check_rate TAG NOMINAL: measure and compare (+-10%; nominal 0 needs 0)
+# check_rate TAG NOMINAL: measure and compare: within 10%, or 1 MiB/s, since
+# QEMU reports whole MiB/s and a 1.9 s window on a loaded host can cut a
+# 5 MiB/s count to 4 (nominal 0 needs exactly 0)
 check_rate() {
-    local tag=$1 nom=$2 got
+    local tag=$1 nom=$2 got tol
     got=$(qmp dirtyrate "$CALC_SEC") || { fail "$tag: calc-dirty-rate failed"; return 1; }
     echo "$tag: measured dirty rate $got MiB/s (nominal $nom MiB/s)"
-    if [ $(( (got - nom) * 100 )) -gt $(( nom * 10 )) ] ||
-       [ $(( (nom - got) * 100 )) -gt $(( nom * 10 )) ]; then
-        fail "$tag: dirty rate $got MiB/s is not within 10% of $nom MiB/s"
+    tol=$(( nom * 10 / 100 ))
+    [ "$nom" -gt 0 ] && [ "$tol" -lt 1 ] && tol=1
+    if [ $(( got - nom )) -gt "$tol" ] || [ $(( nom - got )) -gt "$tol" ]; then
+        fail "$tag: dirty rate $got MiB/s is not within $tol MiB/s of $nom MiB/s"
         return 1
     fi
 }

@@ -21,8 +21,10 @@ sleep 2
 got=$(t_l2_mbps 5)
 t_iperf_wait "${pids[@]}"
 flows=$(for i in 0 1 2; do printf '%.1f ' "$(t_iperf_mbps "$i")"; done)
-nflow_logs=$(grep -c 'new unattributed migration flow' "$T_TMP/agent.log")
-t_log "aggregate $AGG Mbit/s: sum $got Mbit/s (L2), error $(t_pct_err "$got" $AGG)%; per-flow goodput: $flows; class 1:20 bytes $(t_class_bytes 20); 'new unattributed migration flow' lines: $nflow_logs"
+# Each flow reaches the agent through the ring buffer; with no libvirt it is
+# logged once as belonging to no known migration.
+nflow_logs=$(grep -c 'unattributed migration flow .* belongs to no known migration' "$T_TMP/agent.log")
+t_log "aggregate $AGG Mbit/s: sum $got Mbit/s (L2), error $(t_pct_err "$got" $AGG)%; per-flow goodput: $flows; class 1:20 bytes $(t_class_bytes 20); 'unattributed flow' lines: $nflow_logs"
 t_within "$got" $AGG $TOL || t_fail "sum $got is outside +-$TOL% of $AGG"
 [ "$nflow_logs" -ge 3 ] || t_fail "the agent logged $nflow_logs new unattributed flows, expected >= 3"
 t_log "PASS"
