@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/tcp.h>
 
 #include "config.h"
 #include "coord.h"
@@ -262,8 +263,19 @@ static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bp
 	if (!cfg->speed_coordination || !ms_virt_connected(c->virt))
 		return;
 	mibs = ms_speed_mibs_for_rate(share_bps);
-	if (mibs == m->libvirt_speed_mibs)
-		return;
+	/*
+	 * Set, but is it still in force? libvirt applies a migration's own
+	 * bandwidth parameter when its perform phase starts, which can come
+	 * after the agent adopted the job; an operator may change it too.
+	 */
+	if (mibs == m->libvirt_speed_mibs) {
+		__u32 current;
+
+		if (ms_virt_get_speed(c->virt, m->uuid, &current) || current == mibs)
+			return;
+		ms_info("%s: libvirt migration speed is %u MiB/s, not %u: setting it again",
+			m->name, current, mibs);
+	}
 	if (ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
 		m->libvirt_speed_mibs = mibs;
 		ms_info("%s: libvirt migration speed %u MiB/s", m->name, mibs);
@@ -288,71 +300,42 @@ static void apply_allocation(struct ms_coord *c)
 	}
 }
 
-static void attribute(struct ms_coord *c, struct ms_migration *m)
+/* The connections that may be migration streams, from one dump per cycle. */
+struct conn_set {
+	struct ms_tcp_conn *conns;
+	size_t n;
+	size_t cap;
+	__u16 port_min;
+	__u16 port_max;
+};
+
+static int collect_conn(void *ctx, const struct ms_tcp_conn *conn)
 {
-	const struct ms_config *cfg = c->deps.cfg;
-	struct ms_tcp_conn *conns = NULL;
-	struct ms_flow_val val = { .class_minor = m->minor, .migration_id = m->id };
-	char flow[MS_FLOW_KEY_STRLEN], cls[32];
-	size_t n = 0;
-	int ret;
+	struct conn_set *set = ctx;
 
-	if (!c->deps.sd || m->dir != MS_MIG_OUTGOING || !m->class_rate_bps)
-		return;
-	if (!m->qemu_pid || kill(m->qemu_pid, 0) < 0) {
-		m->qemu_pid = 0;
-		if (ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
-			ms_debug("%s: no QEMU process found in this network namespace", m->name);
-			return;
-		}
-	}
-	ret = ms_sockdiag_conns_of_pid(c->deps.sd, m->qemu_pid, cfg->migration_port_min,
-				       cfg->migration_port_max, &conns, &n);
-	if (ret) {
-		if (ret == -ESRCH) {
-			m->qemu_pid = 0;
-		} else {
-			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-			ms_warn("%s: listing QEMU's connections: %s", m->name, strerror(-ret));
-		}
-		return;
-	}
-	class_name(m, cls, sizeof(cls));
-	for (size_t i = 0; i < n; i++) {
-		const struct ms_flow_key *key = &conns[i].key;
+	if (conn->key.dport < set->port_min || conn->key.dport > set->port_max)
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		struct ms_tcp_conn *grown;
 
-		if (ms_mig_has_flow(m, key))
-			continue;
-		ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
-		if (!ret)
-			ret = ms_mig_flow_add(m, key);
-		if (ms_flow_key_format(key, flow, sizeof(flow)))
-			snprintf(flow, sizeof(flow), "?");
-		if (ret) {
-			c->errors[MS_METRICS_ERR_BPF]++;
-			ms_warn("%s: attributing flow %s: %s", m->name, flow, strerror(-ret));
-		}
-		else
-			ms_info("%s: flow %s in class %s", m->name, flow, cls);
+		if (cap > MS_SOCKDIAG_MAX)
+			return -E2BIG;
+		grown = realloc(set->conns, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		set->conns = grown;
+		set->cap = cap;
 	}
-	free(conns);
+	set->conns[set->n++] = *conn;
+	return 0;
 }
 
-static void attribute_all(struct ms_coord *c)
+static int cmp_inode(const void *a, const void *b)
 {
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct ms_migration *m = &c->table.entries[i];
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
 
-		if (m->used && m->state == MS_MIG_ACTIVE)
-			attribute(c, m);
-	}
-}
-
-void ms_coord_cycle(struct ms_coord *c)
-{
-	scan(c);
-	apply_allocation(c);
-	attribute_all(c);
+	return x < y ? -1 : x > y;
 }
 
 static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *key)
@@ -363,6 +346,100 @@ static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *
 	return false;
 }
 
+/* Puts the connections of set that m's QEMU owns into m's class. */
+static void attribute(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set)
+{
+	struct ms_flow_val val = { .class_minor = m->minor, .migration_id = m->id };
+	char flow[MS_FLOW_KEY_STRLEN], cls[32];
+	__u32 *inodes = NULL;
+	size_t n_inodes = 0;
+	int ret;
+
+	if (!m->qemu_pid || kill(m->qemu_pid, 0) < 0) {
+		m->qemu_pid = 0;
+		if (ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
+			ms_debug("%s: no QEMU process found in this network namespace", m->name);
+			return;
+		}
+	}
+	ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
+	if (ret) {
+		if (ret == -ESRCH) {
+			m->qemu_pid = 0;
+		} else {
+			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
+			ms_warn("%s: listing QEMU's sockets: %s", m->name, strerror(-ret));
+		}
+		return;
+	}
+	class_name(m, cls, sizeof(cls));
+	for (size_t i = 0; i < set->n; i++) {
+		const struct ms_flow_key *key = &set->conns[i].key;
+
+		if (!bsearch(&set->conns[i].inode, inodes, n_inodes, sizeof(*inodes), cmp_inode) ||
+		    ms_mig_has_flow(m, key))
+			continue;
+		ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
+		if (!ret)
+			ret = ms_mig_flow_add(m, key);
+		if (ms_flow_key_format(key, flow, sizeof(flow)))
+			snprintf(flow, sizeof(flow), "?");
+		if (ret) {
+			c->errors[MS_METRICS_ERR_BPF]++;
+			ms_warn("%s: attributing flow %s: %s", m->name, flow, strerror(-ret));
+		} else {
+			ms_info("%s: flow %s in class %s", m->name, flow, cls);
+		}
+	}
+	free(inodes);
+}
+
+/*
+ * One sock_diag dump per cycle serves every migration: a dump walks the
+ * whole TCP table, so one per migration would cost O(migrations x sockets).
+ * SYN_SENT counts: the classifier reports a flow at its first packet, and the
+ * 5-tuple is already fixed then. QEMU's sockets are only listed (from /proc)
+ * when some candidate connection is not attributed yet.
+ */
+static void attribute_all(struct ms_coord *c)
+{
+	const struct ms_config *cfg = c->deps.cfg;
+	struct conn_set set = { .port_min = cfg->migration_port_min,
+				.port_max = cfg->migration_port_max };
+	bool pending = false;
+	int ret;
+
+	if (!c->deps.sd || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
+		return;
+	ret = ms_sockdiag_dump_tcp(c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT),
+				   collect_conn, &set);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
+		ms_warn("listing migration connections: %s", strerror(ret < 0 ? -ret : EIO));
+		goto out;
+	}
+	for (size_t i = 0; i < set.n && !pending; i++)
+		pending = !flow_attributed(c, &set.conns[i].key);
+	if (!pending)
+		goto out;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
+		    m->class_rate_bps)
+			attribute(c, m, &set);
+	}
+out:
+	free(set.conns);
+}
+
+void ms_coord_cycle(struct ms_coord *c)
+{
+	scan(c);
+	apply_allocation(c);
+	attribute_all(c);
+}
+
 void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 {
 	char flow[MS_FLOW_KEY_STRLEN];
@@ -371,9 +448,22 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
 		snprintf(flow, sizeof(flow), "?");
 	if (flow_attributed(c, &ev->key)) {
-		/* ts_ns is the first packet's bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. */
+		/*
+		 * ts_ns is bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the packet that
+		 * reported the flow: its first, unless the flow was re-reported.
+		 */
 		ms_info("flow %s: class and speed in place %.2f ms after its first packet", flow,
 			(double)(now_ns() - ev->ts_ns) / 1e6);
+		return;
+	}
+	/*
+	 * A migration port on our side: this host is the receiver (an incoming
+	 * migration or NBD export), and this is its return traffic (ACKs), which
+	 * is not ours to attribute.
+	 */
+	if (ev->key.sport >= c->deps.cfg->migration_port_min &&
+	    ev->key.sport <= c->deps.cfg->migration_port_max) {
+		ms_debug("flow %s: return traffic of an incoming migration", flow);
 		return;
 	}
 	for (size_t i = 0; i < c->n_logged; i++)
