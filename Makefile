@@ -34,6 +34,8 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 HDRS      := $(wildcard include/*.h agent/*.h tc/*.h)
+# The simulator model is #included by its tests and benchmarks.
+SIM_SRCS  := $(wildcard tests/sim/*.c tests/sim/*.h)
 
 MAIN_SRCS := agent/main.c agent/ctl.c
 LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard agent/*.c tc/*.c))
@@ -103,11 +105,11 @@ $(BUILD)/san/migshaperd: $(BUILD)/san/agent/main.o $(BUILD)/san/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # --- tests and tools -------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS)
+$(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
@@ -115,7 +117,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
 

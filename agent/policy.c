@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The migration policy engine; see policy.h for the model. Pure. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#define NS_PER_MS 1000000ULL
+#define NS_PER_S  1000000000ULL
+
+/* What a migration does with a class rate: QEMU is paced at MS_SPEED_MARGIN_PCT of it. */
+static __u64 stream_bytes_s(__u64 rate_bps)
+{
+	return rate_bps / 8 / 100 * MS_SPEED_MARGIN_PCT;
+}
+
+/* The class rate whose pacing lets QEMU send bytes_s of migration stream. */
+static __u64 rate_for_stream(__u64 bytes_s)
+{
+	return bytes_s * 8 / MS_SPEED_MARGIN_PCT * 100;
+}
+
+void ms_policy_params_init(struct ms_policy_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = MS_POLICY_DEFAULT;
+	p->escalation = true;
+	p->initial_downtime_ms = 300;
+	p->max_downtime_ms = 500;
+	p->downtime_step_ms = 100;
+	p->escalate_interval_ms = 10000;
+	p->stall_eps_pct = 4;
+	p->stall_window_ms = 40000;
+	p->stall_iterations = 5;
+	p->suspend_allowed = false;
+	p->progress_timeout_s = 150;
+	p->converge_margin_pct = 125;
+	p->aging_pct = 50;
+	p->aimd_rtt_factor_pct = 200;
+	p->aimd_retrans_min = 1;
+	p->aimd_beta_pct = 50;
+	p->aimd_increase_pct_s = 5;
+	p->aimd_floor_pct = 25;
+	p->aimd_holdoff_ms = 2000;
+}
+
+int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t err_len)
+{
+	const char *why = NULL;
+
+	if (p->kind > MS_POLICY_SRPT)
+		why = "policy: fair, serial or srpt";
+	else if (!p->link_bps || p->reserve_bps >= p->link_bps)
+		why = "link must be > 0 and above the reserve";
+	else if (!p->aggregate_bps || !p->max_bps)
+		why = "aggregate and max must be > 0";
+	else if (p->min_bps > p->max_bps)
+		why = "min must not exceed max";
+	else if (!p->initial_downtime_ms || p->initial_downtime_ms > p->max_downtime_ms)
+		why = "initial_downtime_ms must be in 1..max_downtime_ms";
+	else if (!p->downtime_step_ms)
+		why = "downtime_step_ms must be > 0";
+	else if (p->stall_eps_pct >= 100)
+		why = "stall_eps_pct must be < 100";
+	else if (!p->stall_window_ms || !p->stall_iterations)
+		why = "stall_window_ms and stall_iterations must be > 0";
+	else if (!p->progress_timeout_s)
+		why = "progress_timeout_s must be > 0";
+	else if (p->converge_margin_pct < 100 || p->converge_margin_pct > 1000)
+		why = "converge_margin_pct must be in 100..1000";
+	else if (p->aging_pct > 1000)
+		why = "aging_pct must be in 0..1000";
+	else if (p->aimd_rtt_factor_pct <= 100)
+		why = "aimd_rtt_factor_pct must be > 100";
+	else if (!p->aimd_beta_pct || p->aimd_beta_pct >= 100)
+		why = "aimd_beta_pct must be in 1..99";
+	else if (!p->aimd_floor_pct || p->aimd_floor_pct > 100)
+		why = "aimd_floor_pct must be in 1..100";
+	else if (p->aimd_increase_pct_s > 100)
+		why = "aimd_increase_pct_s must be in 0..100";
+	if (!why)
+		return 0;
+	if (err && err_len)
+		snprintf(err, err_len, "%s", why);
+	return -EINVAL;
+}
+
+void ms_policy_state_init(struct ms_policy_state *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+const char *ms_policy_kind_name(enum ms_policy_kind kind)
+{
+	switch (kind) {
+	case MS_POLICY_FAIR:
+		return "fair";
+	case MS_POLICY_SERIAL:
+		return "serial";
+	case MS_POLICY_SRPT:
+		return "srpt";
+	}
+	return "?";
+}
+
+int ms_policy_kind_parse(const char *name, enum ms_policy_kind *out)
+{
+	for (int k = MS_POLICY_FAIR; k <= MS_POLICY_SRPT; k++) {
+		if (!strcmp(name, ms_policy_kind_name(k))) {
+			*out = k;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *ms_policy_action_name(enum ms_policy_action action)
+{
+	switch (action) {
+	case MS_POLICY_ACT_NONE:
+		return "none";
+	case MS_POLICY_ACT_RAISE_DOWNTIME:
+		return "raise_downtime";
+	case MS_POLICY_ACT_POSTCOPY:
+		return "postcopy";
+	case MS_POLICY_ACT_SUSPEND:
+		return "suspend";
+	case MS_POLICY_ACT_ABORT:
+		return "abort";
+	}
+	return "?";
+}
+
+/* Scratch for one decision, on the stack: the engine keeps nothing else. */
+struct work {
+	const struct ms_policy_mig_in *in;
+	struct ms_policy_mig_out *out;
+	struct ms_policy_track *tr;
+	__u64 dirty;	/* bytes/s the guest dirties now (0 once it cannot) */
+	__u64 need_bps; /* rate that out-paces the dirty rate by the margin */
+	double ert;	/* expected remaining time alone, s */
+	double key;	/* srpt priority: lower first */
+	bool conv;
+	bool known;  /* its dirty rate is measured (a sync happened) */
+	bool sticky; /* keeps its turn */
+};
+
+static struct ms_policy_track *track_find(struct ms_policy_state *s, __u32 id)
+{
+	struct ms_policy_track *free_slot = NULL;
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_policy_track *t = &s->tracks[i];
+
+		if (t->used && t->id == id)
+			return t;
+		if (!t->used && !free_slot)
+			free_slot = t;
+	}
+	return free_slot;
+}
+
+static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
+		 const struct ms_policy_input *in, size_t n_out, __u64 cap, bool *unhealthy)
+{
+	const struct ms_policy_health *h = &in->health;
+	__u64 floor = cap / 100 * p->aimd_floor_pct;
+	__u32 base;
+
+	*unhealthy = false;
+	if (!s->started || s->eff_aggregate_bps > cap)
+		s->eff_aggregate_bps = cap;
+	if (!h->valid)
+		return;
+	/* With no migration of ours on the wire, this RTT is what idle looks like. */
+	if (!n_out && h->rtt_us)
+		s->learned_rtt_us =
+		    s->learned_rtt_us ? (s->learned_rtt_us * 7 + h->rtt_us) / 8 : h->rtt_us;
+	base = h->rtt_baseline_us ? h->rtt_baseline_us : s->learned_rtt_us;
+	if (base && (__u64)h->rtt_us * 100 > (__u64)base * p->aimd_rtt_factor_pct)
+		*unhealthy = true;
+	if (p->aimd_retrans_min && h->retrans_delta >= p->aimd_retrans_min)
+		*unhealthy = true;
+	if (*unhealthy) {
+		if (s->last_cut_ns && in->now_ns - s->last_cut_ns < p->aimd_holdoff_ms * NS_PER_MS)
+			return;
+		s->eff_aggregate_bps = s->eff_aggregate_bps / 100 * p->aimd_beta_pct;
+		if (s->eff_aggregate_bps < floor)
+			s->eff_aggregate_bps = floor;
+		s->last_cut_ns = in->now_ns;
+	} else if (s->started && in->now_ns > s->last_ns) {
+		__u64 dt_ms = (in->now_ns - s->last_ns) / NS_PER_MS;
+		__u64 inc = cap / 100 * p->aimd_increase_pct_s / 1000 * dt_ms;
+
+		s->eff_aggregate_bps =
+		    s->eff_aggregate_bps + inc > cap ? cap : s->eff_aggregate_bps + inc;
+	}
+}
+
+static bool fell(const struct ms_policy_params *p, __u64 now_bytes, __u64 ref_bytes)
+{
+	return now_bytes * 100 < ref_bytes * (100 - p->stall_eps_pct);
+}
+
+static void progress(struct ms_policy_track *t, __u64 now)
+{
+	t->anchor_ns = now;
+	t->iters_since = 0;
+}
+
+/*
+ * Updates the stall tracker with this sample; true when stalled. Two
+ * anchors: the bulk pass (or a QEMU without iteration counts) is judged on
+ * raw remaining, later iterations on their starting remaining only. A low
+ * reached at the end of the bulk pass says nothing about the dirty sets
+ * that follow, and comparing them with it is the saw-tooth trap.
+ */
+static bool stall_update(const struct ms_policy_params *p, struct ms_policy_track *t,
+			 const struct ms_policy_mig_in *m, __u64 now)
+{
+	__u64 r = m->remaining_bytes;
+	bool new_iter = m->iteration && m->iteration != t->last_iter;
+
+	if (!t->anchor_ns) {
+		t->last_iter = m->iteration;
+		t->peak_bytes = m->iteration > 1 ? r : m->mem_total_bytes;
+		t->peak_anchor_bytes = t->peak_bytes;
+		t->anchor_bytes = r;
+		progress(t, now);
+		return false;
+	}
+	if (new_iter) {
+		t->last_iter = m->iteration;
+		t->peak_bytes = r;
+		t->iters_since++;
+	}
+	/*
+	 * Finishing, or waiting for its turn by our own choice: neither is a
+	 * stall, and the window must not run while it waits. Its dirty set
+	 * regrows meanwhile, so the next iteration starts a new comparison.
+	 */
+	if (m->in_switchover || m->in_postcopy || t->held) {
+		t->anchor_bytes = r;
+		t->peak_anchor_bytes = 0;
+		progress(t, now);
+		return false;
+	}
+	if (new_iter) {
+		if (!t->peak_anchor_bytes || fell(p, r, t->peak_anchor_bytes)) {
+			t->peak_anchor_bytes = r;
+			progress(t, now);
+		}
+	} else if (m->iteration <= 1 && fell(p, r, t->anchor_bytes)) {
+		t->anchor_bytes = r;
+		progress(t, now);
+	}
+	if (t->iters_since >= p->stall_iterations)
+		return true;
+	return now - t->anchor_ns >= p->stall_window_ms * NS_PER_MS &&
+	       (m->iteration <= 1 || t->iters_since >= 2);
+}
+
+static void escalate(const struct ms_policy_params *p, struct work *w, __u64 now, bool stalled)
+{
+	struct ms_policy_track *t = w->tr;
+	const struct ms_policy_mig_in *m = w->in;
+	struct ms_policy_mig_out *o = w->out;
+	__u64 bytes_s = stream_bytes_s(o->rate_bps);
+	bool predicted = !w->conv && m->iteration >= 2 && p->kind == MS_POLICY_SRPT;
+	/* A verdict of non-convergence is as good as no progress for that long. */
+	bool timed_out =
+	    now - t->anchor_ns >= p->progress_timeout_s * NS_PER_S ||
+	    (t->noconv_since_ns && now - t->noconv_since_ns >= p->progress_timeout_s * NS_PER_S);
+
+	if (!p->escalation || t->abort_sent || m->in_switchover || m->in_postcopy)
+		return;
+	if (!stalled && !predicted)
+		return;
+	if (t->last_action_ns && now - t->last_action_ns < p->escalate_interval_ms * NS_PER_MS)
+		return;
+	/* The dirty set must fit the limit at this rate, or raising it only adds waiting. */
+	if (t->downtime_ms < p->max_downtime_ms && !m->suspended &&
+	    t->peak_bytes * 1000 <= bytes_s * p->max_downtime_ms) {
+		t->downtime_ms = t->downtime_ms + p->downtime_step_ms > p->max_downtime_ms
+				     ? p->max_downtime_ms
+				     : t->downtime_ms + p->downtime_step_ms;
+		o->action = MS_POLICY_ACT_RAISE_DOWNTIME;
+		snprintf(o->reason, sizeof(o->reason), "%s: max downtime %u ms",
+			 stalled ? "stalled" : "cannot converge", t->downtime_ms);
+	} else if (m->postcopy_enabled && !t->postcopy_sent) {
+		t->postcopy_sent = true;
+		o->action = MS_POLICY_ACT_POSTCOPY;
+		snprintf(o->reason, sizeof(o->reason), "%s: downtime cannot help, post-copy",
+			 stalled ? "stalled" : "cannot converge");
+	} else if (p->suspend_allowed && !t->suspend_sent && !m->suspended) {
+		t->suspend_sent = true;
+		o->action = MS_POLICY_ACT_SUSPEND;
+		snprintf(o->reason, sizeof(o->reason), "%s: no post-copy, suspending",
+			 stalled ? "stalled" : "cannot converge");
+	} else if ((stalled || predicted) && timed_out) {
+		t->abort_sent = true;
+		o->action = MS_POLICY_ACT_ABORT;
+		snprintf(o->reason, sizeof(o->reason), "no progress for %u s",
+			 p->progress_timeout_s);
+	} else {
+		return;
+	}
+	t->last_action_ns = now;
+}
+
+/* Gives w the rate; returns what it took from the budget above the floor. */
+static __u64 give(struct work *w, __u64 floor, __u64 max, __u64 budget)
+{
+	__u64 rate = floor + budget;
+
+	if (rate > max)
+		rate = max < floor ? floor : max;
+	w->out->rate_bps = rate;
+	return rate - floor;
+}
+
+static void alloc_fair(const struct ms_policy_input *in, struct work *w, size_t n_out, __u64 agg,
+		       __u64 floor, __u64 max)
+{
+	size_t n_src = in->n;
+
+	for (size_t i = 0; i < n_out; i++) {
+		size_t div = n_src;
+		__u64 share;
+
+		if (w[i].in->dst_migrations > div)
+			div = w[i].in->dst_migrations;
+		share = agg / div;
+		if (share > max)
+			share = max;
+		w[i].out->rate_bps = share < floor ? floor : share;
+	}
+}
+
+static int cmp_age(const struct work *a, const struct work *b)
+{
+	if (a->in->started_ns != b->in->started_ns)
+		return a->in->started_ns < b->in->started_ns ? -1 : 1;
+	return a->in->id < b->in->id ? -1 : a->in->id > b->in->id;
+}
+
+static int cmp_serial(const void *x, const void *y)
+{
+	return cmp_age(x, y);
+}
+
+static int cmp_srpt(const void *x, const void *y)
+{
+	const struct work *a = x, *b = y;
+
+	if (a->conv != b->conv)
+		return a->conv ? -1 : 1;
+	if (a->sticky != b->sticky)
+		return a->sticky ? -1 : 1;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return cmp_age(a, b);
+}
+
+static void alloc_ordered(const struct ms_policy_params *p, struct work *w, size_t n_out,
+			  __u64 budget, __u64 floor, __u64 max)
+{
+	/* Pass 1: in order, serve those whose dirty rate the share out-paces. */
+	for (size_t i = 0; i < n_out; i++) {
+		__u64 rate = floor + budget > max ? max : floor + budget;
+
+		if (!budget)
+			break;
+		if (p->kind == MS_POLICY_SRPT && (!w[i].conv || rate < w[i].need_bps))
+			continue;
+		budget -= give(&w[i], floor, max, budget);
+		w[i].tr->served = w[i].out->rate_bps > floor;
+	}
+	/* Pass 2: what is left still shortens bulk passes of convergeable ones. */
+	for (size_t i = 0; i < n_out && budget; i++) {
+		if (w[i].tr->served || !w[i].conv)
+			continue;
+		budget -= give(&w[i], floor, max, budget);
+		w[i].tr->served = w[i].out->rate_bps > floor;
+	}
+}
+
+int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,
+		     const struct ms_policy_input *in, struct ms_policy_output *out)
+{
+	struct work w[MS_MAX_MIGRATIONS];
+	__u64 now = in->now_ns, cap, agg, floor, max, alone_bytes_s, budget;
+	size_t n_out = 0;
+	bool unhealthy;
+
+	if (ms_policy_params_check(p, NULL, 0) || !out || !out->migs || (in->n && !in->migs))
+		return -EINVAL;
+	if (in->n > MS_MAX_MIGRATIONS)
+		return -E2BIG;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (in->migs[i].dir == MS_MIG_OUTGOING)
+			n_out++;
+	cap = p->aggregate_bps;
+	if (cap > p->link_bps - p->reserve_bps)
+		cap = p->link_bps - p->reserve_bps;
+	aimd(p, s, in, n_out, cap, &unhealthy);
+	agg = s->eff_aggregate_bps;
+	out->effective_aggregate_bps = agg;
+	out->mgmt_unhealthy = unhealthy;
+	max = p->max_bps < agg ? p->max_bps : agg;
+	floor = p->min_bps;
+	if (n_out && floor * n_out > agg)
+		floor = agg / n_out;
+	if (floor > max)
+		floor = max;
+	budget = agg - floor * n_out;
+	alone_bytes_s = stream_bytes_s(max);
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		s->tracks[i].seen = false;
+
+	/* Outgoing first, in w[0..n_out); incoming only get an output row. */
+	for (size_t i = 0, k = 0; i < in->n; i++) {
+		const struct ms_policy_mig_in *m = &in->migs[i];
+		struct ms_policy_mig_out *o = &out->migs[i];
+		struct ms_policy_track *t;
+		__u64 r;
+
+		memset(o, 0, sizeof(*o));
+		o->id = m->id;
+		snprintf(o->reason, sizeof(o->reason), "%s", "");
+		if (m->dir != MS_MIG_OUTGOING)
+			continue;
+		t = track_find(s, m->id);
+		if (!t->used) {
+			memset(t, 0, sizeof(*t));
+			t->used = true;
+			t->id = m->id;
+			t->downtime_ms = p->initial_downtime_ms;
+		}
+		t->seen = true;
+		/* A paused or post-copy guest dirties nothing the copy must chase. */
+		r = m->in_postcopy || m->suspended ? 0 : m->dirty_bytes_s;
+		w[k].in = m;
+		w[k].out = o;
+		w[k].tr = t;
+		w[k].dirty = r;
+		w[k].need_bps = rate_for_stream(r / 100 * p->converge_margin_pct);
+		w[k].conv =
+		    r / 100 * p->converge_margin_pct <= alone_bytes_s ||
+		    (m->iteration >= 2 &&
+		     (t->peak_bytes > m->remaining_bytes ? t->peak_bytes : m->remaining_bytes) <=
+			 alone_bytes_s / 1000 * p->max_downtime_ms);
+		if (!w[k].conv) {
+			if (!t->noconv_since_ns)
+				t->noconv_since_ns = now;
+		} else {
+			t->noconv_since_ns = 0;
+		}
+		if (s->started && !t->served && now > s->last_ns)
+			t->waited_ns += now - s->last_ns;
+		w[k].known = m->iteration >= 2 || m->in_postcopy || m->suspended;
+		if (alone_bytes_s > r && w[k].conv) {
+			w[k].ert = (double)m->remaining_bytes / (double)(alone_bytes_s - r);
+			/*
+			 * Aging credits all time spent waiting, served or not
+			 * since, so a migration that waited long enough outranks
+			 * any newcomer (whose credit starts at 0).
+			 */
+			w[k].key = w[k].ert - (double)t->waited_ns / 1e9 * p->aging_pct / 100.0;
+		} else {
+			w[k].ert = w[k].key = 1e300;
+		}
+		o->rate_bps = floor;
+		k++;
+	}
+
+	/*
+	 * Preempting costs the one preempted its progress (its dirty set
+	 * regrows while it waits at the floor), so whoever is served keeps
+	 * its turn while it can converge, unless a challenger whose dirty
+	 * rate is known needs less than half its expected time. Aging only
+	 * decides who is next; a challenger still in its bulk pass may be a
+	 * heavy writer and preempts no one.
+	 */
+	for (size_t i = 0; i < n_out; i++) {
+		w[i].sticky = w[i].tr->served && w[i].conv;
+		for (size_t j = 0; j < n_out && w[i].sticky; j++)
+			if (!w[j].tr->served && w[j].conv && w[j].known && w[j].ert < w[i].ert / 2)
+				w[i].sticky = false;
+	}
+	for (size_t i = 0; i < n_out; i++)
+		w[i].tr->served = false;
+	switch (p->kind) {
+	case MS_POLICY_FAIR:
+		alloc_fair(in, w, n_out, agg, floor, max);
+		break;
+	case MS_POLICY_SERIAL:
+		qsort(w, n_out, sizeof(w[0]), cmp_serial);
+		alloc_ordered(p, w, n_out, budget, floor, max);
+		break;
+	case MS_POLICY_SRPT:
+		qsort(w, n_out, sizeof(w[0]), cmp_srpt);
+		alloc_ordered(p, w, n_out, budget, floor, max);
+		break;
+	}
+
+	for (size_t i = 0; i < n_out; i++) {
+		struct ms_policy_mig_out *o = w[i].out;
+		struct ms_policy_track *t = w[i].tr;
+		bool stalled;
+
+		if (p->kind == MS_POLICY_FAIR)
+			t->served = o->rate_bps > floor || n_out == 1;
+		stalled = stall_update(p, t, w[i].in, now);
+		/* Held this time: the next sample is taken while it waits. */
+		t->held = p->kind != MS_POLICY_FAIR && !t->served &&
+			  (p->kind == MS_POLICY_SERIAL || w[i].conv);
+		o->ceil_bps =
+		    w[i].in->in_switchover ? agg : (o->rate_bps > max ? o->rate_bps : max);
+		o->speed_mibs = ms_speed_mibs_for_rate(o->rate_bps);
+		o->convergeable = w[i].conv;
+		o->stalled = stalled;
+		escalate(p, &w[i], now, stalled);
+		o->max_downtime_ms = t->downtime_ms;
+	}
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (s->tracks[i].used && !s->tracks[i].seen)
+			s->tracks[i].used = false;
+	s->started = true;
+	s->last_ns = now;
+	return 0;
+}

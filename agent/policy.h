@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The migration policy engine: from a snapshot of the migrations, the knobs
+ * and management's health, the tc rate and ceil, the libvirt speed, the max
+ * downtime and at most one escalation action for each migration, plus the
+ * effective aggregate after AIMD.
+ *
+ * Pure: no system calls, no clock, no I/O, no global state. Time comes in
+ * the input, and everything remembered between decisions (the effective
+ * aggregate, the learned RTT baseline, stall trackers, escalation steps,
+ * waiting times) lives in struct ms_policy_state, which the caller owns and
+ * passes to every decision. Two states give two independent engines.
+ *
+ * Policies (params.kind):
+ *   fair    oVirt's formula: aggregate / max(n_src, n_dst) each, within
+ *           [min, max]; n_src counts this host's outgoing and incoming
+ *           migrations, n_dst the destination's when the caller knows it.
+ *   serial  Hyper-V's: the aggregate (up to max) to one migration at a time,
+ *           oldest first; the others are held at the floor. Nothing is
+ *           refused.
+ *   srpt    shortest expected remaining time first, convergence-aware (the
+ *           default: see tests/bench/out/convergence.json). A migration is
+ *           convergeable when the bandwidth it could get alone exceeds its
+ *           dirty rate by converge_margin_pct, or when its dirty set fits in
+ *           max_downtime_ms at that bandwidth. A convergeable migration is
+ *           served with at least dirty_rate * margin or not at all (a smaller
+ *           share only re-sends pages the guest dirties again); one that
+ *           cannot converge gets the floor and escalation, not bandwidth.
+ *           Whoever is served keeps its turn while it can converge, unless
+ *           a challenger whose dirty rate is measured needs less than half
+ *           its expected time: preempting costs a migration its progress
+ *           (its dirty set regrows while it waits at the floor). Aging
+ *           decides who is next: a migration's key drops by aging_pct/100
+ *           s per s it has waited in total, so a stream of shorter
+ *           newcomers (whose credit starts at 0) cannot keep a convergeable
+ *           one waiting forever.
+ *
+ * Invariants, every policy: outgoing rates sum to at most the effective
+ * aggregate, floors included (when n * min exceeds it, the floor becomes
+ * effective_aggregate / n); the effective aggregate never exceeds
+ * link - reserve, so management's reserve is never lent out. Incoming
+ * migrations get no class here (the source shapes them); they count in
+ * fair's n_src only.
+ *
+ * Ceil: max(rate, min(max, effective aggregate)); a migration in switchover
+ * (domain paused for the final copy, where QEMU lifts its own rate limit)
+ * gets the effective aggregate, so the pause lasts no longer than it must.
+ *
+ * Stall detection (per migration, iteration-driven). QEMU's remaining falls
+ * during an iteration and jumps back up when the next iteration's dirty set
+ * is synced: a saw-tooth. Comparing raw samples with a low-water mark calls
+ * a converging migration stalled (why Nova dropped its progress timeout), so
+ * progress is measured on the remaining at each iteration's start (the dirty
+ * set): progress when it falls below (1 - stall_eps_pct%) of the lowest one
+ * since the last progress (the window's minimum; each progress restarts the
+ * window). During the bulk pass (iteration <= 1) or without iteration
+ * counts, any such fall of the remaining counts. Stalled: stall_iterations
+ * iterations without progress, or stall_window_ms without progress (after
+ * the bulk pass: with at least two iterations in it, so that one long but
+ * converging iteration is not a stall). A migration deliberately held at the
+ * floor by serial or srpt is waiting, not stalled: its window restarts.
+ *
+ * Escalation (params.escalation), one action per decision, at least
+ * escalate_interval_ms apart, triggered by a stall (srpt also: a measured
+ * dirty rate that cannot converge), never during switchover or post-copy:
+ *   1. raise_downtime by downtime_step_ms up to max_downtime_ms, skipped
+ *      once the dirty set would not fit in max_downtime_ms at the current
+ *      rate (raising cannot help then);
+ *   2. postcopy, if the migration was started with post-copy enabled;
+ *   3. suspend, if suspend_allowed (pausing stops dirtying: it converges at
+ *      any rate, at the cost of downtime for the rest of the copy);
+ *   4. abort, once progress_timeout_s passed without progress (for srpt
+ *      also: since the migration was first found unable to converge).
+ *
+ * AIMD on management health: unhealthy when the RTT exceeds the idle
+ * baseline by aimd_rtt_factor_pct, or retransmits grew by aimd_retrans_min.
+ * Then the effective aggregate is cut by aimd_beta_pct (at most once per
+ * aimd_holdoff_ms, so a cut is seen in the RTT before the next) down to
+ * aimd_floor_pct of the configured aggregate; while healthy it grows back
+ * by aimd_increase_pct_s of the configured aggregate per second. The
+ * baseline is the caller's, or else learned from samples taken while no
+ * outgoing migration runs (without one, only retransmits count).
+ */
+#ifndef MS_POLICY_H
+#define MS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "migration.h"
+
+#define MS_POLICY_REASON_LEN 96
+
+enum ms_policy_kind {
+	MS_POLICY_FAIR = 0,
+	MS_POLICY_SERIAL,
+	MS_POLICY_SRPT,
+};
+
+#define MS_POLICY_DEFAULT MS_POLICY_SRPT
+
+enum ms_policy_action {
+	MS_POLICY_ACT_NONE = 0,
+	MS_POLICY_ACT_RAISE_DOWNTIME, /* virDomainMigrateSetMaxDowntime(max_downtime_ms) */
+	MS_POLICY_ACT_POSTCOPY,	      /* virDomainMigrateStartPostCopy() */
+	MS_POLICY_ACT_SUSPEND,	      /* virDomainSuspend() */
+	MS_POLICY_ACT_ABORT,	      /* virDomainAbortJob() */
+};
+
+struct ms_policy_params {
+	enum ms_policy_kind kind;
+	/* Bits per second on the wire, as the config's Mbit/s knobs. */
+	__u64 link_bps;
+	__u64 reserve_bps;
+	__u64 aggregate_bps;
+	__u64 max_bps;
+	__u64 min_bps;
+
+	bool escalation;	    /* 1; 0 when the manager escalates itself */
+	__u32 initial_downtime_ms;  /* 300: QEMU's downtime-limit default */
+	__u32 max_downtime_ms;	    /* 500: a TCP retransmit or two, no lost session */
+	__u32 downtime_step_ms;	    /* 100 */
+	__u32 escalate_interval_ms; /* 10000: lets a step show its effect */
+	__u32 stall_eps_pct;	    /* 4 (KubeVirt) */
+	__u32 stall_window_ms;	    /* 40000 (KubeVirt) */
+	__u32 stall_iterations;	    /* 5 */
+	bool suspend_allowed;	    /* 0: it pauses the guest for the rest of the copy */
+	__u32 progress_timeout_s;   /* 150 (vdsm's migration_progress_timeout) */
+
+	__u32 converge_margin_pct; /* 125: served at >= dirty rate * 1.25 */
+	__u32 aging_pct;	   /* 50 */
+
+	__u32 aimd_rtt_factor_pct; /* 200: RTT above twice the idle baseline */
+	__u32 aimd_retrans_min;	   /* 1: any retransmit on the prioritised reserve; 0 ignores */
+	__u32 aimd_beta_pct;	   /* 50 */
+	__u32 aimd_increase_pct_s; /* 5 */
+	__u32 aimd_floor_pct;	   /* 25 */
+	__u32 aimd_holdoff_ms;	   /* 2000 */
+};
+
+struct ms_policy_mig_in {
+	__u32 id; /* stable for the migration's life (struct ms_migration.id) */
+	enum ms_mig_dir dir;
+	__u64 started_ns;
+	__u64 mem_total_bytes;
+	__u64 remaining_bytes;
+	__u64 processed_bytes;
+	__u64 dirty_bytes_s; /* ms_job_dirty_bytes_per_s(); 0 when unknown */
+	__u64 page_size_bytes;
+	__u64 iteration;       /* QEMU's dirty-sync count; 0 when unknown */
+	bool postcopy_enabled; /* started with VIR_MIGRATE_POSTCOPY */
+	bool in_switchover;    /* paused for the final copy */
+	bool in_postcopy;      /* switched to post-copy: runs on the destination */
+	bool suspended;	       /* paused by the suspend action */
+	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
+};
+
+struct ms_policy_health {
+	bool valid;	       /* a sample this cycle */
+	__u32 rtt_us;	       /* median smoothed RTT of management connections */
+	__u32 rtt_baseline_us; /* idle baseline; 0: let the engine learn it */
+	__u64 retrans_delta;   /* management retransmits since the previous decision */
+};
+
+struct ms_policy_input {
+	__u64 now_ns;
+	size_t n;
+	const struct ms_policy_mig_in *migs;
+	struct ms_policy_health health;
+};
+
+struct ms_policy_mig_out {
+	__u32 id;
+	__u64 rate_bps; /* 0 for incoming migrations */
+	__u64 ceil_bps;
+	__u32 speed_mibs; /* ms_speed_mibs_for_rate(rate_bps); 0 for incoming */
+	__u32 max_downtime_ms;
+	enum ms_policy_action action;
+	bool convergeable;
+	bool stalled;
+	char reason[MS_POLICY_REASON_LEN];
+};
+
+struct ms_policy_output {
+	__u64 effective_aggregate_bps;
+	bool mgmt_unhealthy;
+	/* n entries, in the input's order; the caller provides the array. */
+	struct ms_policy_mig_out *migs;
+};
+
+/* Per migration; internal to the engine but sized here so the caller can own it. */
+struct ms_policy_track {
+	bool used;
+	bool seen;
+	bool held;
+	bool served;
+	bool postcopy_sent;
+	bool suspend_sent;
+	bool abort_sent;
+	__u32 id;
+	__u32 downtime_ms;
+	__u32 iters_since;
+	__u64 last_iter;
+	__u64 peak_bytes;
+	__u64 anchor_bytes;	 /* raw remaining at the last progress (bulk pass) */
+	__u64 peak_anchor_bytes; /* lowest iteration start since then; 0: none yet */
+	__u64 anchor_ns;
+	__u64 last_action_ns;
+	__u64 waited_ns;       /* total time held at the floor by the policy */
+	__u64 noconv_since_ns; /* since when it cannot converge; 0 while it can */
+};
+
+struct ms_policy_state {
+	bool started;
+	__u64 last_ns;
+	__u64 eff_aggregate_bps;
+	__u64 last_cut_ns;
+	__u32 learned_rtt_us;
+	struct ms_policy_track tracks[MS_MAX_MIGRATIONS];
+};
+
+void ms_policy_params_init(struct ms_policy_params *p);
+/* 0, or -EINVAL when a knob is out of range (reason in err). */
+int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t err_len);
+void ms_policy_state_init(struct ms_policy_state *s);
+
+/*
+ * One decision. out->migs must hold in->n entries. 0, -EINVAL for bad
+ * params or a NULL array, -E2BIG for more than MS_MAX_MIGRATIONS migrations.
+ * The state is left untouched on error.
+ */
+int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,
+		     const struct ms_policy_input *in, struct ms_policy_output *out);
+
+const char *ms_policy_kind_name(enum ms_policy_kind kind);
+/* "fair", "serial", "srpt": 0, or -EINVAL. */
+int ms_policy_kind_parse(const char *name, enum ms_policy_kind *out);
+const char *ms_policy_action_name(enum ms_policy_action action);
+
+#endif /* MS_POLICY_H */

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Migration policy benchmark in the simulator (no root, no lab): every
+# scenario in tests/sim/scenarios/ under fair, serial, srpt and unshaped; see
+# tests/bench/bench_convergence.c for the figures. Writes
+# tests/bench/out/convergence.json:
+#   {"default_policy": "NAME", "policies": {"fair": {"mean_completion_s": F,
+#    "max_completion_s": F, "total_s": F, "failed": N, "max_downtime_ms": F, ...},
+#    "serial": {...}, "srpt": {...}, "unshaped": {...}}, "scenarios": {...},
+#    "lab": {"note": "..."}}
+# Goal: mean_completion_s of the default <= 0.7 x fair's, and no VM that could
+# converge alone failing (failed_convergeable 0).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+bin="$BUILD/bench/bench_convergence"
+if [ ! -x "$bin" ]; then
+	echo "convergence.sh: $bin is missing: make BUILD=$BUILD $bin" >&2
+	exit 1
+fi
+mkdir -p tests/bench/out
+out=tests/bench/out/convergence.json
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+"$bin" tests/sim/scenarios/*.ini >"$tmp"
+mv "$tmp" "$out"
+trap - EXIT
+if command -v jq >/dev/null; then
+	ratio=$(jq '.default_vs_fair' "$out")
+	conv=$(jq --arg p "$(jq -r .default_policy "$out")" '.policies[$p].failed_convergeable // 1' "$out")
+	if awk -v r="$ratio" -v c="$conv" 'BEGIN { exit !(r != "null" && r <= 0.7 && c == 0) }'; then
+		echo "convergence: goal met (default/fair = $ratio, no convergeable VM failed)"
+	else
+		echo "convergence: goal NOT met (default/fair = $ratio, convergeable failed = $conv)"
+	fi
+	[ "$(jq -r .default_policy "$out")" = "$(jq -r .engine_default "$out")" ] ||
+		echo "convergence: the benchmark's winner is not MS_POLICY_DEFAULT (agent/policy.h)"
+fi

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * A pre-copy live-migration simulator that steps the real policy engine
+ * (agent/policy.c). Test code: single-file builds include model.c.
+ *
+ * The model, per VM:
+ *   - memory M, dirty rate r (bytes/s) over a working set W (default M): the
+ *     pages dirtied during t seconds are W * (1 - exp(-r t / W)), so a dirty
+ *     set saturates at W as re-dirtied pages stop counting twice;
+ *   - iteration 1 sends all of M; each later iteration sends what was
+ *     dirtied during the previous one (QEMU's dirty-bitmap sync). As in
+ *     QEMU, a sync happens when the unsent part falls to the threshold
+ *     (pages dirtied again while still unsent count once)
+ *     bandwidth * downtime limit; if the synced set is still within it, the
+ *     guest pauses and the rest is copied: downtime = (set + device state) /
+ *     switchover bandwidth;
+ *   - QEMU's send rate is its libvirt speed (the policy's speed_mibs, MiB/s);
+ *     during switchover it is unthrottled and HTB lets it borrow up to its
+ *     ceil from what the other classes leave of the effective aggregate;
+ *   - post-copy: the guest moves at once (downtime = device state at the
+ *     switchover bandwidth),
+ *     the rest is pulled at the allocated rate, nothing is dirtied any more;
+ *     suspend: dirtying stops, the downtime runs from the suspend to the end;
+ *     abort: the migration fails there; a migration still running at the
+ *     horizon fails too;
+ *   - "unshaped" is no agent: every migration at once, each unthrottled,
+ *     sharing the NIC's line rate equally (TCP), QEMU's default 300 ms limit,
+ *     no escalation.
+ * The policy decides every cycle_s with the migrations' job stats as QEMU
+ * reports them: remaining is the unsent part of the current set, the dirty
+ * rate is what the last sync measured (0 before the first), iteration counts
+ * syncs from 1. Management health is not modelled (no AIMD cut).
+ */
+#ifndef MS_SIM_MODEL_H
+#define MS_SIM_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SIM_MAX_VMS  64
+#define SIM_NAME_LEN 48
+
+struct sim_vm_cfg {
+	char name[SIM_NAME_LEN];
+	double mem_bytes;
+	double dirty_bytes_s;
+	double wss_bytes; /* 0: the whole memory */
+	double start_s;
+	bool postcopy; /* started with post-copy enabled */
+};
+
+struct sim_scenario {
+	char name[SIM_NAME_LEN];
+	/* Mbit/s. 0 for link and the knobs: derived as the agent's "auto". */
+	double nic_mbps;
+	double link_mbps;
+	double reserve_mbps;
+	double aggregate_mbps;
+	double max_mbps;
+	double min_mbps;
+	double horizon_s;
+	double dt_s;
+	double cycle_s;
+	double device_state_bytes;
+	size_t n;
+	struct sim_vm_cfg vm[SIM_MAX_VMS];
+};
+
+enum sim_mode {
+	SIM_FAIR = 0,
+	SIM_SERIAL,
+	SIM_SRPT,
+	SIM_UNSHAPED,
+	SIM_N_MODES,
+};
+
+struct sim_opts {
+	enum sim_mode mode;
+	bool escalation;
+	bool suspend_allowed;
+};
+
+struct sim_vm_result {
+	double completion_s; /* from the VM's start to its end (or failure) */
+	double downtime_ms;
+	bool failed;
+	bool used_postcopy;
+	bool suspended;
+	unsigned int downtime_raises;
+	char why[SIM_NAME_LEN];
+};
+
+struct sim_result {
+	double makespan_s; /* first start to last end */
+	size_t n;
+	struct sim_vm_result vm[SIM_MAX_VMS];
+};
+
+const char *sim_mode_name(enum sim_mode mode);
+/* Empty scenario with the defaults (1 Gbit NIC, dt 0.05 s, cycle 1 s, 1 h horizon). */
+void sim_scenario_init(struct sim_scenario *sc);
+/* Fills the "auto" link and knobs as ms_config_resolve() would. */
+void sim_scenario_resolve(struct sim_scenario *sc);
+int sim_vm_add(struct sim_scenario *sc, const char *name, double mem_mib, double dirty_mibs,
+	       double start_s, bool postcopy);
+/*
+ * INI: [scenario] name, nic_mbps, link_mbps, reserve_mbps, aggregate_mbps,
+ * max_mbps, min_mbps, horizon_s, dt_s, cycle_s, device_state_mib; then one
+ * [vm NAME] per VM: memory_mib, dirty_mibs, wss_mib, start_s, postcopy.
+ * 0 or -EINVAL with err set.
+ */
+int sim_parse_ini(const char *text, struct sim_scenario *sc, char *err, size_t err_len);
+int sim_load_file(const char *path, struct sim_scenario *sc, char *err, size_t err_len);
+/* Whether the VM could converge alone on the aggregate (the benchmark's yardstick). */
+bool sim_vm_convergeable(const struct sim_scenario *sc, size_t i);
+int sim_run(const struct sim_scenario *sc, const struct sim_opts *o, struct sim_result *res);
+
+#endif /* MS_SIM_MODEL_H */
