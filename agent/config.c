@@ -17,12 +17,19 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 
 /* A config file larger than this is certainly not a config file. */
 #define MS_CONFIG_MAX_BYTES (1U << 20)
 #define MS_LINE_MAX 4096U
 
 static const __u16 default_mgmt_ports[] = { 22, 16509, 16514, 54321 };
+
+const char *const ms_policy_names[MS_POLICY_COUNT] = {
+	[MS_POLICY_FAIR] = "fair",
+	[MS_POLICY_SERIAL] = "serial",
+	[MS_POLICY_SRPT] = "srpt",
+};
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -46,6 +53,12 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->speed_coordination = true;
 	snprintf(cfg->libvirt_uri, sizeof(cfg->libvirt_uri), "%s", MS_DEFAULT_LIBVIRT_URI);
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1");
+	cfg->policy = MS_POLICY_DEFAULT;
+	/* A TCP retransmit or two: sessions survive it (policy.h). */
+	cfg->max_downtime_ms = 500;
+	cfg->escalation = true;
+	/* vdsm's migration_progress_timeout. */
+	cfg->migration_progress_timeout_s = 150;
 	cfg->metrics_port = 9465;
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
@@ -418,6 +431,42 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 	}
 	if (strcmp(key, "libvirt_uri") == 0)
 		return set_uri(cfg, value, err, err_len);
+	if (strcmp(key, "policy") == 0) {
+		for (int i = 0; i < MS_POLICY_COUNT; i++) {
+			if (strcmp(value, ms_policy_names[i]) == 0) {
+				cfg->policy = i;
+				return 0;
+			}
+		}
+		set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)",
+			value);
+		return -EINVAL;
+	}
+	/* QEMU's own default downtime limit (300 ms) is where escalation starts. */
+	if (strcmp(key, "max_downtime_ms") == 0) {
+		ret = parse_ranged(key, value, 300, 60000, " ms", &v, err, err_len);
+		if (!ret)
+			cfg->max_downtime_ms = (__u32)v;
+		return ret;
+	}
+	if (strcmp(key, "escalation") == 0) {
+		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
+		if (!ret)
+			cfg->escalation = v;
+		return ret;
+	}
+	if (strcmp(key, "suspend_allowed") == 0) {
+		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
+		if (!ret)
+			cfg->suspend_allowed = v;
+		return ret;
+	}
+	if (strcmp(key, "migration_progress_timeout_s") == 0) {
+		ret = parse_ranged(key, value, 10, 86400, " s", &v, err, err_len);
+		if (!ret)
+			cfg->migration_progress_timeout_s = (__u32)v;
+		return ret;
+	}
 	if (strcmp(key, "metrics_listen") == 0)
 		return set_listen(cfg, value, err, err_len);
 	if (strcmp(key, "metrics_port") == 0) {

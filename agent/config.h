@@ -36,6 +36,12 @@ struct ms_config {
 	__u32 cycle_ms;
 	/* Empty: no libvirt, static shaping only. */
 	char libvirt_uri[MS_URI_MAX];
+	/* Allocation and convergence (agent/policy.h): enum ms_policy_kind. */
+	int policy;
+	__u32 max_downtime_ms;
+	bool escalation;
+	bool suspend_allowed;
+	__u32 migration_progress_timeout_s;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
@@ -74,6 +80,10 @@ int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifn
  * the constraints between keys. All or nothing.
  */
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len);
+
+/* Names of the allocation policies, indexed by enum ms_policy_kind. */
+extern const char *const ms_policy_names[];
+#define MS_POLICY_COUNT 3
 
 /* Parses "a.b.c.d[/len]" or "x:y::z[/len]" into an IPv4-mapped trie key. */
 int ms_cidr_parse(const char *text, struct ms_cidr_key *out);

@@ -19,6 +19,7 @@
 #include "htb.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "qemupid.h"
 #include "sockdiag.h"
 #include "virt.h"
@@ -38,6 +39,17 @@ struct ms_coord {
 	size_t next_logged;
 	__u64 unknown_flows;
 	__u64 errors[MS_METRICS_ERR_KINDS];
+	/* The policy engine's memory between decisions, and its buffers. */
+	struct ms_policy_state policy_state;
+	struct ms_policy_mig_in policy_in[MS_MAX_MIGRATIONS];
+	struct ms_policy_mig_out policy_out[MS_MAX_MIGRATIONS];
+	struct ms_migration *policy_rows[MS_MAX_MIGRATIONS];
+	bool params_bad_logged;
+	__u64 effective_aggregate_bps;
+	bool health_valid;
+	__u32 health_rtt_us;
+	__u64 health_retrans_total;
+	__u64 health_retrans_used;
 };
 
 static __u64 now_ns(void)
@@ -56,6 +68,7 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 		return -ENOMEM;
 	c->deps = *deps;
 	ms_mig_table_init(&c->table);
+	ms_policy_state_init(&c->policy_state);
 	*out = c;
 	return 0;
 }
@@ -73,6 +86,18 @@ const struct ms_migration_table *ms_coord_table(const struct ms_coord *c)
 __u64 ms_coord_unknown_flows(const struct ms_coord *c)
 {
 	return c->unknown_flows;
+}
+
+void ms_coord_set_health(struct ms_coord *c, bool valid, __u32 rtt_us, __u64 retrans_total)
+{
+	c->health_valid = valid;
+	c->health_rtt_us = rtt_us;
+	c->health_retrans_total = retrans_total;
+}
+
+__u64 ms_coord_effective_aggregate(const struct ms_coord *c)
+{
+	return c->effective_aggregate_bps;
 }
 
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind)
@@ -233,36 +258,34 @@ static void scan(struct ms_coord *c)
 	}
 }
 
-static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bps)
+static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_bps,
+			__u64 ceil_bps)
 {
-	const struct ms_config *cfg = c->deps.cfg;
-	__u64 ceil_bps = (__u64)cfg->migration_max_mbps * MBIT;
 	char cls[32];
-	__u32 mibs;
 	int ret;
 
-	if (ceil_bps < share_bps)
-		ceil_bps = share_bps;
 	class_name(m, cls, sizeof(cls));
 	if (!m->class_rate_bps)
-		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, share_bps, ceil_bps);
-	else if (m->class_rate_bps != share_bps || m->class_ceil_bps != ceil_bps)
-		ret = ms_htb_mig_class_change(c->deps.htb, m->minor, share_bps, ceil_bps);
+		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, rate_bps, ceil_bps);
+	else if (m->class_rate_bps != rate_bps || m->class_ceil_bps != ceil_bps)
+		ret = ms_htb_mig_class_change(c->deps.htb, m->minor, rate_bps, ceil_bps);
 	else
-		ret = 1;
-	if (ret == 0) {
-		m->class_rate_bps = share_bps;
-		m->class_ceil_bps = ceil_bps;
-		ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
-			(unsigned long long)(share_bps / MBIT), (unsigned long long)(ceil_bps / MBIT));
-	} else if (ret < 0) {
+		return;
+	if (ret) {
 		c->errors[MS_METRICS_ERR_NETLINK]++;
 		ms_warn("%s: setting class %s: %s", m->name, cls, strerror(-ret));
-	}
-
-	if (!cfg->speed_coordination || !ms_virt_connected(c->virt))
 		return;
-	mibs = ms_speed_mibs_for_rate(share_bps);
+	}
+	m->class_rate_bps = rate_bps;
+	m->class_ceil_bps = ceil_bps;
+	ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
+		(unsigned long long)(rate_bps / MBIT), (unsigned long long)(ceil_bps / MBIT));
+}
+
+static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
+{
+	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
+		return;
 	/*
 	 * Set, but is it still in force? libvirt applies a migration's own
 	 * bandwidth parameter when its perform phase starts, which can come
@@ -284,19 +307,139 @@ static void apply_one(struct ms_coord *c, struct ms_migration *m, __u64 share_bp
 	}
 }
 
+/* Escalation: the downtime limit and at most one action, each through libvirt. */
+static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
+			     const struct ms_policy_mig_out *o)
+{
+	int ret = 0;
+
+	if (!c->deps.cfg->escalation || !ms_virt_connected(c->virt))
+		return;
+	if (o->max_downtime_ms && o->max_downtime_ms != m->max_downtime_ms) {
+		if (ms_virt_set_max_downtime(c->virt, m->uuid, o->max_downtime_ms) == 0) {
+			if (m->max_downtime_ms)
+				ms_info("%s: max downtime %u ms (%s)", m->name, o->max_downtime_ms,
+					o->reason);
+			m->max_downtime_ms = o->max_downtime_ms;
+		} else {
+			c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		}
+	}
+	switch (o->action) {
+	case MS_POLICY_ACT_NONE:
+		return;
+	case MS_POLICY_ACT_RAISE_DOWNTIME:
+		break; /* carried by max_downtime_ms above */
+	case MS_POLICY_ACT_POSTCOPY:
+		ret = ms_virt_start_postcopy(c->virt, m->uuid);
+		if (ret)
+			m->postcopy_refused = true;
+		else
+			m->in_postcopy = true;
+		break;
+	case MS_POLICY_ACT_SUSPEND:
+		ret = ms_virt_suspend(c->virt, m->uuid);
+		if (!ret)
+			m->suspended = true;
+		break;
+	case MS_POLICY_ACT_ABORT:
+		ret = ms_virt_abort(c->virt, m->uuid);
+		break;
+	}
+	if (ret) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		ms_warn("%s: %s refused by libvirt (%s)", m->name,
+			ms_policy_action_name(o->action), o->reason);
+		return;
+	}
+	m->last_action = o->action;
+	m->actions_total[o->action]++;
+	ms_info("%s: %s (%s)", m->name, ms_policy_action_name(o->action), o->reason);
+}
+
+static void policy_params(const struct ms_config *cfg, struct ms_policy_params *p)
+{
+	ms_policy_params_init(p);
+	p->kind = cfg->policy;
+	p->link_bps = (__u64)cfg->link_mbps * MBIT;
+	p->reserve_bps = (__u64)cfg->mgmt_reserve_mbps * MBIT;
+	p->aggregate_bps = (__u64)cfg->migration_aggregate_mbps * MBIT;
+	p->max_bps = (__u64)cfg->migration_max_mbps * MBIT;
+	p->min_bps = (__u64)cfg->migration_min_mbps * MBIT;
+	p->escalation = cfg->escalation;
+	p->max_downtime_ms = cfg->max_downtime_ms;
+	p->suspend_allowed = cfg->suspend_allowed;
+	p->progress_timeout_s = cfg->migration_progress_timeout_s;
+}
+
+static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->id = m->id;
+	in->dir = m->dir;
+	in->started_ns = m->started_ns;
+	in->mem_total_bytes = m->stats.mem_total_bytes;
+	in->remaining_bytes = m->stats.mem_remaining_bytes;
+	in->processed_bytes = m->stats.mem_processed_bytes;
+	in->dirty_bytes_s = ms_job_dirty_bytes_per_s(&m->stats);
+	in->page_size_bytes = m->stats.page_size_bytes;
+	in->iteration = m->stats.iteration;
+	/* Job stats do not carry the migration's flags: assume post-copy until refused. */
+	in->postcopy_enabled = !m->postcopy_refused;
+	in->in_switchover = m->in_switchover;
+	in->in_postcopy = m->in_postcopy;
+	in->suspended = m->suspended;
+}
+
+/* One policy decision for every running migration, applied to tc and libvirt. */
 static void apply_allocation(struct ms_coord *c)
 {
-	const struct ms_config *cfg = c->deps.cfg;
-	size_t n = ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE);
-	__u64 share = ms_alloc_equal_share_bps((__u64)cfg->migration_aggregate_mbps * MBIT,
-					       (__u64)cfg->migration_max_mbps * MBIT,
-					       (__u64)cfg->migration_min_mbps * MBIT, n);
+	struct ms_policy_output out = { .migs = c->policy_out };
+	struct ms_policy_input in = { .now_ns = now_ns(), .migs = c->policy_in };
+	struct ms_policy_params params;
+	char err[128];
+	int ret;
 
+	policy_params(c->deps.cfg, &params);
+	if (ms_policy_params_check(&params, err, sizeof(err))) {
+		if (!c->params_bad_logged)
+			ms_err("policy: %s; keeping the current rates", err);
+		c->params_bad_logged = true;
+		return;
+	}
+	c->params_bad_logged = false;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
-		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE)
-			apply_one(c, m, share);
+		if (!m->used || m->state != MS_MIG_ACTIVE)
+			continue;
+		c->policy_rows[in.n] = m;
+		policy_row(m, &c->policy_in[in.n++]);
+	}
+	in.health.valid = c->health_valid;
+	in.health.rtt_us = c->health_rtt_us;
+	in.health.retrans_delta = c->health_retrans_total - c->health_retrans_used;
+	c->health_retrans_used = c->health_retrans_total;
+	ret = ms_policy_decide(&params, &c->policy_state, &in, &out);
+	if (ret) {
+		ms_err("policy: decision failed: %s", strerror(-ret));
+		return;
+	}
+	if (out.effective_aggregate_bps != c->effective_aggregate_bps && c->effective_aggregate_bps)
+		ms_info("policy: effective migration aggregate %llu Mbit/s%s",
+			(unsigned long long)(out.effective_aggregate_bps / MBIT),
+			out.mgmt_unhealthy ? " (management unhealthy)" : "");
+	c->effective_aggregate_bps = out.effective_aggregate_bps;
+	for (size_t i = 0; i < in.n; i++) {
+		struct ms_migration *m = c->policy_rows[i];
+		const struct ms_policy_mig_out *o = &c->policy_out[i];
+
+		m->stalled = o->stalled;
+		if (m->dir != MS_MIG_OUTGOING)
+			continue;
+		apply_class(c, m, o->rate_bps, o->ceil_bps);
+		apply_speed(c, m, o->speed_mibs);
+		apply_escalation(c, m, o);
 	}
 }
 
@@ -503,6 +646,16 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		if (ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
 		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) {
 			ms_info("%s: switchover started", ev->name);
+			/* Now, not at the next cycle: a switchover lasts milliseconds. */
+			if (m) {
+				m->in_switchover = true;
+				apply_allocation(c);
+			}
+			return;
+		}
+		if (m && ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
+		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) {
+			m->in_postcopy = true;
 			return;
 		}
 		if ((ev->detail == VIR_DOMAIN_EVENT_STOPPED &&

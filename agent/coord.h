@@ -52,6 +52,14 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev);
 
 const struct ms_migration_table *ms_coord_table(const struct ms_coord *c);
 __u64 ms_coord_unknown_flows(const struct ms_coord *c);
+/*
+ * The latest management-health sample (median RTT of the management
+ * connections and their retransmit counter), for the AIMD cut of the
+ * aggregate; valid=false when there was none this cycle.
+ */
+void ms_coord_set_health(struct ms_coord *c, bool valid, __u32 rtt_us, __u64 retrans_total);
+/* The migration aggregate after AIMD, bits per second. */
+__u64 ms_coord_effective_aggregate(const struct ms_coord *c);
 /* Failed calls so far, by enum ms_metrics_error_kind. */
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 

@@ -34,6 +34,7 @@
 
 #include "classes.h"
 #include "config.h"
+#include "policy.h"
 #include "knobs.h"
 #include "log.h"
 #include "loop.h"
@@ -115,6 +116,18 @@ static void show_log_level(const struct ms_config *cfg, size_t off, FILE *out)
 		fprintf(out, "%d", (int)cfg->log_level);
 }
 
+/* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
+static void show_policy(const struct ms_config *cfg, size_t off, FILE *out)
+{
+	static const int order[MS_POLICY_COUNT] = { MS_POLICY_SRPT, MS_POLICY_FAIR,
+						    MS_POLICY_SERIAL };
+
+	(void)off;
+	for (int i = 0; i < MS_POLICY_COUNT; i++)
+		fprintf(out, order[i] == cfg->policy ? "%s[%s]" : "%s%s", i ? " " : "",
+			ms_policy_names[order[i]]);
+}
+
 static void show_cidrs(const struct ms_config *cfg, size_t off, FILE *out)
 {
 	char text[INET6_ADDRSTRLEN + 8];
@@ -157,6 +170,11 @@ static const struct knob knobs[] = {
 	{ "mgmt_cidrs", show_cidrs, CFG_OFF(mgmt_cidrs), true },
 	{ "mgmt_ports", show_ports, CFG_OFF(mgmt_ports), true },
 	{ "migration_ports", show_port_range, 0, false },
+	{ "policy", show_policy, CFG_OFF(policy), false },
+	{ "max_downtime_ms", show_u32, CFG_OFF(max_downtime_ms), false },
+	{ "escalation", show_bool, CFG_OFF(escalation), false },
+	{ "suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false },
+	{ "migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false },
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
@@ -224,6 +242,16 @@ static void show_mig_dir(const struct ms_migration *m, FILE *out)
 	fputs(ms_mig_dir_name(m->dir), out);
 }
 
+static void show_mig_action(const struct ms_migration *m, FILE *out)
+{
+	fputs(ms_policy_action_name(m->last_action), out);
+}
+
+static void show_mig_stalled(const struct ms_migration *m, FILE *out)
+{
+	fputs(m->stalled ? "1" : "0", out);
+}
+
 static const struct mig_field mig_fields[] = {
 	{ "class", show_mig_class },
 	{ "rate_mbps", show_mig_rate },
@@ -234,6 +262,9 @@ static const struct mig_field mig_fields[] = {
 	{ "iteration", show_mig_iteration },
 	{ "state", show_mig_state },
 	{ "direction", show_mig_dir },
+	/* The last escalation step the policy carried out (none, raise_downtime, ...). */
+	{ "action", show_mig_action },
+	{ "stalled", show_mig_stalled },
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))

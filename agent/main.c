@@ -461,6 +461,9 @@ static int on_timer(void *ctx, uint32_t events)
 		a->have_mgmt = ret == 0;
 		if (ret)
 			ms_debug("management health: sock_diag dump: %s", strerror(-ret));
+		if (a->coord)
+			ms_coord_set_health(a->coord, a->have_mgmt && a->mgmt.n_conns > 0,
+					    a->mgmt.rtt_us_median, a->mgmt.retrans_total);
 	}
 	if (a->coord) {
 		struct timespec t0, t1;
@@ -589,6 +592,10 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 	mm->allocated_bps = m->class_rate_bps;
 	mm->libvirt_speed_mibs = m->libvirt_speed_mibs;
 	mm->expected_completion_s = -1;
+	mm->stalled = m->stalled;
+	/* enum ms_policy_action and enum ms_metrics_action list the actions alike. */
+	for (int i = 0; i < MS_METRICS_ACTIONS; i++)
+		mm->actions_total[i] = m->actions_total[i];
 	if (m->minor)
 		ms_class_name(m->minor, mm->class_name, sizeof(mm->class_name));
 	if (ms_job_has(st, MS_JOB_MEM_REMAINING | MS_JOB_MEM_BPS)) {
@@ -629,7 +636,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->migrations = a->metric_migrations;
 	snap->n_migrations = n_migs;
 	snap->link_bps = (__u64)a->cfg.link_mbps * 1000000ULL;
-	snap->effective_aggregate_bps = (__u64)a->cfg.migration_aggregate_mbps * 1000000ULL;
+	snap->effective_aggregate_bps = ms_coord_effective_aggregate(a->coord);
 	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
 	/* No management connection: RTT unknown, left out rather than 0. */
 	snap->have_mgmt_health = a->have_mgmt && a->mgmt.n_conns > 0;

@@ -121,21 +121,6 @@ int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key)
 	return 0;
 }
 
-__u64 ms_alloc_equal_share_bps(__u64 aggregate_bps, __u64 max_bps, __u64 min_bps,
-			       size_t n_active)
-{
-	__u64 share;
-
-	if (!n_active)
-		return 0;
-	share = aggregate_bps / n_active;
-	if (share > max_bps)
-		share = max_bps;
-	if (share < min_bps)
-		share = min_bps;
-	return share;
-}
-
 __u32 ms_speed_mibs_for_rate(__u64 rate_bps)
 {
 	/* Dividing first keeps every 64-bit rate from overflowing. */

@@ -72,6 +72,15 @@ struct ms_migration {
 	__u32 libvirt_speed_mibs;
 	/* When scans stopped listing the job (0 while they list it). */
 	__u64 missing_since_ns;
+	/* What the policy and the events say about it (agent/policy.h). */
+	bool in_switchover;
+	bool in_postcopy;
+	bool suspended;
+	bool postcopy_refused; /* libvirt refused: the migration was not started with it */
+	bool stalled;
+	__u32 max_downtime_ms; /* last set through libvirt; 0: never */
+	int last_action;       /* enum ms_policy_action */
+	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
 };
@@ -99,12 +108,6 @@ size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,
 int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key);
 bool ms_mig_has_flow(const struct ms_migration *m, const struct ms_flow_key *key);
 
-/*
- * The interim allocation: each of n_active outgoing migrations gets
- * min(max, aggregate / n_active), floored at min. 0 when n_active is 0.
- */
-__u64 ms_alloc_equal_share_bps(__u64 aggregate_bps, __u64 max_bps, __u64 min_bps,
-			       size_t n_active);
 /* libvirt speed (MiB/s) for a class rate, with MS_SPEED_MARGIN_PCT; never 0. */
 __u32 ms_speed_mibs_for_rate(__u64 rate_bps);
 /* Wire bits per second that a libvirt speed in MiB/s amounts to (no margin). */

@@ -422,3 +422,70 @@ int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
 	virDomainFree(dom);
 	return ret;
 }
+
+enum domain_call {
+	CALL_MAX_DOWNTIME,
+	CALL_POSTCOPY,
+	CALL_SUSPEND,
+	CALL_ABORT,
+};
+
+/* One libvirt call on a domain, logged with the domain and the call on failure. */
+static int domain_call(struct ms_virt *v, const unsigned char *uuid, enum domain_call call,
+		       __u32 arg)
+{
+	static const char *const names[] = {
+		[CALL_MAX_DOWNTIME] = "virDomainMigrateSetMaxDowntime",
+		[CALL_POSTCOPY] = "virDomainMigrateStartPostCopy",
+		[CALL_SUSPEND] = "virDomainSuspend",
+		[CALL_ABORT] = "virDomainAbortJob",
+	};
+	virDomainPtr dom = lookup(v, uuid);
+	int ret = 0, rc = -1;
+
+	if (!dom) {
+		virResetLastError();
+		return ms_virt_connected(v) ? -ENOENT : -ENOTCONN;
+	}
+	switch (call) {
+	case CALL_MAX_DOWNTIME:
+		rc = virDomainMigrateSetMaxDowntime(dom, arg, 0);
+		break;
+	case CALL_POSTCOPY:
+		rc = virDomainMigrateStartPostCopy(dom, 0);
+		break;
+	case CALL_SUSPEND:
+		rc = virDomainSuspend(dom);
+		break;
+	case CALL_ABORT:
+		rc = virDomainAbortJob(dom);
+		break;
+	}
+	if (rc < 0) {
+		ms_warn("libvirt: %s(%s): %s", names[call], virDomainGetName(dom), last_error());
+		check_alive(v);
+		ret = -EIO;
+	}
+	virDomainFree(dom);
+	return ret;
+}
+
+int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 ms)
+{
+	return domain_call(v, uuid, CALL_MAX_DOWNTIME, ms);
+}
+
+int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid)
+{
+	return domain_call(v, uuid, CALL_POSTCOPY, 0);
+}
+
+int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid)
+{
+	return domain_call(v, uuid, CALL_SUSPEND, 0);
+}
+
+int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid)
+{
+	return domain_call(v, uuid, CALL_ABORT, 0);
+}

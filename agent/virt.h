@@ -73,6 +73,11 @@ int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool complet
 /* -ENOENT when the domain is gone from this host (or inactive). */
 int ms_virt_domain_running(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
+/* The escalation steps: virDomainMigrateSetMaxDowntime, ...StartPostCopy, Suspend, AbortJob. */
+int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 ms);
+int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid);
+int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid);
+int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
 
 #endif /* MS_VIRT_H */

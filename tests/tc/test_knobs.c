@@ -350,7 +350,9 @@ static const char *const all_knobs[] = {
     "migration_max_mbps", "migration_min_mbps", "dscp_marking",
     "speed_coordination", "cycle_ms",		"report_interval_ms",
     "log_level",	  "libvirt_uri",	"mgmt_cidrs",
-    "mgmt_ports",	  "migration_ports",
+    "mgmt_ports",	  "migration_ports",	"policy",
+    "max_downtime_ms",	  "escalation",		"suspend_allowed",
+    "migration_progress_timeout_s",
 };
 
 #define N_ALL_KNOBS (sizeof(all_knobs) / sizeof(all_knobs[0]))
@@ -465,6 +467,11 @@ static void test_read_every_knob(void **state)
 	    {"mgmt_cidrs", "\n"},
 	    {"mgmt_ports", "22,16509,16514,54321\n"},
 	    {"migration_ports", "49152-49215\n"},
+	    {"policy", "[srpt] fair serial\n"},
+	    {"max_downtime_ms", "500\n"},
+	    {"escalation", "1\n"},
+	    {"suspend_allowed", "0\n"},
+	    {"migration_progress_timeout_s", "150\n"},
 	};
 	char buf[4096];
 
@@ -507,6 +514,13 @@ static void test_write_every_knob(void **state)
 	    /* auto is resolved against the link speed: 5% below it. */
 	    {"link_mbps", "auto\n", "9500\n"},
 	    {"migration_max_mbps", "auto\n", "6000\n"},
+	    /* The choices, the current one bracketed, as sysfs shows them. */
+	    {"policy", "fair\n", "srpt [fair] serial\n"},
+	    {"policy", "srpt\n", "[srpt] fair serial\n"},
+	    {"max_downtime_ms", "2000\n", "2000\n"},
+	    {"escalation", "0\n", "0\n"},
+	    {"suspend_allowed", "1\n", "1\n"},
+	    {"migration_progress_timeout_s", "600\n", "600\n"},
 	};
 	char buf[4096];
 
@@ -564,6 +578,12 @@ static void test_invalid_writes_change_nothing(void **state)
 	    {"cycle_ms", "10\n", ERANGE},
 	    {"report_interval_ms", "0\n", ERANGE},
 	    {"log_level", "loud\n", EINVAL},
+	    {"policy", "fastest\n", EINVAL},
+	    {"policy", "[srpt]\n", EINVAL},
+	    {"max_downtime_ms", "100\n", ERANGE},
+	    {"escalation", "2\n", ERANGE},
+	    {"suspend_allowed", "maybe\n", EINVAL},
+	    {"migration_progress_timeout_s", "5\n", ERANGE},
 	    {"libvirt_uri", "not a uri\n", EINVAL},
 	    {"libvirt_uri", "\n", EINVAL},
 	    {"mgmt_cidrs", "10.0.0.300/8\n", EINVAL},

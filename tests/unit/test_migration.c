@@ -110,20 +110,6 @@ static void test_flows(void **state)
 	assert_false(ms_mig_has_flow(&m, &k));
 }
 
-static void test_equal_share(void **state)
-{
-	const __u64 M = 1000000ULL;
-
-	(void)state;
-	assert_int_equal(ms_alloc_equal_share_bps(600 * M, 600 * M, 18 * M, 0), 0);
-	assert_int_equal(ms_alloc_equal_share_bps(600 * M, 600 * M, 18 * M, 1), 600 * M);
-	assert_int_equal(ms_alloc_equal_share_bps(600 * M, 600 * M, 18 * M, 3), 200 * M);
-	/* capped at max */
-	assert_int_equal(ms_alloc_equal_share_bps(600 * M, 250 * M, 18 * M, 2), 250 * M);
-	/* floored at min */
-	assert_int_equal(ms_alloc_equal_share_bps(600 * M, 600 * M, 50 * M, 20), 50 * M);
-}
-
 static void test_speed_units(void **state)
 {
 	const __u64 M = 1000000ULL;
@@ -149,7 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_machine), cmocka_unit_test(test_table_classes),
 		cmocka_unit_test(test_table_full),    cmocka_unit_test(test_flows),
-		cmocka_unit_test(test_equal_share),   cmocka_unit_test(test_speed_units),
+		cmocka_unit_test(test_speed_units),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
