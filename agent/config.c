@@ -59,6 +59,9 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->escalation = true;
 	/* vdsm's migration_progress_timeout. */
 	cfg->migration_progress_timeout_s = 150;
+	cfg->downtime_step_ms = 100;
+	/* Lets a step show its effect before the next. */
+	cfg->escalation_interval_ms = 10000;
 	cfg->metrics_port = 9465;
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
@@ -465,6 +468,18 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		ret = parse_ranged(key, value, 10, 86400, " s", &v, err, err_len);
 		if (!ret)
 			cfg->migration_progress_timeout_s = (__u32)v;
+		return ret;
+	}
+	if (strcmp(key, "downtime_step_ms") == 0) {
+		ret = parse_ranged(key, value, 10, 60000, " ms", &v, err, err_len);
+		if (!ret)
+			cfg->downtime_step_ms = (__u32)v;
+		return ret;
+	}
+	if (strcmp(key, "escalation_interval_ms") == 0) {
+		ret = parse_ranged(key, value, 500, 600000, " ms", &v, err, err_len);
+		if (!ret)
+			cfg->escalation_interval_ms = (__u32)v;
 		return ret;
 	}
 	if (strcmp(key, "metrics_listen") == 0)

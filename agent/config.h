@@ -42,6 +42,8 @@ struct ms_config {
 	bool escalation;
 	bool suspend_allowed;
 	__u32 migration_progress_timeout_s;
+	__u32 downtime_step_ms;
+	__u32 escalation_interval_ms;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;

@@ -370,6 +370,8 @@ static void policy_params(const struct ms_config *cfg, struct ms_policy_params *
 	p->max_downtime_ms = cfg->max_downtime_ms;
 	p->suspend_allowed = cfg->suspend_allowed;
 	p->progress_timeout_s = cfg->migration_progress_timeout_s;
+	p->downtime_step_ms = cfg->downtime_step_ms;
+	p->escalate_interval_ms = cfg->escalation_interval_ms;
 }
 
 static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in)

@@ -175,6 +175,8 @@ static const struct knob knobs[] = {
 	{ "escalation", show_bool, CFG_OFF(escalation), false },
 	{ "suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false },
 	{ "migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false },
+	{ "downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false },
+	{ "escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false },
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))

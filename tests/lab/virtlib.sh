@@ -45,12 +45,14 @@ v_config() {
 	done
 }
 
-# v_guest NAME DIRTY_MIBS: defines and starts a guest on hv1, waits for its
-# warm-up to finish (the guest prints a line "R").
+# v_guest NAME DIRTY_MIBS [mkimage options]: defines and starts a guest on
+# hv1, waits for its warm-up to finish (the guest prints a line "R").
 v_guest() {
-	local name=$1 rate=$2 img="$T_TMP/guest-$2.img"
+	local name=$1 rate=$2
+	shift 2
+	local img="$T_TMP/guest-$rate$(printf '%s' "$*" | tr -c 'a-z0-9' '_').img"
 	[ -f "$img" ] || BUILD=$BUILD bash "$T_ROOT/tests/guest/mkimage.sh" "$img" --dirty-mibs "$rate" \
-		2>/dev/null || t_fail "cannot build the guest image"
+		"$@" 2>/dev/null || t_fail "cannot build the guest image"
 	bash "$T_ROOT/tests/guest/mkdomain.sh" "$name" "$img" "$T_TMP/$name.serial" >"$T_TMP/$name.xml"
 	virtlab_virsh hv1 define "$T_TMP/$name.xml" >/dev/null || t_fail "define $name"
 	virtlab_virsh hv1 start "$name" >/dev/null || t_fail "start $name"

@@ -352,7 +352,7 @@ static const char *const all_knobs[] = {
     "log_level",	  "libvirt_uri",	"mgmt_cidrs",
     "mgmt_ports",	  "migration_ports",	"policy",
     "max_downtime_ms",	  "escalation",		"suspend_allowed",
-    "migration_progress_timeout_s",
+    "migration_progress_timeout_s", "downtime_step_ms", "escalation_interval_ms",
 };
 
 #define N_ALL_KNOBS (sizeof(all_knobs) / sizeof(all_knobs[0]))
@@ -472,6 +472,8 @@ static void test_read_every_knob(void **state)
 	    {"escalation", "1\n"},
 	    {"suspend_allowed", "0\n"},
 	    {"migration_progress_timeout_s", "150\n"},
+	    {"downtime_step_ms", "100\n"},
+	    {"escalation_interval_ms", "10000\n"},
 	};
 	char buf[4096];
 
@@ -521,6 +523,8 @@ static void test_write_every_knob(void **state)
 	    {"escalation", "0\n", "0\n"},
 	    {"suspend_allowed", "1\n", "1\n"},
 	    {"migration_progress_timeout_s", "600\n", "600\n"},
+	    {"downtime_step_ms", "1000\n", "1000\n"},
+	    {"escalation_interval_ms", "2000\n", "2000\n"},
 	};
 	char buf[4096];
 
@@ -584,6 +588,8 @@ static void test_invalid_writes_change_nothing(void **state)
 	    {"escalation", "2\n", ERANGE},
 	    {"suspend_allowed", "maybe\n", EINVAL},
 	    {"migration_progress_timeout_s", "5\n", ERANGE},
+	    {"downtime_step_ms", "1\n", ERANGE},
+	    {"escalation_interval_ms", "100\n", ERANGE},
 	    {"libvirt_uri", "not a uri\n", EINVAL},
 	    {"libvirt_uri", "\n", EINVAL},
 	    {"mgmt_cidrs", "10.0.0.300/8\n", EINVAL},
