@@ -24,6 +24,16 @@ trap 'rm -f "$tmp"' EXIT
 "$bin" tests/sim/scenarios/*.ini >"$tmp"
 mv "$tmp" "$out"
 trap - EXIT
+# "lab": one run with real QEMU (root, KVM, libvirt), unless BENCH_LAB=0.
+if [ "${BENCH_LAB:-1}" != 0 ] && [ "$(id -u)" -eq 0 ]; then
+	if lab=$(bash tests/lab/convergence_lab.sh 2>/tmp/convergence-lab.err) &&
+		echo "$lab" | jq -e . >/dev/null 2>&1; then
+		jq --argjson lab "$lab" '.lab = $lab' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+		echo "convergence: lab run: $lab"
+	else
+		echo "convergence: the lab run failed (see /tmp/convergence-lab.err); lab left as a note"
+	fi
+fi
 if command -v jq >/dev/null; then
 	ratio=$(jq '.default_vs_fair' "$out")
 	conv=$(jq --arg p "$(jq -r .default_policy "$out")" '.policies[$p].failed_convergeable // 1' "$out")
