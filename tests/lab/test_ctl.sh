@@ -51,7 +51,7 @@ t_log "usage errors exit 2, no agent exits 1"
 t_config "$conf" migration_aggregate_mbps=800 migration_max_mbps=800
 echo "libvirt_uri = none" >>"$conf"
 t_agent_start "$conf" "$log" || t_fail "agent did not get ready"
-t_wait_log "$log" "knobs: $K" 5 || t_fail "the agent did not mount its knobs at $K"
+t_wait_until 5 mountpoint -q "$K" || t_fail "the agent did not mount its knobs at $K"
 
 # status --json
 ctl --root "$ROOT" status --json

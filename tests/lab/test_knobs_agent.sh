@@ -128,7 +128,7 @@ snapshot() { printf '%s\n--\n%s\n--\n%s\n' "$(knob_values)" "$(tc_classes)" "$(s
 t_config "$conf"
 echo "libvirt_uri = none" >>"$conf"
 t_agent_start "$conf" "$log" || t_fail "agent did not get ready"
-t_wait_log "$log" "knobs: $K" 5 || t_fail "the agent did not mount its knobs at $K"
+t_wait_until 5 mountpoint -q "$K" || t_fail "the agent did not mount its knobs at $K"
 awk -v p="$K" '$2 == p { found = 1 } END { exit !found }' /proc/mounts || t_fail "$K is not in /proc/mounts"
 grep -q " $K fuse.migshaper " /proc/mounts || t_fail "$K is not a fuse.migshaper mount: $(grep " $K " /proc/mounts)"
 
