@@ -57,7 +57,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
 
-.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz
+.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz soak
 FUZZ_SECONDS ?= 600
 .DELETE_ON_ERROR:
 
@@ -146,6 +146,11 @@ demo: deps
 # libFuzzer targets for a long time (make check runs them briefly).
 fuzz: deps
 	BUILD=$(BUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The 10-minute soak (make check runs a 60 s one: tests/lab/test_soak.sh).
+soak: deps
+	$(MAKE) all $(TOOL_BINS) $(BUILD)/guest/dirty.bin
+	BUILD=$(BUILD) bash tests/lab/soak.sh 600
 
 lab-up: all $(TOOL_BINS)
 	bash scripts/lab.sh up
