@@ -162,6 +162,17 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	struct ms_migration *m = ms_mig_find(&c->table, job->uuid);
 	char cls[32];
 
+	/*
+	 * A job younger than the one we track is a new migration of the same
+	 * domain (a retry whose predecessor ended between two scans): start
+	 * afresh rather than inherit its switchover, escalation and flows.
+	 */
+	if (m && ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED) &&
+	    ms_job_has(job->stats, MS_JOB_TIME_ELAPSED) &&
+	    job->stats->time_elapsed_ms + 1000 < m->stats.time_elapsed_ms) {
+		retire(c, m, MS_MIG_EV_FAILED, NULL);
+		m = NULL;
+	}
 	if (!m) {
 		m = ms_mig_add(&c->table, job->uuid, job->name, job->dir, now_ns());
 		if (!m) {
@@ -230,7 +241,7 @@ static void scan(struct ms_coord *c)
 		return;
 	memset(c->seen, 0, sizeof(c->seen));
 	found = ms_virt_scan(c->virt, on_scan_job, c);
-	/* Without a good scan, keep every class: never drop shaping on a libvirt hiccup. */
+	/* Without a complete scan, keep every class: never drop shaping on a libvirt hiccup. */
 	if (found < 0)
 		return;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
@@ -265,9 +276,12 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 	int ret;
 
 	class_name(m, cls, sizeof(cls));
-	if (!m->class_rate_bps)
+	if (!m->class_rate_bps) {
 		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, rate_bps, ceil_bps);
-	else if (m->class_rate_bps != rate_bps || m->class_ceil_bps != ceil_bps)
+		/* Left by an earlier migration whose class could not be deleted: take it over. */
+		if (ret == -EEXIST)
+			ret = ms_htb_mig_class_change(c->deps.htb, m->minor, rate_bps, ceil_bps);
+	} else if (m->class_rate_bps != rate_bps || m->class_ceil_bps != ceil_bps)
 		ret = ms_htb_mig_class_change(c->deps.htb, m->minor, rate_bps, ceil_bps);
 	else
 		return;
@@ -524,6 +538,14 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		if (!bsearch(&set->conns[i].inode, inodes, n_inodes, sizeof(*inodes), cmp_inode) ||
 		    ms_mig_has_flow(m, key))
 			continue;
+		/* Room first: a map entry the migration cannot record would outlive it. */
+		if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+			if (!m->flows_full_logged)
+				ms_warn("%s: more than %u connections; the others stay unattributed",
+					m->name, MS_MAX_FLOWS_PER_MIGRATION);
+			m->flows_full_logged = true;
+			continue;
+		}
 		ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
 		if (!ret)
 			ret = ms_mig_flow_add(m, key);
@@ -589,9 +611,23 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 {
 	char flow[MS_FLOW_KEY_STRLEN];
 
-	ms_coord_cycle(c);
 	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
 		snprintf(flow, sizeof(flow), "?");
+	/*
+	 * A migration port on our side: this host is the receiver (an incoming
+	 * migration or NBD export), and this is its return traffic (ACKs), which
+	 * is not ours to attribute: no rescan for it.
+	 */
+	if (ev->key.sport >= c->deps.cfg->migration_port_min &&
+	    ev->key.sport <= c->deps.cfg->migration_port_max) {
+		ms_debug("flow %s: return traffic of an incoming migration", flow);
+		return;
+	}
+	/* Re-reported and already known to be nobody's: no rescan either. */
+	for (size_t i = 0; i < c->n_logged; i++)
+		if (memcmp(&c->logged[i], &ev->key, sizeof(ev->key)) == 0)
+			return;
+	ms_coord_cycle(c);
 	if (flow_attributed(c, &ev->key)) {
 		/*
 		 * ts_ns is bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the packet that
@@ -601,19 +637,6 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 			(double)(now_ns() - ev->ts_ns) / 1e6);
 		return;
 	}
-	/*
-	 * A migration port on our side: this host is the receiver (an incoming
-	 * migration or NBD export), and this is its return traffic (ACKs), which
-	 * is not ours to attribute.
-	 */
-	if (ev->key.sport >= c->deps.cfg->migration_port_min &&
-	    ev->key.sport <= c->deps.cfg->migration_port_max) {
-		ms_debug("flow %s: return traffic of an incoming migration", flow);
-		return;
-	}
-	for (size_t i = 0; i < c->n_logged; i++)
-		if (memcmp(&c->logged[i], &ev->key, sizeof(ev->key)) == 0)
-			return;
 	c->logged[c->next_logged] = ev->key;
 	c->next_logged = (c->next_logged + 1) % MS_LOGGED_FLOWS;
 	if (c->n_logged < MS_LOGGED_FLOWS)

@@ -13,6 +13,12 @@
 
 struct ms_loop_source {
 	int fd;
+	/*
+	 * Bumped when the slot is freed. epoll hands back (slot, generation),
+	 * so an event still pending for a removed source is never delivered to
+	 * a new source that took the slot within the same batch.
+	 */
+	uint32_t gen;
 	ms_loop_cb cb;
 	void *ctx;
 };
@@ -43,6 +49,11 @@ int ms_loop_new(struct ms_loop **out)
 	return 0;
 }
 
+static uint64_t event_tag(const struct ms_loop *loop, const struct ms_loop_source *src)
+{
+	return (uint64_t)src->gen << 32 | (uint64_t)(src - loop->sources);
+}
+
 int ms_loop_add(struct ms_loop *loop, int fd, uint32_t events, ms_loop_cb cb, void *ctx)
 {
 	struct epoll_event ev = { .events = events };
@@ -52,7 +63,7 @@ int ms_loop_add(struct ms_loop *loop, int fd, uint32_t events, ms_loop_cb cb, vo
 
 		if (src->fd >= 0)
 			continue;
-		ev.data.ptr = src;
+		ev.data.u64 = event_tag(loop, src);
 		if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return -errno;
 		src->fd = fd;
@@ -67,7 +78,7 @@ int ms_loop_mod(struct ms_loop *loop, int fd, uint32_t events)
 {
 	for (int i = 0; i < MS_LOOP_MAX_SOURCES; i++) {
 		struct ms_loop_source *src = &loop->sources[i];
-		struct epoll_event ev = { .events = events, .data.ptr = src };
+		struct epoll_event ev = { .events = events, .data.u64 = event_tag(loop, src) };
 
 		if (src->fd != fd)
 			continue;
@@ -87,6 +98,7 @@ int ms_loop_del(struct ms_loop *loop, int fd)
 			continue;
 		epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 		src->fd = -1;
+		src->gen++;
 		return 0;
 	}
 	return -ENOENT;
@@ -111,11 +123,12 @@ int ms_loop_run(struct ms_loop *loop)
 			return -errno;
 		}
 		for (int i = 0; i < n && !loop->stopping; i++) {
-			struct ms_loop_source *src = events[i].data.ptr;
+			uint64_t tag = events[i].data.u64;
+			struct ms_loop_source *src = &loop->sources[(uint32_t)tag % MS_LOOP_MAX_SOURCES];
 			int ret;
 
-			/* A callback earlier in this batch may have removed it. */
-			if (src->fd < 0)
+			/* A callback earlier in this batch may have removed it, or replaced it. */
+			if (src->fd < 0 || src->gen != (uint32_t)(tag >> 32))
 				continue;
 			ret = src->cb(src->ctx, events[i].events);
 			if (ret < 0)

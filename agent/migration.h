@@ -81,6 +81,7 @@ struct ms_migration {
 	__u32 max_downtime_ms; /* last set through libvirt; 0: never */
 	int last_action;       /* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
+	bool flows_full_logged;
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
 };

@@ -299,6 +299,7 @@ static int job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir)
 int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx)
 {
 	virDomainPtr *doms = NULL;
+	bool incomplete = false;
 	int n, found = 0;
 
 	if (!ms_virt_connected(v))
@@ -318,8 +319,20 @@ int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx)
 
 		domain_ids(doms[i], &job.name, uuid);
 		if (virDomainGetJobStats(doms[i], &type, &params, &nparams, 0) < 0) {
-			/* The domain may have gone between the listing and now. */
-			ms_debug("libvirt: virDomainGetJobStats(%s): %s", job.name, last_error());
+			virErrorPtr err = virGetLastError();
+			int code = err ? err->code : VIR_ERR_INTERNAL_ERROR;
+
+			/*
+			 * A domain gone since the listing has no job. Any other
+			 * failure (a busy job lock, a timeout) says nothing about
+			 * its job: the scan is then incomplete, and its caller
+			 * must not take a missing job for an ended one.
+			 */
+			if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID) {
+				ms_warn("libvirt: virDomainGetJobStats(%s): %s", job.name,
+					last_error());
+				incomplete = true;
+			}
 			virResetLastError();
 			goto next;
 		}
@@ -335,7 +348,7 @@ next:
 		virDomainFree(doms[i]);
 	}
 	free(doms);
-	return found;
+	return incomplete ? -EAGAIN : found;
 }
 
 int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool completed,
@@ -349,8 +362,11 @@ int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool complet
 		virResetLastError();
 		return ms_virt_connected(v) ? -ENOENT : -ENOTCONN;
 	}
+	/* KEEP_COMPLETED: reading must not erase what the manager reads too. */
 	if (virDomainGetJobStats(dom, &type, &params, &nparams,
-				 completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0) < 0) {
+				 completed ? VIR_DOMAIN_JOB_STATS_COMPLETED |
+						     VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED
+					   : 0) < 0) {
 		ms_warn("libvirt: virDomainGetJobStats(%s%s): %s", virDomainGetName(dom),
 			completed ? ", completed" : "", last_error());
 		check_alive(v);

@@ -63,7 +63,9 @@ __u64 ms_virt_reconnects(const struct ms_virt *v);
 typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
 /*
  * Lists active domains and calls cb for each that runs a migration job.
- * Returns the number found or -errno (-ENOTCONN while disconnected).
+ * Returns the number found or -errno: -ENOTCONN while disconnected, -EAGAIN
+ * when some domain's job could not be read (cb was still called for the
+ * others; a job missing from such a scan may still be running).
  */
 int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx);
 
