@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * libvirt connection management. Owns the virConnectPtr, its event
- * registrations and the reconnect timer. Nothing here blocks the loop for
- * long: connecting to a dead daemon's socket fails at once, and keepalive
- * (5 s x 3) notices a daemon that stopped answering.
+ * registrations and the reconnect timer. Connecting to a dead daemon's socket
+ * fails at once, and keepalive (5 s x 3) notices a daemon that stops
+ * answering once connected. The calls are synchronous, though: a daemon that
+ * accepts but never answers (hung at start, workers exhausted), or a job lock
+ * held by another client, stalls the agent's loop until libvirt gives up.
+ * Per-call timeouts, or a connect thread, are still to come (reliability).
  */
 #include <errno.h>
 #include <stdlib.h>
