@@ -78,7 +78,8 @@ struct agent {
 	double last_cycle_s;
 };
 
-static int start_metrics(struct agent *a);
+static int start_metrics_server(struct agent *a, const struct ms_config *cfg,
+				struct ms_metrics_server **out);
 
 static void usage(FILE *out)
 {
@@ -338,6 +339,7 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 			size_t err_len)
 {
 	struct ms_htb_params old_params, new_params;
+	struct ms_metrics_server *new_metrics = NULL;
 	struct ms_config next = *requested;
 	bool restart_metrics;
 	int ret;
@@ -345,12 +347,27 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	ret = ms_config_resolve(&next, read_link_speed_mbps(a->ifname), err, err_len);
 	if (ret)
 		return ret;
+	/*
+	 * A new metrics endpoint is opened first, next to the old one: a port
+	 * that cannot be bound refuses the whole change instead of silently
+	 * leaving the agent without /metrics.
+	 */
+	restart_metrics = strcmp(next.metrics_listen, a->cfg.metrics_listen) != 0 ||
+			  next.metrics_port != a->cfg.metrics_port;
+	if (restart_metrics && next.metrics_listen[0]) {
+		ret = start_metrics_server(a, &next, &new_metrics);
+		if (ret) {
+			snprintf(err, err_len, "metrics: cannot listen on %s port %u: %s",
+				 next.metrics_listen, next.metrics_port, strerror(-ret));
+			return ret;
+		}
+	}
 	htb_params_from_config(a, &a->cfg, &old_params);
 	htb_params_from_config(a, &next, &new_params);
 	ret = ms_htb_apply(a->htb, &new_params);
 	if (ret) {
 		snprintf(err, err_len, "changing the HTB tree: %s", strerror(-ret));
-		return ret;
+		goto fail;
 	}
 	ret = apply_classifier_tables(a, &next, &a->cfg);
 	if (ret) {
@@ -358,7 +375,7 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 		if (ms_htb_apply(a->htb, &old_params) || apply_classifier_tables(a, &a->cfg, NULL))
 			ms_err("could not roll back to the previous configuration of %s",
 			       a->ifname);
-		return ret;
+		goto fail;
 	}
 	if (next.cycle_ms != a->cfg.cycle_ms && set_cycle(a, next.cycle_ms))
 		ms_warn("could not change the cycle to %u ms", next.cycle_ms);
@@ -366,16 +383,16 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	    restart_libvirt(a, next.libvirt_uri))
 		ms_warn("could not switch libvirt to '%s'", next.libvirt_uri);
 	ms_log_set_level(next.log_level);
-	restart_metrics = strcmp(next.metrics_listen, a->cfg.metrics_listen) != 0 ||
-			  next.metrics_port != a->cfg.metrics_port;
-	a->cfg = next;
 	if (restart_metrics) {
 		ms_metrics_server_stop(a->metrics);
-		a->metrics = NULL;
-		start_metrics(a);
+		a->metrics = new_metrics;
 	}
+	a->cfg = next;
 	ms_coord_cycle(a->coord);
 	return 0;
+fail:
+	ms_metrics_server_stop(new_metrics);
+	return ret;
 }
 
 /* SIGHUP: the file is read afresh from the defaults, so removed keys revert. */
@@ -654,20 +671,30 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	return 0;
 }
 
-static int start_metrics(struct agent *a)
+/* Opens the metrics endpoint cfg names (the snapshot storage is the agent's). */
+static int start_metrics_server(struct agent *a, const struct ms_config *cfg,
+				struct ms_metrics_server **out)
 {
-	int ret;
-
-	if (!a->cfg.metrics_listen[0])
-		return 0;
 	if (!a->metric_classes) {
 		a->metric_classes = calloc(5 + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
 		a->metric_migrations = calloc(MS_MAX_MIGRATIONS, sizeof(*a->metric_migrations));
 		if (!a->metric_classes || !a->metric_migrations)
 			return -ENOMEM;
 	}
-	ret = ms_metrics_server_start(a->loop, a->cfg.metrics_listen, a->cfg.metrics_port,
-				      metrics_snapshot, a, &a->metrics);
+	return ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
+				       metrics_snapshot, a, out);
+}
+
+/* At start-up /metrics is optional: without it the agent still shapes. */
+static int start_metrics(struct agent *a)
+{
+	int ret;
+
+	if (!a->cfg.metrics_listen[0])
+		return 0;
+	ret = start_metrics_server(a, &a->cfg, &a->metrics);
+	if (ret == -ENOMEM)
+		return ret;
 	if (ret)
 		ms_warn("metrics: cannot listen on %s port %u: %s; running without /metrics",
 			a->cfg.metrics_listen, a->cfg.metrics_port, strerror(-ret));

@@ -41,6 +41,23 @@ t_wait_until 5 refusals_at_least 2 || t_fail "second refusal missing"
 [ "$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF")" = "$before_tc" ] ||
 	t_fail "tc classes changed after a refused reload"
 
+# A metrics port that is already taken refuses the whole reload, and the old
+# endpoint keeps serving.
+t_bg "$LAB_NS_HV1" "$T_TMP/squatter.out" python3 -m http.server 9466 --bind 127.0.0.1
+t_wait_listen "$LAB_NS_HV1" 9466 || t_fail "the port squatter did not start"
+t_config "$conf" migration_aggregate_mbps=600 migration_max_mbps=600
+{
+	echo "libvirt_uri = none"
+	echo "metrics_port = 9466"
+} >>"$conf"
+kill -HUP "$T_AGENT_PID"
+t_wait_until 5 refusals_at_least 3 || t_fail "a taken metrics port was not refused"
+grep "configuration not changed" "$log" | tail -n 1 | grep -q "metrics" || t_fail "refusal does not name metrics"
+[ "$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF")" = "$before_tc" ] ||
+	t_fail "tc classes changed after a refused reload"
+ip netns exec "$LAB_NS_HV1" curl -sf http://127.0.0.1:9465/metrics | grep -q '^migshaper_' ||
+	t_fail "/metrics stopped serving after a refused reload"
+
 # A valid file applies: the aggregate class and the port map change.
 t_config "$conf" migration_aggregate_mbps=600 migration_max_mbps=600 mgmt_ports=22,2222,54321
 echo "libvirt_uri = none" >>"$conf"
