@@ -60,6 +60,8 @@ BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
 .PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz soak
 FUZZ_SECONDS ?= 600
 .DELETE_ON_ERROR:
+# Kept after the build: the fuzzers and tools use them too.
+.SECONDARY: $(SKELS) $(BPF_OBJS) $(BUILD)/vmlinux.h
 
 all: $(BINS)
 

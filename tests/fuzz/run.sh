@@ -36,7 +36,7 @@ FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -fsanitize=fuzzer,addre
 # target_setup NAME: sets SRCS (code under test), XFLAGS, LIBS for NAME; or
 # SKIP to the reason it cannot run here (returns 1).
 target_setup() {
-	SRCS="agent/log.c" XFLAGS= LIBS= SKIP=
+	SRCS="agent/log.c" XFLAGS='' LIBS='' SKIP=''
 	case $1 in
 	fuzz_config)
 		SRCS="agent/config.c agent/log.c"
