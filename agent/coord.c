@@ -603,7 +603,12 @@ out:
 void ms_coord_cycle(struct ms_coord *c)
 {
 	scan(c);
-	apply_allocation(c);
+	/*
+	 * Without libvirt the job stats are frozen: re-deciding on them would
+	 * only shuffle rates. Keep what is in place until libvirt answers.
+	 */
+	if (!c->virt || ms_virt_connected(c->virt))
+		apply_allocation(c);
 	attribute_all(c);
 }
 
