@@ -1439,7 +1439,3 @@ __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted)
 	return accepted ? k->accepted : k->rejected;
 }
 
-const char *ms_knobs_path(const struct ms_knobs *k)
-{
-	return k->path;
-}

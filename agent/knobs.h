@@ -79,7 +79,5 @@ int ms_knobs_start(struct ms_loop *loop, const char *mount_root, const char *ifn
 void ms_knobs_stop(struct ms_knobs *k);
 /* Writes accepted (applied) or rejected so far, for metrics. */
 __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted);
-/* The mount point, <mount_root>/<ifname>. */
-const char *ms_knobs_path(const struct ms_knobs *k);
 
 #endif /* MS_KNOBS_H */
