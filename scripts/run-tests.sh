@@ -7,7 +7,7 @@ BUILD=${BUILD:-build}
 export BUILD
 cd "$(dirname "$0")/.."
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 retried=0
 failures=()
 
 run() {
@@ -44,14 +44,29 @@ done
 # Fuzzers, briefly (make fuzz runs them for long).
 run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-20}"
 
-# Lab tests with real traffic in namespaces.
+# Lab tests with real traffic in namespaces. They measure time on a shared
+# 2-core machine, where a burst of load from outside can spoil one run (idle
+# RTT itself jumps): a failed lab test gets one more attempt, reported as such.
+lab_test() {
+	local t=$1 rc
+	timeout --kill-after=10 600 bash "$t"
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		echo "--- RETRY $(basename "$t" .sh): first attempt failed (exit $rc); trying once more"
+		retried=$((retried + 1))
+		timeout --kill-after=10 600 bash "$t"
+		rc=$?
+	fi
+	return $rc
+}
 for t in tests/lab/test_*.sh; do
-	[ -f "$t" ] && run "lab/$(basename "$t" .sh)" timeout --kill-after=10 600 bash "$t"
+	[ -f "$t" ] && run "lab/$(basename "$t" .sh)" lab_test "$t"
 done
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
 fi
+[ $retried -gt 0 ] && echo "lab tests that needed a second attempt: $retried (see RETRY above)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]
