@@ -290,6 +290,22 @@ static void test_load_file_errors(void **state)
 	unlink(path);
 }
 
+/* The example shipped as /etc/migshaper/migshaper.conf.example must stay valid. */
+static void test_example_config_parses(void **state)
+{
+	char err[MS_CONFIG_ERR_LEN] = "";
+	struct ms_config cfg;
+
+	(void)state;
+	ms_config_init(&cfg);
+	/* make check runs the tests from the top of the tree. */
+	if (ms_config_load_file(&cfg, "scripts/migshaper.conf", "eth0", err, sizeof(err)))
+		fail_msg("scripts/migshaper.conf: %s", err);
+	assert_int_equal(cfg.link_mbps, 0); /* auto */
+	assert_int_equal(cfg.policy, 2);    /* srpt */
+	assert_int_equal(ms_config_resolve(&cfg, 10000, err, sizeof(err)), 0);
+}
+
 static void test_limits(void **state)
 {
 	char err[MS_CONFIG_ERR_LEN] = "";
@@ -328,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_cross_key),
 		cmocka_unit_test(test_load_file_errors),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_example_config_parses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
