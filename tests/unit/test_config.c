@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "policy.h"
 
 static int parse_text(struct ms_config *cfg, const char *text, const char *ifname, char *err)
 {
@@ -302,7 +303,7 @@ static void test_example_config_parses(void **state)
 	if (ms_config_load_file(&cfg, "scripts/migshaper.conf", "eth0", err, sizeof(err)))
 		fail_msg("scripts/migshaper.conf: %s", err);
 	assert_int_equal(cfg.link_mbps, 0); /* auto */
-	assert_int_equal(cfg.policy, 2);    /* srpt */
+	assert_int_equal(cfg.policy, MS_POLICY_SRPT);
 	assert_int_equal(ms_config_resolve(&cfg, 10000, err, sizeof(err)), 0);
 }
 
