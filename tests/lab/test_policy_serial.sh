@@ -33,7 +33,9 @@ while first_running; do
 	*Kbit) v=0 ;;
 	*) v= ;;
 	esac
-	if [ -n "$v" ]; then
+	# The agent logs the completion before it hands over: a sample taken
+	# after that line may already show the hand-over, and does not count.
+	if [ -n "$v" ] && first_running; then
 		samples=$((samples + 1))
 		[ "${v%.*}" -gt "$max_second" ] && max_second=${v%.*}
 	fi
