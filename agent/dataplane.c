@@ -590,58 +590,61 @@ int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key
 	return 0;
 }
 
-int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum)
+/*
+ * Sums, over every possible CPU, the value of key in a per-CPU map whose
+ * values are n_words 64-bit counters; out gets n_words sums.
+ */
+static int percpu_sum(int map_fd, __u32 key, size_t n_words, __u64 *out)
 {
-	struct ms_class_counter *vals;
-	int ncpus, i, err;
+	__u64 *vals;
+	int ncpus, err;
 
-	if (!dp || !sum || minor >= MS_CLASS_SLOTS)
-		return -EINVAL;
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 0)
 		return ncpus;
-	vals = calloc(ncpus, sizeof(*vals));
+	vals = calloc((size_t)ncpus * n_words, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	err = bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_counters), &minor, vals);
-	if (err) {
-		ms_err("dataplane: read counters of class %#x: %s", minor, strerror(-err));
+	err = bpf_map_lookup_elem(map_fd, &key, vals);
+	if (err)
 		goto cleanup;
-	}
-	memset(sum, 0, sizeof(*sum));
-	for (i = 0; i < ncpus; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
+	memset(out, 0, n_words * sizeof(*out));
+	for (int cpu = 0; cpu < ncpus; cpu++)
+		for (size_t w = 0; w < n_words; w++)
+			out[w] += vals[(size_t)cpu * n_words + w];
 cleanup:
 	free(vals);
 	return err;
 }
 
+int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum)
+{
+	__u64 words[2];
+	int err;
+
+	_Static_assert(sizeof(struct ms_class_counter) == sizeof(words),
+		       "ms_class_counter is two 64-bit counters");
+	if (!dp || !sum || minor >= MS_CLASS_SLOTS)
+		return -EINVAL;
+	err = percpu_sum(bpf_map__fd(dp->skel->maps.ms_counters), minor, 2, words);
+	if (err) {
+		ms_err("dataplane: read counters of class %#x: %s", minor, strerror(-err));
+		return err;
+	}
+	sum->packets = words[0];
+	sum->bytes = words[1];
+	return 0;
+}
+
 int ms_dataplane_events_lost(struct ms_dataplane *dp, __u64 *lost)
 {
-	__u32 key = MS_STAT_EVENTS_LOST;
-	int ncpus, i, err;
-	__u64 *vals;
+	int err;
 
 	if (!dp || !lost)
 		return -EINVAL;
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 0)
-		return ncpus;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	err = bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_stats), &key, vals);
-	if (err) {
+	err = percpu_sum(bpf_map__fd(dp->skel->maps.ms_stats), MS_STAT_EVENTS_LOST, 1, lost);
+	if (err)
 		ms_err("dataplane: read lost events: %s", strerror(-err));
-		goto cleanup;
-	}
-	*lost = 0;
-	for (i = 0; i < ncpus; i++)
-		*lost += vals[i];
-cleanup:
-	free(vals);
 	return err;
 }
 

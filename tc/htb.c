@@ -914,16 +914,23 @@ static int mig_spec(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil, struc
 	return 0;
 }
 
+/* The checks add and change share: a live tree and a valid migration class. */
+static int mig_prepare(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil,
+		       struct class_spec *s)
+{
+	if (!h)
+		return -EINVAL;
+	if (!h->installed)
+		return -ENOENT;
+	return mig_spec(h, minor, rate, ceil, s);
+}
+
 int ms_htb_mig_class_add(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64 ceil_bps)
 {
 	struct class_spec s;
 	int err;
 
-	if (!h)
-		return -EINVAL;
-	if (!h->installed)
-		return -ENOENT;
-	err = mig_spec(h, minor, rate_bps, ceil_bps, &s);
+	err = mig_prepare(h, minor, rate_bps, ceil_bps, &s);
 	if (err)
 		return err;
 	if (mig_present(h, minor))
@@ -940,11 +947,7 @@ int ms_htb_mig_class_change(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64
 	struct class_spec s;
 	int err;
 
-	if (!h)
-		return -EINVAL;
-	if (!h->installed)
-		return -ENOENT;
-	err = mig_spec(h, minor, rate_bps, ceil_bps, &s);
+	err = mig_prepare(h, minor, rate_bps, ceil_bps, &s);
 	if (err)
 		return err;
 	if (!mig_present(h, minor))
