@@ -10,7 +10,19 @@ TOL=5
 
 t_setup need_agent
 t_iperf_servers 1
+
+# What this shared 2-core machine can push through the lab right now, without
+# the agent. A cap the senders cannot even reach says nothing about the
+# shaper: it is reported and not judged. (Without shaping, the judged caps
+# would overshoot and fail; at least one cap must be judged.)
+t_iperf_start 0 9
+pid=$T_LAST_PID
+sleep 2
+capacity=$(t_l2_mbps 5)
+t_iperf_wait "$pid"
+t_log "unshaped capacity of the lab right now: $capacity Mbit/s (L2)"
 fails=0
+judged=0
 for cap in $CAPS; do
 	t_config "$T_TMP/agent-$cap.conf" migration_max_mbps="$cap" migration_aggregate_mbps=850 \
 		migration_min_mbps=$((cap < 10 ? cap : 10))
@@ -24,11 +36,17 @@ for cap in $CAPS; do
 	t_agent_stop "$T_AGENT_PID" || t_fail "agent exited with $T_STOP_RC on SIGTERM"
 	err=$(t_pct_err "$got" "$cap")
 	t_log "cap $cap Mbit/s: achieved $got Mbit/s (L2), error $err%, goodput $(t_iperf_mbps 0) Mbit/s, class 1:21 bytes $cls"
-	if ! t_within "$got" "$cap" $TOL; then
-		t_log "cap $cap: error $err% is outside +-$TOL%"
-		fails=$((fails + 1))
+	if t_num_gt "$got" "$cap" || t_num_gt "$capacity" "$((cap * 110 / 100))"; then
+		judged=$((judged + 1))
+		if ! t_within "$got" "$cap" $TOL; then
+			t_log "cap $cap: error $err% is outside +-$TOL%"
+			fails=$((fails + 1))
+		fi
+	else
+		t_log "cap $cap: NOT JUDGED: the machine pushed only $capacity Mbit/s unshaped, not cap + 10%"
 	fi
 	t_num_gt "$cls" 0 || { t_log "cap $cap: the flow did not go through class 1:21"; fails=$((fails + 1)); }
 done
 [ $fails -eq 0 ] || t_fail "$fails cap(s) off"
+[ $judged -gt 0 ] || t_fail "no cap could be judged: the machine is too loaded"
 t_log "PASS"
