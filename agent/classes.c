@@ -50,6 +50,19 @@ int ms_class_alloc(struct ms_class_table *t, __u32 migration_id, __u32 *minor)
 	return -ENOSPC;
 }
 
+int ms_class_claim(struct ms_class_table *t, __u32 migration_id, __u32 minor)
+{
+	__u64 *owner;
+
+	if (!ms_minor_is_migration(minor))
+		return -EINVAL;
+	owner = &t->owner[minor - MS_MINOR_MIG_BASE];
+	if (*owner && *owner != (__u64)migration_id + 1)
+		return -EBUSY;
+	*owner = (__u64)migration_id + 1;
+	return 0;
+}
+
 int ms_class_free(struct ms_class_table *t, __u32 minor)
 {
 	if (!ms_minor_is_migration(minor) || !t->owner[minor - MS_MINOR_MIG_BASE])

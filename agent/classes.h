@@ -22,6 +22,8 @@ void ms_class_table_init(struct ms_class_table *t);
  * lowest free one. Returns 0 and *minor, or -ENOSPC when all are taken.
  */
 int ms_class_alloc(struct ms_class_table *t, __u32 migration_id, __u32 *minor);
+/* Gives migration_id exactly this minor; -EBUSY if another holds it. */
+int ms_class_claim(struct ms_class_table *t, __u32 migration_id, __u32 minor);
 /* Frees minor; -ENOENT if it was not a held per-migration minor. */
 int ms_class_free(struct ms_class_table *t, __u32 minor);
 /* The minor migration_id holds, or -ENOENT. */

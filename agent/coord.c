@@ -50,6 +50,7 @@ struct ms_coord {
 	__u32 health_rtt_us;
 	__u64 health_retrans_total;
 	__u64 health_retrans_used;
+	__u64 flows_evicted;
 };
 
 static __u64 now_ns(void)
@@ -111,6 +112,12 @@ static void class_name(const struct ms_migration *m, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+static void owners_changed(struct ms_coord *c)
+{
+	if (c->deps.owners_changed)
+		c->deps.owners_changed(c->deps.ctx);
+}
+
 /* Takes out of the kernel what this migration put there. */
 static void uninstall(struct ms_coord *c, struct ms_migration *m)
 {
@@ -135,6 +142,7 @@ static void uninstall(struct ms_coord *c, struct ms_migration *m)
 			ms_warn("%s: deleting class %s: %s", m->name, cls, strerror(-ret));
 		}
 		m->class_rate_bps = 0;
+		owners_changed(c);
 	}
 }
 
@@ -289,6 +297,10 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 		c->errors[MS_METRICS_ERR_NETLINK]++;
 		ms_warn("%s: setting class %s: %s", m->name, cls, strerror(-ret));
 		return;
+	}
+	if (!m->class_rate_bps) {
+		m->class_rate_bps = rate_bps;
+		owners_changed(c);
 	}
 	m->class_rate_bps = rate_bps;
 	m->class_ceil_bps = ceil_bps;
@@ -600,6 +612,35 @@ out:
 	free(set.conns);
 }
 
+/*
+ * The flow map is an LRU: under pressure the kernel evicts entries, and a
+ * migration's flow falls back to the unattributed class. Noticed here, the
+ * flow is forgotten so that the next attribution puts it back.
+ */
+static void check_evictions(struct ms_coord *c)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		for (size_t f = 0; m->used && f < m->n_flows;) {
+			char flow[MS_FLOW_KEY_STRLEN];
+
+			if (ms_dataplane_flow_present(c->deps.dp, &m->flows[f]) != 0) {
+				f++;
+				continue;
+			}
+			ms_dataplane_flow_forget(c->deps.dp, &m->flows[f]);
+			c->flows_evicted++;
+			if (ms_flow_key_format(&m->flows[f], flow, sizeof(flow)))
+				snprintf(flow, sizeof(flow), "?");
+			ms_warn("%s: flow %s was evicted from the full flow map; attributing it "
+				"again",
+				m->name, flow);
+			m->flows[f] = m->flows[--m->n_flows];
+		}
+	}
+}
+
 void ms_coord_cycle(struct ms_coord *c)
 {
 	scan(c);
@@ -609,6 +650,7 @@ void ms_coord_cycle(struct ms_coord *c)
 	 */
 	if (!c->virt || ms_virt_connected(c->virt))
 		apply_allocation(c);
+	check_evictions(c);
 	attribute_all(c);
 }
 
@@ -733,6 +775,111 @@ const struct ms_virt_ops *ms_coord_virt_ops(void)
 	};
 
 	return &ops;
+}
+
+__u64 ms_coord_flows_evicted(const struct ms_coord *c)
+{
+	return c->flows_evicted;
+}
+
+static struct ms_migration *owner_of(struct ms_coord *c, __u32 minor)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (c->table.entries[i].used && c->table.entries[i].minor == minor)
+			return &c->table.entries[i];
+	return NULL;
+}
+
+struct adopt_flows {
+	struct ms_coord *c;
+	struct ms_flow_key *orphans;
+	size_t n_orphans;
+	size_t cap;
+	int err;
+};
+
+static void adopt_flow(void *ctx, const struct ms_flow_key *key, const struct ms_flow_val *val)
+{
+	struct adopt_flows *a = ctx;
+	struct ms_migration *m = owner_of(a->c, val->class_minor);
+
+	if (m && (ms_mig_has_flow(m, key) || ms_mig_flow_add(m, key) == 0))
+		return;
+	/* Collected, not deleted here: deleting while walking a hash map skips keys. */
+	if (a->n_orphans == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		struct ms_flow_key *grown = realloc(a->orphans, cap * sizeof(*grown));
+
+		if (!grown) {
+			a->err = -ENOMEM;
+			return;
+		}
+		a->orphans = grown;
+		a->cap = cap;
+	}
+	a->orphans[a->n_orphans++] = *key;
+}
+
+int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size_t n)
+{
+	struct adopt_flows flows = { .c = c };
+	__u64 now = now_ns();
+	int adopted = 0, ret;
+	char cls[32];
+
+	for (size_t i = 0; i < n; i++) {
+		struct ms_htb_class_stats st;
+		struct ms_migration *m;
+
+		if (!ms_htb_mig_class_present(c->deps.htb, migs[i].minor)) {
+			ms_info("%s: its class is gone from the tree; the migration, if it still "
+				"runs, is found afresh",
+				migs[i].name);
+			continue;
+		}
+		m = ms_mig_adopt(&c->table, migs[i].uuid, migs[i].name, migs[i].minor, now);
+		if (!m) {
+			ms_warn("%s: cannot take over class %#x", migs[i].name, migs[i].minor);
+			continue;
+		}
+		ret = ms_htb_class_read(c->deps.htb, m->minor, &st);
+		/* Unreadable rates: the first allocation changes them, which is harmless. */
+		m->class_rate_bps = ret == 0 && st.rate_bps ? st.rate_bps : 1;
+		m->class_ceil_bps = ret == 0 ? st.ceil_bps : 0;
+		adopted++;
+	}
+	/* Classes no migration owns: left by a crash between a change and its record. */
+	for (__u32 minor = MS_MINOR_MIG_BASE; minor < MS_MINOR_MIG_BASE + MS_MAX_MIGRATIONS;
+	     minor++) {
+		if (!ms_htb_mig_class_present(c->deps.htb, minor) || owner_of(c, minor))
+			continue;
+		ms_class_name(minor, cls, sizeof(cls));
+		ret = ms_htb_mig_class_del(c->deps.htb, minor);
+		if (ret && ret != -ENOENT)
+			ms_warn("removing class %s that no migration owns: %s", cls, strerror(-ret));
+		else
+			ms_info("removed class %s that no migration owns", cls);
+	}
+	ret = ms_dataplane_flows_foreach(c->deps.dp, adopt_flow, &flows);
+	if (!ret)
+		ret = flows.err;
+	for (size_t i = 0; i < flows.n_orphans; i++)
+		ms_dataplane_flow_del(c->deps.dp, &flows.orphans[i]);
+	free(flows.orphans);
+	if (ret)
+		ms_warn("taking over the flow map: %s", strerror(-ret));
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		const struct ms_migration *m = &c->table.entries[i];
+
+		if (!m->used)
+			continue;
+		class_name(m, cls, sizeof(cls));
+		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows", m->name,
+			cls, (unsigned long long)(m->class_rate_bps / MBIT), m->n_flows);
+	}
+	if (flows.n_orphans)
+		ms_info("removed %zu flows that no migration owns", flows.n_orphans);
+	return adopted;
 }
 
 void ms_coord_release(struct ms_coord *c)

@@ -25,6 +25,16 @@ struct ms_coord_deps {
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */
+	/* Called after a migration gained or lost its class (state file); may be NULL. */
+	void (*owners_changed)(void *ctx);
+	void *ctx;
+};
+
+/* A migration a previous agent left with its class (agent/state.h). */
+struct ms_coord_adopted {
+	const unsigned char *uuid;
+	const char *name;
+	__u32 minor;
 };
 
 struct ms_coord;
@@ -44,6 +54,20 @@ void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt);
  */
 int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned char *uuid,
 			 enum ms_mig_dir dir, const struct ms_job_stats *stats);
+
+/*
+ * Restart adoption, before the first cycle: takes over the migrations a
+ * previous agent recorded whose classes are still in the tree, with their
+ * classes at their current rates and their flows from the pinned flow map.
+ * Nothing is re-created; the first scan reconciles them with libvirt (an
+ * ended one is retired, a running one keeps its class and only rates that
+ * differ are changed). Classes and flows nobody owns are removed. Returns how
+ * many were adopted.
+ */
+int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size_t n);
+
+/* Flows the flow map's LRU evicted under migrations, noticed so far. */
+__u64 ms_coord_flows_evicted(const struct ms_coord *c);
 
 /* One cycle: scan jobs, retire ended migrations, attribute flows, apply rates. */
 void ms_coord_cycle(struct ms_coord *c);

@@ -51,6 +51,8 @@ struct ms_dataplane {
 	bool pinned;
 	/* ifname NULL: loaded for tests and benchmarks, not pinned or attached */
 	bool detached_mode;
+	/* Flows the LRU evicted that the owner noticed (ms_dataplane_flow_forget). */
+	__u64 flows_evicted;
 	/*
 	 * The port map is base_ports plus the flow hints, derived from how
 	 * many flows use each port as source and as destination; the CIDR
@@ -212,7 +214,7 @@ static void unpin_all(struct ms_dataplane *dp)
 		ms_warn("dataplane: unlink %s: %s", path, strerror(errno));
 }
 
-static int pin_all(struct ms_dataplane *dp)
+static int pin_maps(struct ms_dataplane *dp)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -231,14 +233,47 @@ static int pin_all(struct ms_dataplane *dp)
 			return err;
 		}
 	}
-	err = pin_path(dp, PROG_PIN_NAME, path, sizeof(path));
-	if (!err)
-		err = bpf_obj_pin(bpf_program__fd(dp->skel->progs.classifier), path);
-	if (err) {
-		ms_err("dataplane: pin program %s: %s", path, strerror(-err));
-		return err;
-	}
 	return 0;
+}
+
+/* The program pin names the program that runs: a taken-over one is replaced. */
+static int pin_prog(struct ms_dataplane *dp)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = pin_path(dp, PROG_PIN_NAME, path, sizeof(path));
+	if (err)
+		return err;
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	err = bpf_obj_pin(bpf_program__fd(dp->skel->progs.classifier), path);
+	if (err)
+		ms_err("dataplane: pin program %s: %s", path, strerror(-err));
+	return err;
+}
+
+/* Removes every file under the pin directory (pins a previous agent left). */
+static int pins_clear(struct ms_dataplane *dp)
+{
+	struct dirent *de;
+	int err = 0;
+	DIR *dir;
+
+	dir = opendir(dp->pin_dir);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
+			err = -errno;
+			ms_err("dataplane: remove %s/%s: %s", dp->pin_dir, de->d_name,
+			       strerror(errno));
+		}
+	}
+	closedir(dir);
+	return err;
 }
 
 static int attach(struct ms_dataplane *dp)
@@ -272,6 +307,38 @@ static int attach(struct ms_dataplane *dp)
 			       dp->ifname, strerror(-err));
 		else
 			ms_err("dataplane: attach to %s egress: %s", dp->ifname, strerror(-err));
+		return err;
+	}
+	dp->tc_handle = opts.handle;
+	dp->tc_priority = opts.priority;
+	dp->attached = true;
+	return 0;
+}
+
+/*
+ * Takes the filter slot a previous agent recorded: one replace swaps its
+ * program for ours, so no packet passes unclassified. If the filter is gone
+ * the replace creates it in the same slot.
+ */
+static int attach_in_place(struct ms_dataplane *dp, const struct ms_dp_attach *prev)
+{
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->skel->progs.classifier),
+		    .handle = prev->tc_handle, .priority = prev->tc_priority,
+		    .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	err = bpf_tc_hook_create(&dp->hook);
+	if (err && err != -EEXIST) {
+		ms_err("dataplane: cannot create the clsact qdisc on %s: %s", dp->ifname,
+		       strerror(-err));
+		return err;
+	}
+	dp->hook_created = err == 0 || prev->clsact_created;
+	err = bpf_tc_attach(&dp->hook, &opts);
+	if (err) {
+		ms_err("dataplane: replace the classifier on %s egress (handle %#x, priority %u): "
+		       "%s",
+		       dp->ifname, prev->tc_handle, prev->tc_priority, strerror(-err));
 		return err;
 	}
 	dp->tc_handle = opts.handle;
@@ -566,6 +633,15 @@ undo:
 	return err;
 }
 
+/* After the flow is gone: a failure leaves a harmless hint. */
+static void hints_drop(struct ms_dataplane *dp, const struct ms_flow_key *k)
+{
+	if (dp->sport_refs[k->sport] && !--dp->sport_refs[k->sport])
+		write_port(dp, k->sport);
+	if (dp->dport_refs[k->dport] && !--dp->dport_refs[k->dport])
+		write_port(dp, k->dport);
+}
+
 int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key)
 {
 	char buf[MS_FLOW_KEY_STRLEN];
@@ -582,12 +658,61 @@ int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key
 		}
 		return err;
 	}
-	/* clear hints after the flow is gone; a failure leaves a harmless hint */
-	if (dp->sport_refs[k.sport] && !--dp->sport_refs[k.sport])
-		write_port(dp, k.sport);
-	if (dp->dport_refs[k.dport] && !--dp->dport_refs[k.dport])
-		write_port(dp, k.dport);
+	hints_drop(dp, &k);
 	return 0;
+}
+
+int ms_dataplane_flow_present(struct ms_dataplane *dp, const struct ms_flow_key *key)
+{
+	struct ms_flow_val val;
+	struct ms_flow_key k;
+	int err;
+
+	if (!dp || !key || flow_key_prepare(key, &k))
+		return -EINVAL;
+	err = bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_flows), &k, &val);
+	if (err == -ENOENT)
+		return 0;
+	return err ? err : 1;
+}
+
+void ms_dataplane_flow_forget(struct ms_dataplane *dp, const struct ms_flow_key *key)
+{
+	struct ms_flow_key k;
+
+	if (!dp || !key || flow_key_prepare(key, &k))
+		return;
+	dp->flows_evicted++;
+	hints_drop(dp, &k);
+}
+
+__u64 ms_dataplane_flows_evicted(const struct ms_dataplane *dp)
+{
+	return dp ? dp->flows_evicted : 0;
+}
+
+int ms_dataplane_flows_foreach(struct ms_dataplane *dp, ms_flow_cb cb, void *ctx)
+{
+	struct ms_flow_key key, next;
+	struct ms_flow_val val;
+	bool first = true;
+	int fd, err;
+
+	if (!dp || !cb)
+		return -EINVAL;
+	fd = bpf_map__fd(dp->skel->maps.ms_flows);
+	for (;;) {
+		err = bpf_map_get_next_key(fd, first ? NULL : &key, &next);
+		if (err == -ENOENT)
+			return 0;
+		if (err)
+			return err;
+		first = false;
+		key = next;
+		/* Evicted between the two calls: skip it. */
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0)
+			cb(ctx, &key, &val);
+	}
 }
 
 /*
@@ -646,6 +771,16 @@ int ms_dataplane_events_lost(struct ms_dataplane *dp, __u64 *lost)
 	if (err)
 		ms_err("dataplane: read lost events: %s", strerror(-err));
 	return err;
+}
+
+int ms_dataplane_attach_info(const struct ms_dataplane *dp, struct ms_dp_attach *out)
+{
+	if (!dp || !out || !dp->attached)
+		return -EINVAL;
+	out->tc_handle = dp->tc_handle;
+	out->tc_priority = dp->tc_priority;
+	out->clsact_created = dp->hook_created;
+	return 0;
 }
 
 int ms_dataplane_prog_fd(struct ms_dataplane *dp)
@@ -735,23 +870,128 @@ static struct ms_dataplane *alloc_dp(void)
 	return dp;
 }
 
-/* Loads the program, sets the default tables and opens the ring buffer. */
-static int load(struct ms_dataplane *dp)
+/* A pinned map fits ours if the kernel would have created the same one. */
+static int map_fits(const struct bpf_map *map, int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+	    info.value_size != bpf_map__value_size(map) ||
+	    info.max_entries != bpf_map__max_entries(map) ||
+	    info.map_flags != bpf_map__map_flags(map))
+		return -ESTALE;
+	return 0;
+}
+
+/* Each of our maps takes the pinned one of the same name, contents and all. */
+static int reuse_pinned_maps(struct ms_dataplane *dp)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int fd, err;
+
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
+		if (strncmp(bpf_map__name(map), "ms_", 3))
+			continue;
+		err = pin_path(dp, bpf_map__name(map), path, sizeof(path));
+		if (err)
+			return err;
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			ms_warn("dataplane: cannot take over %s: %s", path, strerror(errno));
+			return -ESTALE;
+		}
+		err = map_fits(map, fd);
+		if (!err)
+			err = bpf_map__reuse_fd(map, fd);
+		close(fd);
+		if (err) {
+			ms_warn("dataplane: cannot take over %s: %s", path,
+				err == -ESTALE ? "it was made by another version of the classifier"
+					       : strerror(-err));
+			return -ESTALE;
+		}
+	}
+	return 0;
+}
+
+static void count_flow_hints(void *ctx, const struct ms_flow_key *key,
+			     const struct ms_flow_val *val)
+{
+	struct ms_dataplane *dp = ctx;
+
+	(void)val;
+	dp->sport_refs[key->sport]++;
+	dp->dport_refs[key->dport]++;
+}
+
+/* The user-space mirrors of taken-over maps, which the hint logic relies on. */
+static int mirrors_rebuild(struct ms_dataplane *dp)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = MS_CIDR_HINT_SIZE, batch;
+	__u32 *keys;
+	int err;
+
+	err = ms_dataplane_flows_foreach(dp, count_flow_hints, dp);
+	if (err) {
+		ms_err("dataplane: read the pinned flow map: %s", strerror(-err));
+		return err;
+	}
+	keys = malloc(sizeof(*keys) * count);
+	if (!keys)
+		return -ENOMEM;
+	err = bpf_map_lookup_batch(bpf_map__fd(dp->skel->maps.ms_cidr_hint), NULL, &batch, keys,
+				   dp->cidr_hint, &count, &opts);
+	/* ENOENT: the whole array fit in the one batch. */
+	if (err == -ENOENT && count == MS_CIDR_HINT_SIZE)
+		err = 0;
+	free(keys);
+	if (err)
+		ms_err("dataplane: read the pinned CIDR hints: %s", strerror(-err));
+	return err;
+}
+
+/*
+ * Loads the program and opens the ring buffer. reuse: on the pinned maps as
+ * they are (-ESTALE if they cannot be); otherwise on fresh maps with the
+ * default tables.
+ */
+static int load(struct ms_dataplane *dp, bool reuse)
 {
 	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};
 	int err;
 
-	dp->skel = classifier__open_and_load();
+	dp->skel = classifier__open();
 	if (!dp->skel) {
 		err = -errno;
-		ms_err("dataplane: load the classifier: %s", strerror(errno));
+		ms_err("dataplane: open the classifier: %s", strerror(errno));
 		return err;
 	}
-	err = ms_dataplane_set_ports(dp, default_mgmt_ports,
-				     sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]),
-				     DEFAULT_MIG_PORT_MIN, DEFAULT_MIG_PORT_MAX);
-	if (!err)
-		err = ms_dataplane_set_config(dp, &cfg);
+	if (reuse) {
+		err = reuse_pinned_maps(dp);
+		if (err)
+			return err;
+	}
+	err = classifier__load(dp->skel);
+	if (err) {
+		ms_err("dataplane: load the classifier: %s", strerror(-err));
+		return reuse ? -ESTALE : err;
+	}
+	if (reuse) {
+		err = mirrors_rebuild(dp);
+	} else {
+		err = ms_dataplane_set_ports(dp, default_mgmt_ports,
+					     sizeof(default_mgmt_ports) /
+						 sizeof(default_mgmt_ports[0]),
+					     DEFAULT_MIG_PORT_MIN, DEFAULT_MIG_PORT_MAX);
+		if (!err)
+			err = ms_dataplane_set_config(dp, &cfg);
+	}
 	if (err)
 		return err;
 	dp->rb = ring_buffer__new(bpf_map__fd(dp->skel->maps.ms_events), on_event, dp, NULL);
@@ -777,7 +1017,7 @@ static int open_detached(struct ms_dataplane **out)
 	if (!dp)
 		return -ENOMEM;
 	dp->detached_mode = true;
-	err = load(dp);
+	err = load(dp, false);
 	if (err) {
 		free_dp(dp);
 		return err;
@@ -791,6 +1031,7 @@ int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane 
 	const char *pin_root;
 	struct ms_dataplane *dp;
 	int ifindex, n, err;
+	bool reused;
 
 	if (!opts || !out)
 		return -EINVAL;
@@ -836,36 +1077,68 @@ int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane 
 		goto cleanup;
 	}
 	err = dir_is_empty(dp->pin_dir);
-	if (err == 0) {
+	if (err < 0) {
+		ms_err("dataplane: read %s: %s", dp->pin_dir, strerror(-err));
+		goto cleanup;
+	}
+	if (err == 0 && !opts->adopt) {
 		ms_err("dataplane: %s already holds pins: another agent runs on %s, or a "
 		       "previous one left its dataplane in place",
 		       dp->pin_dir, dp->ifname);
 		err = -EEXIST;
 		goto cleanup;
 	}
-	if (err < 0) {
-		ms_err("dataplane: read %s: %s", dp->pin_dir, strerror(-err));
+	if (opts->adopt && !opts->adopt->tc_handle) {
+		err = -ESTALE;
 		goto cleanup;
 	}
 
 	/* Tables before the attach: the program never sees them empty. */
-	err = load(dp);
+	reused = err == 0;
+	if (reused) {
+		err = load(dp, true);
+		if (err == -ESTALE) {
+			ms_warn("dataplane: the pinned maps under %s cannot be taken over; the "
+				"classifier starts with fresh tables",
+				dp->pin_dir);
+			reused = false;
+			ring_buffer__free(dp->rb);
+			dp->rb = NULL;
+			classifier__destroy(dp->skel);
+			dp->skel = NULL;
+			err = pins_clear(dp) ?: load(dp, false);
+		}
+	} else {
+		err = load(dp, false);
+	}
 	if (err)
 		goto cleanup;
-
+	if (!reused) {
+		/* From here on the pins are ours to remove on failure. */
+		dp->pinned = true;
+		err = pin_maps(dp);
+		if (err)
+			goto cleanup;
+	}
+	/* The filter last: from here on packets see the new program. */
+	err = opts->adopt ? attach_in_place(dp, opts->adopt) : attach(dp);
+	if (err)
+		goto cleanup;
 	dp->pinned = true;
-	err = pin_all(dp);
-	if (err)
-		goto cleanup;
+	/* The filter holds the program; its pin only serves bpftool. */
+	if (pin_prog(dp))
+		ms_warn("dataplane: the program runs but is not pinned under %s", dp->pin_dir);
 
-	err = attach(dp);
-	if (err)
-		goto cleanup;
-
-	ms_info("dataplane: classifier attached to %s egress (handle %#x, priority %u), pinned "
-		"under %s%s",
-		dp->ifname, dp->tc_handle, dp->tc_priority, dp->pin_dir,
-		dp->hook_created ? ", clsact created" : "");
+	if (opts->adopt)
+		ms_info("dataplane: classifier on %s egress replaced in place (handle %#x, priority "
+			"%u), %s pinned maps under %s",
+			dp->ifname, dp->tc_handle, dp->tc_priority, reused ? "reusing the" : "with new",
+			dp->pin_dir);
+	else
+		ms_info("dataplane: classifier attached to %s egress (handle %#x, priority %u), "
+			"pinned under %s%s",
+			dp->ifname, dp->tc_handle, dp->tc_priority, dp->pin_dir,
+			dp->hook_created ? ", clsact created" : "");
 	*out = dp;
 	return 0;
 
@@ -873,6 +1146,37 @@ cleanup:
 	/* The directory only goes if we made it: an existing one may be shared. */
 	teardown(dp, false);
 	free_dp(dp);
+	return err;
+}
+
+int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct ms_dp_attach *prev)
+{
+	struct ms_dataplane dp = {
+		.hook = {.sz = sizeof(struct bpf_tc_hook), .attach_point = BPF_TC_EGRESS},
+	};
+	int ifindex, err;
+
+	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/'))
+		return -EINVAL;
+	pin_root = pin_root ? pin_root : MS_PIN_ROOT;
+	if (snprintf(dp.pin_dir, sizeof(dp.pin_dir), "%s/%s", pin_root, ifname) >=
+	    (int)sizeof(dp.pin_dir))
+		return -ENAMETOOLONG;
+	snprintf(dp.ifname, sizeof(dp.ifname), "%s", ifname);
+	ifindex = (int)if_nametoindex(ifname);
+	if (ifindex && prev && prev->tc_handle) {
+		dp.hook.ifindex = ifindex;
+		dp.tc_handle = prev->tc_handle;
+		dp.tc_priority = prev->tc_priority;
+		dp.attached = true;
+		dp.hook_created = prev->clsact_created;
+		detach(&dp);
+	}
+	err = pins_clear(&dp);
+	if (!err && rmdir(dp.pin_dir) && errno != ENOENT)
+		err = -errno;
+	/* Another interface's agent may still use the root: that is fine. */
+	rmdir(pin_root);
 	return err;
 }
 

@@ -26,10 +26,25 @@
 
 struct ms_dataplane;
 
+/* Where and how the classifier is attached, as a restarted agent needs to know it. */
+struct ms_dp_attach {
+	__u32 tc_handle;
+	__u32 tc_priority;
+	bool clsact_created; /* the clsact qdisc is ours to remove */
+};
+
 struct ms_dataplane_opts {
 	/* NULL: load only, for tests and benchmarks: no pins, no attach */
 	const char *ifname;
 	const char *pin_root; /* NULL: MS_PIN_ROOT */
+	/*
+	 * Non-NULL: pins under <pin_root>/<ifname>/ are a previous agent's
+	 * (recorded with ms_dataplane_attach_info()) and are taken over: the
+	 * pinned maps are reused with their contents, a fresh program replaces
+	 * the running one in the same filter slot in one step, and the tables
+	 * are not reset to defaults. Packets never see a missing classifier.
+	 */
+	const struct ms_dp_attach *adopt;
 };
 
 /*
@@ -38,7 +53,10 @@ struct ms_dataplane_opts {
  * egress. The port map starts with the default management ports (22, 16509,
  * 16514, 54321) and migration range (49152-49215), the config with no flags
  * and the default report interval. -EEXIST if pins already exist under
- * <pin_root>/<ifname>/. On failure nothing is left behind.
+ * <pin_root>/<ifname>/ and opts->adopt is NULL. With opts->adopt, -ESTALE
+ * when the pins cannot be taken over (missing, or maps of another layout):
+ * then the caller removes them and opens afresh. On failure nothing is
+ * left behind, and an adopted classifier keeps running.
  */
 int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane **out);
 
@@ -65,6 +83,22 @@ int ms_dataplane_flow_add(struct ms_dataplane *dp, const struct ms_flow_key *key
 /* -ENOENT if the flow is not in the table. */
 int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key);
 
+/* Current attachment, to record for a later adopt. */
+int ms_dataplane_attach_info(const struct ms_dataplane *dp, struct ms_dp_attach *out);
+
+typedef void (*ms_flow_cb)(void *ctx, const struct ms_flow_key *key, const struct ms_flow_val *val);
+/* Calls cb for every flow in the map (a snapshot; the map may change meanwhile). */
+int ms_dataplane_flows_foreach(struct ms_dataplane *dp, ms_flow_cb cb, void *ctx);
+/*
+ * 1 if the flow is in the map, 0 if not. The map is an LRU: a flow that was
+ * added and is no longer there was evicted; ms_dataplane_flow_forget()
+ * then drops its lookup hints. Evictions forgotten so far:
+ * ms_dataplane_flows_evicted().
+ */
+int ms_dataplane_flow_present(struct ms_dataplane *dp, const struct ms_flow_key *key);
+void ms_dataplane_flow_forget(struct ms_dataplane *dp, const struct ms_flow_key *key);
+__u64 ms_dataplane_flows_evicted(const struct ms_dataplane *dp);
+
 /* Sum over CPUs of the counters of one class minor (< MS_CLASS_SLOTS). */
 int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum);
 
@@ -88,6 +122,13 @@ int ms_dataplane_events_consume(struct ms_dataplane *dp, ms_flow_event_cb cb, vo
  * leave the program running with its maps pinned (fail-static). NULL-safe.
  */
 void ms_dataplane_close(struct ms_dataplane *dp, bool detach);
+
+/*
+ * Without an agent (--cleanup): removes the filter prev records (and the
+ * clsact qdisc if prev says it was ours) and every pin under
+ * <pin_root>/<ifname>/. prev NULL: only the pins.
+ */
+int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct ms_dp_attach *prev);
 
 /* "198.18.0.1:34567 -> 198.18.0.2:49152 tcp", IPv6 as "[2001:db8::1]:22".
  * Returns 0, or -ENOSPC if buf is too small (buf is still terminated). */

@@ -1347,6 +1347,28 @@ static void knobs_free(struct ms_knobs *k)
 	free(k);
 }
 
+int ms_knobs_cleanup(const char *mount_root, const char *ifname)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!mount_root || !ifname_ok(ifname))
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/%s", mount_root, ifname) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTCONN)
+			return -errno;
+		if (umount2(path, MNT_DETACH) < 0)
+			return -errno;
+	}
+	if (rmdir(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 int ms_knobs_start(struct ms_loop *loop, const char *mount_root, const char *ifname,
 		   const struct ms_knobs_ops *ops, void *ctx, struct ms_knobs **out)
 {

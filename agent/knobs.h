@@ -77,6 +77,12 @@ int ms_knobs_start(struct ms_loop *loop, const char *mount_root, const char *ifn
 		   const struct ms_knobs_ops *ops, void *ctx, struct ms_knobs **out);
 /* Unmounts, removes the directory it created and frees k. NULL is a no-op. */
 void ms_knobs_stop(struct ms_knobs *k);
+/*
+ * Without an agent (--cleanup): detaches the knob mount a dead agent left at
+ * <mount_root>/<ifname> and removes the directory. -EBUSY if a live mount
+ * is there (rmdir refuses).
+ */
+int ms_knobs_cleanup(const char *mount_root, const char *ifname);
 /* Writes accepted (applied) or rejected so far, for metrics. */
 __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted);
 

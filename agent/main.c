@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "mgmthealth.h"
 #include "sockdiag.h"
+#include "state.h"
 #include "virt.h"
 #include "virt_event.h"
 
@@ -58,6 +59,9 @@ struct agent {
 	int signal_fd;
 	int timer_fd;
 	bool iface_gone;
+	/* What the state file records; state_path is empty without one. */
+	struct ms_state *state;
+	char state_path[PATH_MAX];
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
 	struct ms_loop *loop;
@@ -95,9 +99,14 @@ static void usage(FILE *out)
 		"  -c, --config FILE     INI configuration (default %s if it exists)\n"
 		"  -l, --log-level LVL   error, warn, info or debug (overrides the config)\n"
 		"      --pin-root DIR    bpffs directory for pinned objects (default %s)\n"
-		"      --run-dir DIR     directory for the per-interface lock (default %s)\n"
+		"      --run-dir DIR     directory for the lock and state files (default %s)\n"
+		"      --cleanup         remove what an agent left on IF (after a crash or\n"
+		"                        kill -9) and put back the root qdisc it found; then exit\n"
 		"  -h, --help            show this help\n"
 		"  -V, --version         show the version\n"
+		"\n"
+		"A restarted agent takes over what a previous one left on IF (pinned\n"
+		"classifier, HTB tree, migration classes) without rebuilding it.\n"
 		"\n"
 		"Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime\n"
 		"error, 2 on bad arguments or configuration.\n",
@@ -155,33 +164,6 @@ static int take_lock(struct agent *a)
 	if (ftruncate(fd, 0) == 0)
 		dprintf(fd, "%d\n", (int)getpid());
 	a->lock_fd = fd;
-	return 0;
-}
-
-/*
- * Pins left by an agent that did not stop cleanly. We hold the interface
- * lock, so no live agent owns them: remove them and start afresh.
- */
-static int remove_stale_pins(const char *pin_root, const char *ifname)
-{
-	char dir_path[PATH_MAX];
-	struct dirent *de;
-	DIR *dir;
-
-	snprintf(dir_path, sizeof(dir_path), "%s/%s", pin_root, ifname);
-	dir = opendir(dir_path);
-	if (!dir)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
-			ms_warn("cannot remove stale pin %s/%s: %s", dir_path, de->d_name,
-				strerror(errno));
-	}
-	closedir(dir);
-	if (rmdir(dir_path) < 0)
-		return -errno;
 	return 0;
 }
 
@@ -279,6 +261,86 @@ static int set_cycle(struct agent *a, __u32 cycle_ms)
 	return timerfd_settime(a->timer_fd, 0, &cycle, NULL) < 0 ? -errno : 0;
 }
 
+/*
+ * Records what a restarted agent needs to adopt the interface. A failure
+ * costs only that: a restart would then rebuild instead of adopting.
+ */
+static void state_save(struct agent *a)
+{
+	const struct ms_migration_table *t = a->coord ? ms_coord_table(a->coord) : NULL;
+	int ret;
+
+	if (!a->state)
+		return;
+	a->state->n_migs = 0;
+	for (size_t i = 0; t && i < MS_MAX_MIGRATIONS; i++) {
+		const struct ms_migration *m = &t->entries[i];
+		struct ms_state_mig *sm = &a->state->migs[a->state->n_migs];
+
+		if (!m->used || !m->minor || !m->class_rate_bps)
+			continue;
+		memcpy(sm->uuid, m->uuid, MS_UUID_LEN);
+		sm->minor = m->minor;
+		snprintf(sm->name, sizeof(sm->name), "%s", m->name);
+		a->state->n_migs++;
+	}
+	ret = ms_state_write(a->state_path, a->state);
+	if (ret)
+		ms_warn("cannot write %s: %s; a restart would rebuild the tree instead of "
+			"adopting it",
+			a->state_path, strerror(-ret));
+}
+
+static void on_owners_changed(void *ctx)
+{
+	state_save(ctx);
+}
+
+/*
+ * The previous agent's record, if there is one about this interface as it
+ * exists now. Returns true and fills prev, or false: then the agent starts
+ * afresh (replacing whatever pins are left).
+ */
+static bool state_load(struct agent *a, struct ms_state *prev)
+{
+	char err[MS_STATE_ERR_LEN];
+	int ret;
+
+	ret = ms_state_read(a->state_path, prev, err, sizeof(err));
+	if (ret == -ENOENT)
+		return false;
+	if (ret) {
+		ms_warn("%s; starting afresh", err);
+		return false;
+	}
+	if (prev->ifindex != a->ifindex) {
+		ms_info("%s is about an earlier %s (ifindex %d, now %d); starting afresh",
+			a->state_path, a->ifname, prev->ifindex, a->ifindex);
+		ms_state_clear(prev);
+		return false;
+	}
+	ms_info("adopting what the previous agent left on %s (%zu migration classes recorded)",
+		a->ifname, prev->n_migs);
+	return true;
+}
+
+/* Takes over the previous agent's tree, or builds one. */
+static int open_htb(struct agent *a, const struct ms_state *prev)
+{
+	struct ms_htb_params params;
+	int ret;
+
+	htb_params_from_config(a, &a->cfg, &params);
+	if (prev) {
+		ret = ms_htb_adopt(&params, &prev->orig, &a->htb);
+		if (ret != -ENOENT)
+			return ret;
+		ms_warn("the previous agent's HTB tree is gone from %s; building a new one",
+			a->ifname);
+	}
+	return ms_htb_install(&params, &a->htb);
+}
+
 /* (Re)starts the libvirt watcher on uri; an empty uri means static shaping only. */
 static int restart_libvirt(struct agent *a, const char *uri)
 {
@@ -309,9 +371,14 @@ static int restart_libvirt(struct agent *a, const char *uri)
  * attribution. Neither is required: without them the agent shapes with the
  * static rules (management, unattributed migration ports, default).
  */
-static int start_coordination(struct agent *a)
+static int start_coordination(struct agent *a, const struct ms_state *prev)
 {
-	struct ms_coord_deps deps = { .cfg = &a->cfg, .dp = a->dp, .htb = a->htb };
+	struct ms_coord_deps deps = { .cfg = &a->cfg,
+				      .dp = a->dp,
+				      .htb = a->htb,
+				      .owners_changed = on_owners_changed,
+				      .ctx = a };
+	struct ms_coord_adopted adopted[MS_MAX_MIGRATIONS];
 	int ret;
 
 	ret = ms_sockdiag_open(&a->sd);
@@ -327,6 +394,13 @@ static int start_coordination(struct agent *a)
 	ret = ms_coord_new(&deps, &a->coord);
 	if (ret)
 		return ret;
+	/* Before libvirt: its first scan must find the adopted migrations in the table. */
+	for (size_t i = 0; prev && i < prev->n_migs; i++) {
+		adopted[i].uuid = prev->migs[i].uuid;
+		adopted[i].name = prev->migs[i].name;
+		adopted[i].minor = prev->migs[i].minor;
+	}
+	ms_coord_adopt(a->coord, adopted, prev ? prev->n_migs : 0);
 	return restart_libvirt(a, a->cfg.libvirt_uri);
 }
 
@@ -547,17 +621,20 @@ static int setup_loop_sources(struct agent *a)
 	return ms_loop_add(a->loop, a->timer_fd, EPOLLIN, on_timer, a);
 }
 
-static int open_dataplane(struct agent *a)
+static int open_dataplane(struct agent *a, const struct ms_state *prev)
 {
-	struct ms_dataplane_opts opts = { .ifname = a->ifname, .pin_root = a->pin_root };
+	struct ms_dataplane_opts opts = { .ifname = a->ifname,
+					  .pin_root = a->pin_root,
+					  .adopt = prev ? &prev->attach : NULL };
 	int ret;
 
 	ret = ms_dataplane_open(&opts, &a->dp);
-	if (ret == -EEXIST) {
-		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s; "
-			"replacing it",
+	if (ret == -EEXIST || ret == -ESTALE) {
+		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s, with "
+			"no record of where its classifier runs; replacing it",
 			a->pin_root, a->ifname);
-		ret = remove_stale_pins(a->pin_root, a->ifname);
+		opts.adopt = NULL;
+		ret = ms_dataplane_cleanup(a->pin_root, a->ifname, NULL);
 		if (!ret)
 			ret = ms_dataplane_open(&opts, &a->dp);
 	}
@@ -757,6 +834,8 @@ static void start_knobs(struct agent *a)
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */
 static void teardown(struct agent *a)
 {
+	bool restored = true;
+
 	ms_knobs_stop(a->knobs);
 	ms_metrics_server_stop(a->metrics);
 	free(a->metric_classes);
@@ -772,11 +851,21 @@ static void teardown(struct agent *a)
 	if (a->virt_events_registered)
 		ms_virt_event_shutdown();
 	if (a->htb) {
-		if (!a->iface_gone && ms_htb_restore(a->htb))
-			ms_warn("could not restore the original root qdisc of %s", a->ifname);
+		if (!a->iface_gone && ms_htb_restore(a->htb)) {
+			ms_warn("could not restore the original root qdisc of %s; "
+				"`migshaperd --cleanup --iface %s` retries",
+				a->ifname, a->ifname);
+			restored = false;
+		}
 		ms_htb_free(a->htb);
 	}
 	ms_dataplane_close(a->dp, true);
+	/* The record goes with what it describes; kept while something is left to undo. */
+	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
+		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
+	if (a->state)
+		ms_state_clear(a->state);
+	free(a->state);
 	ms_linkwatch_close(a->lw);
 	ms_loop_free(a->loop);
 	if (a->timer_fd >= 0)
@@ -790,31 +879,54 @@ static void teardown(struct agent *a)
 /* Returns an exit status; the config is already valid. */
 static int run_agent(struct agent *a)
 {
-	struct ms_htb_params htb_params;
+	struct ms_state *prev = NULL;
+	bool adopting = false;
 	int ret, status = EXIT_RUNTIME;
 
 	ret = take_lock(a);
 	if (ret)
 		return EXIT_RUNTIME;
+	ret = ms_state_path(a->run_dir, a->ifname, a->state_path, sizeof(a->state_path));
+	if (ret) {
+		ms_err("run directory %s: %s", a->run_dir, strerror(-ret));
+		goto out;
+	}
+	prev = calloc(1, sizeof(*prev));
+	a->state = calloc(1, sizeof(*a->state));
+	if (!prev || !a->state) {
+		ms_err("out of memory");
+		goto out;
+	}
+	adopting = state_load(a, prev);
 	ret = setup_loop_sources(a);
 	if (ret) {
 		ms_err("cannot set up the event loop: %s", strerror(-ret));
 		goto out;
 	}
-	ret = open_dataplane(a);
+	ret = open_dataplane(a, adopting ? prev : NULL);
 	if (ret)
 		goto out;
-	htb_params_from_config(a, &a->cfg, &htb_params);
-	ret = ms_htb_install(&htb_params, &a->htb);
+	ret = open_htb(a, adopting ? prev : NULL);
 	if (ret) {
 		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
 		goto out;
 	}
-	ret = start_coordination(a);
+	a->state->ifindex = a->ifindex;
+	ret = ms_htb_orig_get(a->htb, &a->state->orig);
+	ret = ret ?: ms_dataplane_attach_info(a->dp, &a->state->attach);
+	if (ret) {
+		ms_err("cannot record the state of %s: %s", a->ifname, strerror(-ret));
+		goto out;
+	}
+	ret = start_coordination(a, adopting ? prev : NULL);
 	if (ret) {
 		ms_err("cannot start migration coordination: %s", strerror(-ret));
 		goto out;
 	}
+	state_save(a);
+	ms_state_clear(prev);
+	free(prev);
+	prev = NULL;
 	ret = start_metrics(a);
 	if (ret)
 		goto out;
@@ -831,7 +943,70 @@ static int run_agent(struct agent *a)
 	else if (ret != -ENODEV)
 		ms_err("event loop: %s", strerror(-ret));
 out:
+	if (prev)
+		ms_state_clear(prev);
+	free(prev);
 	teardown(a);
+	return status;
+}
+
+/*
+ * --cleanup: undoes what an agent that did not stop cleanly left on the
+ * interface, from its state file. Without one, the pins and our tree go
+ * and the kernel's default root comes back.
+ */
+static int run_cleanup(struct agent *a)
+{
+	char path[PATH_MAX], err[MS_STATE_ERR_LEN];
+	struct ms_state *st = NULL;
+	int ret, tc_ret = 0, status = EXIT_RUNTIME;
+	bool have;
+
+	if (take_lock(a))
+		return EXIT_RUNTIME;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		goto out;
+	ret = ms_state_path(a->run_dir, a->ifname, path, sizeof(path));
+	if (ret)
+		goto out;
+	ret = ms_state_read(path, st, err, sizeof(err));
+	have = ret == 0;
+	if (ret == -ENOENT)
+		ms_info("no state file %s: removing the pins and our tree only", path);
+	else if (ret)
+		ms_warn("%s; ignoring it", err);
+	if (have && st->ifindex != a->ifindex) {
+		ms_info("%s is about an earlier %s; its filter and tree went with it", path,
+			a->ifname);
+		ms_state_clear(st);
+		have = false;
+	}
+	ret = ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
+	if (ret)
+		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
+	if (a->ifindex)
+		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
+	if (tc_ret == -ESTALE)
+		ms_warn("the root qdisc of %s is not migshaper's; left as it is", a->ifname);
+	else if (tc_ret)
+		ms_err("cannot put back the original root qdisc of %s: %s", a->ifname,
+		       strerror(-tc_ret));
+	if (ret || (tc_ret && tc_ret != -ESTALE))
+		goto out;
+	ret = ms_knobs_cleanup(a->run_dir, a->ifname);
+	if (ret)
+		ms_warn("cannot remove the knob mount %s/%s: %s", a->run_dir, a->ifname,
+			strerror(-ret));
+	if (unlink(path) && errno != ENOENT)
+		ms_warn("cannot remove %s: %s", path, strerror(errno));
+	ms_info("cleanup of %s done", a->ifname);
+	status = EXIT_OK;
+out:
+	if (st)
+		ms_state_clear(st);
+	free(st);
+	close(a->lock_fd);
 	return status;
 }
 
@@ -860,6 +1035,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "pin-root", required_argument, NULL, 'P' },
 		{ "run-dir", required_argument, NULL, 'R' },
+		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
@@ -874,6 +1050,7 @@ int main(int argc, char **argv)
 	};
 	const char *log_level_arg = NULL;
 	char err[MS_CONFIG_ERR_LEN];
+	bool cleanup = false;
 	enum ms_log_level level;
 	sigset_t mask;
 	int opt;
@@ -894,6 +1071,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			a.run_dir = optarg;
+			break;
+		case 'C':
+			cleanup = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -927,6 +1107,8 @@ int main(int argc, char **argv)
 	ms_log_set_level(log_level_arg ? level : a.cfg.log_level);
 
 	a.ifindex = (int)if_nametoindex(a.ifname);
+	if (cleanup)
+		return run_cleanup(&a);
 	if (!a.ifindex) {
 		ms_err("interface %s does not exist", a.ifname);
 		return EXIT_RUNTIME;

@@ -60,18 +60,21 @@ struct ms_migration *ms_mig_find(struct ms_migration_table *t, const unsigned ch
 	return NULL;
 }
 
-struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned char *uuid,
-				const char *name, enum ms_mig_dir dir, __u64 now_ns)
+/* minor 0: allocate one (outgoing), otherwise claim that one. */
+static struct ms_migration *mig_insert(struct ms_migration_table *t, const unsigned char *uuid,
+				       const char *name, enum ms_mig_dir dir, __u32 minor,
+				       __u64 now_ns)
 {
 	struct ms_migration *m = NULL;
-	__u32 minor = 0;
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS && !m; i++)
 		if (!t->entries[i].used)
 			m = &t->entries[i];
 	if (!m)
 		return NULL;
-	if (dir == MS_MIG_OUTGOING && ms_class_alloc(&t->classes, t->next_id, &minor))
+	if (minor && ms_class_claim(&t->classes, t->next_id, minor))
+		return NULL;
+	if (!minor && dir == MS_MIG_OUTGOING && ms_class_alloc(&t->classes, t->next_id, &minor))
 		return NULL;
 	memset(m, 0, sizeof(*m));
 	m->used = true;
@@ -83,6 +86,20 @@ struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned cha
 	m->minor = minor;
 	m->started_ns = now_ns;
 	return m;
+}
+
+struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned char *uuid,
+				const char *name, enum ms_mig_dir dir, __u64 now_ns)
+{
+	return mig_insert(t, uuid, name, dir, 0, now_ns);
+}
+
+struct ms_migration *ms_mig_adopt(struct ms_migration_table *t, const unsigned char *uuid,
+				  const char *name, __u32 minor, __u64 now_ns)
+{
+	if (!ms_minor_is_migration(minor) || ms_mig_find(t, uuid))
+		return NULL;
+	return mig_insert(t, uuid, name, MS_MIG_OUTGOING, minor, now_ns);
 }
 
 void ms_mig_remove(struct ms_migration_table *t, struct ms_migration *m)

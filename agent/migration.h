@@ -100,6 +100,13 @@ struct ms_migration *ms_mig_find(struct ms_migration_table *t, const unsigned ch
  */
 struct ms_migration *ms_mig_add(struct ms_migration_table *t, const unsigned char *uuid,
 				const char *name, enum ms_mig_dir dir, __u64 now_ns);
+/*
+ * An outgoing migration a previous agent left with class minor (restart
+ * adoption). NULL if the table is full, the minor is taken or invalid, or
+ * the domain is already in the table.
+ */
+struct ms_migration *ms_mig_adopt(struct ms_migration_table *t, const unsigned char *uuid,
+				  const char *name, __u32 minor, __u64 now_ns);
 /* Frees the entry and its class minor. */
 void ms_mig_remove(struct ms_migration_table *t, struct ms_migration *m);
 size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,

@@ -100,16 +100,6 @@ enum fixed_class {
 	FIX_COUNT,
 };
 
-struct saved_root {
-	bool present;
-	__u32 handle;
-	char kind[32];
-	void *opts; /* TCA_OPTIONS payload as dumped */
-	int opts_len;
-	void *stab; /* TCA_STAB payload as dumped */
-	int stab_len;
-};
-
 /* The desired configuration of one class. */
 struct class_spec {
 	__u32 minor;
@@ -129,8 +119,10 @@ struct ms_htb {
 	struct class_spec fixed[FIX_COUNT];
 	/* The root qdisc found at install; not present when it was the
 	 * kernel's default (handle 0), which deleting ours brings back. */
-	struct saved_root orig;
+	struct ms_htb_root orig;
 	__u64 mig_present[MS_MAX_MIGRATIONS / 64];
+	/* What each present per-migration class was last set to, for reassert. */
+	struct class_spec mig[MS_MAX_MIGRATIONS];
 	/* Extended-ack text of the last request, for error messages. */
 	char extack[256];
 };
@@ -515,7 +507,7 @@ static void *memdup(const void *src, size_t len)
 	return p;
 }
 
-static void saved_root_clear(struct saved_root *r)
+void ms_htb_root_clear(struct ms_htb_root *r)
 {
 	free(r->opts);
 	free(r->stab);
@@ -525,7 +517,7 @@ static void saved_root_clear(struct saved_root *r)
 struct root_dump {
 	int ifindex;
 	int err;
-	struct saved_root *out;
+	struct ms_htb_root *out;
 };
 
 static int root_dump_cb(struct nl_msg *msg, void *arg)
@@ -533,7 +525,7 @@ static int root_dump_cb(struct nl_msg *msg, void *arg)
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct root_dump *d = arg;
 	struct nlattr *tb[TCA_MAX + 1];
-	struct saved_root *r = d->out;
+	struct ms_htb_root *r = d->out;
 	struct tcmsg *tcm;
 
 	if (nlh->nlmsg_type != RTM_NEWQDISC || !nlmsg_valid_hdr(nlh, sizeof(*tcm)))
@@ -562,7 +554,7 @@ static int root_dump_cb(struct nl_msg *msg, void *arg)
 }
 
 /* The current root qdisc of the link; r->present is false if it has none. */
-static int root_get(struct ms_htb *h, struct saved_root *r)
+static int root_get(struct ms_htb *h, struct ms_htb_root *r)
 {
 	struct tcmsg tcm = {.tcm_family = AF_UNSPEC, .tcm_ifindex = h->ifindex};
 	struct root_dump d = {.ifindex = h->ifindex, .out = r};
@@ -583,17 +575,17 @@ static int root_get(struct ms_htb *h, struct saved_root *r)
 		err = nl_recvmsgs(h->sk, cb);
 	nl_cb_put(cb);
 	if (err < 0) {
-		saved_root_clear(r);
+		ms_htb_root_clear(r);
 		return nl_fail(h, err, "dump qdiscs", 0);
 	}
 	if (d.err) {
-		saved_root_clear(r);
+		ms_htb_root_clear(r);
 		return d.err;
 	}
 	return 0;
 }
 
-static bool root_is_ours(const struct saved_root *r)
+static bool root_is_ours(const struct ms_htb_root *r)
 {
 	struct nlattr *tb[TCA_HTB_MAX + 1];
 	struct tc_htb_glob glob;
@@ -610,7 +602,7 @@ static bool root_is_ours(const struct saved_root *r)
 /* Decides what ms_htb_restore() will put back and keeps it in h->orig. */
 static int root_save(struct ms_htb *h)
 {
-	struct saved_root r;
+	struct ms_htb_root r;
 	int err;
 
 	err = root_get(h, &r);
@@ -644,7 +636,7 @@ static int root_save(struct ms_htb *h)
 			"restore will leave the kernel default root",
 			h->ifindex, r.kind, r.handle >> 16);
 	}
-	saved_root_clear(&r);
+	ms_htb_root_clear(&r);
 	return 0;
 }
 
@@ -670,7 +662,7 @@ static int root_delete(struct ms_htb *h, __u32 handle, const char *what)
 
 static int root_add_orig(struct ms_htb *h, int flags)
 {
-	const struct saved_root *r = &h->orig;
+	const struct ms_htb_root *r = &h->orig;
 	struct tcmsg tcm = {
 	    .tcm_family = AF_UNSPEC,
 	    .tcm_ifindex = h->ifindex,
@@ -726,17 +718,11 @@ static int root_put_back(struct ms_htb *h)
 	return root_add_orig(h, NLM_F_CREATE | NLM_F_EXCL);
 }
 
-static int root_install(struct ms_htb *h)
+/* Our root qdisc in place of whatever is there, in one replace. */
+static int root_create(struct ms_htb *h)
 {
 	struct rtnl_qdisc *q;
 	int err;
-
-	if (h->orig.present && h->orig.handle == MS_HANDLE(0)) {
-		/* Someone else's root uses our handle; see root_put_back(). */
-		err = root_delete(h, MS_HANDLE(0), "delete original root qdisc");
-		if (err)
-			return err;
-	}
 
 	q = rtnl_qdisc_alloc();
 	if (!q)
@@ -757,15 +743,95 @@ static int root_install(struct ms_htb *h)
 	return 0;
 }
 
+static int root_install(struct ms_htb *h)
+{
+	int err;
+
+	if (h->orig.present && h->orig.handle == MS_HANDLE(0)) {
+		/* Someone else's root uses our handle; see root_put_back(). */
+		err = root_delete(h, MS_HANDLE(0), "delete original root qdisc");
+		if (err)
+			return err;
+	}
+	return root_create(h);
+}
+
+static int root_copy(const struct ms_htb_root *from, struct ms_htb_root *to)
+{
+	memset(to, 0, sizeof(*to));
+	to->present = from->present;
+	to->handle = from->handle;
+	memcpy(to->kind, from->kind, sizeof(to->kind));
+	to->kind[sizeof(to->kind) - 1] = '\0';
+	if (from->opts_len > 0) {
+		to->opts = memdup(from->opts, (size_t)from->opts_len);
+		to->opts_len = from->opts_len;
+	}
+	if (from->stab_len > 0) {
+		to->stab = memdup(from->stab, (size_t)from->stab_len);
+		to->stab_len = from->stab_len;
+	}
+	if ((from->opts_len > 0 && !to->opts) || (from->stab_len > 0 && !to->stab)) {
+		ms_htb_root_clear(to);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* API                                                                */
 
 static void htb_release(struct ms_htb *h)
 {
-	saved_root_clear(&h->orig);
+	ms_htb_root_clear(&h->orig);
 	if (h->sk)
 		nl_socket_free(h->sk);
 	free(h);
+}
+
+static bool mig_present(const struct ms_htb *h, __u32 minor)
+{
+	__u32 slot = minor - MS_MINOR_MIG_BASE;
+
+	return h->mig_present[slot / 64] & (1ULL << (slot % 64));
+}
+
+static void mig_mark(struct ms_htb *h, __u32 minor, bool present)
+{
+	__u32 slot = minor - MS_MINOR_MIG_BASE;
+
+	if (present)
+		h->mig_present[slot / 64] |= 1ULL << (slot % 64);
+	else
+		h->mig_present[slot / 64] &= ~(1ULL << (slot % 64));
+}
+
+/* The part of install and adopt before the kernel is touched. */
+static int htb_prepare(const struct ms_htb_params *p, struct ms_htb **out)
+{
+	struct ms_htb *h;
+	__u32 ignored;
+	int err;
+
+	err = params_check(p);
+	if (err)
+		return err;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ifindex = p->ifindex;
+	err = sock_open(h);
+	/* Also rejects a bad ifindex when the mtu was given. */
+	err = err ?: link_mtu(h, p->mtu ? &ignored : &h->mtu);
+	if (p->mtu)
+		h->mtu = p->mtu;
+	err = err ?: specs_compute(p, h->mtu, h->fixed);
+	if (err) {
+		htb_release(h);
+		return err;
+	}
+	*out = h;
+	return 0;
 }
 
 int ms_htb_install(const struct ms_htb_params *p, struct ms_htb **out)
@@ -777,34 +843,9 @@ int ms_htb_install(const struct ms_htb_params *p, struct ms_htb **out)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	err = params_check(p);
+	err = htb_prepare(p, &h);
 	if (err)
 		return err;
-
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->ifindex = p->ifindex;
-	err = sock_open(h);
-	if (err)
-		goto cleanup;
-	if (p->mtu)
-		h->mtu = p->mtu;
-	else
-		err = link_mtu(h, &h->mtu);
-	if (err)
-		goto cleanup;
-	/* Also rejects a bad ifindex when the mtu was given. */
-	if (p->mtu) {
-		__u32 ignored;
-
-		err = link_mtu(h, &ignored);
-		if (err)
-			goto cleanup;
-	}
-	err = specs_compute(p, h->mtu, h->fixed);
-	if (err)
-		goto cleanup;
 	err = root_save(h);
 	if (err)
 		goto cleanup;
@@ -831,6 +872,255 @@ cleanup:
 	if (root_replaced && root_put_back(h))
 		ms_err("htb: ifindex %d: rollback failed; the root qdisc may be wrong", h->ifindex);
 	htb_release(h);
+	return err;
+}
+
+int ms_htb_orig_get(const struct ms_htb *h, struct ms_htb_root *out)
+{
+	if (!h || !out)
+		return -EINVAL;
+	return root_copy(&h->orig, out);
+}
+
+/* The kernel's view of one of our classes, as far as adoption compares it. */
+struct class_seen {
+	bool present;
+	__u32 parent;
+	__u32 prio;
+	__u32 quantum_bytes;
+	__u64 rate_bps;
+	__u64 ceil_bps;
+};
+
+struct class_dump {
+	int ifindex;
+	struct class_seen fixed[FIX_COUNT];
+	struct class_seen mig[MS_MAX_MIGRATIONS];
+};
+
+static void class_dump_one(struct nl_object *obj, void *arg)
+{
+	struct rtnl_class *cls = (struct rtnl_class *)obj;
+	struct class_dump *d = arg;
+	__u32 handle = rtnl_tc_get_handle(TC_CAST(cls));
+	__u32 minor = TC_H_MIN(handle);
+	struct class_seen *seen = NULL;
+	uint64_t rate = 0, ceil = 0;
+
+	if (rtnl_tc_get_ifindex(TC_CAST(cls)) != d->ifindex || TC_H_MAJ(handle) != MS_HANDLE(0))
+		return;
+	if (ms_minor_is_migration(minor)) {
+		seen = &d->mig[minor - MS_MINOR_MIG_BASE];
+	} else {
+		static const __u32 fixed_minors[FIX_COUNT] = {
+		    [FIX_LINK] = MS_MINOR_LINK,
+		    [FIX_MGMT] = MS_MINOR_MGMT,
+		    [FIX_AGGREGATE] = MS_MINOR_AGGREGATE,
+		    [FIX_UNATTRIBUTED] = MS_MINOR_UNATTRIBUTED,
+		    [FIX_DEFAULT] = MS_MINOR_DEFAULT,
+		};
+
+		for (int i = 0; i < FIX_COUNT; i++)
+			if (fixed_minors[i] == minor)
+				seen = &d->fixed[i];
+	}
+	if (!seen)
+		return;
+	seen->present = true;
+	seen->parent = rtnl_tc_get_parent(TC_CAST(cls));
+	seen->prio = rtnl_htb_get_prio(cls);
+	seen->quantum_bytes = rtnl_htb_get_quantum(cls);
+	if (rtnl_htb_get_rate64(cls, &rate) == 0)
+		seen->rate_bps = rate * 8;
+	if (rtnl_htb_get_ceil64(cls, &ceil) == 0)
+		seen->ceil_bps = ceil * 8;
+}
+
+static int classes_dump(struct ms_htb *h, struct class_dump *d)
+{
+	struct nl_cache *cache = NULL;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	d->ifindex = h->ifindex;
+	h->extack[0] = '\0';
+	err = rtnl_class_alloc_cache(h->sk, h->ifindex, &cache);
+	if (err < 0)
+		return nl_fail(h, err, "dump classes", 0);
+	nl_cache_foreach(cache, class_dump_one, d);
+	nl_cache_free(cache);
+	return 0;
+}
+
+/* Rates are set in bytes per second, so compare at that precision. */
+static bool seen_matches(const struct class_seen *k, const struct class_spec *s)
+{
+	/* The kernel reports a class right under the qdisc as a child of the root. */
+	__u32 parent = k->parent == TC_H_ROOT ? MS_HANDLE(0) : k->parent;
+
+	return parent == s->parent && k->prio == s->prio &&
+	       k->quantum_bytes == s->geo.quantum_bytes && k->rate_bps == s->rate_bps / 8 * 8 &&
+	       k->ceil_bps == s->ceil_bps / 8 * 8;
+}
+
+/* Takes the kernel's tree as ours and brings the fixed classes to h->fixed. */
+static int adopt_classes(struct ms_htb *h)
+{
+	struct class_dump *d;
+	int err = 0, changed = 0, kept = 0;
+
+	d = malloc(sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	err = classes_dump(h, d);
+	if (err)
+		goto cleanup;
+	/* Parents before children, as at install. */
+	for (int i = 0; i < FIX_COUNT; i++) {
+		if (d->fixed[i].present && seen_matches(&d->fixed[i], &h->fixed[i]))
+			continue;
+		err = class_send(h, &h->fixed[i], d->fixed[i].present ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+		if (err)
+			goto cleanup;
+		changed++;
+	}
+	for (__u32 slot = 0; slot < MS_MAX_MIGRATIONS; slot++) {
+		const struct class_seen *k = &d->mig[slot];
+		__u32 minor = MS_MINOR_MIG_BASE + slot;
+
+		if (!k->present)
+			continue;
+		/* Its rates as they are: the coordinator decides what they become. */
+		if (spec_fill(&h->mig[slot], minor, MS_HANDLE(MS_MINOR_AGGREGATE), 1, k->rate_bps,
+			      k->ceil_bps, h->mtu)) {
+			ms_warn("htb: ifindex %d: class %x:%x has rates we cannot express; left as is",
+				h->ifindex, MS_HTB_MAJOR, minor);
+			continue;
+		}
+		mig_mark(h, minor, true);
+		kept++;
+	}
+	ms_info("htb: ifindex %d: adopted the tree in place (%d fixed classes changed, %d "
+		"migration classes kept)",
+		h->ifindex, changed, kept);
+cleanup:
+	free(d);
+	return err;
+}
+
+int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig,
+		 struct ms_htb **out)
+{
+	struct ms_htb_root cur;
+	struct ms_htb *h = NULL;
+	int err;
+
+	if (!out || !orig)
+		return -EINVAL;
+	*out = NULL;
+	err = htb_prepare(p, &h);
+	if (err)
+		return err;
+	err = root_get(h, &cur);
+	if (err)
+		goto cleanup;
+	if (!root_is_ours(&cur)) {
+		ms_info("htb: ifindex %d: no tree of ours to adopt", h->ifindex);
+		err = -ENOENT;
+		goto cleanup;
+	}
+	err = root_copy(orig, &h->orig);
+	err = err ?: adopt_classes(h);
+	if (err)
+		goto cleanup;
+	h->params = *p;
+	h->installed = true;
+	*out = h;
+	h = NULL;
+cleanup:
+	ms_htb_root_clear(&cur);
+	if (h)
+		htb_release(h);
+	return err;
+}
+
+bool ms_htb_mig_class_present(const struct ms_htb *h, __u32 minor)
+{
+	return h && h->installed && ms_minor_is_migration(minor) && mig_present(h, minor);
+}
+
+int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig)
+{
+	struct ms_htb_root cur;
+	struct ms_htb *h;
+	int err;
+
+	if (ifindex <= 0 || !orig)
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ifindex = ifindex;
+	err = sock_open(h);
+	err = err ?: root_get(h, &cur);
+	if (err)
+		goto out;
+	if (!root_is_ours(&cur)) {
+		err = cur.present && cur.handle != 0 ? -ESTALE : 0;
+		goto out_cur;
+	}
+	err = root_copy(orig, &h->orig);
+	err = err ?: root_put_back(h);
+out_cur:
+	ms_htb_root_clear(&cur);
+out:
+	htb_release(h);
+	return err;
+}
+
+int ms_htb_root_is_ours(struct ms_htb *h)
+{
+	struct ms_htb_root cur;
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	err = root_get(h, &cur);
+	if (err)
+		return err;
+	err = root_is_ours(&cur);
+	ms_htb_root_clear(&cur);
+	return err;
+}
+
+int ms_htb_reassert(struct ms_htb *h)
+{
+	struct ms_htb_root cur;
+	bool ours;
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	if (!h->installed)
+		return -ENOENT;
+	err = root_get(h, &cur);
+	if (err)
+		return err;
+	ours = root_is_ours(&cur);
+	/* A foreign root on our handle: a replace would be taken as a change of it. */
+	if (!ours && cur.present && cur.handle == MS_HANDLE(0))
+		err = root_delete(h, MS_HANDLE(0), "delete foreign root qdisc");
+	ms_htb_root_clear(&cur);
+	if (ours)
+		return 0;
+	err = err ?: root_create(h);
+	for (int i = 0; i < FIX_COUNT && !err; i++)
+		err = class_send(h, &h->fixed[i], NLM_F_CREATE | NLM_F_EXCL);
+	for (__u32 slot = 0; slot < MS_MAX_MIGRATIONS && !err; slot++)
+		if (mig_present(h, MS_MINOR_MIG_BASE + slot))
+			err = class_send(h, &h->mig[slot], NLM_F_CREATE | NLM_F_EXCL);
+	if (!err)
+		ms_info("htb: ifindex %d: tree re-asserted", h->ifindex);
 	return err;
 }
 
@@ -886,23 +1176,6 @@ cleanup:
 	return err;
 }
 
-static bool mig_present(const struct ms_htb *h, __u32 minor)
-{
-	__u32 slot = minor - MS_MINOR_MIG_BASE;
-
-	return h->mig_present[slot / 64] & (1ULL << (slot % 64));
-}
-
-static void mig_mark(struct ms_htb *h, __u32 minor, bool present)
-{
-	__u32 slot = minor - MS_MINOR_MIG_BASE;
-
-	if (present)
-		h->mig_present[slot / 64] |= 1ULL << (slot % 64);
-	else
-		h->mig_present[slot / 64] &= ~(1ULL << (slot % 64));
-}
-
 static int mig_spec(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil, struct class_spec *s)
 {
 	if (!ms_minor_is_migration(minor) ||
@@ -939,6 +1212,7 @@ int ms_htb_mig_class_add(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64 ce
 	if (err)
 		return err;
 	mig_mark(h, minor, true);
+	h->mig[minor - MS_MINOR_MIG_BASE] = s;
 	return 0;
 }
 
@@ -954,7 +1228,11 @@ int ms_htb_mig_class_change(struct ms_htb *h, __u32 minor, __u64 rate_bps, __u64
 		return -ENOENT;
 	/* Without NLM_F_CREATE the kernel changes the class in place (same
 	 * class, counters kept) or fails; it never creates one. */
-	return class_send(h, &s, 0);
+	err = class_send(h, &s, 0);
+	if (err)
+		return err;
+	h->mig[minor - MS_MINOR_MIG_BASE] = s;
+	return 0;
 }
 
 int ms_htb_mig_class_del(struct ms_htb *h, __u32 minor)
@@ -1019,7 +1297,7 @@ cleanup:
 
 int ms_htb_restore(struct ms_htb *h)
 {
-	struct saved_root cur;
+	struct ms_htb_root cur;
 	int err;
 
 	if (!h)
@@ -1041,7 +1319,7 @@ int ms_htb_restore(struct ms_htb *h)
 	h->installed = false;
 	ms_info("htb: ifindex %d: original root qdisc restored", h->ifindex);
 cleanup:
-	saved_root_clear(&cur);
+	ms_htb_root_clear(&cur);
 	return err;
 }
 

@@ -16,6 +16,7 @@
 #ifndef MS_TC_HTB_H
 #define MS_TC_HTB_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 
 struct ms_htb_params {
@@ -51,9 +52,56 @@ int ms_htb_geometry_compute(__u64 rate_bps, __u64 ceil_bps, __u32 mtu, struct ms
 
 struct ms_htb;
 
+/*
+ * A root qdisc as the kernel dumped it: kind, handle and the raw TCA_OPTIONS
+ * and TCA_STAB payloads. present=false stands for the kernel's default root,
+ * which deleting ours brings back.
+ */
+struct ms_htb_root {
+	bool present;
+	__u32 handle;
+	char kind[32];
+	void *opts;
+	int opts_len;
+	void *stab;
+	int stab_len;
+};
+
+/* Frees the payloads and zeroes *r. */
+void ms_htb_root_clear(struct ms_htb_root *r);
+/* A copy of what ms_htb_restore() will put back; the caller clears it. */
+int ms_htb_orig_get(const struct ms_htb *h, struct ms_htb_root *out);
+
 /* Saves the original root qdisc and builds the tree all-or-nothing: on
  * failure the original root is put back. -ENODEV for a bad ifindex. */
 int ms_htb_install(const struct ms_htb_params *p, struct ms_htb **out);
+/*
+ * Takes over the tree a previous agent left on p->ifindex (fail-static after
+ * a crash): nothing is deleted or re-created. Fixed classes whose rate, ceil,
+ * prio or quantum differ from p are changed in place, missing ones added;
+ * per-migration classes are recorded as present with whatever rates they
+ * have. orig is what ms_htb_restore() will put back (copied). -ENOENT if the
+ * root qdisc is not our tree, -ENODEV for a bad ifindex.
+ */
+int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig,
+		 struct ms_htb **out);
+/* Whether a per-migration class exists in the tree (as installed or adopted). */
+bool ms_htb_mig_class_present(const struct ms_htb *h, __u32 minor);
+/*
+ * Without an agent: if the root qdisc of ifindex is our tree, puts orig back
+ * in its place (--cleanup). 0 if there was nothing of ours, -ESTALE if the
+ * root is someone else's (left alone).
+ */
+int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig);
+/* 1 if the root qdisc of the tree's link is still ours, 0 if not, or -errno. */
+int ms_htb_root_is_ours(struct ms_htb *h);
+/*
+ * Puts our tree back after another tool replaced or deleted the root:
+ * installs the root and every class (fixed and per-migration, at their last
+ * rates) again. The original root saved at install is kept.
+ */
+int ms_htb_reassert(struct ms_htb *h);
+
 /* Changes the fixed classes whose rate, ceil or geometry differ, one netlink
  * change each; on a failure the classes already changed are reverted. */
 int ms_htb_apply(struct ms_htb *h, const struct ms_htb_params *p);
