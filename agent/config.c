@@ -57,6 +57,7 @@ void ms_config_init(struct ms_config *cfg)
 	/* A TCP retransmit or two: sessions survive it (policy.h). */
 	cfg->max_downtime_ms = 500;
 	cfg->escalation = true;
+	cfg->reassert_root_qdisc = true;
 	/* vdsm's migration_progress_timeout. */
 	cfg->migration_progress_timeout_s = 150;
 	cfg->downtime_step_ms = 100;
@@ -456,6 +457,12 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
 		if (!ret)
 			cfg->escalation = v;
+		return ret;
+	}
+	if (strcmp(key, "reassert_root_qdisc") == 0) {
+		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
+		if (!ret)
+			cfg->reassert_root_qdisc = v;
 		return ret;
 	}
 	if (strcmp(key, "suspend_allowed") == 0) {

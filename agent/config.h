@@ -44,6 +44,11 @@ struct ms_config {
 	__u32 migration_progress_timeout_s;
 	__u32 downtime_step_ms;
 	__u32 escalation_interval_ms;
+	/*
+	 * Another tool replaced or deleted our root qdisc: put our tree back
+	 * (true), or leave theirs in place and stop shaping until it is gone.
+	 */
+	bool reassert_root_qdisc;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;

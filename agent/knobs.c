@@ -177,6 +177,7 @@ static const struct knob knobs[] = {
 	{ "migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false },
 	{ "downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false },
 	{ "escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false },
+	{ "reassert_root_qdisc", show_bool, CFG_OFF(reassert_root_qdisc), false },
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))

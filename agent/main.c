@@ -59,6 +59,9 @@ struct agent {
 	int signal_fd;
 	int timer_fd;
 	bool iface_gone;
+	/* Another tool's root qdisc is in place and we leave it (reassert_root_qdisc=0). */
+	bool root_yielded;
+	__u64 root_reasserts;
 	/* What the state file records; state_path is empty without one. */
 	struct ms_state *state;
 	char state_path[PATH_MAX];
@@ -536,6 +539,40 @@ static int on_linkwatch(void *ctx, uint32_t events)
 	return 0;
 }
 
+/*
+ * Is our tree still the root? Another tool (tc qdisc replace, a network
+ * manager) may have replaced or deleted it: put it back, or with
+ * reassert_root_qdisc=0 leave the other root and stop shaping until it is
+ * gone (deleting it brings the kernel default back, which we replace).
+ */
+static void check_root(struct agent *a)
+{
+	int ours = ms_htb_root_is_ours(a->htb);
+	int ret;
+
+	if (ours < 0 || ours == 1)
+		return;
+	if (!a->cfg.reassert_root_qdisc && ms_htb_root_is_foreign(a->htb) == 1) {
+		if (!a->root_yielded)
+			ms_err("another tool replaced the root qdisc of %s; reassert_root_qdisc is "
+			       "0, so it stays and migrations are not shaped until it is removed",
+			       a->ifname);
+		a->root_yielded = true;
+		ms_htb_suspend(a->htb);
+		return;
+	}
+	ms_warn("the root qdisc of %s is %s; putting the migshaper tree back", a->ifname,
+		a->root_yielded ? "free again" : "no longer ours (replaced or deleted by another tool)");
+	ret = ms_htb_reassert(a->htb);
+	if (ret) {
+		ms_err("cannot put the migshaper tree back on %s: %s; retrying next cycle",
+		       a->ifname, strerror(-ret));
+		return;
+	}
+	a->root_yielded = false;
+	a->root_reasserts++;
+}
+
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
@@ -546,6 +583,8 @@ static int on_timer(void *ctx, uint32_t events)
 	(void)events;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
 		return 0;
+	/* Every cycle, as the backstop of the qdisc notifications. */
+	check_root(a);
 	if (a->mgmt_tracker) {
 		ret = ms_mgmt_health_read(a->sd, &a->cfg, a->mgmt_tracker, &a->mgmt);
 		/* A failed dump leaves the last sample; it is not shown as current. */

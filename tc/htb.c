@@ -115,6 +115,11 @@ struct ms_htb {
 	int ifindex;
 	__u32 mtu;
 	bool installed;
+	/*
+	 * Another tool's root is in place and we yield to it: changes are only
+	 * recorded, and ms_htb_reassert() puts them all in place later.
+	 */
+	bool suspended;
 	struct ms_htb_params params;
 	struct class_spec fixed[FIX_COUNT];
 	/* The root qdisc found at install; not present when it was the
@@ -436,6 +441,8 @@ static int class_send(struct ms_htb *h, const struct class_spec *s, int flags)
 	struct rtnl_class *cls = NULL;
 	int err;
 
+	if (h->suspended)
+		return 0;
 	err = class_build(h, s, &cls);
 	if (err < 0)
 		return nl_fail(h, err, what, s->minor);
@@ -1093,6 +1100,27 @@ int ms_htb_root_is_ours(struct ms_htb *h)
 	return err;
 }
 
+int ms_htb_root_is_foreign(struct ms_htb *h)
+{
+	struct ms_htb_root cur;
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	err = root_get(h, &cur);
+	if (err)
+		return err;
+	err = cur.present && cur.handle != 0 && !root_is_ours(&cur);
+	ms_htb_root_clear(&cur);
+	return err;
+}
+
+void ms_htb_suspend(struct ms_htb *h)
+{
+	if (h)
+		h->suspended = true;
+}
+
 int ms_htb_reassert(struct ms_htb *h)
 {
 	struct ms_htb_root cur;
@@ -1111,8 +1139,11 @@ int ms_htb_reassert(struct ms_htb *h)
 	if (!ours && cur.present && cur.handle == MS_HANDLE(0))
 		err = root_delete(h, MS_HANDLE(0), "delete foreign root qdisc");
 	ms_htb_root_clear(&cur);
-	if (ours)
+	if (ours) {
+		h->suspended = false;
 		return 0;
+	}
+	h->suspended = false;
 	err = err ?: root_create(h);
 	for (int i = 0; i < FIX_COUNT && !err; i++)
 		err = class_send(h, &h->fixed[i], NLM_F_CREATE | NLM_F_EXCL);
@@ -1247,7 +1278,7 @@ int ms_htb_mig_class_del(struct ms_htb *h, __u32 minor)
 		return -EINVAL;
 	if (!mig_present(h, minor))
 		return -ENOENT;
-	err = class_delete(h, minor);
+	err = h->suspended ? 0 : class_delete(h, minor);
 	/* Gone either way. */
 	if (err == 0 || err == -ENOENT)
 		mig_mark(h, minor, false);

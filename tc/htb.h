@@ -95,6 +95,13 @@ bool ms_htb_mig_class_present(const struct ms_htb *h, __u32 minor);
 int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig);
 /* 1 if the root qdisc of the tree's link is still ours, 0 if not, or -errno. */
 int ms_htb_root_is_ours(struct ms_htb *h);
+/* 1 if another tool's root qdisc (not the kernel default) is in place, 0 if not, or -errno. */
+int ms_htb_root_is_foreign(struct ms_htb *h);
+/*
+ * Yields to another tool's root qdisc: from now on class changes are only
+ * recorded (and succeed), until ms_htb_reassert().
+ */
+void ms_htb_suspend(struct ms_htb *h);
 /*
  * Puts our tree back after another tool replaced or deleted the root:
  * installs the root and every class (fixed and per-migration, at their last
