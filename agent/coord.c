@@ -51,6 +51,7 @@ struct ms_coord {
 	__u64 health_retrans_total;
 	__u64 health_retrans_used;
 	__u64 flows_evicted;
+	__u64 limit_hits[MS_METRICS_LIMITS];
 };
 
 static __u64 now_ns(void)
@@ -184,6 +185,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	if (!m) {
 		m = ms_mig_add(&c->table, job->uuid, job->name, job->dir, now_ns());
 		if (!m) {
+			c->limit_hits[MS_METRICS_LIMIT_MIGRATIONS]++;
 			if (!c->table_full_logged)
 				ms_warn("%s: no room for another migration (%u tracked); it stays "
 					"in the unattributed class",
@@ -552,6 +554,7 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 			continue;
 		/* Room first: a map entry the migration cannot record would outlive it. */
 		if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+			c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
 			if (!m->flows_full_logged)
 				ms_warn("%s: more than %u connections; the others stay unattributed",
 					m->name, MS_MAX_FLOWS_PER_MIGRATION);
@@ -780,6 +783,11 @@ const struct ms_virt_ops *ms_coord_virt_ops(void)
 __u64 ms_coord_flows_evicted(const struct ms_coord *c)
 {
 	return c->flows_evicted;
+}
+
+__u64 ms_coord_limit_hits(const struct ms_coord *c, unsigned int limit)
+{
+	return limit < MS_METRICS_LIMITS ? c->limit_hits[limit] : 0;
 }
 
 static struct ms_migration *owner_of(struct ms_coord *c, __u32 minor)

@@ -68,6 +68,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 
 /* Flows the flow map's LRU evicted under migrations, noticed so far. */
 __u64 ms_coord_flows_evicted(const struct ms_coord *c);
+/* Entries refused because a table was full, by enum ms_metrics_limit. */
+__u64 ms_coord_limit_hits(const struct ms_coord *c, unsigned int limit);
 
 /* One cycle: scan jobs, retire ended migrations, attribute flows, apply rates. */
 void ms_coord_cycle(struct ms_coord *c);

@@ -771,6 +771,11 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->link_bps = (__u64)a->cfg.link_mbps * 1000000ULL;
 	snap->effective_aggregate_bps = ms_coord_effective_aggregate(a->coord);
 	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
+	snap->flows_evicted_total = ms_coord_flows_evicted(a->coord);
+	for (unsigned int l = 0; l < MS_METRICS_LIMITS; l++)
+		snap->limit_hits_total[l] = ms_coord_limit_hits(a->coord, l);
+	snap->tree_in_place = !a->root_yielded;
+	snap->root_reasserts_total = a->root_reasserts;
 	/* No management connection: RTT unknown, left out rather than 0. */
 	snap->have_mgmt_health = a->have_mgmt && a->mgmt.n_conns > 0;
 	snap->mgmt_rtt_seconds = (double)a->mgmt.rtt_us_median / 1e6;

@@ -44,6 +44,16 @@ static const char *const error_kind_names[MS_METRICS_ERR_KINDS] = {
     [MS_METRICS_ERR_ATTRIBUTION] = "attribution",
 };
 
+static const char *const limit_names[MS_METRICS_LIMITS] = {
+    [MS_METRICS_LIMIT_MIGRATIONS] = "migrations",
+    [MS_METRICS_LIMIT_MIGRATION_FLOWS] = "flows_per_migration",
+};
+
+const char *ms_metrics_limit_name(enum ms_metrics_limit l)
+{
+	return (unsigned int)l < MS_METRICS_LIMITS ? limit_names[l] : NULL;
+}
+
 const char *ms_metrics_action_name(enum ms_metrics_action a)
 {
 	return (unsigned int)a < MS_METRICS_ACTIONS ? action_names[a] : NULL;
@@ -537,6 +547,19 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	struct family unattr = {"migshaper_unattributed_flows_total", "counter",
 				"Migration-port flows seen that no migration could be found for.",
 				false};
+	struct family evicted = {"migshaper_flows_evicted_total", "counter",
+				 "Migration flows the full flow map evicted; each is attributed again.",
+				 false};
+	struct family tree = {"migshaper_tree_in_place", "gauge",
+			      "1 if the migshaper HTB tree is the root qdisc, 0 while another "
+			      "tool's root is left in place.",
+			      false};
+	struct family reasserts = {"migshaper_root_reasserts_total", "counter",
+				   "Times the tree was put back after another tool replaced or "
+				   "deleted it.",
+				   false};
+	struct family limits = {"migshaper_limit_hits_total", "counter",
+				"Entries a table limit refused (counted at each attempt).", false};
 
 	if (s->have_mgmt_health) {
 		sample_double(b, &rtt, NULL, 0, nic, NLABELS(nic), s->mgmt_rtt_seconds);
@@ -548,6 +571,14 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	if (s->link_bps)
 		sample_double(b, &link, NULL, 0, nic, NLABELS(nic), (double)s->link_bps / 8.0);
 	sample_u64(b, &unattr, NULL, 0, nic, NLABELS(nic), s->unattributed_flows_total);
+	sample_u64(b, &evicted, NULL, 0, nic, NLABELS(nic), s->flows_evicted_total);
+	sample_u64(b, &tree, NULL, 0, nic, NLABELS(nic), s->tree_in_place ? 1 : 0);
+	sample_u64(b, &reasserts, NULL, 0, nic, NLABELS(nic), s->root_reasserts_total);
+	for (int l = 0; l < MS_METRICS_LIMITS; l++) {
+		struct label lim[] = {{"iface", s->iface}, {"limit", limit_names[l]}};
+
+		sample_u64(b, &limits, NULL, 0, lim, NLABELS(lim), s->limit_hits_total[l]);
+	}
 }
 
 static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)

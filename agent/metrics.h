@@ -69,6 +69,16 @@ enum ms_metrics_error_kind {
 	MS_METRICS_ERR_KINDS,
 };
 
+/* Fixed-size tables whose limit can be hit; see ms_metrics_limit_name(). */
+enum ms_metrics_limit {
+	MS_METRICS_LIMIT_MIGRATIONS = 0,   /* MS_MAX_MIGRATIONS tracked migrations */
+	MS_METRICS_LIMIT_MIGRATION_FLOWS, /* MS_MAX_FLOWS_PER_MIGRATION per migration */
+	MS_METRICS_LIMITS,
+};
+
+/* "migrations", "flows_per_migration"; NULL if out of range. */
+const char *ms_metrics_limit_name(enum ms_metrics_limit l);
+
 /* The label values: "none", "raise_downtime", ...; NULL if out of range. */
 const char *ms_metrics_action_name(enum ms_metrics_action a);
 /* "libvirt", "netlink", "bpf", "attribution"; NULL if out of range. */
@@ -114,6 +124,13 @@ struct ms_metrics_snapshot {
 	__u64 effective_aggregate_bps; /* bits per second; 0: unknown */
 	__u64 link_bps;		       /* bits per second; 0: unknown */
 	__u64 unattributed_flows_total;
+	/* Flow-map entries of migrations the LRU evicted (then re-attributed). */
+	__u64 flows_evicted_total;
+	/* Times a table limit refused an entry, by enum ms_metrics_limit. */
+	__u64 limit_hits_total[MS_METRICS_LIMITS];
+	/* Our tree is the root qdisc (0 while yielding to another tool's). */
+	bool tree_in_place;
+	__u64 root_reasserts_total;
 
 	bool libvirt_connected;
 	__u64 libvirt_reconnects_total;
