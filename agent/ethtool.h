@@ -21,10 +21,11 @@ int ms_ethtool_open(struct ms_ethtool **out);
 void ms_ethtool_close(struct ms_ethtool *e);
 
 /*
- * The speed of ifindex in Mbit/s as its driver reports it now (a bond or a
- * bridge reports what its ports add up to). -ENODATA if the driver does not
- * know it (a NIC without carrier, a bridge with no port up), -EOPNOTSUPP if
- * the driver reports no link settings at all (lo, dummy, ifb), -ENODEV if
+ * The speed of ifindex in Mbit/s as its driver reports it now: a bond the
+ * sum of its active ports, a bridge its fastest port that is up, VM taps
+ * (10000 by default) included. -ENODATA if the driver does not know it (a
+ * NIC without carrier, a bridge with no port up), -EOPNOTSUPP if the driver
+ * reports no link settings at all (lo, ifb, dummy), -ENODEV if
  * there is no such interface, -EINVAL for ifindex <= 0, -ETIMEDOUT if the
  * kernel does not answer within MS_NLREQ_TIMEOUT_MS.
  */

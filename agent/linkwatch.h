@@ -62,10 +62,11 @@ int ms_linkwatch_fd(const struct ms_linkwatch *lw);
 /* The watched ifindex; 0 while the interface is deleted and no other has its name. */
 int ms_linkwatch_ifindex(const struct ms_linkwatch *lw);
 /*
- * Reads what is pending and calls cb. After lost messages (ENOBUFS) it drops
- * what is still queued and resyncs (below), so a deletion or re-creation is
- * never missed. On an error the state cb saw may be stale: call
- * ms_linkwatch_resync() until it succeeds.
+ * Reads what is pending and calls cb. After lost messages (ENOBUFS) it
+ * reports what is still queued, then resyncs (below): the last note about
+ * each thing is current, and a deletion or re-creation is never missed. On an
+ * error the state cb saw may be stale: call ms_linkwatch_resync() until it
+ * succeeds.
  */
 int ms_linkwatch_dispatch(struct ms_linkwatch *lw);
 /*
