@@ -124,6 +124,8 @@ static void uninstall(struct ms_coord *c, struct ms_migration *m)
 {
 	char cls[32];
 
+	if (!c->deps.htb)
+		return;
 	for (size_t i = 0; i < m->n_flows; i++) {
 		int ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[i]);
 
@@ -285,6 +287,8 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 	char cls[32];
 	int ret;
 
+	if (!c->deps.htb)
+		return;
 	class_name(m, cls, sizeof(cls));
 	if (!m->class_rate_bps) {
 		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, rate_bps, ceil_bps);
@@ -591,7 +595,7 @@ static void attribute_all(struct ms_coord *c)
 	bool pending = false;
 	int ret;
 
-	if (!c->deps.sd || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
+	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
 		return;
 	ret = ms_sockdiag_dump_tcp(c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT),
 				   collect_conn, &set);
@@ -622,6 +626,8 @@ out:
  */
 static void check_evictions(struct ms_coord *c)
 {
+	if (!c->deps.dp)
+		return;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
@@ -888,6 +894,29 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 	if (flows.n_orphans)
 		ms_info("removed %zu flows that no migration owns", flows.n_orphans);
 	return adopted;
+}
+
+void ms_coord_detach(struct ms_coord *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		m->n_flows = 0;
+		m->class_rate_bps = 0;
+		m->class_ceil_bps = 0;
+	}
+	c->deps.dp = NULL;
+	c->deps.htb = NULL;
+}
+
+void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb *htb)
+{
+	if (!c)
+		return;
+	c->deps.dp = dp;
+	c->deps.htb = htb;
 }
 
 void ms_coord_release(struct ms_coord *c)

@@ -89,6 +89,14 @@ __u64 ms_coord_effective_aggregate(const struct ms_coord *c);
 /* Failed calls so far, by enum ms_metrics_error_kind. */
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 
+/*
+ * The interface is gone and every class and flow with it: forget them, and
+ * touch neither tc nor the flow map until ms_coord_attach() gives the new
+ * interface's; migrations stay tracked and get classes again then.
+ */
+void ms_coord_detach(struct ms_coord *c);
+void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb *htb);
+
 /* Removes every class and flow the coordinator installed (clean stop). */
 void ms_coord_release(struct ms_coord *c);
 void ms_coord_free(struct ms_coord *c);

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "coord.h"
 #include "dataplane.h"
+#include "ethtool.h"
 #include "htb.h"
 #include "knobs.h"
 #include "linkwatch.h"
@@ -50,6 +51,11 @@ enum {
 
 struct agent {
 	struct ms_config cfg;
+	/* The configuration as written (0 = auto), for re-deriving on a speed change. */
+	struct ms_config requested;
+	/* Link speed the current cfg was derived from; 0: unknown. */
+	__u32 link_speed_mbps;
+	struct ms_ethtool *ethtool; /* NULL: sysfs only */
 	const char *ifname;
 	const char *config_path;
 	const char *pin_root;
@@ -59,6 +65,11 @@ struct agent {
 	int signal_fd;
 	int timer_fd;
 	bool iface_gone;
+	/* Set by link notes, acted on once the notes are all read. */
+	bool reinstall_pending;
+	bool speed_check_pending;
+	bool root_check_pending;
+	bool link_down;
 	/* Another tool's root qdisc is in place and we leave it (reassert_root_qdisc=0). */
 	bool root_yielded;
 	__u64 root_reasserts;
@@ -116,13 +127,20 @@ static void usage(FILE *out)
 		MS_CONFIG_DEFAULT_PATH, MS_PIN_ROOT, MS_DEFAULT_RUN_DIR);
 }
 
-/* Link speed in Mbit/s as the driver reports it, 0 when unknown. */
-static __u32 read_link_speed_mbps(const char *ifname)
+/*
+ * Link speed in Mbit/s as the driver reports it, 0 when unknown: through
+ * ethtool netlink, which answers for the agent's network namespace, else
+ * sysfs.
+ */
+static __u32 read_link_speed_mbps(struct ms_ethtool *e, int ifindex, const char *ifname)
 {
 	char path[PATH_MAX];
 	long speed = -1;
+	__u32 mbps;
 	FILE *f;
 
+	if (e && ifindex > 0 && ms_ethtool_speed_mbps(e, ifindex, &mbps) == 0)
+		return mbps <= MS_MBPS_MAX ? mbps : 0;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/speed", ifname);
 	f = fopen(path, "re");
 	if (!f)
@@ -131,6 +149,11 @@ static __u32 read_link_speed_mbps(const char *ifname)
 		speed = -1;
 	fclose(f);
 	return speed > 0 && speed <= (long)MS_MBPS_MAX ? (__u32)speed : 0;
+}
+
+static __u32 link_speed(const struct agent *a)
+{
+	return read_link_speed_mbps(a->ethtool, a->ifindex, a->ifname);
 }
 
 static int take_lock(struct agent *a)
@@ -419,9 +442,11 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	struct ms_metrics_server *new_metrics = NULL;
 	struct ms_config next = *requested;
 	bool restart_metrics;
+	__u32 speed;
 	int ret;
 
-	ret = ms_config_resolve(&next, read_link_speed_mbps(a->ifname), err, err_len);
+	speed = link_speed(a);
+	ret = ms_config_resolve(&next, speed, err, err_len);
 	if (ret)
 		return ret;
 	/*
@@ -441,12 +466,13 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	}
 	htb_params_from_config(a, &a->cfg, &old_params);
 	htb_params_from_config(a, &next, &new_params);
-	ret = ms_htb_apply(a->htb, &new_params);
+	/* Without the interface there is no tree: it is built with next when it is back. */
+	ret = a->iface_gone ? 0 : ms_htb_apply(a->htb, &new_params);
 	if (ret) {
 		snprintf(err, err_len, "changing the HTB tree: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = apply_classifier_tables(a, &next, &a->cfg);
+	ret = a->iface_gone ? 0 : apply_classifier_tables(a, &next, &a->cfg);
 	if (ret) {
 		snprintf(err, err_len, "changing the classifier tables: %s", strerror(-ret));
 		if (ms_htb_apply(a->htb, &old_params) || apply_classifier_tables(a, &a->cfg, NULL))
@@ -465,6 +491,7 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 		a->metrics = new_metrics;
 	}
 	a->cfg = next;
+	a->link_speed_mbps = speed;
 	ms_coord_cycle(a->coord);
 	return 0;
 fail:
@@ -484,6 +511,8 @@ static void reload_config(struct agent *a)
 	ret = ms_config_load_file(&next, path, a->ifname, err, sizeof(err));
 	if (!ret)
 		ret = apply_config(a, &next, err, sizeof(err));
+	if (!ret)
+		a->requested = next;
 	if (ret)
 		ms_err("SIGHUP: configuration not changed: %s", err);
 	else
@@ -514,31 +543,6 @@ static int on_signal(void *ctx, uint32_t events)
 	return 0;
 }
 
-static void on_link_event(void *ctx, enum ms_link_event event, unsigned int ifi_flags)
-{
-	struct agent *a = ctx;
-
-	if (event == MS_LINK_DELETED) {
-		ms_err("interface %s disappeared; stopping", a->ifname);
-		a->iface_gone = true;
-		ms_loop_stop(a->loop, -ENODEV);
-		return;
-	}
-	ms_debug("interface %s changed (flags 0x%x)", a->ifname, ifi_flags);
-}
-
-static int on_linkwatch(void *ctx, uint32_t events)
-{
-	struct agent *a = ctx;
-	int ret;
-
-	(void)events;
-	ret = ms_linkwatch_dispatch(a->lw);
-	if (ret < 0)
-		ms_warn("rtnetlink: %s", strerror(-ret));
-	return 0;
-}
-
 /*
  * Is our tree still the root? Another tool (tc qdisc replace, a network
  * manager) may have replaced or deleted it: put it back, or with
@@ -547,10 +551,14 @@ static int on_linkwatch(void *ctx, uint32_t events)
  */
 static void check_root(struct agent *a)
 {
-	int ours = ms_htb_root_is_ours(a->htb);
-	int ret;
+	char name[IF_NAMESIZE];
+	int ours, ret;
 
-	if (ours < 0 || ours == 1)
+	if (a->iface_gone)
+		return;
+	ours = ms_htb_root_is_ours(a->htb);
+	/* A device being deleted loses its root first; the deletion note follows. */
+	if (ours < 0 || ours == 1 || !if_indextoname((unsigned int)a->ifindex, name))
 		return;
 	if (!a->cfg.reassert_root_qdisc && ms_htb_root_is_foreign(a->htb) == 1) {
 		if (!a->root_yielded)
@@ -571,6 +579,217 @@ static void check_root(struct agent *a)
 	}
 	a->root_yielded = false;
 	a->root_reasserts++;
+}
+
+static int open_dataplane(struct agent *a, const struct ms_state *prev)
+{
+	struct ms_dataplane_opts opts = { .ifname = a->ifname,
+					  .pin_root = a->pin_root,
+					  .adopt = prev ? &prev->attach : NULL };
+	int ret;
+
+	ret = ms_dataplane_open(&opts, &a->dp);
+	if (ret == -EEXIST || ret == -ESTALE) {
+		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s, with "
+			"no record of where its classifier runs; replacing it",
+			a->pin_root, a->ifname);
+		opts.adopt = NULL;
+		ret = ms_dataplane_cleanup(a->pin_root, a->ifname, NULL);
+		if (!ret)
+			ret = ms_dataplane_open(&opts, &a->dp);
+	}
+	if (ret) {
+		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = apply_classifier_tables(a, &a->cfg, NULL);
+	if (ret) {
+		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = ms_loop_add(a->loop, ms_dataplane_events_fd(a->dp), EPOLLIN, on_ringbuf, a);
+	if (ret)
+		ms_err("cannot watch the flow-event ring buffer: %s", strerror(-ret));
+	return ret;
+}
+
+/*
+ * With link_mbps = auto, the rates follow the link's speed: the keys that
+ * were auto in the configuration are derived again, the others stay.
+ */
+static void rederive_link_speed(struct agent *a)
+{
+	struct ms_config next = a->cfg;
+	char err[MS_CONFIG_ERR_LEN];
+	__u32 speed;
+
+	if (a->requested.link_mbps || a->iface_gone)
+		return;
+	speed = link_speed(a);
+	if (!speed || speed == a->link_speed_mbps)
+		return;
+	next.link_mbps = 0;
+	if (!a->requested.mgmt_reserve_mbps)
+		next.mgmt_reserve_mbps = 0;
+	if (!a->requested.migration_aggregate_mbps)
+		next.migration_aggregate_mbps = 0;
+	if (!a->requested.migration_max_mbps)
+		next.migration_max_mbps = 0;
+	if (!a->requested.migration_min_mbps)
+		next.migration_min_mbps = 0;
+	if (apply_config(a, &next, err, sizeof(err))) {
+		ms_err("link speed of %s is now %u Mbit/s, but the rates cannot follow: %s",
+		       a->ifname, speed, err);
+		return;
+	}
+	ms_info("link speed of %s is now %u Mbit/s: shaping at %u Mbit/s (link_mbps auto)",
+		a->ifname, speed, a->cfg.link_mbps);
+}
+
+/*
+ * The interface is gone, and with it the filter, the clsact and the tree.
+ * What is left in user space and the pins is dropped; migrations stay in
+ * the table and get classes again when an interface of the name comes back.
+ */
+static void drop_link_state(struct agent *a)
+{
+	ms_coord_detach(a->coord);
+	if (a->dp) {
+		ms_loop_del(a->loop, ms_dataplane_events_fd(a->dp));
+		ms_dataplane_close(a->dp, true);
+		a->dp = NULL;
+	}
+	ms_htb_free(a->htb);
+	a->htb = NULL;
+	if (unlink(a->state_path) && errno != ENOENT)
+		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
+	a->root_yielded = false;
+	a->iface_gone = true;
+}
+
+/* An interface of our name appeared: shape it as at start, with fresh state. */
+static int reinstall(struct agent *a, int ifindex)
+{
+	char err[MS_CONFIG_ERR_LEN];
+	struct ms_config next = a->requested;
+	int ret;
+
+	a->ifindex = ifindex;
+	a->link_speed_mbps = link_speed(a);
+	/* The new device may differ (speed): derive from the configuration as written. */
+	ret = ms_config_resolve(&next, a->link_speed_mbps, err, sizeof(err));
+	if (ret) {
+		ms_err("interface %s is back but cannot be shaped: %s", a->ifname, err);
+		return ret;
+	}
+	a->cfg = next;
+	ret = open_dataplane(a, NULL);
+	if (ret)
+		goto fail;
+	ret = open_htb(a, NULL);
+	if (ret) {
+		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
+		goto fail;
+	}
+	ms_htb_root_clear(&a->state->orig);
+	a->state->ifindex = a->ifindex;
+	ret = ms_htb_orig_get(a->htb, &a->state->orig);
+	ret = ret ?: ms_dataplane_attach_info(a->dp, &a->state->attach);
+	if (ret)
+		goto fail;
+	a->iface_gone = false;
+	ms_coord_attach(a->coord, a->dp, a->htb);
+	state_save(a);
+	ms_coord_cycle(a->coord);
+	ms_info("interface %s is back (ifindex %d): shaping again", a->ifname, a->ifindex);
+	return 0;
+fail:
+	ms_err("interface %s is back but shaping it failed; waiting for its next change",
+	       a->ifname);
+	drop_link_state(a);
+	return ret;
+}
+
+static void on_link_event(void *ctx, const struct ms_link_note *note)
+{
+	struct agent *a = ctx;
+	bool down;
+
+	switch (note->event) {
+	case MS_LINK_DELETED:
+		if (a->iface_gone)
+			return;
+		ms_warn("interface %s disappeared; its classes are gone with it, migrations stay "
+			"tracked, shaping resumes when it comes back",
+			a->ifname);
+		drop_link_state(a);
+		a->reinstall_pending = false;
+		return;
+	case MS_LINK_CREATED:
+		a->reinstall_pending = true;
+		return;
+	case MS_LINK_CHANGED:
+		down = !(note->ifi_flags & IFF_UP);
+		if (down != a->link_down)
+			ms_info("interface %s is %s%s", a->ifname, down ? "down" : "up",
+				down ? "; its tree stays in place" : "");
+		a->link_down = down;
+		/* A failed re-install is retried on the next change of the new device. */
+		if (a->iface_gone && ms_linkwatch_ifindex(a->lw) > 0)
+			a->reinstall_pending = true;
+		a->speed_check_pending = true;
+		a->root_check_pending = true;
+		return;
+	case MS_LINK_ROOT_QDISC:
+		a->root_check_pending = true;
+		return;
+	}
+}
+
+/* What the link notes asked for, once all of them are read. */
+static void act_on_link_notes(struct agent *a)
+{
+	if (a->reinstall_pending) {
+		a->reinstall_pending = false;
+		if (a->iface_gone && ms_linkwatch_ifindex(a->lw) > 0)
+			reinstall(a, ms_linkwatch_ifindex(a->lw));
+	}
+	if (a->speed_check_pending) {
+		a->speed_check_pending = false;
+		rederive_link_speed(a);
+	}
+	if (a->root_check_pending) {
+		a->root_check_pending = false;
+		check_root(a);
+	}
+}
+
+static int on_linkwatch(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	int ret;
+
+	(void)events;
+	ret = ms_linkwatch_dispatch(a->lw);
+	if (ret < 0) {
+		ms_warn("rtnetlink: %s; reading the interface's state again", strerror(-ret));
+		ret = ms_linkwatch_resync(a->lw);
+		if (ret < 0)
+			ms_warn("rtnetlink resync: %s; retrying next cycle", strerror(-ret));
+	}
+	act_on_link_notes(a);
+	return 0;
+}
+
+/* ethtool announced new link modes (ethtool -s): the speed may have changed. */
+static int on_ethtool(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+
+	(void)events;
+	if (ms_ethtool_dispatch(a->ethtool, a->ifindex) != 0)
+		rederive_link_speed(a);
+	return 0;
 }
 
 static int on_timer(void *ctx, uint32_t events)
@@ -604,7 +823,7 @@ static int on_timer(void *ctx, uint32_t events)
 		a->last_cycle_s = (double)(t1.tv_sec - t0.tv_sec) +
 				  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
-	if (ms_log_get_level() < MS_LOG_DEBUG)
+	if (ms_log_get_level() < MS_LOG_DEBUG || !a->dp)
 		return 0;
 	for (size_t i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
 		struct ms_class_counter c;
@@ -644,12 +863,17 @@ static int setup_loop_sources(struct agent *a)
 	if (ret)
 		return ret;
 
-	ret = ms_linkwatch_open(a->ifindex, on_link_event, a, &a->lw);
+	ret = ms_linkwatch_open(a->ifname, a->ifindex, on_link_event, a, &a->lw);
 	if (ret)
 		return ret;
 	ret = ms_loop_add(a->loop, ms_linkwatch_fd(a->lw), EPOLLIN, on_linkwatch, a);
 	if (ret)
 		return ret;
+	if (a->ethtool) {
+		ret = ms_loop_add(a->loop, ms_ethtool_fd(a->ethtool), EPOLLIN, on_ethtool, a);
+		if (ret)
+			return ret;
+	}
 
 	cycle.it_value = cycle.it_interval;
 	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -660,37 +884,6 @@ static int setup_loop_sources(struct agent *a)
 	return ms_loop_add(a->loop, a->timer_fd, EPOLLIN, on_timer, a);
 }
 
-static int open_dataplane(struct agent *a, const struct ms_state *prev)
-{
-	struct ms_dataplane_opts opts = { .ifname = a->ifname,
-					  .pin_root = a->pin_root,
-					  .adopt = prev ? &prev->attach : NULL };
-	int ret;
-
-	ret = ms_dataplane_open(&opts, &a->dp);
-	if (ret == -EEXIST || ret == -ESTALE) {
-		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s, with "
-			"no record of where its classifier runs; replacing it",
-			a->pin_root, a->ifname);
-		opts.adopt = NULL;
-		ret = ms_dataplane_cleanup(a->pin_root, a->ifname, NULL);
-		if (!ret)
-			ret = ms_dataplane_open(&opts, &a->dp);
-	}
-	if (ret) {
-		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
-		return ret;
-	}
-	ret = apply_classifier_tables(a, &a->cfg, NULL);
-	if (ret) {
-		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
-		return ret;
-	}
-	ret = ms_loop_add(a->loop, ms_dataplane_events_fd(a->dp), EPOLLIN, on_ringbuf, a);
-	if (ret)
-		ms_err("cannot watch the flow-event ring buffer: %s", strerror(-ret));
-	return ret;
-}
 
 static void fill_metric_class(struct agent *a, __u32 minor, struct ms_metrics_class *mc)
 {
@@ -774,7 +967,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->flows_evicted_total = ms_coord_flows_evicted(a->coord);
 	for (unsigned int l = 0; l < MS_METRICS_LIMITS; l++)
 		snap->limit_hits_total[l] = ms_coord_limit_hits(a->coord, l);
-	snap->tree_in_place = !a->root_yielded;
+	snap->tree_in_place = !a->root_yielded && !a->iface_gone;
 	snap->root_reasserts_total = a->root_reasserts;
 	/* No management connection: RTT unknown, left out rather than 0. */
 	snap->have_mgmt_health = a->have_mgmt && a->mgmt.n_conns > 0;
@@ -855,7 +1048,7 @@ static int knob_class_stats(void *ctx, __u32 minor, __u64 *bytes, __u64 *packets
 
 static __u32 knob_link_speed(void *ctx)
 {
-	return read_link_speed_mbps(((struct agent *)ctx)->ifname);
+	return link_speed(ctx);
 }
 
 /* The knob tree is optional: without FUSE the agent runs without it. */
@@ -911,6 +1104,7 @@ static void teardown(struct agent *a)
 		ms_state_clear(a->state);
 	free(a->state);
 	ms_linkwatch_close(a->lw);
+	ms_ethtool_close(a->ethtool);
 	ms_loop_free(a->loop);
 	if (a->timer_fd >= 0)
 		close(a->timer_fd);
@@ -975,6 +1169,11 @@ static int run_agent(struct agent *a)
 	if (ret)
 		goto out;
 	start_knobs(a);
+	/* What happened to the interface since it was looked up. */
+	ret = ms_linkwatch_resync(a->lw);
+	if (ret)
+		ms_warn("rtnetlink resync: %s", strerror(-ret));
+	act_on_link_notes(a);
 	ms_info("ready: shaping %s at %u Mbit/s (management reserve %u, migration aggregate %u, "
 		"per-migration %u-%u Mbit/s)",
 		a->ifname, a->cfg.link_mbps, a->cfg.mgmt_reserve_mbps,
@@ -1157,7 +1356,12 @@ int main(int argc, char **argv)
 		ms_err("interface %s does not exist", a.ifname);
 		return EXIT_RUNTIME;
 	}
-	if (ms_config_resolve(&a.cfg, read_link_speed_mbps(a.ifname), err, sizeof(err))) {
+	a.requested = a.cfg;
+	if (ms_ethtool_open(&a.ethtool))
+		a.ethtool = NULL;
+	a.link_speed_mbps = link_speed(&a);
+	if (ms_config_resolve(&a.cfg, a.link_speed_mbps, err, sizeof(err))) {
+		ms_ethtool_close(a.ethtool);
 		fprintf(stderr, "migshaperd: bad configuration: %s\n", err);
 		return EXIT_USAGE;
 	}

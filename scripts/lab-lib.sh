@@ -166,6 +166,18 @@ lab_wire_set() {
 		tbf rate "${mbit}mbit" burst "$burst" limit "$limit"
 }
 
+# lab_hv1_uplink_recreate: deletes hv1's uplink veth and makes a new one of
+# the same name, wired and addressed as lab_up does (a new ifindex).
+lab_hv1_uplink_recreate() {
+	ip -n "$LAB_NS_HV1" link del "$LAB_HV1_IF" || return 1
+	_lab_veth "$LAB_NS_HV1" "$LAB_HV1_IF" "$LAB_NS_WIRE" "$LAB_WIRE_IN" || return 1
+	ip -n "$LAB_NS_WIRE" link set "$LAB_WIRE_IN" master "$LAB_WIRE_BR" || return 1
+	_lab_if_up "$LAB_NS_WIRE" "$LAB_WIRE_IN"
+	_lab_if_up "$LAB_NS_HV1" "$LAB_HV1_IF"
+	ip -n "$LAB_NS_HV1" addr add "$LAB_HV1_IP/24" dev "$LAB_HV1_IF" || return 1
+	ip -n "$LAB_NS_HV1" addr add "$LAB_HV1_IP6/64" dev "$LAB_HV1_IF" nodad || return 1
+}
+
 # lab_reachable NS ADDR: true if ADDR answers from NS. No ping here: a TCP
 # connect to the discard port, which nothing listens on, gets an RST back.
 lab_reachable() {
