@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# libvirtd on hv1 restarts in the middle of a migration. While it is down the
-# agent keeps the migration's class and flows (shaping goes on); it reconnects
-# with back-off and then follows what libvirt reports, without re-creating the
-# class of a migration that is still running.
+# libvirtd on hv1 is killed (SIGKILL) in the middle of a migration and started
+# again. While it is down the agent keeps the migration's class and flows
+# (shaping goes on); it reconnects with back-off, re-reads the jobs and then
+# follows what libvirt reports, without re-creating the class of a migration
+# that is still running.
 . "$(dirname "$0")/virtlib.sh"
 v_setup
 
@@ -20,7 +21,7 @@ v_migrate_bg ms-rs
 t_wait_log "$log" "ms-rs: flow .* in class mig:0" 20 || t_fail "flow never attributed"
 bytes0=$(v_class_bytes 100)
 
-virtlab_daemon_stop hv1
+virtlab_daemon_stop hv1 KILL
 t_wait_log "$log" "keeping the classes of 1 outgoing" 20 || t_fail "agent did not notice the disconnection"
 sleep 2
 rate=$(v_class_rate 100)
