@@ -104,8 +104,8 @@ static void test_present_rejects_bad_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_eviction_noticed_and_undone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_present_rejects_bad_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_eviction_noticed_and_undone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_present_rejects_bad_keys, setup, teardown),
 	};
 	struct ms_dataplane_opts opts = {0};
 	struct ms_dataplane *dp;

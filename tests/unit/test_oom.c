@@ -141,14 +141,13 @@ static long run_with_failures(scenario_fn fn, void *ctx)
 #endif
 }
 
-static const char config_text[] =
-	"[global]\n"
-	"link_mbps = 950\n"
-	"mgmt_cidrs = 198.18.0.0/24, 2001:db8::/64\n"
-	"mgmt_ports = 22, 16509\n"
-	"policy = fair\n"
-	"[interface eth0]\n"
-	"migration_aggregate_mbps = 600\n";
+static const char config_text[] = "[global]\n"
+				  "link_mbps = 950\n"
+				  "mgmt_cidrs = 198.18.0.0/24, 2001:db8::/64\n"
+				  "mgmt_ports = 22, 16509\n"
+				  "policy = fair\n"
+				  "[interface eth0]\n"
+				  "migration_aggregate_mbps = 600\n";
 
 static int parse_config(void *ctx)
 {
@@ -249,12 +248,12 @@ static void test_metrics_render(void **state)
 	struct ms_metrics_migration migs[2] = {};
 	struct ms_metrics_class classes[3] = {};
 	struct ms_metrics_snapshot snap = {
-		.iface = "eth0",
-		.version = "test",
-		.classes = classes,
-		.n_classes = 3,
-		.migrations = migs,
-		.n_migrations = 2,
+	    .iface = "eth0",
+	    .version = "test",
+	    .classes = classes,
+	    .n_classes = 3,
+	    .migrations = migs,
+	    .n_migrations = 2,
 	};
 
 	(void)state;
@@ -277,9 +276,9 @@ static void test_metrics_render(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_parse),
-		cmocka_unit_test(test_state_file),
-		cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_config_parse),
+	    cmocka_unit_test(test_state_file),
+	    cmocka_unit_test(test_metrics_render),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
