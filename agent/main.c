@@ -363,6 +363,9 @@ static int open_htb(struct agent *a, const struct ms_state *prev)
 			return ret;
 		ms_warn("the previous agent's HTB tree is gone from %s; building a new one",
 			a->ifname);
+		ret = ms_htb_install(&params, &a->htb);
+		/* What was there before the first agent, not what replaced its tree. */
+		return ret ?: ms_htb_orig_set(a->htb, &prev->orig);
 	}
 	return ms_htb_install(&params, &a->htb);
 }

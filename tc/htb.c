@@ -882,6 +882,21 @@ cleanup:
 	return err;
 }
 
+int ms_htb_orig_set(struct ms_htb *h, const struct ms_htb_root *orig)
+{
+	struct ms_htb_root copy;
+	int err;
+
+	if (!h || !orig)
+		return -EINVAL;
+	err = root_copy(orig, &copy);
+	if (err)
+		return err;
+	ms_htb_root_clear(&h->orig);
+	h->orig = copy;
+	return 0;
+}
+
 int ms_htb_orig_get(const struct ms_htb *h, struct ms_htb_root *out)
 {
 	if (!h || !out)

@@ -69,6 +69,11 @@ struct ms_htb_root {
 
 /* Frees the payloads and zeroes *r. */
 void ms_htb_root_clear(struct ms_htb_root *r);
+/*
+ * What ms_htb_restore() will put back becomes a copy of orig: the root a
+ * previous agent recorded before its tree went missing.
+ */
+int ms_htb_orig_set(struct ms_htb *h, const struct ms_htb_root *orig);
 /* A copy of what ms_htb_restore() will put back; the caller clears it. */
 int ms_htb_orig_get(const struct ms_htb *h, struct ms_htb_root *out);
 
