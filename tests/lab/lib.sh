@@ -84,6 +84,11 @@ t_cleanup() {
 				tail -n 30 "$f"
 			done
 		fi
+		# An agent that died (a sanitizer halt, SIGKILL) leaves its knob
+		# tree mounted, a dead FUSE mount that rm cannot remove.
+		for p in $(awk -v d="$T_TMP/" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+			umount -l "$p" 2>/dev/null
+		done
 		rm -rf "$T_TMP"
 	fi
 	exit $rc
