@@ -56,6 +56,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
+SAN_BINS := $(BUILD)/san/migshaperd $(BUILD)/san/migshaperctl
 
 .PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz soak
 FUZZ_SECONDS ?= 600
@@ -106,6 +107,9 @@ $(BUILD)/migshaperctl: $(BUILD)/obj/agent/ctl.o $(BUILD)/libmigshaper.a
 $(BUILD)/san/migshaperd: $(BUILD)/san/agent/main.o $(BUILD)/san/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/san/migshaperctl: $(BUILD)/san/agent/ctl.o $(BUILD)/san/libmigshaper.a
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
 # --- tests and tools -------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
 	@mkdir -p $(@D)
@@ -129,9 +133,10 @@ $(BUILD)/guest/dirty.bin: tests/guest/dirty.asm
 	nasm -f bin -o $@ $<
 
 check-build: all $(BUILD)/guest/dirty.bin $(UNIT_BINS) $(BPFT_BINS) $(TCT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
-	$(SAN_TEST_BINS) $(BUILD)/san/migshaperd
+	$(SAN_TEST_BINS) $(SAN_BINS)
 
-san: $(SAN_TEST_BINS) $(BUILD)/san/migshaperd
+# ASan+UBSan builds: the tests above, and the agent and CLI for the lab-san stage.
+san: $(SAN_TEST_BINS) $(SAN_BINS)
 
 check: deps
 	$(MAKE) check-build

@@ -22,6 +22,29 @@ T_AGENT_PID=
 T_BG_PIDS=()
 T_MIG_PORT0=49152
 T_MGMT_PORT=54321
+# Logs of the agents t_agent_start started (scanned for sanitizer reports).
+T_AGENT_LOGS=()
+
+# Sanitizers. A sanitizer-built agent or CLI (make build/san/migshaperd
+# build/san/migshaperctl; AGENT=... CTL=...) must fail the test on any
+# report, not just print it. t_setup sets, for every process the test starts
+# (programs built without sanitizers ignore these):
+#   ASan/LSan: detect_leaks=1 (leaks checked at exit), halt_on_error=1, exit
+#     status T_SAN_RC, and log_path: each report goes to its own file
+#     $T_TMP/sanitizer/asan.<pid>, whichever process wrote it (an agent whose
+#     output a test captures, a refused second agent, the CLI);
+#   UBSan: halt_on_error=1, exit status T_SAN_RC; its reports always go to
+#     stderr (GCC 12's UBSan ignores log_path), i.e. to the agent's log.
+#   LSan: the suppressions in tests/lab/lsan.supp (third-party libraries only).
+# t_cleanup then fails the test if any such file is non-empty or a *.log in
+# $T_TMP has an ASan, UBSan or LSan report line (exit T_SAN_RC), or if the
+# agent it stops exits non-zero on SIGTERM (exit 1). Options already in the
+# environment come first, so these win.
+T_SAN_RC=86
+T_SAN_DIR=
+T_SAN_PATTERN='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)'
+# t_is_san FILE: true if FILE is linked with AddressSanitizer.
+t_is_san() { grep -qa __asan_init "$1" 2>/dev/null; }
 
 t_log() { echo "[$T_NAME] $*"; }
 t_fail() {
@@ -36,11 +59,23 @@ t_skip() {
 t_cleanup() {
 	local rc=$?
 	local p
-	[ -n "$T_AGENT_PID" ] && t_agent_stop "$T_AGENT_PID"
+	if [ -n "$T_AGENT_PID" ]; then
+		if ! t_agent_stop "$T_AGENT_PID" && [ $rc -eq 0 ]; then
+			echo "[$T_NAME] FAIL: the agent exited with status $T_STOP_RC on SIGTERM (at cleanup)"
+			rc=1
+		fi
+	fi
 	for p in "${T_BG_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
 	lab_down
+	# A sanitizer report decides the exit status even when the test already
+	# failed (an agent halted by ASan makes the test fail first): T_SAN_RC
+	# tells scripts/run-tests.sh not to retry it as a timing accident.
+	if ! t_san_verdict; then
+		echo "[$T_NAME] FAIL: sanitizer report(s), see above (exit $T_SAN_RC)"
+		rc=$T_SAN_RC
+	fi
 	if [ -n "$T_TMP" ] && [ -d "$T_TMP" ]; then
 		if [ $rc -ne 0 ] && [ -n "$(ls "$T_TMP"/*.log 2>/dev/null)" ]; then
 			local f
@@ -49,6 +84,11 @@ t_cleanup() {
 				tail -n 30 "$f"
 			done
 		fi
+		# An agent that died (a sanitizer halt, SIGKILL) leaves its knob
+		# tree mounted, a dead FUSE mount that rm cannot remove.
+		for p in $(awk -v d="$T_TMP/" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+			umount -l "$p" 2>/dev/null
+		done
 		rm -rf "$T_TMP"
 	fi
 	exit $rc
@@ -62,9 +102,61 @@ t_setup() {
 		t_skip "$AGENT is not built (make)"
 	fi
 	T_TMP=$(mktemp -d /tmp/ms-lab-test.XXXXXX)
+	t_san_env
 	trap t_cleanup EXIT
 	trap 'exit 1' INT TERM
 	lab_up || t_fail "lab up failed"
+}
+
+# t_san_env: the sanitizer options (see T_SAN_RC above), reports under $T_TMP.
+t_san_env() {
+	local supp=
+	[ -f "$T_ROOT/tests/lab/lsan.supp" ] && supp=$T_ROOT/tests/lab/lsan.supp
+	T_SAN_DIR=$T_TMP/sanitizer
+	mkdir -p "$T_SAN_DIR"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=$T_SAN_RC:log_path=$T_SAN_DIR/asan"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1:exitcode=$T_SAN_RC"
+	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0${supp:+:suppressions=$supp}"
+	local b
+	for b in "$AGENT" "${CTL:-}"; do
+		t_is_san "$b" && t_log "note: $b is sanitizer-built: any ASan/UBSan/LSan report fails this test"
+	done
+	return 0
+}
+
+# t_san_text TEXT WHAT: fails the test if TEXT (an agent's captured output)
+# holds a sanitizer report.
+t_san_text() {
+	if grep -Eq -- "$T_SAN_PATTERN" <<<"$1"; then
+		echo "$1"
+		echo "[$T_NAME] FAIL: $2: sanitizer report in the output above"
+		exit "$T_SAN_RC"
+	fi
+}
+
+# t_san_verdict: 1 (and prints them) if there are sanitizer reports: files
+# under $T_SAN_DIR or report lines in the agents' logs and any $T_TMP/*.log.
+t_san_verdict() {
+	local f bad=0
+	local -A seen=()
+	[ -n "$T_SAN_DIR" ] && [ -d "$T_SAN_DIR" ] || return 0
+	for f in "$T_SAN_DIR"/*; do
+		[ -s "$f" ] || continue
+		echo "--- sanitizer report $(basename "$f")"
+		cat "$f"
+		bad=1
+	done
+	for f in "${T_AGENT_LOGS[@]}" "$T_TMP"/*.log; do
+		[ -f "$f" ] && [ -z "${seen[$f]:-}" ] || continue
+		seen[$f]=1
+		if grep -Eq -- "$T_SAN_PATTERN" "$f"; then
+			echo "--- sanitizer report in $(basename "$f")"
+			# The report and the lines before it (what the agent was doing).
+			grep -E -B 5 -A 40 -- "$T_SAN_PATTERN" "$f"
+			bad=1
+		fi
+	done
+	[ $bad -eq 0 ]
 }
 
 # t_wait_until TIMEOUT_S CMD...: polls CMD until it succeeds; 1 on timeout.
@@ -198,6 +290,7 @@ t_agent_start() {
 		--run-dir "$T_TMP/run" "$@" >"$log" 2>&1 &
 	T_LAST_PID=$!
 	T_AGENT_PID=$T_LAST_PID
+	T_AGENT_LOGS+=("$log")
 	local i
 	for ((i = 0; i < 150; i++)); do
 		grep -q 'ready' "$log" 2>/dev/null && return 0

@@ -18,6 +18,7 @@ for bad in link_mbps=abc link_mbps=0 migration_ports=70000-1 mgmt_cidrs=300.1.1.
 	rc=0
 	out=$(t_hv1 timeout 10 "$AGENT" --iface "$LAB_HV1_IF" --config "$T_TMP/bad.conf" \
 		--run-dir "$T_TMP/run" 2>&1) || rc=$?
+	t_san_text "$out" "bad '$bad'"
 	t_log "bad '$bad': exit $rc: $(echo "$out" | tail -n1)"
 	[ $rc -eq 2 ] || t_fail "bad '$bad': exit $rc, expected 2"
 	echo "$out" | grep -q "$key" || t_fail "bad '$bad': the message does not name $key"
@@ -30,6 +31,7 @@ t_config "$T_TMP/agent.conf"
 rc=0
 out=$(t_hv1 timeout 10 "$AGENT" --iface ms-nosuch0 --config "$T_TMP/agent.conf" \
 	--run-dir "$T_TMP/run" 2>&1) || rc=$?
+t_san_text "$out" "nonexistent iface"
 t_log "nonexistent iface: exit $rc: $(echo "$out" | tail -n1)"
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || t_fail "nonexistent iface: exit $rc"
 echo "$out" | grep -q ms-nosuch0 || t_fail "nonexistent iface: the message does not name the interface"
