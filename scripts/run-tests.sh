@@ -85,12 +85,12 @@ fi
 # leak detection at exit and makes any ASan, UBSan or LSan report fail the
 # test (exit 86), and fails it if the agent exits non-zero on SIGTERM. The
 # set covers start-up and teardown, the FUSE knobs, SIGHUP reloads, bad
-# config and a vanishing interface, the CLI, /metrics under traffic, and the
-# libvirt paths: three concurrent migrations, and a libvirtd restart in the
-# middle of one (reconnect with back-off, then the same scan that adopts a
-# running migration at start-up). Measured on the 2-core machine: about 2.7
-# minutes idle, 3.5 while another lab runs. LAB_SAN_TESTS overrides the list.
-LAB_SAN_TESTS=${LAB_SAN_TESTS:-knobs_agent sighup bad_input restore ctl prometheus virt_three virt_libvirtd_restart}
+# config, kill -9 with restart adoption and --cleanup, a link going down and
+# a re-created interface, a foreign root qdisc, the CLI, /metrics under
+# traffic, and the libvirt paths: kill -9 and adoption during three
+# concurrent migrations, and a libvirtd restart in the middle of one.
+# LAB_SAN_TESTS overrides the list.
+LAB_SAN_TESTS=${LAB_SAN_TESTS:-knobs_agent sighup bad_input restart_adopt link_events foreign_qdisc ctl prometheus virt_kill9 virt_libvirtd_restart}
 lab_san_test() {
 	local -x AGENT=$PWD/$BUILD/san/migshaperd CTL=$PWD/$BUILD/san/migshaperctl
 	lab_test "$1"
