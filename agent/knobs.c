@@ -311,6 +311,9 @@ struct ms_knobs {
 	 * gets it.
 	 */
 	struct knob_file *open_files;
+	size_t n_open;
+	/* Opens refused because MS_KNOBS_OPEN_MAX files were open. */
+	__u64 open_refused;
 };
 
 enum node_type {
@@ -961,6 +964,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct knob_file *f = NULL;
 	int ret;
 
+	/* Each open file holds a rendered value: bound them, whoever opens. */
+	if (k->n_open >= MS_KNOBS_OPEN_MAX) {
+		if (!k->open_refused++)
+			ms_warn("knobs of %s: %u files open; refusing more (ENFILE)", k->ifname,
+				MS_KNOBS_OPEN_MAX);
+		ret = -ENFILE;
+		goto fail;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		ret = -ENOMEM;
@@ -993,6 +1004,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (f->next)
 		f->next->prev = f;
 	k->open_files = f;
+	k->n_open++;
 	return;
 fail:
 	fuse_reply_err(req, -ret);
@@ -1048,6 +1060,7 @@ static void knob_file_free(struct ms_knobs *k, struct knob_file *f)
 		k->open_files = f->next;
 	if (f->next)
 		f->next->prev = f->prev;
+	k->n_open--;
 	free(f->data);
 	free(f->written);
 	free(f->before);
@@ -1453,6 +1466,11 @@ fail:
 void ms_knobs_stop(struct ms_knobs *k)
 {
 	knobs_free(k);
+}
+
+__u64 ms_knobs_open_refused(const struct ms_knobs *k)
+{
+	return k ? k->open_refused : 0;
 }
 
 __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted)

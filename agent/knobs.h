@@ -85,5 +85,9 @@ void ms_knobs_stop(struct ms_knobs *k);
 int ms_knobs_cleanup(const char *mount_root, const char *ifname);
 /* Writes accepted (applied) or rejected so far, for metrics. */
 __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted);
+/* At most this many knob files are open at once; more opens get ENFILE. */
+#define MS_KNOBS_OPEN_MAX 1024U
+/* Opens refused by that limit. */
+__u64 ms_knobs_open_refused(const struct ms_knobs *k);
 
 #endif /* MS_KNOBS_H */

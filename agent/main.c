@@ -970,6 +970,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->flows_evicted_total = ms_coord_flows_evicted(a->coord);
 	for (unsigned int l = 0; l < MS_METRICS_LIMITS; l++)
 		snap->limit_hits_total[l] = ms_coord_limit_hits(a->coord, l);
+	snap->limit_hits_total[MS_METRICS_LIMIT_KNOB_FILES] = ms_knobs_open_refused(a->knobs);
 	snap->tree_in_place = !a->root_yielded && !a->iface_gone;
 	snap->root_reasserts_total = a->root_reasserts;
 	/* No management connection: RTT unknown, left out rather than 0. */

@@ -47,6 +47,7 @@ static const char *const error_kind_names[MS_METRICS_ERR_KINDS] = {
 static const char *const limit_names[MS_METRICS_LIMITS] = {
     [MS_METRICS_LIMIT_MIGRATIONS] = "migrations",
     [MS_METRICS_LIMIT_MIGRATION_FLOWS] = "flows_per_migration",
+    [MS_METRICS_LIMIT_KNOB_FILES] = "knob_files",
 };
 
 const char *ms_metrics_limit_name(enum ms_metrics_limit l)

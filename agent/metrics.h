@@ -73,10 +73,11 @@ enum ms_metrics_error_kind {
 enum ms_metrics_limit {
 	MS_METRICS_LIMIT_MIGRATIONS = 0,   /* MS_MAX_MIGRATIONS tracked migrations */
 	MS_METRICS_LIMIT_MIGRATION_FLOWS, /* MS_MAX_FLOWS_PER_MIGRATION per migration */
+	MS_METRICS_LIMIT_KNOB_FILES,	  /* MS_KNOBS_OPEN_MAX open knob files */
 	MS_METRICS_LIMITS,
 };
 
-/* "migrations", "flows_per_migration"; NULL if out of range. */
+/* "migrations", "flows_per_migration", "knob_files"; NULL if out of range. */
 const char *ms_metrics_limit_name(enum ms_metrics_limit l);
 
 /* The label values: "none", "raise_downtime", ...; NULL if out of range. */

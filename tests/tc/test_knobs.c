@@ -23,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -353,6 +354,7 @@ static const char *const all_knobs[] = {
     "mgmt_ports",	  "migration_ports",	"policy",
     "max_downtime_ms",	  "escalation",		"suspend_allowed",
     "migration_progress_timeout_s", "downtime_step_ms", "escalation_interval_ms",
+    "reassert_root_qdisc",
 };
 
 #define N_ALL_KNOBS (sizeof(all_knobs) / sizeof(all_knobs[0]))
@@ -474,6 +476,7 @@ static void test_read_every_knob(void **state)
 	    {"migration_progress_timeout_s", "150\n"},
 	    {"downtime_step_ms", "100\n"},
 	    {"escalation_interval_ms", "10000\n"},
+	    {"reassert_root_qdisc", "1\n"},
 	};
 	char buf[4096];
 
@@ -525,6 +528,7 @@ static void test_write_every_knob(void **state)
 	    {"migration_progress_timeout_s", "600\n", "600\n"},
 	    {"downtime_step_ms", "1000\n", "1000\n"},
 	    {"escalation_interval_ms", "2000\n", "2000\n"},
+	    {"reassert_root_qdisc", "0\n", "0\n"},
 	};
 	char buf[4096];
 
@@ -590,6 +594,7 @@ static void test_invalid_writes_change_nothing(void **state)
 	    {"migration_progress_timeout_s", "5\n", ERANGE},
 	    {"downtime_step_ms", "1\n", ERANGE},
 	    {"escalation_interval_ms", "100\n", ERANGE},
+	    {"reassert_root_qdisc", "2\n", ERANGE},
 	    {"libvirt_uri", "not a uri\n", EINVAL},
 	    {"libvirt_uri", "\n", EINVAL},
 	    {"mgmt_cidrs", "10.0.0.300/8\n", EINVAL},
@@ -998,6 +1003,45 @@ static void test_stale_mount_replaced(void **state)
 }
 
 /* Last: stopping removes the mount and the directory. */
+/* Open knob files are bounded: one more gets ENFILE, counted; a close frees a place. */
+static void test_open_files_bounded(void **state)
+{
+	struct rlimit rl;
+	char path[256];
+	int *fds, fd = -1;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < MS_KNOBS_OPEN_MAX + 64) {
+		rl.rlim_cur = MS_KNOBS_OPEN_MAX + 64;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	fds = calloc(MS_KNOBS_OPEN_MAX, sizeof(*fds));
+	assert_non_null(fds);
+	snprintf(path, sizeof(path), "%s/cycle_ms", mnt);
+	for (unsigned int i = 0; i < MS_KNOBS_OPEN_MAX; i++) {
+		fds[i] = open(path, O_RDONLY);
+		assert_true(fds[i] >= 0);
+	}
+	assert_int_equal(open(path, O_RDONLY), -1);
+	assert_int_equal(errno, ENFILE);
+	assert_int_equal(ms_knobs_open_refused(knobs), 1);
+	close(fds[0]);
+	/* The kernel sends RELEASE after close() returns: wait for it, bounded. */
+	for (int tries = 0; tries < 500 && fd < 0; tries++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			assert_int_equal(errno, ENFILE);
+			usleep(10000);
+		}
+	}
+	assert_true(fd >= 0);
+	close(fd);
+	for (unsigned int i = 1; i < MS_KNOBS_OPEN_MAX; i++)
+		close(fds[i]);
+	free(fds);
+}
+
 static void test_stop_unmounts(void **state)
 {
 	struct stat st;
@@ -1032,6 +1076,7 @@ int main(void)
 	    cmocka_unit_test(test_migrations_and_stats),
 	    cmocka_unit_test(test_second_mount_refused),
 	    cmocka_unit_test(test_stale_mount_replaced),
+	    cmocka_unit_test(test_open_files_bounded),
 	    cmocka_unit_test(test_stop_unmounts),
 	};
 
