@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: brings the namespace lab up, runs the management scenario three
 # times (idle; 4 migration flows without the agent; the same with the agent),
-# prints a comparison table, draws plots of what happened, and takes the lab
+# then kills the agent with SIGKILL under the same load and starts it again
+# (shaping goes on while it is dead; the new agent adopts the tree), prints a
+# comparison table, draws plots of the first three runs, and takes the lab
 # down.
 #
 # What it shows is what exists so far: the agent's HTB tree and eBPF
@@ -107,21 +109,47 @@ run_scenario() {
 	echo "$hb" | jq -c --argjson m "$total" '. + {mig_mbps: $m}'
 }
 
-t_log "1/3 idle (${SECS} s)"
+t_log "1/4 idle (${SECS} s)"
 ip netns exec "$LAB_NS_MGR" timeout $((SECS + 10)) "$HB" client --connect "$LAB_HV1_IP" \
 	--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$SECS" --json \
 	--trace "$T_TMP/hb.trace" >"$T_TMP/idle.json"
 idle=$(cat "$T_TMP/idle.json")
 awk -v off="$WARM" '!/^#/ { printf "%.3f %s %s\n", $2 + off, $3, $4 }' "$T_TMP/hb.trace" \
 	>"$DATA/idle.rtt"
-t_log "2/3 migrations, no agent (${SECS} s)"
+t_log "2/4 migrations, no agent (${SECS} s)"
 without=$(run_scenario without)
 wire_drops=$(ip netns exec "$LAB_NS_WIRE" tc -s -j qdisc show dev "$LAB_WIRE_OUT" | jq '.[0].drops')
 
+# fail_static_step: under the same load, kill -9 the agent and keep the
+# heartbeat going while it is dead, then start it again: it adopts the tree.
+# Prints the heartbeat JSON of the dead period with "adopted" added; the
+# restarted agent's pid is in T_AGENT_PID.
+fail_static_step() {
+	local i pids=() hb adopted=no total=0
+	t_log "4/4 the agent is killed (kill -9) under load and started again" >&2
+	for ((i = 0; i < NFLOWS; i++)); do
+		t_iperf_start "$i" $((SECS / 2 + 2))
+		pids+=("$T_LAST_PID")
+	done
+	sleep "$WARM"
+	kill -KILL "$T_AGENT_PID"
+	wait "$T_AGENT_PID" 2>/dev/null
+	T_AGENT_PID=
+	hb=$(t_hb_run $((SECS / 2)))
+	t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent-restarted.log" &&
+		grep -q "adopted the tree in place" "$T_TMP/agent-restarted.log" && adopted=yes
+	t_iperf_wait "${pids[@]}"
+	for ((i = 0; i < NFLOWS; i++)); do
+		total=$(awk -v a="$total" -v b="$(t_iperf_mbps "$i")" 'BEGIN { printf "%.1f", a + b }')
+	done
+	echo "$hb" | jq -c --arg a "$adopted" --argjson m "$total" '. + {adopted: $a, mig_mbps: $m}'
+}
+
 with='{}'
+killed='{}'
 classes=()
 if [ $have_agent -eq 1 ]; then
-	t_log "3/3 migrations, agent running (${SECS} s)"
+	t_log "3/4 migrations, agent running (${SECS} s)"
 	t_config "$T_TMP/agent.conf" migration_aggregate_mbps=$CAP migration_max_mbps=$CAP
 	if t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent.log"; then
 		declare -A b0
@@ -131,25 +159,28 @@ if [ $have_agent -eq 1 ]; then
 			classes+=("$m $(($(t_class_bytes $m) - ${b0[$m]}))")
 		done
 		nflows=$(grep -c 'unattributed migration flow' "$T_TMP/agent.log")
+		# Not in $(...): the restarted agent's pid must reach this shell.
+		fail_static_step >"$T_TMP/killed.json"
+		killed=$(cat "$T_TMP/killed.json")
 		t_agent_stop "$T_AGENT_PID"
 	else
 		t_log "the agent did not get ready; its log:"
 		tail -n 20 "$T_TMP/agent.log"
 	fi
 else
-	t_log "3/3 skipped: $AGENT is not built yet"
+	t_log "3/4 and 4/4 skipped: $AGENT is not built yet"
 fi
 
 get() { echo "$1" | jq -r ".$2 // \"-\""; }
 echo
 echo "Heartbeat RTT in ms; migration goodput in Mbit/s (iperf3, all flows)."
-printf '%-26s %8s %8s %10s %10s %10s %14s\n' scenario sent missed p50_ms p99_ms max_ms "migr. goodput"
-printf '%-26s %8s %8s %10s %10s %10s %14s\n' "idle" "$(get "$idle" sent)" "$(get "$idle" missed)" \
+printf '%-40s %8s %8s %10s %10s %10s %14s\n' scenario sent missed p50_ms p99_ms max_ms "migr. goodput"
+printf '%-40s %8s %8s %10s %10s %10s %14s\n' "idle" "$(get "$idle" sent)" "$(get "$idle" missed)" \
 	"$(get "$idle" p50_ms)" "$(get "$idle" p99_ms)" "$(get "$idle" max_ms)" "-"
-for row in "without agent:$without" "with agent:$with"; do
+for row in "without agent:$without" "with agent:$with" "agent killed (kill -9):$killed"; do
 	name=${row%%:*}
 	j=${row#*:}
-	printf '%-26s %8s %8s %10s %10s %10s %14s\n' "migrations, $name" "$(get "$j" sent)" \
+	printf '%-40s %8s %8s %10s %10s %10s %14s\n' "migrations, $name" "$(get "$j" sent)" \
 		"$(get "$j" missed)" "$(get "$j" p50_ms)" "$(get "$j" p99_ms)" "$(get "$j" max_ms)" \
 		"$(get "$j" mig_mbps)"
 done
@@ -169,6 +200,10 @@ if [ ${#classes[@]} -gt 0 ]; then
 	done
 	echo "  The agent logged $nflows 'unattributed migration flow' lines (it reports a"
 	echo "  still-unattributed flow again every report interval; iperf3 also has a control flow)."
+fi
+if [ "$killed" != '{}' ]; then
+	echo "While the agent was dead its pinned classifier and HTB tree kept shaping; the restarted"
+	echo "agent adopted them in place (no class deleted or re-created): $(get "$killed" adopted)."
 fi
 echo
 echo "Not shown yet: libvirt attribution (per-migration classes), so every migration flow shares 1:21."
