@@ -1108,7 +1108,6 @@ static void teardown(struct agent *a)
 		ms_state_clear(a->state);
 	free(a->state);
 	ms_linkwatch_close(a->lw);
-	ms_ethtool_close(a->ethtool);
 	ms_loop_free(a->loop);
 	if (a->timer_fd >= 0)
 		close(a->timer_fd);
@@ -1298,6 +1297,7 @@ int main(int argc, char **argv)
 	const char *log_level_arg = NULL;
 	char err[MS_CONFIG_ERR_LEN];
 	bool cleanup = false;
+	int status;
 	enum ms_log_level level;
 	sigset_t mask;
 	int opt;
@@ -1378,5 +1378,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	return run_agent(&a);
+	status = run_agent(&a);
+	ms_ethtool_close(a.ethtool);
+	return status;
 }
