@@ -49,16 +49,21 @@ struct ms_virt_ops {
 };
 
 /*
- * Starts connecting to uri (NULL: qemu:///system). A failure to connect is
- * not an error: the watcher retries with back-off (1 s doubling to 30 s) and
- * logs once per step. The loop must already carry libvirt's event
- * implementation (ms_virt_event_register).
+ * Starts connecting to uri (NULL: qemu:///system). Every libvirt call runs on
+ * a thread of the watcher's, so the loop never waits for a daemon that does
+ * not answer. A failure to connect is not an error: the watcher retries with
+ * back-off (1 s doubling to 30 s) and logs once per step. The loop must
+ * already carry libvirt's event implementation (ms_virt_event_register).
  */
 int ms_virt_open(struct ms_loop *loop, const char *uri, const struct ms_virt_ops *ops, void *ctx,
 		 struct ms_virt **out);
+/* Returns within about a second, even while the daemon does not answer. */
 void ms_virt_close(struct ms_virt *v);
+/* False also while a call that timed out still waits for its answer. */
 bool ms_virt_connected(const struct ms_virt *v);
 __u64 ms_virt_reconnects(const struct ms_virt *v);
+/* Calls that got no answer within the call timeout (2 s). */
+__u64 ms_virt_timeouts(const struct ms_virt *v);
 
 typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
 /*
@@ -66,6 +71,10 @@ typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
  * Returns the number found or -errno: -ENOTCONN while disconnected, -EAGAIN
  * when some domain's job could not be read (cb was still called for the
  * others; a job missing from such a scan may still be running).
+ *
+ * This and the calls below wait for the daemon at most 2 s, then return
+ * -ETIMEDOUT; until the answer comes, the connection is not usable
+ * (ms_virt_connected() is false and calls return -ENOTCONN).
  */
 int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx);
 
