@@ -219,11 +219,15 @@ int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned ch
 
 /*
  * A job that vanished between scans: ask libvirt how it ended. *final gets
- * the completed job's stats when libvirt has them (a defined domain); the
- * return value says whether libvirt answered, or the outcome was inferred.
+ * the completed job's stats when libvirt has them (a defined domain).
+ * Returns OUTCOME_ANSWERED when libvirt said, OUTCOME_INFERRED when it was
+ * inferred from where the domain is, OUTCOME_UNKNOWN when libvirt did not
+ * answer at all (a timed-out call): then nothing may be concluded.
  */
-static bool outcome_of(struct ms_coord *c, const struct ms_migration *m, enum ms_mig_event *ev,
-		       struct ms_job_stats *final)
+enum outcome { OUTCOME_UNKNOWN, OUTCOME_INFERRED, OUTCOME_ANSWERED };
+
+static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
+				enum ms_mig_event *ev, struct ms_job_stats *final)
 {
 	int running;
 
@@ -233,16 +237,18 @@ static bool outcome_of(struct ms_coord *c, const struct ms_migration *m, enum ms
 		      : final->type == VIR_DOMAIN_JOB_CANCELLED ? MS_MIG_EV_CANCELLED
 								: MS_MIG_EV_ACTIVE;
 		if (*ev != MS_MIG_EV_ACTIVE)
-			return true;
+			return OUTCOME_ANSWERED;
 	}
 	memset(final, 0, sizeof(*final));
 	running = ms_virt_domain_running(c->virt, m->uuid);
+	if (running != 0 && running != -ENOENT)
+		return OUTCOME_UNKNOWN;
 	/* A domain that left after an outgoing migration arrived; one still here did not. */
 	if (m->dir == MS_MIG_OUTGOING)
 		*ev = running == -ENOENT ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
 	else
 		*ev = running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
-	return false;
+	return OUTCOME_INFERRED;
 }
 
 static void scan(struct ms_coord *c)
@@ -260,6 +266,7 @@ static void scan(struct ms_coord *c)
 		struct ms_migration *m = &c->table.entries[i];
 		__u64 grace_ns = (__u64)c->deps.cfg->cycle_ms * 1000000ULL;
 		struct ms_job_stats final;
+		enum outcome outcome;
 		enum ms_mig_event ev;
 		__u64 now = now_ns();
 
@@ -276,7 +283,9 @@ static void scan(struct ms_coord *c)
 		 * completed stats; without an answer, wait a cycle for the
 		 * job-completed event, which carries them (the downtime).
 		 */
-		if (outcome_of(c, m, &ev, &final) || now - m->missing_since_ns >= grace_ns)
+		outcome = outcome_of(c, m, &ev, &final);
+		if (outcome == OUTCOME_ANSWERED ||
+		    (outcome == OUTCOME_INFERRED && now - m->missing_since_ns >= grace_ns))
 			retire(c, m, ev, &final);
 	}
 }

@@ -586,6 +586,9 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 {
 	struct family conn = {"migshaper_libvirt_connected", "gauge",
 			      "1 if the agent is connected to libvirt.", false};
+	struct family timeouts = {"migshaper_libvirt_call_timeouts_total", "counter",
+				  "libvirt calls the agent stopped waiting for (a hung libvirtd).",
+				  false};
 	struct family reconn = {"migshaper_libvirt_reconnects_total", "counter",
 				"Times the agent reconnected to libvirt.", false};
 	struct family cycle = {"migshaper_cycle_duration_seconds", "gauge",
@@ -601,6 +604,7 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 
 	sample_u64(b, &conn, NULL, 0, NULL, 0, s->libvirt_connected ? 1 : 0);
 	sample_u64(b, &reconn, NULL, 0, NULL, 0, s->libvirt_reconnects_total);
+	sample_u64(b, &timeouts, NULL, 0, NULL, 0, s->libvirt_call_timeouts_total);
 	if (s->last_cycle_seconds >= 0 && isfinite(s->last_cycle_seconds))
 		sample_double(b, &cycle, NULL, 0, NULL, 0, s->last_cycle_seconds);
 	for (int k = 0; k < MS_METRICS_ERR_KINDS; k++) {

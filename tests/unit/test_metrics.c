@@ -396,8 +396,8 @@ static void test_render_hostile_names(void **state)
 	 * 9 per-migration gauges (info included) and 5 actions, plus the host's
 	 * (unattributed, evicted, tree, reasserts, one per limit) and the agent's own.
 	 */
-	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS) + 4 + MS_METRICS_LIMITS + 1 + 1 + 4 +
-				      2 + 1);
+	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS) + 4 + MS_METRICS_LIMITS + 1 + 1 + 1 +
+				      4 + 2 + 1);
 	free(text);
 }
 
