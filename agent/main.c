@@ -555,15 +555,15 @@ static int on_signal(void *ctx, uint32_t events)
 static void check_root(struct agent *a)
 {
 	char name[IF_NAMESIZE];
-	int ours, ret;
+	int kind, ret;
 
 	if (a->iface_gone)
 		return;
-	ours = ms_htb_root_is_ours(a->htb);
+	kind = ms_htb_root_kind(a->htb);
 	/* A device being deleted loses its root first; the deletion note follows. */
-	if (ours < 0 || ours == 1 || !if_indextoname((unsigned int)a->ifindex, name))
+	if (kind < 0 || kind == MS_HTB_ROOT_OURS || !if_indextoname((unsigned int)a->ifindex, name))
 		return;
-	if (!a->cfg.reassert_root_qdisc && ms_htb_root_is_foreign(a->htb) == 1) {
+	if (!a->cfg.reassert_root_qdisc && kind == MS_HTB_ROOT_FOREIGN) {
 		if (!a->root_yielded)
 			ms_err("another tool replaced the root qdisc of %s; reassert_root_qdisc is "
 			       "0, so it stays and migrations are not shaped until it is removed",

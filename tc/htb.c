@@ -606,6 +606,13 @@ static bool root_is_ours(const struct ms_htb_root *r)
 	return glob.defcls == MS_MINOR_DEFAULT;
 }
 
+static enum ms_htb_root_kind root_classify(const struct ms_htb_root *r)
+{
+	if (root_is_ours(r))
+		return MS_HTB_ROOT_OURS;
+	return r->present && r->handle != 0 ? MS_HTB_ROOT_FOREIGN : MS_HTB_ROOT_DEFAULT;
+}
+
 /* Decides what ms_htb_restore() will put back and keeps it in h->orig. */
 static int root_save(struct ms_htb *h)
 {
@@ -1075,6 +1082,7 @@ int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig)
 {
 	struct ms_htb_root cur;
 	struct ms_htb *h;
+	enum ms_htb_root_kind kind;
 	int err;
 
 	if (ifindex <= 0 || !orig)
@@ -1087,8 +1095,9 @@ int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig)
 	err = err ?: root_get(h, &cur);
 	if (err)
 		goto out;
-	if (!root_is_ours(&cur)) {
-		err = cur.present && cur.handle != 0 ? -ESTALE : 0;
+	kind = root_classify(&cur);
+	if (kind != MS_HTB_ROOT_OURS) {
+		err = kind == MS_HTB_ROOT_FOREIGN ? -ESTALE : 0;
 		goto out_cur;
 	}
 	err = root_copy(orig, &h->orig);
@@ -1100,7 +1109,7 @@ out:
 	return err;
 }
 
-int ms_htb_root_is_ours(struct ms_htb *h)
+int ms_htb_root_kind(struct ms_htb *h)
 {
 	struct ms_htb_root cur;
 	int err;
@@ -1110,22 +1119,7 @@ int ms_htb_root_is_ours(struct ms_htb *h)
 	err = root_get(h, &cur);
 	if (err)
 		return err;
-	err = root_is_ours(&cur);
-	ms_htb_root_clear(&cur);
-	return err;
-}
-
-int ms_htb_root_is_foreign(struct ms_htb *h)
-{
-	struct ms_htb_root cur;
-	int err;
-
-	if (!h)
-		return -EINVAL;
-	err = root_get(h, &cur);
-	if (err)
-		return err;
-	err = cur.present && cur.handle != 0 && !root_is_ours(&cur);
+	err = root_classify(&cur);
 	ms_htb_root_clear(&cur);
 	return err;
 }

@@ -98,10 +98,13 @@ bool ms_htb_mig_class_present(const struct ms_htb *h, __u32 minor);
  * root is someone else's (left alone).
  */
 int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig);
-/* 1 if the root qdisc of the tree's link is still ours, 0 if not, or -errno. */
-int ms_htb_root_is_ours(struct ms_htb *h);
-/* 1 if another tool's root qdisc (not the kernel default) is in place, 0 if not, or -errno. */
-int ms_htb_root_is_foreign(struct ms_htb *h);
+enum ms_htb_root_kind {
+	MS_HTB_ROOT_OURS,    /* our tree */
+	MS_HTB_ROOT_DEFAULT, /* none, or the kernel's default */
+	MS_HTB_ROOT_FOREIGN, /* another tool's root qdisc */
+};
+/* What the root qdisc of the tree's link is now (one dump), or -errno. */
+int ms_htb_root_kind(struct ms_htb *h);
 /*
  * Yields to another tool's root qdisc: from now on class changes are only
  * recorded (and succeed), until ms_htb_reassert().

@@ -332,6 +332,29 @@ t_exit_status() {
 }
 
 # t_rx_bytes NS DEV / t_tx_bytes NS DEV
+# t_tc_watch_start FILE: `tc monitor` of hv1 into FILE, returning once it
+# reports (it prints no "ready" line: lo's qdisc is changed until it shows).
+# t_tc_watch_stop: ends the window with one more change on lo, waits until
+# the monitor has it, and stops it; FILE then holds every tc change of the
+# window, the markers on lo included.
+t_tc_watch_start() {
+	T_TC_WATCH=$1
+	ip netns exec "$LAB_NS_HV1" tc monitor >"$T_TC_WATCH" 2>&1 &
+	T_TC_WATCH_PID=$!
+	T_BG_PIDS+=("$T_TC_WATCH_PID")
+	t_wait_until 5 _t_tc_watch_probe || t_fail "tc monitor did not start"
+}
+_t_tc_watch_probe() {
+	ip netns exec "$LAB_NS_HV1" tc qdisc replace dev lo root handle 9: tbf rate 1gbit burst 100k latency 10ms
+	grep -q 'dev lo' "$T_TC_WATCH"
+}
+_t_tc_watch_marker() { grep -q '^deleted qdisc tbf 9: dev lo' "$T_TC_WATCH"; }
+t_tc_watch_stop() {
+	ip netns exec "$LAB_NS_HV1" tc qdisc del dev lo root
+	t_wait_until 5 _t_tc_watch_marker || t_fail "tc monitor missed the end marker"
+	kill "$T_TC_WATCH_PID" 2>/dev/null
+}
+
 t_rx_bytes() { ip -n "$1" -s -j link show dev "$2" | jq '.[0].stats64.rx.bytes'; }
 t_tx_bytes() { ip -n "$1" -s -j link show dev "$2" | jq '.[0].stats64.tx.bytes'; }
 t_now_ns() { date +%s%N; }

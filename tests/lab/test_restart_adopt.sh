@@ -33,23 +33,11 @@ t_qdisc_state | grep -q '^qdisc htb 1: root' || t_fail "the tree went with the a
 [ "$(filter_slot)" = "$filter_running" ] || t_fail "the filter changed with the agent's death"
 t_pins_left || t_fail "the pins went with the agent"
 
-ip netns exec "$LAB_NS_HV1" tc monitor >"$mon" 2>&1 &
-mon_pid=$!
-T_BG_PIDS+=("$mon_pid")
-# tc monitor has no "ready" line: change lo's qdisc until it reports it.
-_mon_probe() {
-	ip netns exec "$LAB_NS_HV1" tc qdisc replace dev lo root handle 9: tbf rate 1gbit burst 100k latency 10ms
-	grep -q 'dev lo' "$mon"
-}
-t_wait_until 5 _mon_probe || t_fail "tc monitor did not start"
+t_tc_watch_start "$mon"
 
 t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent2.log" || t_fail "restarted agent did not get ready"
 grep -q "adopted the tree in place" "$T_TMP/agent2.log" || t_fail "the restarted agent did not adopt the tree"
-# The monitor sees every tc change; one on lo marks the end of the window.
-ip netns exec "$LAB_NS_HV1" tc qdisc del dev lo root
-_mon_saw_marker() { grep -q '^deleted qdisc tbf 9: dev lo' "$mon"; }
-t_wait_until 5 _mon_saw_marker || t_fail "tc monitor missed the end marker"
-kill "$mon_pid" 2>/dev/null
+t_tc_watch_stop
 t_log "tc changes during the restart: $(grep -v 'dev lo' "$mon" | paste -sd'|' | cut -c1-400)"
 if grep -v 'dev lo' "$mon" | grep -q '^deleted'; then
 	t_fail "the restart deleted something: $(grep '^deleted' "$mon" | head -n 3)"

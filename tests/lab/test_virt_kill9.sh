@@ -47,14 +47,7 @@ b1=$(v_class_bytes 100)
 [ "${b1:-0}" -gt "${b0:-0}" ] || t_fail "no migration traffic in class 1:100 while the agent was dead"
 t_log "agent dead: 3 classes unchanged, class 1:100 carried $(((b1 - b0) / 1000)) kB in 3 s"
 
-ip netns exec "$LAB_NS_HV1" tc monitor >"$mon" 2>&1 &
-mon_pid=$!
-T_BG_PIDS+=("$mon_pid")
-_mon_probe() {
-	ip netns exec "$LAB_NS_HV1" tc qdisc replace dev lo root handle 9: tbf rate 1gbit burst 100k latency 10ms
-	grep -q 'dev lo' "$mon"
-}
-t_wait_until 5 _mon_probe || t_fail "tc monitor did not start"
+t_tc_watch_start "$mon"
 t0=$(t_now_ns)
 t_agent_start "$conf" "$log2" || t_fail "restarted agent did not get ready"
 t_wait_log "$log2" "libvirt: connected" 15 || t_fail "restarted agent did not connect to libvirt"
@@ -63,10 +56,7 @@ t_wait_until 10 v_log_count_ge "$log2" "outgoing migration adopted" 3 ||
 # One cycle after connecting: the scan has reconciled the adopted migrations.
 t_wait_until 10 v_log_count_ge "$log2" "libvirt migration speed" 3 || t_fail "speeds not re-asserted"
 t1=$(t_now_ns)
-ip netns exec "$LAB_NS_HV1" tc qdisc del dev lo root
-_mon_saw_marker() { grep -q '^deleted qdisc tbf 9: dev lo' "$mon"; }
-t_wait_until 5 _mon_saw_marker || t_fail "tc monitor missed the end marker"
-kill "$mon_pid" 2>/dev/null
+t_tc_watch_stop
 changes=$(grep -v 'dev lo' "$mon")
 t_log "restart to reconciled: $(((t1 - t0) / 1000000)) ms; tc changes: $(echo "$changes" | grep -c .)"
 echo "$changes" | sed 's/^/    /' | cut -c1-160
