@@ -2,7 +2,8 @@
 #
 # Layout conventions (new files are picked up without editing this file):
 #   bpf/NAME.bpf.c      -> build/NAME.bpf.o and build/NAME.skel.h
-#   agent/*.c, tc/*.c   -> build/libmigshaper.a (except agent/main.c, agent/ctl.c)
+#   agent/**/*.c, tc/*.c, bpf/*.c (user space)
+#                       -> build/libmigshaper.a (except agent/main.c, agent/ctl/ctl.c)
 #   tests/unit/test_*.c -> build/tests/unit/test_*   (cmocka, no privileges)
 #   tests/bpf/test_*.c  -> build/tests/bpf/test_*    (cmocka, root: BPF_PROG_TEST_RUN)
 #   tests/tc/test_*.c   -> build/tests/tc/test_*     (cmocka, root: netns + netlink)
@@ -26,19 +27,22 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 # CFLAGS is the user's (optimisation, debug, -D tunables); the rest is required.
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -Itc -I$(BUILD) $(PKG_CFLAGS)
+# Every source folder is on the include path: a header is named by its file
+# name alone, and the folder it sits in says which plane it belongs to.
+SRC_DIRS  := include bpf tc agent $(patsubst %/,%,$(sort $(dir $(wildcard agent/*/*.c agent/*/*.h))))
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $(addprefix -I,$(SRC_DIRS)) -I$(BUILD) $(PKG_CFLAGS)
 LDLIBS    += $(PKG_LIBS) -lelf -lz -lm
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-HDRS      := $(wildcard include/*.h agent/*.h tc/*.h)
+HDRS      := $(wildcard include/*.h bpf/*.h tc/*.h agent/*.h agent/*/*.h)
 # The simulator model is #included by its tests and benchmarks.
 SIM_SRCS  := $(wildcard tests/sim/*.c tests/sim/*.h)
 
-MAIN_SRCS := agent/main.c agent/ctl.c
-LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard agent/*.c tc/*.c))
+MAIN_SRCS := agent/main.c agent/ctl/ctl.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS) $(BPF_SRCS),$(wildcard agent/*.c agent/*/*.c tc/*.c bpf/*.c))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 
@@ -101,13 +105,13 @@ $(BUILD)/san/libmigshaper.a: $(SAN_OBJS)
 $(BUILD)/migshaperd: $(BUILD)/obj/agent/main.o $(BUILD)/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/migshaperctl: $(BUILD)/obj/agent/ctl.o $(BUILD)/libmigshaper.a
+$(BUILD)/migshaperctl: $(BUILD)/obj/agent/ctl/ctl.o $(BUILD)/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/san/migshaperd: $(BUILD)/san/agent/main.o $(BUILD)/san/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/san/migshaperctl: $(BUILD)/san/agent/ctl.o $(BUILD)/san/libmigshaper.a
+$(BUILD)/san/migshaperctl: $(BUILD)/san/agent/ctl/ctl.o $(BUILD)/san/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # --- tests and tools -------------------------------------------------------
@@ -175,7 +179,7 @@ install: all
 	install -D -m 0644 scripts/migshaper.conf $(DESTDIR)/etc/migshaper/migshaper.conf.example
 
 format:
-	clang-format -i $(wildcard agent/*.[ch] tc/*.[ch] include/*.h bpf/*.c tests/*/*.c tests/*/*.h)
+	clang-format -i $(wildcard agent/*.[ch] agent/*/*.[ch] tc/*.[ch] include/*.h bpf/*.[ch] tests/*/*.c tests/*/*.h)
 
 clean:
 	rm -rf $(BUILD)

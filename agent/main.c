@@ -26,7 +26,7 @@
 #include "classes.h"
 #include "config.h"
 #include "coord.h"
-#include "dataplane.h"
+#include "loader.h"
 #include "ethtool.h"
 #include "htb.h"
 #include "knobs.h"

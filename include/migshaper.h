@@ -74,7 +74,7 @@ struct ms_cidr_key {
 #define MS_PORT_MGMT 0x1U
 #define MS_PORT_MIGRATION 0x2U
 /*
- * Lookup hints kept by agent/dataplane.c, not policy: some entry of the flow
+ * Lookup hints kept by bpf/loader.c, not policy: some entry of the flow
  * map has this port as its source (FLOW_SPORT) or destination (FLOW_DPORT)
  * port. The classifier skips the flow-map lookup unless both are set, so
  * flows must be added through ms_dataplane_flow_add(), never written to the
@@ -85,7 +85,7 @@ struct ms_cidr_key {
 
 /*
  * Lookup hints for the management CIDR trie (map ms_cidr_hint, ARRAY of
- * 65536 __u8), also kept by agent/dataplane.c: MS_CIDR_HINT_V4 at index
+ * 65536 __u8), also kept by bpf/loader.c: MS_CIDR_HINT_V4 at index
  * (a << 8 | b) if some CIDR may contain an IPv4-mapped address a.b.x.x;
  * MS_CIDR_HINT_V6 at the first 16 bits of any other address some CIDR may
  * contain. The classifier consults the trie only where the hint is set.

@@ -22,7 +22,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "dataplane.h"
+#include "loader.h"
 #include "log.h"
 #include "migshaper.h"
 #include "bpf/pkt.h"

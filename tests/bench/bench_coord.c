@@ -40,7 +40,7 @@
 
 #include "config.h"
 #include "coord.h"
-#include "dataplane.h"
+#include "loader.h"
 #include "htb.h"
 #include "log.h"
 #include "qemupid.h"

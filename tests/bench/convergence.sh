@@ -43,5 +43,5 @@ if command -v jq >/dev/null; then
 		echo "convergence: goal NOT met (default/fair = $ratio, convergeable failed = $conv)"
 	fi
 	[ "$(jq -r .default_policy "$out")" = "$(jq -r .engine_default "$out")" ] ||
-		echo "convergence: the benchmark's winner is not MS_POLICY_DEFAULT (agent/policy.h)"
+		echo "convergence: the benchmark's winner is not MS_POLICY_DEFAULT (agent/policy/policy.h)"
 fi

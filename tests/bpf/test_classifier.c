@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * The tc classifier under BPF_PROG_TEST_RUN, without attaching it anywhere:
- * loaded through agent/dataplane.c in its load-only mode, so its tables are
+ * loaded through bpf/loader.c in its load-only mode, so its tables are
  * filled by the real user-space code, lookup hints included. Every packet also goes through the
  * user-space reference classifier (include/classify.h over tests/bpf/ref.h) with the same tables,
  * and the two must agree; the property test does that for a million random packets.
@@ -22,7 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "dataplane.h"
+#include "loader.h"
 #include "log.h"
 #include "migshaper.h"
 #include "bpf/pkt.h"

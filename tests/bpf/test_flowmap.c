@@ -19,7 +19,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
-#include "dataplane.h"
+#include "loader.h"
 #include "migshaper.h"
 
 static struct ms_flow_key flow(__u32 n)

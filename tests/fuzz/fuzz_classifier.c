@@ -5,7 +5,7 @@
  * through the user-space reference classifier (include/classify.h over
  * tests/bpf/ref.h) with the same tables. The program is loaded without
  * attaching (ms_dataplane_open with ifname NULL) and its tables are filled
- * through agent/dataplane.c, lookup hints included, exactly as the agent
+ * through bpf/loader.c, lookup hints included, exactly as the agent
  * does. It aborts when:
  *   - the class (skb->priority's minor) differs from the reference's, the
  *     major is not MS_HTB_MAJOR, or the program returns anything but
@@ -53,7 +53,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "dataplane.h"
+#include "loader.h"
 #include "log.h"
 #include "migshaper.h"
 #include "bpf/ref.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * libFuzzer target for the settings parser (agent/config.c), which reads
+ * libFuzzer target for the settings parser (agent/config/config.c), which reads
  * operator input from the config file and from every knob write. Besides
  * crashes and sanitizer reports it checks the promises of config.h:
  *   - every setter is all or nothing: on error the struct is unchanged;

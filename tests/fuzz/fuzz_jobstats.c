@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * libFuzzer target for the job-stats parser (agent/jobstats.c), which reads
+ * libFuzzer target for the job-stats parser (agent/virt/jobstats.c), which reads
  * whatever virDomainGetJobStats() hands back: names, types and values that a
  * libvirt or QEMU upgrade may change. Besides crashes, sanitizer reports and
  * leaks it checks the promises of jobstats.h against a naive model of

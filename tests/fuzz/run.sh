@@ -30,19 +30,21 @@ esac
 BUILD=${BUILD:-build}
 CLANG=${CLANG:-clang}
 OUT=$BUILD/fuzz
-FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -fsanitize=fuzzer,address,undefined
+# The same include path as the Makefile's: every source folder.
+INCLUDES=$(for d in include bpf tc agent agent/*/; do printf -- '-I%s ' "${d%/}"; done)
+FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE $INCLUDES -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wall -Wextra -Werror"
 
 # target_setup NAME: sets SRCS (code under test), XFLAGS, LIBS for NAME; or
 # SKIP to the reason it cannot run here (returns 1).
 target_setup() {
-	SRCS="agent/log.c" XFLAGS='' LIBS='' SKIP=''
+	SRCS="agent/lib/log.c" XFLAGS='' LIBS='' SKIP=''
 	case $1 in
 	fuzz_config)
-		SRCS="agent/config.c agent/log.c"
+		SRCS="agent/config/config.c agent/lib/log.c"
 		;;
 	fuzz_jobstats)
-		SRCS="agent/jobstats.c agent/log.c"
+		SRCS="agent/virt/jobstats.c agent/lib/log.c"
 		if ! XFLAGS=$(pkg-config --cflags libvirt 2>/dev/null) ||
 			! LIBS=$(pkg-config --libs libvirt 2>/dev/null); then
 			SKIP="libvirt development files are missing (pkg-config libvirt)"
@@ -59,7 +61,7 @@ target_setup() {
 			SKIP="cannot build $BUILD/classifier.skel.h (see $OUT/skel.log)"
 			return 1
 		fi
-		SRCS="agent/dataplane.c agent/log.c"
+		SRCS="bpf/loader.c agent/lib/log.c"
 		XFLAGS="-I$BUILD -Itests $(pkg-config --cflags libbpf 2>/dev/null)"
 		LIBS="$(pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz"
 		;;

@@ -11,7 +11,7 @@
 #     busy machine it does: a window misaligned by one scrape was measured
 #     7% off). iperf3's goodput (L4 payload, whole run) is printed only;
 #   - migshaper_mgmt_rtt_seconds is present and > 0 while the heartbeat runs
-#     (the management connection's smoothed TCP RTT: agent/mgmthealth.c), and
+#     (the management connection's smoothed TCP RTT: agent/control/mgmthealth.c), and
 #     migshaper_mgmt_retransmits_total is present.
 # Prometheus runs in hv1's namespace (the agent serves 127.0.0.1:9465 there)
 # with its TSDB under the test's temporary directory, and is stopped on exit.
@@ -146,7 +146,7 @@ check "class byte rate within 10% of the wire ($(t_pct_err "$class_Bps" "$wire_B
 check "classifier byte rate within 10% of the wire ($(t_pct_err "$bpf_Bps" "$wire_Bps")%)" \
 	t_within "$bpf_Bps" "$wire_Bps" 10
 if [ -z "$rtt" ]; then
-	t_log "FAIL: migshaper_mgmt_rtt_seconds is absent while the heartbeat runs (is agent/mgmthealth.c wired into agent/main.c?)"
+	t_log "FAIL: migshaper_mgmt_rtt_seconds is absent while the heartbeat runs (is agent/control/mgmthealth.c wired into the agent?)"
 	fails=$((fails + 1))
 else
 	check "management RTT reported and > 0 (${rtt} s)" t_num_gt "$rtt" 0

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * A pre-copy live-migration simulator that steps the real policy engine
- * (agent/policy.c). Test code: single-file builds include model.c.
+ * (agent/policy/policy.c). Test code: single-file builds include model.c.
  *
  * The model, per VM:
  *   - memory M, dirty rate r (bytes/s) over a working set W (default M): the

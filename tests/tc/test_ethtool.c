@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * agent/ethtool.c against the real kernel, in a private network namespace:
+ * agent/link/ethtool.c against the real kernel, in a private network namespace:
  * a veth pair (10000 Mb/s), a bridge (the speed of its ports that are up), a
  * tap whose speed `ethtool -s` sets, and lo (no link settings). Every answer
  * is checked against what the ethtool CLI prints for the same interface.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * agent/knobs.c through a real FUSE mount in a temporary directory, with a
+ * agent/ops/knobs.c through a real FUSE mount in a temporary directory, with a
  * fake provider that validates with the real ms_config_resolve() and records
  * every apply. The knob tree is served by ms_loop_run() in a second thread;
  * this thread (and the writer threads) use the files as an operator would.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * agent/linkwatch.c against the real kernel, in a private network namespace
+ * agent/link/linkwatch.c against the real kernel, in a private network namespace
  * with a veth pair: down and up, deletion and re-creation under the same
  * name, a rename, root qdisc replacement and deletion, and notifications lost
  * to a full socket. Needs root, veth, HTB and TBF; exits 77 (skip) without

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * agent/sockdiag.c against the real kernel, in a private network namespace
+ * agent/attribution/sockdiag.c against the real kernel, in a private network namespace
  * where only this test has sockets. Needs root; exits 77 (skip) without it.
  *
  * Child processes report what they opened (5-tuples from getsockname and

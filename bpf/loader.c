@@ -27,7 +27,7 @@
 #include <linux/magic.h>
 
 #include "classifier.skel.h"
-#include "dataplane.h"
+#include "loader.h"
 #include "log.h"
 
 #define BTF_VMLINUX   "/sys/kernel/btf/vmlinux"

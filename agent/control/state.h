@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#include "dataplane.h"
+#include "loader.h"
 #include "htb.h"
 #include "migration.h"
 

@@ -30,7 +30,7 @@ struct ms_coord_deps {
 	void *ctx;
 };
 
-/* A migration a previous agent left with its class (agent/state.h). */
+/* A migration a previous agent left with its class (agent/control/state.h). */
 struct ms_coord_adopted {
 	const unsigned char *uuid;
 	const char *name;

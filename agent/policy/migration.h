@@ -72,7 +72,7 @@ struct ms_migration {
 	__u32 libvirt_speed_mibs;
 	/* When scans stopped listing the job (0 while they list it). */
 	__u64 missing_since_ns;
-	/* What the policy and the events say about it (agent/policy.h). */
+	/* What the policy and the events say about it (agent/policy/policy.h). */
 	bool in_switchover;
 	bool in_postcopy;
 	bool suspended;

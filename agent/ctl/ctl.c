@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * migshaperctl: the operator's view of a running agent, through the knob tree
- * the agent serves (agent/knobs.h) and nothing else. A write to a knob file
+ * the agent serves (agent/ops/knobs.h) and nothing else. A write to a knob file
  * is validated and applied by the agent exactly as `echo VALUE > FILE` would
  * be, so the CLI and the shell can never disagree.
  */

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Leveled logging to stderr, shared by every module of the agent and CLI. */
+/*
+ * The logging seam: every layer (bpf/ loader, tc/, agent/) logs through these
+ * declarations and nothing else. The sink, agent/lib/log.c, decides where a
+ * line goes and which lines pass; the lower layers never include an agent/
+ * header, they only need this interface at link time.
+ */
 #ifndef MS_LOG_H
 #define MS_LOG_H
 

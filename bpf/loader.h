@@ -15,8 +15,8 @@
  * Every function returns 0 (or a count where noted) or -errno, and logs the
  * reason of a failure.
  */
-#ifndef MS_DATAPLANE_H
-#define MS_DATAPLANE_H
+#ifndef MS_BPF_LOADER_H
+#define MS_BPF_LOADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -137,4 +137,4 @@ int ms_flow_key_format(const struct ms_flow_key *k, char *buf, size_t len);
 /* Room ms_flow_key_format needs at most. */
 #define MS_FLOW_KEY_STRLEN 112
 
-#endif /* MS_DATAPLANE_H */
+#endif /* MS_BPF_LOADER_H */

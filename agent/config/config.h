@@ -36,7 +36,7 @@ struct ms_config {
 	__u32 cycle_ms;
 	/* Empty: no libvirt, static shaping only. */
 	char libvirt_uri[MS_URI_MAX];
-	/* Allocation and convergence (agent/policy.h): enum ms_policy_kind. */
+	/* Allocation and convergence (agent/policy/policy.h): enum ms_policy_kind. */
 	int policy;
 	__u32 max_downtime_ms;
 	bool escalation;

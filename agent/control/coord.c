@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "coord.h"
-#include "dataplane.h"
+#include "loader.h"
 #include "htb.h"
 #include "log.h"
 #include "metrics.h"
