@@ -17,7 +17,9 @@
 
 #include "migshaper.h"
 
-#define TC_ACT_OK 0
+#define TC_ACT_OK   0
+#define MS_AF_INET  2
+#define MS_AF_INET6 10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -211,6 +213,20 @@ static __always_inline void mark_dscp(struct __sk_buff *skb, const struct ms_pkt
 	}
 }
 
+/*
+ * True if the packet leaves one of the host's own inet sockets (full,
+ * request or time-wait). A guest's frame bridged through the NIC has none,
+ * or the tap's socket (AF_UNSPEC), so the port rules do not apply to it.
+ */
+static __always_inline int from_host_socket(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	return sk->family == MS_AF_INET || sk->family == MS_AF_INET6;
+}
+
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
@@ -234,7 +250,7 @@ int classifier(struct __sk_buff *skb)
 		}
 	}
 
-	minor = ms_classify_parsed(NULL, res, &pkt);
+	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
 	skb->priority = MS_HANDLE(minor);
 	count(minor, skb->len);
 	if (minor == MS_MINOR_DEFAULT)

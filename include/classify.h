@@ -279,15 +279,29 @@ static __always_inline int ms_parse(const void *data, const void *data_end, stru
 }
 
 /*
- * Picks the class minor of a parsed packet: an attributed flow first, then
- * management by CIDR or port, then the migration port range, else default.
+ * Picks the class minor of a parsed packet. from_host says whether the
+ * packet leaves a socket of the host's own (the BPF side checks the packet's
+ * socket: an inet socket; a guest's frame bridged through a tap carries the
+ * tap's socket or none). In order:
+ *   1. an attributed flow (the flow table), whatever else matches;
+ *   2. the host's own traffic on a management port, either direction: the
+ *      manager's calls and their answers, whatever ephemeral port the other
+ *      side uses (the kernel's ephemeral range holds the migration range);
+ *   3. the host's own traffic *to* a migration port: a migration not
+ *      attributed yet. Only the destination port counts: the source port of
+ *      an ordinary connection may fall in the range by chance;
+ *   4. a management CIDR, either address: after the migration rule, because
+ *      the management subnet often holds the migration destinations too;
+ *   5. default. A guest's bridged traffic matches only 4 and 5: its ssh is
+ *      not the host's management.
  * The flow table is consulted only for TCP/UDP: without ports there is no
  * 5-tuple. A flow entry naming anything but a per-migration class is ignored,
  * so a bad entry cannot steer traffic into the root or a parent class.
  */
-static __always_inline __u32 ms_classify_parsed(void *ctx, int parse_res, const struct ms_pkt *pkt)
+static __always_inline __u32 ms_classify_parsed(void *ctx, int parse_res, const struct ms_pkt *pkt,
+						int from_host)
 {
-	__u8 sflags = 0, dflags = 0, flags;
+	__u8 sflags = 0, dflags = 0;
 	__u32 minor;
 
 	(void)ctx;
@@ -300,16 +314,13 @@ static __always_inline __u32 ms_classify_parsed(void *ctx, int parse_res, const 
 		minor = MS_CLS_FLOW_MINOR(ctx, &pkt->key, sflags, dflags);
 		if (ms_minor_is_migration(minor))
 			return minor;
+		if (from_host && ((sflags | dflags) & MS_PORT_MGMT))
+			return MS_MINOR_MGMT;
+		if (from_host && (dflags & MS_PORT_MIGRATION))
+			return MS_MINOR_UNATTRIBUTED;
 	}
 	if (MS_CLS_CIDR_MATCH(ctx, pkt->key.saddr) || MS_CLS_CIDR_MATCH(ctx, pkt->key.daddr))
 		return MS_MINOR_MGMT;
-	if (!pkt->has_ports)
-		return MS_MINOR_DEFAULT;
-	flags = sflags | dflags;
-	if (flags & MS_PORT_MGMT)
-		return MS_MINOR_MGMT;
-	if (flags & MS_PORT_MIGRATION)
-		return MS_MINOR_UNATTRIBUTED;
 	return MS_MINOR_DEFAULT;
 }
 

@@ -62,14 +62,31 @@ static inline bool ref_cidr_match(const struct ref_tables *t, const __u8 *addr)
 #define MS_CLS_PORT_FLAGS(ctx, port) (((const struct ref_tables *)(ctx))->ports[port])
 #include "classify.h"
 
-/* The class minor the reference gives a packet. */
+/*
+ * Whether BPF_PROG_TEST_RUN gives the packet a socket of the host's: it
+ * attaches a dummy socket whose family follows skb->protocol, i.e. the outer
+ * EtherType, so an IPv4 or IPv6 frame counts as the host's own and a
+ * VLAN-tagged one does not.
+ */
+static inline int ref_test_run_from_host(const void *data, size_t len)
+{
+	const __u8 *eth = data;
+	__u16 proto;
+
+	if (len < MS_ETH_HLEN)
+		return 0;
+	proto = ms_get_be16(eth + 12);
+	return proto == MS_ETH_P_IP || proto == MS_ETH_P_IPV6;
+}
+
+/* The class minor the reference gives a packet run through BPF_PROG_TEST_RUN. */
 static inline __u32 ref_classify(struct ref_tables *t, const void *data, size_t len)
 {
 	struct ms_pkt pkt;
 	int res;
 
 	res = ms_parse(data, (const __u8 *)data + len, &pkt);
-	return ms_classify_parsed(t, res, &pkt);
+	return ms_classify_parsed(t, res, &pkt, ref_test_run_from_host(data, len));
 }
 
 #endif /* MS_TEST_REF_H */
