@@ -123,7 +123,7 @@ $(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS) $(S
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(HDRS)
+$(BUILD)/tools/%: tests/tools/%.c $(HDRS) $(wildcard tests/tools/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 

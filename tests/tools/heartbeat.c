@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "toolnet.h"
+
 #define HB_MAGIC	0x4d534842U /* "MSHB" */
 #define HB_MSG_LEN	16
 #define HB_MAX_CLIENTS	64
@@ -53,14 +55,6 @@ struct hb_msg {
 	uint32_t reserved;
 	uint64_t seq;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void encode(uint8_t *buf, uint64_t seq)
 {
@@ -83,52 +77,6 @@ static int decode(const uint8_t *buf, uint64_t *seq)
 	memcpy(&be, buf + 8, 8);
 	*seq = be64toh(be);
 	return 0;
-}
-
-/* Resolves a numeric ADDR:PORT (IPv4 or IPv6). */
-static int resolve(const char *addr, const char *port, bool passive, struct sockaddr_storage *ss,
-		   socklen_t *len)
-{
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
-	};
-	struct addrinfo *res;
-	int err;
-
-	err = getaddrinfo(addr, port, &hints, &res);
-	if (err) {
-		fprintf(stderr, "heartbeat: bad address %s port %s: %s\n", addr ? addr : "*", port,
-			gai_strerror(err));
-		return -EINVAL;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* Returns a signalfd for SIGINT and SIGTERM, or -errno. */
-static int make_signalfd(void)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL))
-		return -errno;
-	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
 }
 
 /* ------------------------------------------------------------------ server */
@@ -171,24 +119,11 @@ static int run_server(const char *addr, const char *port)
 {
 	struct hb_conn conns[HB_MAX_CLIENTS];
 	struct pollfd pfds[HB_MAX_CLIENTS + 2];
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int lfd, sfd, one = 1, err, i;
+	int lfd, sfd, err, i;
 
-	err = resolve(addr, port, true, &ss, &len);
-	if (err)
-		return err;
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	lfd = listen_on("heartbeat", addr, port, 16);
 	if (lfd < 0)
-		return -errno;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&ss, len) || listen(lfd, 16)) {
-		err = -errno;
-		fprintf(stderr, "heartbeat: cannot listen on %s port %s: %s\n", addr ? addr : "*",
-			port, strerror(-err));
-		close(lfd);
-		return err;
-	}
+		return lfd;
 	sfd = make_signalfd();
 	if (sfd < 0) {
 		close(lfd);
@@ -453,7 +388,7 @@ static int run_client(const char *addr, const char *port, double rate, long time
 	int tfd = -1, sfd = -1, err;
 	bool stop = false;
 
-	err = resolve(addr, port, false, &c.ss, &c.sslen);
+	err = resolve("heartbeat", addr, port, false, &c.ss, &c.sslen);
 	if (err)
 		return err;
 	c.timeout_ns = (uint64_t)timeout_ms * 1000000ULL;
