@@ -186,6 +186,7 @@ install: all
 MS_VERSION = $(shell sed -n 's/^\#define MS_VERSION "\(.*\)"$$/\1/p' agent/main.c)
 DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH)
 deb:
+	@[ -n "$(MS_VERSION)" ] || { echo 'deb: no #define MS_VERSION "X.Y.Z" in agent/main.c' >&2; exit 1; }
 	@v=$$(dpkg-parsechangelog -l debian/changelog -SVersion) && [ "$$v" = "$(MS_VERSION)" ] || \
 		{ echo "deb: debian/changelog is at $$v, MS_VERSION is $(MS_VERSION): add an entry (dch -v $(MS_VERSION))" >&2; exit 1; }
 	rm -rf $(BUILD)/deb-src && mkdir -p $(BUILD)/deb-src/migshaper-$(MS_VERSION)
