@@ -8,14 +8,14 @@ fail() {
 }
 missing() {
 	if [ "${CI:-}" = "true" ]; then
-		fail "$* (CI=true: a missing prerequisite is a failure; make deps installs it)"
+		fail "$* (CI=true: a missing prerequisite is a failure)"
 	fi
-	log "SKIP: $* (make deps installs it)"
+	log "SKIP: $*"
 	exit 77
 }
 need_tools() {
 	local t
 	for t in "$@"; do
-		command -v "$t" >/dev/null || missing "$t is missing"
+		command -v "$t" >/dev/null || missing "$t is missing (make deps installs it)"
 	done
 }

@@ -17,7 +17,7 @@ name=$(basename "$0" .sh)
 BUILD=${BUILD:-build}
 
 need_tools dpkg dpkg-deb dpkg-query dpkg-architecture lintian systemd-analyze man python3 readelf gzip
-python3 -c 'import yaml' 2>/dev/null || missing "python3's yaml module is missing (Debian: python3-yaml)"
+python3 -c 'import yaml' 2>/dev/null || missing "python3's yaml module is missing (make deps installs python3-yaml)"
 [ "$(id -u)" -eq 0 ] || missing "not root (dpkg --root installs files owned by root)"
 
 version=$(sed -n 's/^#define MS_VERSION "\(.*\)"$/\1/p' agent/main.c)

@@ -13,7 +13,7 @@ name=$(basename "$0" .sh)
 . tests/pkg/lib.sh
 
 need_tools python3
-python3 -c 'import yaml' 2>/dev/null || missing "python3's yaml module is missing (Debian: python3-yaml)"
+python3 -c 'import yaml' 2>/dev/null || missing "python3's yaml module is missing (make deps installs python3-yaml)"
 
 provider=scripts/monitoring/grafana/provisioning/dashboards/migshaper.yml
 [ -f "$provider" ] || fail "$provider is missing"
