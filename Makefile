@@ -62,7 +62,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 BINS := $(BUILD)/migshaperd $(BUILD)/migshaperctl
 SAN_BINS := $(BUILD)/san/migshaperd $(BUILD)/san/migshaperctl
 
-.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz soak
+.PHONY: all deps check check-build bench demo lab-up lab-down install clean format san fuzz soak deb
 FUZZ_SECONDS ?= 600
 .DELETE_ON_ERROR:
 # Kept after the build: the fuzzers and tools use them too.
@@ -174,9 +174,28 @@ install: all
 	install -D -m 0755 $(BUILD)/migshaperctl $(DESTDIR)$(PREFIX)/sbin/migshaperctl
 	install -D -m 0644 docs/migshaperd.8 $(DESTDIR)$(PREFIX)/share/man/man8/migshaperd.8
 	install -D -m 0644 docs/migshaperctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/migshaperctl.8
-	install -D -m 0644 scripts/migshaperd@.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/migshaperd@.service
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/sbin/|$(PREFIX)/sbin/|' scripts/migshaperd@.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/migshaperd@.service
 	install -D -m 0644 scripts/migshaper.conf $(DESTDIR)/etc/migshaper/migshaper.conf.example
+
+# The Debian package, built from a copy of the working tree's files that git
+# does not ignore (so build/ is left out) under $(BUILD)/deb-src, so that
+# dpkg-buildpackage writes nothing into the worktree. The version is
+# MS_VERSION in agent/main.c; debian/changelog must have an entry for it.
+MS_VERSION = $(shell sed -n 's/^\#define MS_VERSION "\(.*\)"$$/\1/p' agent/main.c)
+DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH)
+deb:
+	@[ -n "$(MS_VERSION)" ] || { echo 'deb: no #define MS_VERSION "X.Y.Z" in agent/main.c' >&2; exit 1; }
+	@v=$$(dpkg-parsechangelog -l debian/changelog -SVersion) && [ "$$v" = "$(MS_VERSION)" ] || \
+		{ echo "deb: debian/changelog is at $$v, MS_VERSION is $(MS_VERSION): add an entry (dch -v $(MS_VERSION))" >&2; exit 1; }
+	rm -rf $(BUILD)/deb-src && mkdir -p $(BUILD)/deb-src/migshaper-$(MS_VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+		tar -c --null -T - --ignore-failed-read | tar -x -C $(BUILD)/deb-src/migshaper-$(MS_VERSION)
+	cd $(BUILD)/deb-src/migshaper-$(MS_VERSION) && env -u MAKEFLAGS -u MFLAGS -u BUILD \
+		DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -b -us -uc
+	cp $(BUILD)/deb-src/migshaper_$(MS_VERSION)_$(DEB_ARCH).deb $(BUILD)/
+	@echo "deb: $(BUILD)/migshaper_$(MS_VERSION)_$(DEB_ARCH).deb"
 
 format:
 	clang-format -i $(wildcard agent/*.[ch] agent/*/*.[ch] tc/*.[ch] include/*.h bpf/*.[ch] tests/*/*.c tests/*/*.h)

@@ -12,6 +12,7 @@ packages=(
 	libfuse3-dev fuse3 libmicrohttpd-dev prometheus gnuplot-nox
 	iproute2 iperf3 ethtool jq procps util-linux
 	libvirt-daemon-system qemu-system-x86 qemu-utils nasm socat
+	debhelper dpkg-dev lintian python3-yaml man-db systemd
 )
 
 missing=()

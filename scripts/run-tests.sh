@@ -5,12 +5,13 @@
 #
 # Stages, in order: unit (unit tests), san (unit, BPF and tc tests built with
 # ASan+UBSan), fuzz (the fuzzers, briefly), lab (every lab test), lab-san
-# (some lab tests again with the ASan+UBSan agent and CLI). STAGES="lab-san"
+# (some lab tests again with the ASan+UBSan agent and CLI), pkg (the Debian
+# package and the Grafana provisioning files). STAGES="lab-san"
 # (a space-separated list) runs only those; make check runs all of them.
 set -u
 BUILD=${BUILD:-build}
 export BUILD
-STAGES=${STAGES:-unit san fuzz lab lab-san}
+STAGES=${STAGES:-unit san fuzz lab lab-san pkg}
 cd "$(dirname "$0")/.."
 
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -106,6 +107,14 @@ if stage lab-san; then
 		fi
 	done
 	echo "--- lab-san stage: $((SECONDS - san_start))s"
+fi
+
+# The Debian package (make deb, installed into an empty root) and Grafana's
+# provisioning files.
+if stage pkg; then
+	for t in tests/pkg/test_*.sh; do
+		[ -f "$t" ] && run "pkg/$(basename "$t" .sh)" timeout --kill-after=10 600 bash "$t"
+	done
 fi
 
 echo

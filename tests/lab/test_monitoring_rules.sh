@@ -35,7 +35,7 @@ done
 # The dashboard parses and names no series the agent does not export.
 tmp=$(mktemp --suffix=.yml)
 trap 'rm -f "$tmp"' EXIT
-python3 - "$dir/grafana-dashboard.json" agent/ops/metrics.h "$tmp" <<'PY' || fail "grafana-dashboard.json"
+python3 - "$dir/grafana/dashboards/migshaper.json" agent/ops/metrics.h "$tmp" <<'PY' || fail "grafana/dashboards/migshaper.json"
 import json, re, sys
 dash = json.load(open(sys.argv[1]))
 exported = set(re.findall(r"migshaper_[a-z_]+", open(sys.argv[2]).read()))
