@@ -50,17 +50,7 @@ t_wait_log "$log" "libvirt: connected" 15 || t_fail "agent did not connect to hv
 # The project's guest with 64 MiB of RAM and its dirtied range inside it, so
 # that a migration takes ~1.5 s at 400 Mbit/s.
 g=ms-react
-img="$T_TMP/guest-react.img"
-BUILD=$BUILD bash "$T_ROOT/tests/guest/mkimage.sh" "$img" --dirty-mibs 5 --end-mib $((GUEST_MIB - 1)) \
-	2>/dev/null || t_fail "cannot build the guest image"
-bash "$T_ROOT/tests/guest/mkdomain.sh" "$g" "$img" "$T_TMP/$g.serial" |
-	sed "s|<memory unit='MiB'>$V_GUEST_MIB</memory>|<memory unit='MiB'>$GUEST_MIB</memory>|;
-	     s|<currentMemory unit='MiB'>$V_GUEST_MIB</currentMemory>|<currentMemory unit='MiB'>$GUEST_MIB</currentMemory>|" \
-		>"$T_TMP/$g.xml"
-grep -q "<memory unit='MiB'>$GUEST_MIB<" "$T_TMP/$g.xml" || t_fail "domain template changed: cannot set the RAM"
-virtlab_virsh hv1 define "$T_TMP/$g.xml" >/dev/null || t_fail "define $g"
-virtlab_virsh hv1 start "$g" >/dev/null || t_fail "start $g"
-t_wait_until 60 grep -qx R "$T_TMP/$g.serial" || t_fail "$g did not finish its warm-up"
+V_MEM_MIB=$GUEST_MIB v_guest "$g" 5
 
 for ((i = 1; i <= N; i++)); do
 	v_migrate_bg "$g"

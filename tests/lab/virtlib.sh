@@ -47,13 +47,20 @@ v_config() {
 
 # v_guest NAME DIRTY_MIBS [mkimage options]: defines and starts a guest on
 # hv1, waits for its warm-up to finish (the guest prints a line "R").
+# V_MEM_MIB (default V_GUEST_MIB) sets its RAM; the dirtied range then ends
+# at its last MiB unless the options say otherwise.
 v_guest() {
-	local name=$1 rate=$2
+	local name=$1 rate=$2 mem=${V_MEM_MIB:-$V_GUEST_MIB}
 	shift 2
+	[ "$mem" = "$V_GUEST_MIB" ] || set -- --end-mib $((mem - 1)) "$@"
 	local img="$T_TMP/guest-$rate$(printf '%s' "$*" | tr -c 'a-z0-9' '_').img"
 	[ -f "$img" ] || BUILD=$BUILD bash "$T_ROOT/tests/guest/mkimage.sh" "$img" --dirty-mibs "$rate" \
 		"$@" 2>/dev/null || t_fail "cannot build the guest image"
-	bash "$T_ROOT/tests/guest/mkdomain.sh" "$name" "$img" "$T_TMP/$name.serial" >"$T_TMP/$name.xml"
+	bash "$T_ROOT/tests/guest/mkdomain.sh" "$name" "$img" "$T_TMP/$name.serial" |
+		sed "s|<memory unit='MiB'>$V_GUEST_MIB</memory>|<memory unit='MiB'>$mem</memory>|;
+		     s|<currentMemory unit='MiB'>$V_GUEST_MIB</currentMemory>|<currentMemory unit='MiB'>$mem</currentMemory>|" \
+			>"$T_TMP/$name.xml"
+	grep -q "<memory unit='MiB'>$mem<" "$T_TMP/$name.xml" || t_fail "domain template changed: cannot set the RAM"
 	virtlab_virsh hv1 define "$T_TMP/$name.xml" >/dev/null || t_fail "define $name"
 	virtlab_virsh hv1 start "$name" >/dev/null || t_fail "start $name"
 	t_wait_until 60 grep -qx R "$T_TMP/$name.serial" || t_fail "$name did not finish its warm-up"

@@ -641,6 +641,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mgremu: %s: %s\n", trace_path, strerror(errno));
 			return 1;
 		}
+		/* a line per call as it happens: scripts follow the trace */
+		setvbuf(trace, NULL, _IOLBF, 0);
 	}
 	err = run_manager(&o, json, trace);
 	if (trace)
