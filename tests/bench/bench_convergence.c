@@ -22,7 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/model.c"
+#include "policy.h"
+#include "sim/model.h"
 
 struct agg {
 	double sum, done_sum, max, total, max_downtime;

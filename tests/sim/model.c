@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The pre-copy migration simulator; see model.h. Test code, included by its users. */
+/* The pre-copy migration simulator; see model.h. Test code (build/libsim.a). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -8,9 +8,8 @@
 #include <string.h>
 
 #include "policy.h"
-#include "sim/model.h"
+#include "model.h"
 
-#define SIM_MIB 1048576.0
 /* Migration stream per wire byte with TCP/IPv4 timestamps on Ethernet (1448/1514). */
 #define SIM_WIRE_EFF		     0.956
 #define SIM_QEMU_DEFAULT_DOWNTIME_MS 300.0

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * A pre-copy live-migration simulator that steps the real policy engine
- * (agent/policy/policy.c). Test code: single-file builds include model.c.
+ * (agent/policy/policy.c). Test code: built into build/libsim.a.
  *
  * The model, per VM:
  *   - memory M, dirty rate r (bytes/s) over a working set W (default M): the
@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define SIM_MIB	     1048576.0
 #define SIM_MAX_VMS  64
 #define SIM_NAME_LEN 48
 

@@ -10,9 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
-#include "sim/model.c"
+#include "sim/model.h"
 
 /* One VM on an aggregate that gives QEMU ~100 MiB/s (902 Mbit/s at 93%). */
 static void one_vm(struct sim_scenario *sc, double dirty_mibs, double wss_mib, bool postcopy)
