@@ -35,6 +35,19 @@
  *           newcomers (whose credit starts at 0) cannot keep a convergeable
  *           one waiting forever.
  *
+ * Auto-converge (every policy): QEMU throttles the guest's CPUs of a
+ * migration started with VIR_MIGRATE_AUTO_CONVERGE, from 20% up by 10% at a
+ * time to auto_converge_max_pct (QEMU's max-cpu-throttle, 99), while the
+ * guest dirties faster than the copy progresses; the dirty rate falls
+ * roughly with (1 - throttle). The job stats carry the throttle but not the
+ * flag, so a throttle > 0 is what says auto-converge is on. While the
+ * throttle can still rise, such a migration is convergeable if its dirty
+ * rate at the maximum throttle is (so at a lower bandwidth, at the cost of
+ * guest CPU), and each rise counts as progress: QEMU is bringing it home,
+ * it is neither starved nor escalated. Once throttled to the maximum, its
+ * measured dirty rate is judged as any other: if that cannot converge,
+ * it gets the floor and escalation.
+ *
  * Invariants, every policy: outgoing rates sum to at most the effective
  * aggregate, floors included (when n * min exceeds it, the floor becomes
  * effective_aggregate / n); the effective aggregate never exceeds
@@ -128,8 +141,9 @@ struct ms_policy_params {
 	bool suspend_allowed;	    /* 0: it pauses the guest for the rest of the copy */
 	__u32 progress_timeout_s;   /* 150 (vdsm's migration_progress_timeout) */
 
-	__u32 converge_margin_pct; /* 125: served at >= dirty rate * 1.25 */
-	__u32 aging_pct;	   /* 50 */
+	__u32 converge_margin_pct;   /* 125: served at >= dirty rate * 1.25 */
+	__u32 aging_pct;	     /* 50 */
+	__u32 auto_converge_max_pct; /* 99: QEMU's max-cpu-throttle default */
 
 	__u32 aimd_rtt_factor_pct; /* 200: RTT above twice the idle baseline */
 	__u32 aimd_retrans_min;	   /* 1: any retransmit on the prioritised reserve; 0 ignores */
@@ -153,6 +167,8 @@ struct ms_policy_mig_in {
 	bool in_switchover;    /* paused for the final copy */
 	bool in_postcopy;      /* switched to post-copy: runs on the destination */
 	bool suspended;	       /* paused by the suspend action */
+	bool auto_converge;    /* runs with auto-converge (seen throttling: ms_migration) */
+	__u32 throttle_pct;    /* auto-converge's guest CPU throttle now, 0..100 */
 	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
 };
 
@@ -202,6 +218,7 @@ struct ms_policy_track {
 	__u32 downtime_ms;
 	__u32 iters_since;
 	__u64 last_iter;
+	__u32 last_throttle_pct;
 	__u64 peak_bytes;
 	__u64 anchor_bytes;	 /* raw remaining at the last progress (bulk pass) */
 	__u64 peak_anchor_bytes; /* lowest iteration start since then; 0: none yet */

@@ -292,6 +292,71 @@ static void test_srpt_convergence_aware(void **state)
 	test_free(s);
 }
 
+/*
+ * Auto-converge: a guest dirtying twice the aggregate is convergeable once
+ * QEMU throttles it (it will at 99%), is served and not escalated while the
+ * throttle rises with flat iterations; one still too fast at the maximum
+ * throttle gets the floor and is escalated to an abort.
+ */
+static void test_auto_converge(void **state)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in[2];
+	struct ms_policy_mig_out out[2];
+	struct ms_policy_params p;
+	__u64 alone = 665 * MBIT / 8 / 100 * MS_SPEED_MARGIN_PCT; /* stream bytes/s */
+	__u64 r0 = 2 * alone, now = SEC;
+	bool aborted = false;
+
+	(void)state;
+	params_1g(&p, MS_POLICY_SRPT);
+	mig(&in[0], 1, 2000 * MIB, r0 / 100 * 80, 3);
+	mig(&in[1], 2, 4000 * MIB, 20 * MIB, 3);
+	/* Without auto-converge: it cannot converge, the other one is served. */
+	assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+	assert_false(out[0].convergeable);
+	assert_int_equal(out[0].rate_bps, 19 * MBIT);
+	test_free(s);
+
+	/* Seen throttling at 20%: convergeable, and the shorter one goes first. */
+	s = new_state();
+	in[0].auto_converge = true;
+	in[0].throttle_pct = 20;
+	assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+	assert_true(out[0].convergeable);
+	assert_int_equal(out[0].rate_bps, 665 * MBIT - 19 * MBIT);
+
+	/*
+	 * QEMU raises the throttle every two flat iterations (one a second):
+	 * no stall, no escalation, still served, until it reaches 99%.
+	 */
+	for (int k = 0; k < 18; k++) {
+		now += SEC;
+		in[0].iteration++;
+		in[0].throttle_pct = 20 + 10 * ((__u32)k / 2) > 99 ? 99 : 20 + 10 * ((__u32)k / 2);
+		in[0].dirty_bytes_s = r0 / 100 * (100 - in[0].throttle_pct);
+		assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+		assert_true(out[0].convergeable);
+		assert_false(out[0].stalled);
+		assert_int_equal(out[0].action, MS_POLICY_ACT_NONE);
+		assert_true(out[0].rate_bps > 19 * MBIT);
+	}
+	assert_int_equal(in[0].throttle_pct, 99);
+
+	/* At the maximum throttle and still dirtying faster than it can be copied. */
+	in[0].dirty_bytes_s = 2 * alone;
+	for (int k = 0; k < 400 && !aborted; k++) {
+		now += SEC;
+		in[0].iteration++;
+		assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+		assert_false(out[0].convergeable);
+		assert_int_equal(out[0].rate_bps, 19 * MBIT);
+		aborted = out[0].action == MS_POLICY_ACT_ABORT;
+	}
+	assert_true(aborted);
+	test_free(s);
+}
+
 static void test_switchover_boost(void **state)
 {
 	struct ms_policy_state *s = new_state();
@@ -647,6 +712,7 @@ int main(void)
 	    cmocka_unit_test(test_serial_handover),
 	    cmocka_unit_test(test_srpt_no_starvation),
 	    cmocka_unit_test(test_srpt_convergence_aware),
+	    cmocka_unit_test(test_auto_converge),
 	    cmocka_unit_test(test_switchover_boost),
 	    cmocka_unit_test(test_escalation_order),
 	    cmocka_unit_test(test_escalation_skips_useless_downtime),
