@@ -28,7 +28,8 @@
  *           cannot converge gets the floor and escalation, not bandwidth.
  *           Whoever is served keeps its turn while it can converge, unless
  *           a challenger whose dirty rate is measured needs less than half
- *           its expected time: preempting costs a migration its progress
+ *           its expected time (one still in its bulk pass: less than an
+ *           eighth): preempting costs a migration its progress
  *           (its dirty set regrows while it waits at the floor). Aging
  *           decides who is next: a migration's key drops by aging_pct/100
  *           s per s it has waited in total, so a stream of shorter
@@ -46,7 +47,15 @@
  * guest CPU), and each rise counts as progress: QEMU is bringing it home,
  * it is neither starved nor escalated. Once throttled to the maximum, its
  * measured dirty rate is judged as any other: if that cannot converge,
- * it gets the floor and escalation.
+ * it gets the floor and escalation. Before QEMU first throttles, nothing
+ * tells a guest with auto-converge from one without: with
+ * auto_converge_grace, a guest whose measured rate cannot converge keeps
+ * its turn for that first fast iteration (at its end QEMU throttles it if
+ * it can: at the floor the iteration would never end and QEMU never
+ * would), and is judged unable to converge when the next one shows no
+ * throttle; the grace does not move its abort deadline, which runs from
+ * the first fast iteration. The cost: one iteration of bandwidth for each
+ * guest without auto-converge that cannot converge.
  *
  * Invariants, every policy: outgoing rates sum to at most the effective
  * aggregate, floors included (when n * min exceeds it, the floor becomes
@@ -144,6 +153,7 @@ struct ms_policy_params {
 	__u32 converge_margin_pct;   /* 125: served at >= dirty rate * 1.25 */
 	__u32 aging_pct;	     /* 50 */
 	__u32 auto_converge_max_pct; /* 99: QEMU's max-cpu-throttle default */
+	bool auto_converge_grace;    /* 1: a fast guest may have it until QEMU would throttle */
 
 	__u32 aimd_rtt_factor_pct; /* 200: RTT above twice the idle baseline */
 	__u32 aimd_retrans_min;	   /* 1: any retransmit on the prioritised reserve; 0 ignores */
@@ -219,6 +229,7 @@ struct ms_policy_track {
 	__u32 iters_since;
 	__u64 last_iter;
 	__u32 last_throttle_pct;
+	__u64 fast_iter; /* first iteration whose dirty rate could not converge; 0: none */
 	__u64 peak_bytes;
 	__u64 anchor_bytes;	 /* raw remaining at the last progress (bulk pass) */
 	__u64 peak_anchor_bytes; /* lowest iteration start since then; 0: none yet */
