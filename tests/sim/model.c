@@ -678,14 +678,21 @@ double sim_mean_convergeable(const struct sim_scenario *sc, const struct sim_res
 double sim_lower_bound_s(const struct sim_scenario *sc)
 {
 	double left[SIM_MAX_VMS], sum = 0, t = INFINITY;
-	double link =
-	    fmin(sc->aggregate_mbps, sc->link_mbps - sc->reserve_mbps) * 1e6 / 8 * SIM_WIRE_EFF;
+	/* The paced stream of the whole aggregate: every bulk-pass byte goes at it. */
+	double link = fmin(sc->aggregate_mbps, sc->link_mbps - sc->reserve_mbps) * 1e6 / 8 *
+		      MS_SPEED_MARGIN_PCT / 100;
 	bool conv[SIM_MAX_VMS];
 	size_t n = 0, done = 0;
+	struct ms_policy_params p;
+	double final_bytes;
 
+	/* The most a final copy can carry: the downtime limit at the unpaced aggregate. */
+	ms_policy_params_init(&p);
+	final_bytes = fmin(sc->aggregate_mbps, sc->link_mbps - sc->reserve_mbps) * 1e6 / 8 *
+		      SIM_WIRE_EFF * p.max_downtime_ms / 1000;
 	for (size_t i = 0; i < sc->n; i++) {
 		conv[i] = sim_vm_convergeable(sc, i);
-		left[i] = sc->vm[i].mem_bytes + sc->device_state_bytes;
+		left[i] = fmax(sc->vm[i].mem_bytes - final_bytes, 0);
 		if (conv[i]) {
 			n++;
 			t = fmin(t, sc->vm[i].start_s);

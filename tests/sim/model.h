@@ -57,12 +57,17 @@
  *     spread out, which favours serving one at a time even more. That is an
  *     argument, not a proof for this model: the unit tests check the result
  *     against every policy and against brute force.
- *   - lower bound (when the distinct orders exceed SIM_OPT_MAX_ORDERS): a
- *     proven bound for the model's link budget: every VM must send at least
- *     its memory and device state, and all migrations together send at most
- *     the effective aggregate's stream (at the wire efficiency); SRPT over
- *     those volumes with the VMs' start times minimises the sum of
- *     completions on such a link, so no schedule does better.
+ *   - lower bound (when the distinct orders exceed SIM_OPT_MAX_ORDERS),
+ *     proven for this model: a VM completes after its bulk pass, which
+ *     sends all of its memory at QEMU's paced speed but for what its final
+ *     copy carries (at most max_downtime_ms at the unpaced aggregate; not
+ *     counted). The paced speeds of all migrations sum to at most
+ *     MS_SPEED_MARGIN_PCT of the effective aggregate at every instant (class
+ *     rates sum to at most the aggregate and the libvirt speed rounds down;
+ *     the exception is libvirt's 1 MiB/s minimum, for class rates under
+ *     9 Mbit/s). So the bulk passes are jobs of that many bytes on one link
+ *     of that capacity, released at the VMs' start times, and preemptive
+ *     SRPT, optimal there (1|r_j,pmtn|sum C_j), bounds the mean from below.
  */
 #ifndef MS_SIM_MODEL_H
 #define MS_SIM_MODEL_H
