@@ -730,6 +730,14 @@ static void test_params(void **state)
 	assert_non_null(strstr(err, "aimd_beta_pct"));
 	assert_int_equal(ms_policy_decide(&p, s, &in, &o), -EINVAL);
 	params_1g(&p, MS_POLICY_SRPT);
+	assert_int_equal(p.auto_converge_max_pct, 99);
+	assert_true(p.auto_converge_grace);
+	p.auto_converge_max_pct = 101;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "auto_converge_max_pct"));
+	p.auto_converge_max_pct = 0;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), -EINVAL);
+	params_1g(&p, MS_POLICY_SRPT);
 	in.n = MS_MAX_MIGRATIONS + 1;
 	in.migs = (const struct ms_policy_mig_in *)out; /* not read */
 	assert_int_equal(ms_policy_decide(&p, s, &in, &o), -E2BIG);
