@@ -4,6 +4,8 @@
 #   bpf/NAME.bpf.c      -> build/NAME.bpf.o and build/NAME.skel.h
 #   agent/**/*.c, tc/*.c, bpf/*.c (user space)
 #                       -> build/libmigshaper.a (except agent/main.c, agent/ctl/ctl.c)
+#   tests/sim/*.c       -> build/libsim.a            (the migration simulator; linked
+#                                                     into the tests and benchmarks)
 #   tests/unit/test_*.c -> build/tests/unit/test_*   (cmocka, no privileges)
 #   tests/bpf/test_*.c  -> build/tests/bpf/test_*    (cmocka, root: BPF_PROG_TEST_RUN)
 #   tests/tc/test_*.c   -> build/tests/tc/test_*     (cmocka, root: netns + netlink)
@@ -37,9 +39,11 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-HDRS      := $(wildcard include/*.h bpf/*.h tc/*.h agent/*.h agent/*/*.h)
-# The simulator model is #included by its tests and benchmarks.
-SIM_SRCS  := $(wildcard tests/sim/*.c tests/sim/*.h)
+HDRS      := $(wildcard include/*.h bpf/*.h tc/*.h agent/*.h agent/*/*.h tests/sim/*.h)
+# The simulator: a library of its own, linked into the programs that use it.
+SIM_SRCS  := $(wildcard tests/sim/*.c)
+SIM_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SIM_SRCS))
+SAN_SIM_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(SIM_SRCS))
 
 MAIN_SRCS := agent/main.c agent/ctl/ctl.c
 LIB_SRCS  := $(filter-out $(MAIN_SRCS) $(BPF_SRCS),$(wildcard agent/*.c agent/*/*.c tc/*.c bpf/*.c))
@@ -102,6 +106,14 @@ $(BUILD)/san/libmigshaper.a: $(SAN_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/libsim.a: $(SIM_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/san/libsim.a: $(SAN_SIM_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/migshaperd: $(BUILD)/obj/agent/main.o $(BUILD)/libmigshaper.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -115,21 +127,23 @@ $(BUILD)/san/migshaperctl: $(BUILD)/san/agent/ctl/ctl.o $(BUILD)/san/libmigshape
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # --- tests and tools -------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libsim.a $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsim.a $(BUILD)/libmigshaper.a $(LDLIBS) \
+		$(CMOCKA_LIBS)
 
-$(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
+$(BUILD)/san/tests/%: tests/%.c $(BUILD)/san/libsim.a $(BUILD)/san/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests -o $@ $< $(BUILD)/san/libsim.a \
+		$(BUILD)/san/libmigshaper.a $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(HDRS) $(wildcard tests/tools/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmigshaper.a $(HDRS) $(SKELS) $(SIM_SRCS)
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsim.a $(BUILD)/libmigshaper.a $(HDRS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmigshaper.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libsim.a $(BUILD)/libmigshaper.a $(LDLIBS)
 
 # The test guest: a boot sector assembled with nasm (tests/guest/README.md).
 $(BUILD)/guest/dirty.bin: tests/guest/dirty.asm

@@ -199,7 +199,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
 	}
 	m->state = ms_mig_next_state(m->state, MS_MIG_EV_ACTIVE);
-	m->stats = *job->stats;
+	ms_mig_set_stats(m, job->stats);
 	c->seen[m - c->table.entries] = true;
 	return 0;
 }
@@ -432,6 +432,8 @@ static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in
 	in->in_switchover = m->in_switchover;
 	in->in_postcopy = m->in_postcopy;
 	in->suspended = m->suspended;
+	in->auto_converge = m->auto_converge;
+	in->throttle_pct = m->auto_converge_throttle_pct;
 }
 
 /* One policy decision for every running migration, applied to tc and libvirt. */

@@ -128,6 +128,15 @@ bool ms_mig_has_flow(const struct ms_migration *m, const struct ms_flow_key *key
 	return false;
 }
 
+void ms_mig_set_stats(struct ms_migration *m, const struct ms_job_stats *stats)
+{
+	m->stats = *stats;
+	m->auto_converge_throttle_pct = ms_job_has(stats, MS_JOB_AUTO_CONVERGE_THROTTLE)
+					    ? stats->auto_converge_throttle_pct
+					    : 0;
+	m->auto_converge = m->auto_converge || ms_job_auto_converge(stats);
+}
+
 int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key)
 {
 	if (ms_mig_has_flow(m, key))

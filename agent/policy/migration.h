@@ -79,6 +79,14 @@ struct ms_migration {
 	bool postcopy_refused; /* libvirt refused: the migration was not started with it */
 	bool stalled;
 	__u32 max_downtime_ms; /* last set through libvirt; 0: never */
+	/*
+	 * QEMU's auto-converge: the guest CPU throttle now (percent, 0 when
+	 * libvirt reports none), and whether the migration runs with it, which
+	 * the job stats show only once QEMU throttles (ms_job_auto_converge()),
+	 * and which stays set for the migration's life.
+	 */
+	__u32 auto_converge_throttle_pct;
+	bool auto_converge;
 	int last_action;       /* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
@@ -111,6 +119,9 @@ struct ms_migration *ms_mig_adopt(struct ms_migration_table *t, const unsigned c
 void ms_mig_remove(struct ms_migration_table *t, struct ms_migration *m);
 size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,
 		    enum ms_mig_state state);
+
+/* Takes a job-stats sample, and what it says about auto-converge. */
+void ms_mig_set_stats(struct ms_migration *m, const struct ms_job_stats *stats);
 
 /* Records a flow once; -ENOSPC when the migration has too many. */
 int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key);

@@ -9,6 +9,14 @@
 
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S  1000000000ULL
+/* QEMU's throttle-trigger-threshold default: dirtied vs sent, percent. */
+#define AC_TRIGGER_PCT 50ULL
+/*
+ * A challenger still in its bulk pass preempts only if its bulk alone needs
+ * less than 1/8 of the incumbent's expected time: its dirty rate is not
+ * known yet, and a heavy writer would waste the turn it took.
+ */
+#define PREEMPT_BULK_DIV 8
 
 /* What a migration does with a class rate: QEMU is paced at MS_SPEED_MARGIN_PCT of it. */
 static __u64 stream_bytes_s(__u64 rate_bps)
@@ -38,6 +46,8 @@ void ms_policy_params_init(struct ms_policy_params *p)
 	p->progress_timeout_s = 150;
 	p->converge_margin_pct = 125;
 	p->aging_pct = 50;
+	p->auto_converge_max_pct = 99;
+	p->auto_converge_grace = true;
 	p->aimd_rtt_factor_pct = 200;
 	p->aimd_retrans_min = 1;
 	p->aimd_beta_pct = 50;
@@ -72,6 +82,8 @@ int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t e
 		why = "converge_margin_pct must be in 100..1000";
 	else if (p->aging_pct > 1000)
 		why = "aging_pct must be in 0..1000";
+	else if (!p->auto_converge_max_pct || p->auto_converge_max_pct > 100)
+		why = "auto_converge_max_pct must be in 1..100";
 	else if (p->aimd_rtt_factor_pct <= 100)
 		why = "aimd_rtt_factor_pct must be > 100";
 	else if (!p->aimd_beta_pct || p->aimd_beta_pct >= 100)
@@ -138,11 +150,13 @@ struct work {
 	const struct ms_policy_mig_in *in;
 	struct ms_policy_mig_out *out;
 	struct ms_policy_track *tr;
-	__u64 dirty;	/* bytes/s the guest dirties now (0 once it cannot) */
-	__u64 need_bps; /* rate that out-paces the dirty rate by the margin */
-	double ert;	/* expected remaining time alone, s */
-	double key;	/* srpt priority: lower first */
+	__u64 dirty;	 /* bytes/s the guest dirties now (0 once it cannot) */
+	__u64 dirty_min; /* bytes/s once auto-converge throttled it as far as it can */
+	__u64 need_bps;	 /* rate that out-paces the dirty rate by the margin */
+	double ert;	 /* expected remaining time alone, s */
+	double key;	 /* srpt priority: lower first */
 	bool conv;
+	bool ac;     /* auto-converge is on, or may be (grace) */
 	bool known;  /* its dirty rate is measured (a sync happened) */
 	bool sticky; /* keeps its turn */
 };
@@ -236,6 +250,13 @@ static bool stall_update(const struct ms_policy_params *p, struct ms_policy_trac
 		t->peak_bytes = r;
 		t->iters_since++;
 	}
+	/* QEMU raised the auto-converge throttle: it acts on the dirty rate, that is progress. */
+	if (m->throttle_pct > t->last_throttle_pct) {
+		t->last_throttle_pct = m->throttle_pct;
+		t->peak_anchor_bytes = 0;
+		progress(t, now);
+		return false;
+	}
 	/*
 	 * Finishing, or waiting for its turn by our own choice: neither is a
 	 * stall, and the window must not run while it waits. Its dirty set
@@ -308,6 +329,62 @@ static void escalate(const struct ms_policy_params *p, struct work *w, __u64 now
 		return;
 	}
 	t->last_action_ns = now;
+}
+
+/*
+ * Whether auto-converge may be on: seen throttling, or (grace) not yet
+ * ruled out. fast says the measured dirty rate cannot converge by itself.
+ * QEMU throttles at a sync after two periods in a row dirtying more than
+ * half of what was sent: the sync that revealed the fast rate counts one,
+ * so with auto-converge a throttle shows at the latest in the iteration
+ * after the first fast one. Until then the guest gets the benefit of the doubt:
+ * judged as if it had auto-converge, it keeps its turn for that iteration
+ * instead of being starved at the floor, where its pass would never end
+ * and QEMU would never get to throttle it.
+ */
+static bool may_auto_converge(const struct ms_policy_params *p, struct ms_policy_track *t,
+			      const struct ms_policy_mig_in *m, bool fast)
+{
+	if (!fast || m->iteration < 2)
+		t->fast_iter = 0;
+	else if (!t->fast_iter)
+		t->fast_iter = m->iteration;
+	if (m->auto_converge || m->throttle_pct)
+		return true;
+	return p->auto_converge_grace && fast && m->iteration == t->fast_iter && !m->in_postcopy &&
+	       !m->suspended;
+}
+
+/*
+ * The dirty rate r (bytes/s, as measured: already under the current
+ * throttle) once auto-converge has throttled the guest as far as it can;
+ * r itself without auto-converge or once at the maximum.
+ */
+static __u64 throttled_dirty(const struct ms_policy_params *p, const struct ms_policy_mig_in *m,
+			     __u64 r, bool ac)
+{
+	__u32 now_pct = m->throttle_pct;
+
+	if (!ac || now_pct >= p->auto_converge_max_pct)
+		return r;
+	/* r = r0 * (100 - now) / 100; at the maximum, r0 * (100 - max) / 100. */
+	return r / (100 - now_pct) * (100 - p->auto_converge_max_pct);
+}
+
+/*
+ * The dirty rate the copy chases, for its expected time: r, unless
+ * auto-converge will throttle it further. QEMU raises the throttle while the
+ * guest dirties more than AC_TRIGGER_PCT of what is sent, so it settles
+ * there or at the maximum throttle, whichever is higher.
+ */
+static __u64 auto_converge_chase(const struct ms_policy_params *p, const struct ms_policy_mig_in *m,
+				 __u64 r, __u64 r_min, __u64 bytes_s, bool ac)
+{
+	__u64 settle = bytes_s / 100 * AC_TRIGGER_PCT;
+
+	if (!ac || m->throttle_pct >= p->auto_converge_max_pct || r <= settle)
+		return r;
+	return r_min > settle ? r_min : settle;
 }
 
 /* Gives w the rate; returns what it took from the budget above the floor. */
@@ -428,6 +505,7 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		struct ms_policy_mig_out *o = &out->migs[i];
 		struct ms_policy_track *t;
 		__u64 r;
+		bool fits;
 
 		memset(o, 0, sizeof(*o));
 		o->id = m->id;
@@ -448,13 +526,21 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		w[k].out = o;
 		w[k].tr = t;
 		w[k].dirty = r;
-		w[k].need_bps = rate_for_stream(r / 100 * p->converge_margin_pct);
-		w[k].conv =
-		    r / 100 * p->converge_margin_pct <= alone_bytes_s ||
-		    (m->iteration >= 2 &&
-		     (t->peak_bytes > m->remaining_bytes ? t->peak_bytes : m->remaining_bytes) <=
-			 alone_bytes_s / 1000 * p->max_downtime_ms);
-		if (!w[k].conv) {
+		fits = m->iteration >= 2 &&
+		       (t->peak_bytes > m->remaining_bytes ? t->peak_bytes : m->remaining_bytes) <=
+			   alone_bytes_s / 1000 * p->max_downtime_ms;
+		w[k].ac = may_auto_converge(
+		    p, t, m, !fits && r / 100 * p->converge_margin_pct > alone_bytes_s);
+		w[k].dirty_min = throttled_dirty(p, m, r, w[k].ac);
+		w[k].need_bps = rate_for_stream(w[k].dirty_min / 100 * p->converge_margin_pct);
+		w[k].conv = w[k].dirty_min / 100 * p->converge_margin_pct <= alone_bytes_s || fits;
+		/*
+		 * The grace does not defer the verdict's clock: without a
+		 * throttle, a fast guest counts as unable to converge from the
+		 * first fast iteration, so if none comes it is aborted as soon
+		 * as it would have been without the grace.
+		 */
+		if (!w[k].conv || (t->fast_iter && !m->auto_converge && !m->throttle_pct)) {
 			if (!t->noconv_since_ns)
 				t->noconv_since_ns = now;
 		} else {
@@ -463,8 +549,11 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		if (s->started && !t->served && now > s->last_ns)
 			t->waited_ns += now - s->last_ns;
 		w[k].known = m->iteration >= 2 || m->in_postcopy || m->suspended;
-		if (alone_bytes_s > r && w[k].conv) {
-			w[k].ert = (double)m->remaining_bytes / (double)(alone_bytes_s - r);
+		if (w[k].conv && alone_bytes_s > w[k].dirty_min) {
+			__u64 chase =
+			    auto_converge_chase(p, m, r, w[k].dirty_min, alone_bytes_s, w[k].ac);
+
+			w[k].ert = (double)m->remaining_bytes / (double)(alone_bytes_s - chase);
 			/*
 			 * Aging credits all time spent waiting, served or not
 			 * since, so a migration that waited long enough outranks
@@ -482,14 +571,15 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 	 * Preempting costs the one preempted its progress (its dirty set
 	 * regrows while it waits at the floor), so whoever is served keeps
 	 * its turn while it can converge, unless a challenger whose dirty
-	 * rate is known needs less than half its expected time. Aging only
-	 * decides who is next; a challenger still in its bulk pass may be a
-	 * heavy writer and preempts no one.
+	 * rate is known needs less than half its expected time, or one still
+	 * in its bulk pass (a 4 GiB guest arriving during a 64 GiB one's turn)
+	 * less than 1/PREEMPT_BULK_DIV of it. Aging only decides who is next.
 	 */
 	for (size_t i = 0; i < n_out; i++) {
 		w[i].sticky = w[i].tr->served && w[i].conv;
 		for (size_t j = 0; j < n_out && w[i].sticky; j++)
-			if (!w[j].tr->served && w[j].conv && w[j].known && w[j].ert < w[i].ert / 2)
+			if (!w[j].tr->served && w[j].conv &&
+			    w[j].ert < w[i].ert / (w[j].known ? 2 : PREEMPT_BULK_DIV))
 				w[i].sticky = false;
 	}
 	for (size_t i = 0; i < n_out; i++)

@@ -28,12 +28,34 @@
  *           cannot converge gets the floor and escalation, not bandwidth.
  *           Whoever is served keeps its turn while it can converge, unless
  *           a challenger whose dirty rate is measured needs less than half
- *           its expected time: preempting costs a migration its progress
+ *           its expected time (one still in its bulk pass: less than an
+ *           eighth): preempting costs a migration its progress
  *           (its dirty set regrows while it waits at the floor). Aging
  *           decides who is next: a migration's key drops by aging_pct/100
  *           s per s it has waited in total, so a stream of shorter
  *           newcomers (whose credit starts at 0) cannot keep a convergeable
  *           one waiting forever.
+ *
+ * Auto-converge (every policy): QEMU throttles the guest's CPUs of a
+ * migration started with VIR_MIGRATE_AUTO_CONVERGE, from 20% up by 10% at a
+ * time to auto_converge_max_pct (QEMU's max-cpu-throttle, 99), while the
+ * guest dirties faster than the copy progresses; the dirty rate falls
+ * roughly with (1 - throttle). The job stats carry the throttle but not the
+ * flag, so a throttle > 0 is what says auto-converge is on. While the
+ * throttle can still rise, such a migration is convergeable if its dirty
+ * rate at the maximum throttle is (so at a lower bandwidth, at the cost of
+ * guest CPU), and each rise counts as progress: QEMU is bringing it home,
+ * it is neither starved nor escalated. Once throttled to the maximum, its
+ * measured dirty rate is judged as any other: if that cannot converge,
+ * it gets the floor and escalation. Before QEMU first throttles, nothing
+ * tells a guest with auto-converge from one without: with
+ * auto_converge_grace, a guest whose measured rate cannot converge keeps
+ * its turn for that first fast iteration (at its end QEMU throttles it if
+ * it can: at the floor the iteration would never end and QEMU never
+ * would), and is judged unable to converge when the next one shows no
+ * throttle; the grace does not move its abort deadline, which runs from
+ * the first fast iteration. The cost: one iteration of bandwidth for each
+ * guest without auto-converge that cannot converge.
  *
  * Invariants, every policy: outgoing rates sum to at most the effective
  * aggregate, floors included (when n * min exceeds it, the floor becomes
@@ -128,8 +150,10 @@ struct ms_policy_params {
 	bool suspend_allowed;	    /* 0: it pauses the guest for the rest of the copy */
 	__u32 progress_timeout_s;   /* 150 (vdsm's migration_progress_timeout) */
 
-	__u32 converge_margin_pct; /* 125: served at >= dirty rate * 1.25 */
-	__u32 aging_pct;	   /* 50 */
+	__u32 converge_margin_pct;   /* 125: served at >= dirty rate * 1.25 */
+	__u32 aging_pct;	     /* 50 */
+	__u32 auto_converge_max_pct; /* 99: QEMU's max-cpu-throttle default */
+	bool auto_converge_grace;    /* 1: a fast guest may have it until QEMU would throttle */
 
 	__u32 aimd_rtt_factor_pct; /* 200: RTT above twice the idle baseline */
 	__u32 aimd_retrans_min;	   /* 1: any retransmit on the prioritised reserve; 0 ignores */
@@ -153,6 +177,8 @@ struct ms_policy_mig_in {
 	bool in_switchover;    /* paused for the final copy */
 	bool in_postcopy;      /* switched to post-copy: runs on the destination */
 	bool suspended;	       /* paused by the suspend action */
+	bool auto_converge;    /* runs with auto-converge (seen throttling: ms_migration) */
+	__u32 throttle_pct;    /* auto-converge's guest CPU throttle now, 0..100 */
 	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
 };
 
@@ -202,6 +228,8 @@ struct ms_policy_track {
 	__u32 downtime_ms;
 	__u32 iters_since;
 	__u64 last_iter;
+	__u32 last_throttle_pct;
+	__u64 fast_iter; /* first iteration whose dirty rate could not converge; 0: none */
 	__u64 peak_bytes;
 	__u64 anchor_bytes;	 /* raw remaining at the last progress (bulk pass) */
 	__u64 peak_anchor_bytes; /* lowest iteration start since then; 0: none yet */

@@ -40,7 +40,7 @@ void ms_job_stats_parse(int type, virTypedParameterPtr params, int n, struct ms_
 			unsigned int *bad_fields)
 {
 	unsigned int bad = 0;
-	int operation, success;
+	int operation, success, throttle;
 
 	memset(out, 0, sizeof(*out));
 	out->type = type;
@@ -61,6 +61,21 @@ void ms_job_stats_parse(int type, virTypedParameterPtr params, int n, struct ms_
 	case 1:
 		out->operation = operation;
 		out->have |= MS_JOB_OPERATION;
+		break;
+	case 0:
+		break;
+	default:
+		bad++;
+	}
+	switch (virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, &throttle)) {
+	case 1:
+		/* A percentage: anything outside 0..100 is not one. */
+		if (throttle < 0 || throttle > 100) {
+			bad++;
+			break;
+		}
+		out->auto_converge_throttle_pct = (__u32)throttle;
+		out->have |= MS_JOB_AUTO_CONVERGE_THROTTLE;
 		break;
 	case 0:
 		break;

@@ -29,6 +29,7 @@ enum ms_job_field {
 	MS_JOB_DOWNTIME = 1U << 12,
 	MS_JOB_SUCCESS = 1U << 13,
 	MS_JOB_SETUP_TIME = 1U << 14,
+	MS_JOB_AUTO_CONVERGE_THROTTLE = 1U << 15,
 };
 
 struct ms_job_stats {
@@ -49,6 +50,12 @@ struct ms_job_stats {
 	/* Expected downtime for a running job, the real one for a completed job. */
 	__u64 downtime_ms;
 	__u64 setup_time_ms;
+	/*
+	 * Percent of guest CPU time QEMU's auto-converge takes away. libvirt
+	 * adds the field only while it is > 0, and QEMU reports it only when
+	 * the migration runs with auto-converge: its presence says both.
+	 */
+	__u32 auto_converge_throttle_pct;
 	bool success;
 };
 
@@ -63,6 +70,16 @@ void ms_job_stats_parse(int type, virTypedParameterPtr params, int n, struct ms_
 static inline bool ms_job_has(const struct ms_job_stats *s, __u32 fields)
 {
 	return (s->have & fields) == fields;
+}
+
+/*
+ * Whether the migration runs with auto-converge (VIR_MIGRATE_AUTO_CONVERGE).
+ * Job stats do not carry the migration's flags, so this is inferred from a
+ * throttle > 0: false until QEMU first throttles the guest.
+ */
+static inline bool ms_job_auto_converge(const struct ms_job_stats *s)
+{
+	return ms_job_has(s, MS_JOB_AUTO_CONVERGE_THROTTLE) && s->auto_converge_throttle_pct > 0;
 }
 
 /* Dirty rate in bytes per second, or 0 when either factor is missing. */

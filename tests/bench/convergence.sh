@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Migration policy benchmark in the simulator (no root, no lab): every
-# scenario in tests/sim/scenarios/ under fair, serial, srpt and unshaped; see
+# scenario in tests/sim/scenarios/ under fair, serial, srpt and unshaped, and
+# the clairvoyant baseline (tests/sim/model.h); see
 # tests/bench/bench_convergence.c for the figures. Writes
 # tests/bench/out/convergence.json:
-#   {"default_policy": "NAME", "policies": {"fair": {"mean_completion_s": F,
-#    "max_completion_s": F, "total_s": F, "failed": N, "max_downtime_ms": F, ...},
+#   {"default_policy": "NAME", "optimum": {"mean_completion_s": F, "exact": B},
+#    "policies": {"fair": {"mean_completion_s": F, "max_completion_s": F,
+#    "total_s": F, "failed": N, "max_downtime_ms": F, ..., "ratio_to_optimum": F},
 #    "serial": {...}, "srpt": {...}, "unshaped": {...}}, "scenarios": {...},
-#    "lab": {"note": "..."}}
-# Goal: mean_completion_s of the default <= 0.7 x fair's, and no VM that could
-# converge alone failing (failed_convergeable 0).
+#    "auto_converge": {"optimum": {...}, "policies": {...}}, "lab": {"note": "..."}}
+# Goals: mean_completion_s of the default <= 0.7 x fair's, and no VM that could
+# converge alone failing (failed_convergeable 0); srpt's ratio_to_optimum
+# <= 1.1 and its mean <= serial's and fair's, in the headline set and in the
+# auto-converge set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -42,6 +46,16 @@ if command -v jq >/dev/null; then
 	else
 		echo "convergence: goal NOT met (default/fair = $ratio, convergeable failed = $conv)"
 	fi
+	for set in "" .auto_converge; do
+		if jq -e "$set.policies as \$p | \$p.srpt.ratio_to_optimum <= 1.1 and
+			\$p.srpt.mean_completion_s <= \$p.serial.mean_completion_s and
+			\$p.srpt.mean_completion_s <= \$p.fair.mean_completion_s and
+			\$p.srpt.failed_convergeable == 0" "$out" >/dev/null; then
+			echo "convergence: goal met in '${set:-headline}' (srpt/optimum = $(jq "$set.policies.srpt.ratio_to_optimum" "$out"), srpt <= serial, fair)"
+		else
+			echo "convergence: goal NOT met in '${set:-headline}' (srpt/optimum = $(jq "$set.policies.srpt.ratio_to_optimum" "$out"))"
+		fi
+	done
 	[ "$(jq -r .default_policy "$out")" = "$(jq -r .engine_default "$out")" ] ||
 		echo "convergence: the benchmark's winner is not MS_POLICY_DEFAULT (agent/policy/policy.h)"
 fi

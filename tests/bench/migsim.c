@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "sim/model.c"
+#include "sim/model.h"
 
 int main(int argc, char **argv)
 {

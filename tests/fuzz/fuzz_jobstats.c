@@ -8,7 +8,8 @@
  *   - a field is marked present iff the first param of its name has the
  *     right type, and then its value is that param's value;
  *   - a field whose first param has another type is missing and counted in
- *     bad_fields, and nothing else is counted;
+ *     bad_fields, and nothing else is counted; so is an auto-converge
+ *     throttle outside 0..100 (a percentage);
  *   - no bit outside enum ms_job_field, out->type is the type passed, a
  *     missing field reads 0, and no libvirt error is left set;
  *   - ms_job_dirty_bytes_per_s is the product, or 0 if a factor is missing.
@@ -106,9 +107,10 @@ static const struct {
 	{VIR_DOMAIN_JOB_DOWNTIME, MS_JOB_DOWNTIME, VIR_TYPED_PARAM_ULLONG},
 	{VIR_DOMAIN_JOB_SUCCESS, MS_JOB_SUCCESS, VIR_TYPED_PARAM_BOOLEAN},
 	{VIR_DOMAIN_JOB_SETUP_TIME, MS_JOB_SETUP_TIME, VIR_TYPED_PARAM_ULLONG},
+	{VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, MS_JOB_AUTO_CONVERGE_THROTTLE, VIR_TYPED_PARAM_INT},
 };
 #define N_MODEL	   (sizeof(model) / sizeof(model[0]))
-#define ALL_FIELDS ((MS_JOB_SETUP_TIME << 1) - 1)
+#define ALL_FIELDS ((MS_JOB_AUTO_CONVERGE_THROTTLE << 1) - 1)
 
 static const char fixed_string[] = "migration job string";
 
@@ -167,6 +169,7 @@ static __u64 field_u64(const struct ms_job_stats *s, __u32 bit)
 	case MS_JOB_SETUP_TIME: return s->setup_time_ms;
 	case MS_JOB_OPERATION: return (__u64)(__s64)s->operation;
 	case MS_JOB_SUCCESS: return s->success;
+	case MS_JOB_AUTO_CONVERGE_THROTTLE: return s->auto_converge_throttle_pct;
 	}
 	abort();
 }
@@ -244,7 +247,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int i = 0; i < n; i++) {
 				if (strcmp(params[i].field, model[m].name))
 					continue;
-				if (params[i].type == model[m].type)
+				/* The throttle is a percentage: out of 0..100 it is bad. */
+				if (params[i].type == model[m].type &&
+				    (model[m].bit != MS_JOB_AUTO_CONVERGE_THROTTLE ||
+				     (params[i].value.i >= 0 && params[i].value.i <= 100)))
 					want_have |= model[m].bit;
 				else
 					want_bad++;

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The pre-copy migration simulator; see model.h. Test code, included by its users. */
+/* The pre-copy migration simulator; see model.h. Test code (build/libsim.a). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
-#include "sim/model.h"
+#include "model.h"
 
-#define SIM_MIB 1048576.0
 /* Migration stream per wire byte with TCP/IPv4 timestamps on Ethernet (1448/1514). */
 #define SIM_WIRE_EFF		     0.956
 #define SIM_QEMU_DEFAULT_DOWNTIME_MS 300.0
+/* QEMU's auto-converge defaults (cpu-throttle-initial/-increment, max-cpu-throttle). */
+#define SIM_AC_INITIAL_PCT   20.0
+#define SIM_AC_INCREMENT_PCT 10.0
+#define SIM_AC_MAX_PCT	     99.0
+#define SIM_AC_TRIGGER	     0.5 /* throttle-trigger-threshold: dirtied / sent */
 
 const char *sim_mode_name(enum sim_mode mode)
 {
@@ -101,6 +106,8 @@ static int set_key(struct sim_scenario *sc, struct sim_vm_cfg *vm, const char *k
 			vm->start_s = d;
 		else if (!strcmp(key, "postcopy"))
 			vm->postcopy = d != 0;
+		else if (!strcmp(key, "auto_converge"))
+			vm->auto_converge = d != 0;
 		else
 			return -ENOENT;
 		return 0;
@@ -246,13 +253,15 @@ bool sim_vm_convergeable(const struct sim_scenario *sc, size_t i)
 	const struct sim_vm_cfg *v = &sc->vm[i];
 	struct ms_policy_params p;
 	double b = alone_bytes_s(sc), w = wss_of(v), d = v->mem_bytes;
+	/* Auto-converge ends up throttling the guest as far as it must. */
+	double r = v->dirty_bytes_s * (v->auto_converge ? 1 - SIM_AC_MAX_PCT / 100 : 1);
 
 	ms_policy_params_init(&p);
 	/* Iterate the dirty set alone at b until it fits the largest downtime. */
 	for (int k = 0; k < 1000; k++) {
 		if (d <= b * p.max_downtime_ms / 1000.0)
 			return true;
-		d = w * (1 - exp(-v->dirty_bytes_s * (d / b) / w));
+		d = w * (1 - exp(-r * (d / b) / w));
 	}
 	return false;
 }
@@ -274,6 +283,12 @@ struct vm_state {
 	bool postcopy_mode;
 	bool suspended;
 	double suspend_s;
+	/* Auto-converge: the throttle and QEMU's period counters. */
+	double throttle_pct;
+	double period_start_s;
+	double period_sent;
+	double period_dirty;
+	unsigned int dirty_high_count;
 };
 
 struct sim {
@@ -287,7 +302,8 @@ struct sim {
 	struct vm_state vm[SIM_MAX_VMS];
 	struct sim_result *res;
 	double eff_agg_bps;
-	bool trace; /* SIM_TRACE set: every decision on stderr */
+	bool redecide; /* a migration ended: the agent decides again at once */
+	bool trace;    /* SIM_TRACE set: every decision on stderr */
 };
 
 static void finish(struct sim *s, size_t i, double end_s, double downtime_ms, bool failed,
@@ -296,6 +312,7 @@ static void finish(struct sim *s, size_t i, double end_s, double downtime_ms, bo
 	struct sim_vm_result *r = &s->res->vm[i];
 
 	s->vm[i].phase = failed ? VM_FAILED : VM_DONE;
+	s->redecide = true;
 	r->completion_s = end_s - s->sc->vm[i].start_s;
 	r->downtime_ms = downtime_ms;
 	r->failed = failed;
@@ -331,6 +348,9 @@ static size_t fill_input(struct sim *s, size_t switching, struct ms_policy_input
 		m->in_switchover = i == switching;
 		m->in_postcopy = v->postcopy_mode;
 		m->suspended = v->suspended;
+		/* libvirt shows the throttle once it is > 0, and nothing says more. */
+		m->throttle_pct = (__u32)lround(v->throttle_pct);
+		m->auto_converge = m->throttle_pct > 0;
 		s->idx[n++] = i;
 	}
 	in->n = n;
@@ -409,10 +429,12 @@ static double switchover_bytes_s(struct sim *s, size_t i, double t, double share
 	double others = 0, ceil_bps = s->vm[i].ceil_bps;
 	size_t n;
 
-	if (s->o->mode == SIM_UNSHAPED)
+	if (s->o->mode == SIM_UNSHAPED && !s->o->order)
 		return share;
 	/* Ask the engine on a copy of its state: a question, not a decision. */
-	copy = malloc(sizeof(*copy));
+	copy = s->o->order ? NULL : malloc(sizeof(*copy));
+	if (s->o->order)
+		ceil_bps = s->eff_agg_bps;
 	if (copy) {
 		memcpy(copy, s->state, sizeof(*copy));
 		n = fill_input(s, i, &in, t);
@@ -429,12 +451,33 @@ static double switchover_bytes_s(struct sim *s, size_t i, double t, double share
 	return fmin(ceil_bps, fmax(s->vm[i].rate_bps, s->eff_agg_bps - others)) / 8 * SIM_WIRE_EFF;
 }
 
+/*
+ * QEMU's migration_trigger_throttle() at a dirty-bitmap sync: new_dirty is
+ * what the sync added to the set.
+ */
+static void auto_converge_sync(struct vm_state *v, double new_dirty, double now)
+{
+	v->period_dirty += new_dirty;
+	if (now - v->period_start_s < 1.0)
+		return;
+	if (v->period_dirty > v->period_sent * SIM_AC_TRIGGER && ++v->dirty_high_count >= 2) {
+		v->dirty_high_count = 0;
+		v->throttle_pct = v->throttle_pct > 0
+				      ? fmin(v->throttle_pct + SIM_AC_INCREMENT_PCT, SIM_AC_MAX_PCT)
+				      : SIM_AC_INITIAL_PCT;
+	}
+	v->period_start_s = now;
+	v->period_sent = 0;
+	v->period_dirty = 0;
+}
+
 static void step_vm(struct sim *s, size_t i, double t, double dt, double share)
 {
 	const struct sim_vm_cfg *c = &s->sc->vm[i];
 	struct vm_state *v = &s->vm[i];
-	double bw = s->o->mode == SIM_UNSHAPED ? share : v->speed_bytes_s;
-	double send = bw * dt, w = wss_of(c), threshold, sw;
+	double bw = s->o->mode == SIM_UNSHAPED && !s->o->order ? share : v->speed_bytes_s;
+	double send = bw * dt, w = wss_of(c), threshold, sw, added;
+	double dirty_rate = c->dirty_bytes_s * (1 - v->throttle_pct / 100);
 
 	if (v->postcopy_mode) {
 		if (send >= v->unsent) {
@@ -446,11 +489,12 @@ static void step_vm(struct sim *s, size_t i, double t, double dt, double share)
 		v->processed += send;
 		return;
 	}
-	if (!v->suspended && c->dirty_bytes_s > 0 && w > 0)
-		v->dirtied += (w - v->dirtied) * (1 - exp(-c->dirty_bytes_s * dt / w));
+	if (!v->suspended && dirty_rate > 0 && w > 0)
+		v->dirtied += (w - v->dirtied) * (1 - exp(-dirty_rate * dt / w));
 	send = fmin(send, v->unsent);
 	v->unsent -= send;
 	v->processed += send;
+	v->period_sent += send;
 	threshold = bw * v->downtime_limit_ms / 1000.0;
 	if (v->unsent > threshold)
 		return;
@@ -461,9 +505,12 @@ static void step_vm(struct sim *s, size_t i, double t, double dt, double share)
 	 * once. Unsent pages are spread over all memory in the bulk pass and
 	 * lie in the working set after it.
 	 */
-	v->unsent += v->dirtied *
-		     (1 - fmin(1, v->iteration <= 1 ? v->unsent / c->mem_bytes : v->unsent / w));
+	added = v->dirtied *
+		(1 - fmin(1, v->iteration <= 1 ? v->unsent / c->mem_bytes : v->unsent / w));
+	v->unsent += added;
 	v->dirtied = 0;
+	if (c->auto_converge)
+		auto_converge_sync(v, added, t + dt);
 	v->last_sync_s = t + dt;
 	v->iteration++;
 	if (v->unsent > threshold)
@@ -479,6 +526,48 @@ static void step_vm(struct sim *s, size_t i, double t, double dt, double share)
 		v->processed += v->unsent;
 		v->unsent = 0;
 		finish(s, i, end, downtime * 1000, false, v->suspended ? "suspended" : "pre-copy");
+	}
+}
+
+/*
+ * The clairvoyant schedule: the first running VM of the order gets all the
+ * effective aggregate above the others' floors (up to max), the others the
+ * floor; as the engine computes its floor, without any AIMD cut.
+ */
+static void decide_order(struct sim *s)
+{
+	__u64 agg = s->p.aggregate_bps, max, floor, head_rate;
+	size_t running = 0;
+	bool head_given = false;
+
+	if (agg > s->p.link_bps - s->p.reserve_bps)
+		agg = s->p.link_bps - s->p.reserve_bps;
+	max = s->p.max_bps < agg ? s->p.max_bps : agg;
+	for (size_t i = 0; i < s->sc->n; i++)
+		running += s->vm[i].phase == VM_RUNNING;
+	if (!running)
+		return;
+	floor = s->p.min_bps;
+	if (floor * running > agg)
+		floor = agg / running;
+	if (floor > max)
+		floor = max;
+	head_rate = agg - floor * (running - 1);
+	if (head_rate > max)
+		head_rate = max;
+	s->eff_agg_bps = (double)agg;
+	for (size_t k = 0; k < s->sc->n; k++) {
+		size_t i = s->o->order[k];
+		struct vm_state *v = &s->vm[i];
+		__u64 rate;
+
+		if (v->phase != VM_RUNNING)
+			continue;
+		rate = head_given ? floor : head_rate;
+		head_given = true;
+		v->rate_bps = (double)rate;
+		v->ceil_bps = (double)(rate > max ? rate : max);
+		v->speed_bytes_s = ms_speed_mibs_for_rate(rate) * SIM_MIB;
 	}
 }
 
@@ -531,20 +620,30 @@ int sim_run(const struct sim_scenario *sc, const struct sim_opts *o, struct sim_
 				v->unsent = sc->vm[i].mem_bytes;
 				v->iteration = 1;
 				v->last_sync_s = t;
-				v->downtime_limit_ms = o->mode == SIM_UNSHAPED
+				v->period_start_s = t;
+				v->downtime_limit_ms = o->order ? s->p.max_downtime_ms
+						       : o->mode == SIM_UNSHAPED
 							   ? SIM_QEMU_DEFAULT_DOWNTIME_MS
 							   : s->p.initial_downtime_ms;
+				/* Known in advance: what cannot converge is aborted at once. */
+				if (o->order && !sim_vm_convergeable(sc, i))
+					finish(s, i, t, 0, true,
+					       "cannot converge: aborted at once");
 			}
 			running += v->phase == VM_RUNNING;
 			left += v->phase <= VM_RUNNING;
 		}
 		if (!left)
 			break;
-		if (o->mode != SIM_UNSHAPED && t + 1e-9 >= next_decision) {
+		if (o->order) {
+			decide_order(s);
+		} else if (o->mode != SIM_UNSHAPED && (t + 1e-9 >= next_decision || s->redecide)) {
+			s->redecide = false;
 			ret = decide(s, t);
 			if (ret)
 				goto cleanup;
-			next_decision += sc->cycle_s;
+			while (t + 1e-9 >= next_decision)
+				next_decision += sc->cycle_s;
 		}
 		share = running ? sc->nic_mbps * 1e6 / 8 * SIM_WIRE_EFF / running : 0;
 		for (size_t i = 0; i < sc->n; i++)
@@ -559,5 +658,180 @@ cleanup:
 	if (s)
 		free(s->state);
 	free(s);
+	return ret;
+}
+
+double sim_mean_convergeable(const struct sim_scenario *sc, const struct sim_result *res)
+{
+	double sum = 0;
+	size_t n = 0;
+
+	for (size_t i = 0; i < res->n; i++) {
+		if (!sim_vm_convergeable(sc, i))
+			continue;
+		sum += res->vm[i].completion_s;
+		n++;
+	}
+	return n ? sum / n : 0;
+}
+
+double sim_lower_bound_s(const struct sim_scenario *sc)
+{
+	double left[SIM_MAX_VMS], sum = 0, t = INFINITY;
+	/* The paced stream of the whole aggregate: every bulk-pass byte goes at it. */
+	double link = fmin(sc->aggregate_mbps, sc->link_mbps - sc->reserve_mbps) * 1e6 / 8 *
+		      MS_SPEED_MARGIN_PCT / 100;
+	bool conv[SIM_MAX_VMS];
+	size_t n = 0, done = 0;
+	struct ms_policy_params p;
+	double final_bytes;
+
+	/* The most a final copy can carry: the downtime limit at the unpaced aggregate. */
+	ms_policy_params_init(&p);
+	final_bytes = fmin(sc->aggregate_mbps, sc->link_mbps - sc->reserve_mbps) * 1e6 / 8 *
+		      SIM_WIRE_EFF * p.max_downtime_ms / 1000;
+	for (size_t i = 0; i < sc->n; i++) {
+		conv[i] = sim_vm_convergeable(sc, i);
+		left[i] = fmax(sc->vm[i].mem_bytes - final_bytes, 0);
+		if (conv[i]) {
+			n++;
+			t = fmin(t, sc->vm[i].start_s);
+		}
+	}
+	/* Preemptive SRPT on one link of that capacity, with the start times. */
+	while (done < n) {
+		double next_start = INFINITY, run_for;
+		size_t best = SIZE_MAX;
+
+		for (size_t i = 0; i < sc->n; i++) {
+			if (!conv[i] || left[i] <= 0)
+				continue;
+			if (sc->vm[i].start_s > t + 1e-12)
+				next_start = fmin(next_start, sc->vm[i].start_s);
+			else if (best == SIZE_MAX || left[i] < left[best])
+				best = i;
+		}
+		if (best == SIZE_MAX) {
+			t = next_start;
+			continue;
+		}
+		run_for = left[best] / link;
+		if (run_for > next_start - t) {
+			/* Until the next start, which may preempt it. */
+			left[best] -= (next_start - t) * link;
+			t = next_start;
+			continue;
+		}
+		left[best] = 0;
+		t += run_for;
+		sum += t - sc->vm[best].start_s;
+		done++;
+	}
+	return n ? sum / n : 0;
+}
+
+/* Identical VMs are interchangeable in an order. */
+static bool same_vm(const struct sim_vm_cfg *a, const struct sim_vm_cfg *b)
+{
+	return a->mem_bytes == b->mem_bytes && a->dirty_bytes_s == b->dirty_bytes_s &&
+	       a->wss_bytes == b->wss_bytes && a->start_s == b->start_s &&
+	       a->postcopy == b->postcopy && a->auto_converge == b->auto_converge;
+}
+
+/* The next multiset permutation in lexicographic order; false after the last. */
+static bool next_order(size_t *cls, size_t n)
+{
+	size_t i, j;
+
+	if (n < 2)
+		return false;
+	i = n - 1;
+	while (i > 0 && cls[i - 1] >= cls[i])
+		i--;
+	if (!i)
+		return false;
+	j = n - 1;
+	while (cls[j] <= cls[i - 1])
+		j--;
+	{
+		size_t tmp = cls[i - 1];
+
+		cls[i - 1] = cls[j];
+		cls[j] = tmp;
+	}
+	for (size_t a = i, b = n - 1; a < b; a++, b--) {
+		size_t tmp = cls[a];
+
+		cls[a] = cls[b];
+		cls[b] = tmp;
+	}
+	return true;
+}
+
+int sim_optimum(const struct sim_scenario *sc, struct sim_optimum *opt)
+{
+	size_t vm_of_class[SIM_MAX_VMS][SIM_MAX_VMS], count[SIM_MAX_VMS] = {0};
+	size_t cls[SIM_MAX_VMS], order[SIM_MAX_VMS], n_cls = 0, n = 0;
+	struct sim_result *res = calloc(1, sizeof(*res));
+	struct sim_opts o = {.escalation = false, .order = order};
+	double orders = 1;
+	int ret = 0;
+
+	if (!res)
+		return -ENOMEM;
+	memset(opt, 0, sizeof(*opt));
+	opt->lower_bound_s = sim_lower_bound_s(sc);
+	for (size_t i = 0; i < sc->n; i++) {
+		size_t c;
+
+		if (!sim_vm_convergeable(sc, i))
+			continue;
+		for (c = 0; c < n_cls; c++)
+			if (same_vm(&sc->vm[vm_of_class[c][0]], &sc->vm[i]))
+				break;
+		if (c == n_cls)
+			n_cls++;
+		vm_of_class[c][count[c]++] = i;
+		cls[n++] = c;
+		/* Distinct orders: n! / prod(count!), built up one VM at a time. */
+		orders = orders * (double)n / (double)count[c];
+	}
+	opt->n = n;
+	opt->exact = orders <= SIM_OPT_MAX_ORDERS;
+	if (!n || !opt->exact) {
+		opt->mean_completion_s = opt->lower_bound_s;
+		goto cleanup;
+	}
+	/* Classes in ascending order: the first multiset permutation. */
+	for (size_t a = 1; a < n; a++)
+		for (size_t b = a; b > 0 && cls[b - 1] > cls[b]; b--) {
+			size_t tmp = cls[b];
+
+			cls[b] = cls[b - 1];
+			cls[b - 1] = tmp;
+		}
+	opt->mean_completion_s = INFINITY;
+	do {
+		size_t used[SIM_MAX_VMS] = {0}, k = 0;
+		double mean;
+
+		for (; k < n; k++)
+			order[k] = vm_of_class[cls[k]][used[cls[k]]++];
+		/* Then those that cannot converge: aborted at their start. */
+		for (size_t i = 0; i < sc->n; i++)
+			if (!sim_vm_convergeable(sc, i))
+				order[k++] = i;
+		ret = sim_run(sc, &o, res);
+		if (ret)
+			goto cleanup;
+		opt->orders++;
+		mean = sim_mean_convergeable(sc, res);
+		if (mean < opt->mean_completion_s) {
+			opt->mean_completion_s = mean;
+			memcpy(opt->best_order, order, n * sizeof(order[0]));
+		}
+	} while (next_order(cls, n));
+cleanup:
+	free(res);
 	return ret;
 }

@@ -126,6 +126,54 @@ static void test_wrong_types(void **state)
 	virTypedParamsFree(params, n);
 }
 
+/*
+ * Auto-converge: libvirt reports the throttle only while it is > 0, as an
+ * int percentage; that is also the only sign the migration runs with it.
+ */
+static void test_auto_converge_throttle(void **state)
+{
+	virTypedParameterPtr params = NULL;
+	int n = 0, max = 0;
+	struct ms_job_stats s;
+	unsigned int bad = 99;
+
+	(void)state;
+	ms_job_stats_parse(VIR_DOMAIN_JOB_UNBOUNDED, params, n, &s, &bad);
+	assert_false(ms_job_has(&s, MS_JOB_AUTO_CONVERGE_THROTTLE));
+	assert_false(ms_job_auto_converge(&s));
+	assert_int_equal(virTypedParamsAddInt(&params, &n, &max,
+					      VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, 30),
+			 0);
+	ms_job_stats_parse(VIR_DOMAIN_JOB_UNBOUNDED, params, n, &s, &bad);
+	assert_int_equal(bad, 0);
+	assert_true(ms_job_has(&s, MS_JOB_AUTO_CONVERGE_THROTTLE));
+	assert_int_equal(s.auto_converge_throttle_pct, 30);
+	assert_true(ms_job_auto_converge(&s));
+	virTypedParamsFree(params, n);
+
+	/* Not a percentage, or the wrong type: missing and counted. */
+	params = NULL;
+	n = max = 0;
+	assert_int_equal(virTypedParamsAddInt(&params, &n, &max,
+					      VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, 150),
+			 0);
+	ms_job_stats_parse(VIR_DOMAIN_JOB_UNBOUNDED, params, n, &s, &bad);
+	assert_int_equal(bad, 1);
+	assert_false(ms_job_has(&s, MS_JOB_AUTO_CONVERGE_THROTTLE));
+	assert_int_equal(s.auto_converge_throttle_pct, 0);
+	virTypedParamsFree(params, n);
+	params = NULL;
+	n = max = 0;
+	assert_int_equal(virTypedParamsAddULLong(&params, &n, &max,
+						 VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, 20),
+			 0);
+	ms_job_stats_parse(VIR_DOMAIN_JOB_UNBOUNDED, params, n, &s, &bad);
+	assert_int_equal(bad, 1);
+	assert_false(ms_job_auto_converge(&s));
+	assert_null(virGetLastError());
+	virTypedParamsFree(params, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_completed),
 		cmocka_unit_test(test_empty_and_null),
 		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_auto_converge_throttle),
 	};
 
 	/* The typed-parameter helpers use libvirt's error state, set up here. */

@@ -91,6 +91,29 @@ static void test_table_full(void **state)
 	test_free(t);
 }
 
+/* The throttle follows each sample; auto-converge, once seen, stays. */
+static void test_auto_converge_stats(void **state)
+{
+	struct ms_migration m = {};
+	struct ms_job_stats st = {};
+
+	(void)state;
+	ms_mig_set_stats(&m, &st);
+	assert_false(m.auto_converge);
+	assert_int_equal(m.auto_converge_throttle_pct, 0);
+	st.have = MS_JOB_AUTO_CONVERGE_THROTTLE | MS_JOB_ITERATION;
+	st.auto_converge_throttle_pct = 40;
+	st.iteration = 7;
+	ms_mig_set_stats(&m, &st);
+	assert_true(m.auto_converge);
+	assert_int_equal(m.auto_converge_throttle_pct, 40);
+	assert_int_equal(m.stats.iteration, 7);
+	st.have = MS_JOB_ITERATION;
+	ms_mig_set_stats(&m, &st);
+	assert_true(m.auto_converge);
+	assert_int_equal(m.auto_converge_throttle_pct, 0);
+}
+
 static void test_flows(void **state)
 {
 	struct ms_migration m = {};
@@ -134,7 +157,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_machine), cmocka_unit_test(test_table_classes),
-		cmocka_unit_test(test_table_full),    cmocka_unit_test(test_flows),
+		cmocka_unit_test(test_table_full),    cmocka_unit_test(test_auto_converge_stats),
+		cmocka_unit_test(test_flows),
 		cmocka_unit_test(test_speed_units),
 	};
 

@@ -280,7 +280,12 @@ static void test_srpt_convergence_aware(void **state)
 	/* Convergeable, long and short. */
 	mig(&in[1], 2, 3000 * MIB, 20 * MIB, 3);
 	mig(&in[2], 3, 1000 * MIB, 20 * MIB, 3);
+	/* Its first fast iteration: it may have auto-converge (grace). */
 	assert_int_equal(decide(&p, s, SEC, in, 3, out, NULL), 0);
+	assert_true(out[0].convergeable);
+	/* The next one shows no throttle: it has not. */
+	in[0].iteration = 4;
+	assert_int_equal(decide(&p, s, 2 * SEC, in, 3, out, NULL), 0);
 	assert_false(out[0].convergeable);
 	assert_int_equal(out[0].rate_bps, 19 * MBIT);
 	assert_true(out[1].convergeable && out[2].convergeable);
@@ -290,6 +295,107 @@ static void test_srpt_convergence_aware(void **state)
 	assert_true(out[2].rate_bps / 8 / 100 * MS_SPEED_MARGIN_PCT >=
 		    20 * MIB / 100 * p.converge_margin_pct);
 	test_free(s);
+}
+
+/*
+ * Auto-converge: a guest dirtying twice the aggregate is convergeable once
+ * QEMU throttles it (it will at 99%), is served and not escalated while the
+ * throttle rises with flat iterations; one still too fast at the maximum
+ * throttle gets the floor and is escalated to an abort.
+ */
+static void test_auto_converge(void **state)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in[2];
+	struct ms_policy_mig_out out[2];
+	struct ms_policy_params p;
+	__u64 alone = 665 * MBIT / 8 / 100 * MS_SPEED_MARGIN_PCT; /* stream bytes/s */
+	__u64 r0 = 2 * alone, now = SEC;
+	bool aborted = false;
+
+	(void)state;
+	params_1g(&p, MS_POLICY_SRPT);
+	mig(&in[0], 1, 2000 * MIB, r0 / 100 * 80, 3);
+	mig(&in[1], 2, 4000 * MIB, 20 * MIB, 3);
+	/* Without auto-converge: past its grace iteration it cannot converge. */
+	assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+	in[0].iteration = 4;
+	assert_int_equal(decide(&p, s, now + SEC, in, 2, out, NULL), 0);
+	assert_false(out[0].convergeable);
+	assert_int_equal(out[0].rate_bps, 19 * MBIT);
+	test_free(s);
+	in[0].iteration = 3;
+
+	/* Seen throttling at 20%: convergeable, and the shorter one goes first. */
+	s = new_state();
+	in[0].auto_converge = true;
+	in[0].throttle_pct = 20;
+	assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+	assert_true(out[0].convergeable);
+	assert_int_equal(out[0].rate_bps, 665 * MBIT - 19 * MBIT);
+
+	/*
+	 * QEMU raises the throttle every two flat iterations (one a second):
+	 * no stall, no escalation, still served, until it reaches 99%.
+	 */
+	for (int k = 0; k < 18; k++) {
+		now += SEC;
+		in[0].iteration++;
+		in[0].throttle_pct = 20 + 10 * ((__u32)k / 2) > 99 ? 99 : 20 + 10 * ((__u32)k / 2);
+		in[0].dirty_bytes_s = r0 / 100 * (100 - in[0].throttle_pct);
+		assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+		assert_true(out[0].convergeable);
+		assert_false(out[0].stalled);
+		assert_int_equal(out[0].action, MS_POLICY_ACT_NONE);
+		assert_true(out[0].rate_bps > 19 * MBIT);
+	}
+	assert_int_equal(in[0].throttle_pct, 99);
+
+	/* At the maximum throttle and still dirtying faster than it can be copied. */
+	in[0].dirty_bytes_s = 2 * alone;
+	for (int k = 0; k < 400 && !aborted; k++) {
+		now += SEC;
+		in[0].iteration++;
+		assert_int_equal(decide(&p, s, now, in, 2, out, NULL), 0);
+		assert_false(out[0].convergeable);
+		assert_int_equal(out[0].rate_bps, 19 * MBIT);
+		aborted = out[0].action == MS_POLICY_ACT_ABORT;
+	}
+	assert_true(aborted);
+	test_free(s);
+}
+
+/* Seconds until a fast guest that never shows a throttle is aborted. */
+static __u64 abort_after(bool grace)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in[1];
+	struct ms_policy_mig_out out[1];
+	struct ms_policy_params p;
+	__u64 alone = 665 * MBIT / 8 / 100 * MS_SPEED_MARGIN_PCT, t;
+
+	params_1g(&p, MS_POLICY_SRPT);
+	p.auto_converge_grace = grace;
+	mig(&in[0], 1, 3000 * MIB, 2 * alone, 2);
+	for (t = 1; t < 1000; t++) {
+		/* A new iteration every 20 s: the remaining never falls. */
+		in[0].iteration = 2 + t / 20;
+		assert_int_equal(decide(&p, s, t * SEC, in, 1, out, NULL), 0);
+		if (out[0].action == MS_POLICY_ACT_ABORT)
+			break;
+	}
+	test_free(s);
+	return t;
+}
+
+/* The grace given to a possible auto-converge does not defer an abort. */
+static void test_auto_converge_grace_no_later_abort(void **state)
+{
+	__u64 with = abort_after(true), without = abort_after(false);
+
+	(void)state;
+	assert_true(without < 1000);
+	assert_true(with <= without);
 }
 
 static void test_switchover_boost(void **state)
@@ -624,6 +730,14 @@ static void test_params(void **state)
 	assert_non_null(strstr(err, "aimd_beta_pct"));
 	assert_int_equal(ms_policy_decide(&p, s, &in, &o), -EINVAL);
 	params_1g(&p, MS_POLICY_SRPT);
+	assert_int_equal(p.auto_converge_max_pct, 99);
+	assert_true(p.auto_converge_grace);
+	p.auto_converge_max_pct = 101;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "auto_converge_max_pct"));
+	p.auto_converge_max_pct = 0;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), -EINVAL);
+	params_1g(&p, MS_POLICY_SRPT);
 	in.n = MS_MAX_MIGRATIONS + 1;
 	in.migs = (const struct ms_policy_mig_in *)out; /* not read */
 	assert_int_equal(ms_policy_decide(&p, s, &in, &o), -E2BIG);
@@ -647,6 +761,8 @@ int main(void)
 	    cmocka_unit_test(test_serial_handover),
 	    cmocka_unit_test(test_srpt_no_starvation),
 	    cmocka_unit_test(test_srpt_convergence_aware),
+	    cmocka_unit_test(test_auto_converge),
+	    cmocka_unit_test(test_auto_converge_grace_no_later_abort),
 	    cmocka_unit_test(test_switchover_boost),
 	    cmocka_unit_test(test_escalation_order),
 	    cmocka_unit_test(test_escalation_skips_useless_downtime),
