@@ -49,7 +49,9 @@ void ms_policy_params_init(struct ms_policy_params *p)
 	p->auto_converge_max_pct = 99;
 	p->auto_converge_grace = true;
 	p->aimd_rtt_factor_pct = 200;
-	p->aimd_retrans_min = 1;
+	p->aimd_rtt_margin_us = 5000;
+	p->aimd_retrans_per_s = 5;
+	p->aimd_sustain_samples = 2;
 	p->aimd_beta_pct = 50;
 	p->aimd_increase_pct_s = 5;
 	p->aimd_floor_pct = 25;
@@ -86,6 +88,8 @@ int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t e
 		why = "auto_converge_max_pct must be in 1..100";
 	else if (p->aimd_rtt_factor_pct <= 100)
 		why = "aimd_rtt_factor_pct must be > 100";
+	else if (!p->aimd_sustain_samples)
+		why = "aimd_sustain_samples must be >= 1";
 	else if (!p->aimd_beta_pct || p->aimd_beta_pct >= 100)
 		why = "aimd_beta_pct must be in 1..99";
 	else if (!p->aimd_floor_pct || p->aimd_floor_pct > 100)
@@ -181,6 +185,7 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 {
 	const struct ms_policy_health *h = &in->health;
 	__u64 floor = cap / 100 * p->aimd_floor_pct;
+	bool bad = false;
 	__u32 base;
 
 	*unhealthy = false;
@@ -193,10 +198,14 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 		s->learned_rtt_us =
 		    s->learned_rtt_us ? (s->learned_rtt_us * 7 + h->rtt_us) / 8 : h->rtt_us;
 	base = h->rtt_baseline_us ? h->rtt_baseline_us : s->learned_rtt_us;
-	if (base && (__u64)h->rtt_us * 100 > (__u64)base * p->aimd_rtt_factor_pct)
-		*unhealthy = true;
-	if (p->aimd_retrans_min && h->retrans_delta >= p->aimd_retrans_min)
-		*unhealthy = true;
+	if (base && (__u64)h->rtt_us * 100 > (__u64)base * p->aimd_rtt_factor_pct &&
+	    h->rtt_us > (__u64)base + p->aimd_rtt_margin_us)
+		bad = true;
+	if (p->aimd_retrans_per_s && s->started && in->now_ns > s->last_ns &&
+	    h->retrans_delta * NS_PER_S >= (__u64)p->aimd_retrans_per_s * (in->now_ns - s->last_ns))
+		bad = true;
+	s->bad_samples = bad ? s->bad_samples + 1 : 0;
+	*unhealthy = s->bad_samples >= p->aimd_sustain_samples;
 	if (*unhealthy) {
 		if (s->last_cut_ns && in->now_ns - s->last_cut_ns < p->aimd_holdoff_ms * NS_PER_MS)
 			return;

@@ -94,14 +94,19 @@
  *   4. abort, once progress_timeout_s passed without progress (for srpt
  *      also: since the migration was first found unable to converge).
  *
- * AIMD on management health: unhealthy when the RTT exceeds the idle
- * baseline by aimd_rtt_factor_pct, or retransmits grew by aimd_retrans_min.
- * Then the effective aggregate is cut by aimd_beta_pct (at most once per
- * aimd_holdoff_ms, so a cut is seen in the RTT before the next) down to
- * aimd_floor_pct of the configured aggregate; while healthy it grows back
- * by aimd_increase_pct_s of the configured aggregate per second. The
- * baseline is the caller's, or else learned from samples taken while no
- * outgoing migration runs (without one, only retransmits count).
+ * AIMD on management health, against real harm only: a sample is bad when
+ * the RTT exceeds the idle baseline both by aimd_rtt_factor_pct and by
+ * aimd_rtt_margin_us in absolute terms (an idle LAN's RTT is tens of
+ * microseconds: doubling it harms no manager), or when management
+ * retransmitted at aimd_retrans_per_s or more since the previous sample (one
+ * retransmit is noise). Management counts as unhealthy after
+ * aimd_sustain_samples bad samples in a row. Then the effective aggregate is
+ * cut by aimd_beta_pct (at most once per aimd_holdoff_ms, so a cut is seen
+ * in the RTT before the next) down to aimd_floor_pct of the configured
+ * aggregate; while healthy it grows back by aimd_increase_pct_s of the
+ * configured aggregate per second. The baseline is the caller's, or else
+ * learned from samples taken while no outgoing migration runs (without one,
+ * only retransmits count).
  */
 #ifndef MS_POLICY_H
 #define MS_POLICY_H
@@ -155,12 +160,14 @@ struct ms_policy_params {
 	__u32 auto_converge_max_pct; /* 99: QEMU's max-cpu-throttle default */
 	bool auto_converge_grace;    /* 1: a fast guest may have it until QEMU would throttle */
 
-	__u32 aimd_rtt_factor_pct; /* 200: RTT above twice the idle baseline */
-	__u32 aimd_retrans_min;	   /* 1: any retransmit on the prioritised reserve; 0 ignores */
-	__u32 aimd_beta_pct;	   /* 50 */
-	__u32 aimd_increase_pct_s; /* 5 */
-	__u32 aimd_floor_pct;	   /* 25 */
-	__u32 aimd_holdoff_ms;	   /* 2000 */
+	__u32 aimd_rtt_factor_pct;  /* 200: RTT above twice the idle baseline... */
+	__u32 aimd_rtt_margin_us;   /* 5000: ...and 5 ms above it */
+	__u32 aimd_retrans_per_s;   /* 5: management retransmits a second; 0 ignores them */
+	__u32 aimd_sustain_samples; /* 2: bad samples in a row before a cut */
+	__u32 aimd_beta_pct;	    /* 50 */
+	__u32 aimd_increase_pct_s;  /* 5 */
+	__u32 aimd_floor_pct;	    /* 25 */
+	__u32 aimd_holdoff_ms;	    /* 2000 */
 };
 
 struct ms_policy_mig_in {
@@ -245,6 +252,7 @@ struct ms_policy_state {
 	__u64 eff_aggregate_bps;
 	__u64 last_cut_ns;
 	__u32 learned_rtt_us;
+	__u32 bad_samples; /* management samples in a row that showed harm */
 	struct ms_policy_track tracks[MS_MAX_MIGRATIONS];
 };
 

@@ -630,21 +630,26 @@ static void test_aimd(void **state)
 	assert_int_equal(o.effective_aggregate_bps, cap);
 	assert_false(o.mgmt_unhealthy);
 
-	/* RTT 3x the baseline: cut by half. */
-	input.health.rtt_us = 3000;
+	/* RTT 7x the baseline, 6 ms above it: one bad sample is noise... */
+	input.health.rtt_us = 7000;
 	input.now_ns = 2 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_false(o.mgmt_unhealthy);
+	assert_int_equal(o.effective_aggregate_bps, cap);
+	/* ...the second in a row cuts by half. */
+	input.now_ns = 3 * SEC;
 	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 	assert_true(o.mgmt_unhealthy);
 	assert_int_equal(o.effective_aggregate_bps, cap / 100 * 50);
 	assert_true(out[0].rate_bps + out[1].rate_bps <= o.effective_aggregate_bps);
 	/* Within the hold-off: no second cut yet. */
-	input.now_ns = 3 * SEC;
+	input.now_ns = 4 * SEC;
 	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 	assert_int_equal(o.effective_aggregate_bps, cap / 100 * 50);
-	/* Retransmits alone are enough; down to the floor (25%) and no lower. */
+	/* Retransmits at 10/s alone are enough; down to the floor (25%) and no lower. */
 	input.health.rtt_us = 1000;
-	input.health.retrans_delta = 3;
-	for (__u64 t = 4; t <= 20; t++) {
+	input.health.retrans_delta = 10;
+	for (__u64 t = 5; t <= 20; t++) {
 		input.now_ns = t * SEC;
 		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 		assert_true(o.effective_aggregate_bps >= cap / 100 * 25);
@@ -669,6 +674,26 @@ static void test_aimd(void **state)
 	input.now_ns = 61 * SEC;
 	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 	assert_int_equal(o.effective_aggregate_bps, cap);
+	/*
+	 * Noise is no harm: 3x the baseline but only 2 ms above it, and 3
+	 * retransmits a second, sample after sample.
+	 */
+	input.health = (struct ms_policy_health){
+	    .valid = true, .rtt_us = 3000, .rtt_baseline_us = 1000, .retrans_delta = 3};
+	for (__u64 t = 62; t <= 70; t++) {
+		input.now_ns = t * SEC;
+		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+		assert_false(o.mgmt_unhealthy);
+	}
+	assert_int_equal(o.effective_aggregate_bps, cap);
+	/* A bad sample between good ones never adds up to a cut. */
+	for (__u64 t = 71; t <= 80; t++) {
+		input.health.rtt_us = t % 2 ? 9000 : 1000;
+		input.now_ns = t * SEC;
+		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+		assert_false(o.mgmt_unhealthy);
+	}
+	assert_int_equal(o.effective_aggregate_bps, cap);
 	test_free(s);
 }
 
@@ -683,7 +708,7 @@ static void test_aimd_learned_baseline(void **state)
 
 	(void)state;
 	params_1g(&p, MS_POLICY_SRPT);
-	p.aimd_retrans_min = 0;
+	p.aimd_retrans_per_s = 0;
 	/* No baseline yet: a high RTT alone is not held against anyone. */
 	input.health = (struct ms_policy_health){.valid = true, .rtt_us = 5000};
 	mig(&in, 1, 4000 * MIB, 0, 1);
@@ -698,10 +723,19 @@ static void test_aimd_learned_baseline(void **state)
 		input.now_ns = t * SEC;
 		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 	}
-	/* ...against which a migration's RTT is judged. */
+	/* ...against which a migration's RTT is judged: 1.2 ms is no harm... */
 	input.n = 1;
 	input.health.rtt_us = 1200;
-	input.now_ns = 40 * SEC;
+	for (__u64 t = 40; t < 43; t++) {
+		input.now_ns = t * SEC;
+		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+		assert_false(o.mgmt_unhealthy);
+	}
+	/* ...6 ms, sustained, is. */
+	input.health.rtt_us = 6000;
+	input.now_ns = 43 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	input.now_ns = 44 * SEC;
 	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
 	assert_true(o.mgmt_unhealthy);
 	assert_true(o.effective_aggregate_bps < 665 * MBIT);
