@@ -1,218 +1,128 @@
 #!/usr/bin/env bash
-# `make demo`: brings the namespace lab up, runs the management scenario three
-# times (idle; 4 migration flows without the agent; the same with the agent),
-# then kills the agent with SIGKILL under the same load and starts it again
-# (shaping goes on while it is dead; the new agent adopts the tree), prints a
-# comparison table, draws plots of the first three runs, and takes the lab
-# down.
-#
-# What it shows is what exists so far: the agent's HTB tree and eBPF
-# classifier on hv1's uplink. The "migrations" are iperf3 flows on migration
-# ports (49152-49215), so they land in the unattributed migration class 1:21;
-# there is no libvirt attribution (per-migration classes 1:100+) here.
-#
-# During each run the demo records, every 0.5 s, the wire's byte counter (its
-# TBF, i.e. L2 frames as a NIC sends them) and hv1's HTB class counters (same
-# unit), each flow's iperf3 sender rate (payload) and every heartbeat's RTT
-# (heartbeat --trace). scripts/plot.sh turns them into
-#   tests/bench/out/demo-throughput.png  throughput per class/flow over time
-#   tests/bench/out/demo-rtt.png         management RTT over time
-# (copied to docs/images/ for the README); the raw data stay in
-# tests/bench/out/demo/. DEMO_SECS (default 15) sets each run's length; the
-# whole demo takes about a minute and a half.
-. "$(dirname "$0")/../tests/lab/lib.sh"
+# `make demo`: live migrations of real VMs in the namespace lab, with a
+# manager watching the source host, four times:
+#   1. without the agent: three guests migrate at once at libvirt's default
+#      speed (no limit) through hv1's 1 Gbit/s uplink;
+#   2. with the agent at its defaults (policy srpt): each migration gets its
+#      own HTB class and a libvirt speed just under it;
+#   3. the same with policy fair (set through migshaperctl, as an operator
+#      would): equal shares, so all finish late instead of one after another;
+#   4. the agent killed with kill -9 while the guests migrate, and started
+#      again: the pinned classifier and HTB tree keep shaping while it is
+#      dead, and the new agent adopts them in place.
+# The manager (tests/tools/mgremu, oVirt-like: a 40 kB stats call every
+# second, every 5th on a fresh connection, 2 s call timeout, non-responsive
+# after 2 failed calls spanning 10 s) and a 10/s heartbeat watch hv1 all
+# along. The demo prints what each saw, how the migrations went, and draws
+#   tests/bench/out/demo-throughput.png  wire and per-class throughput
+#   tests/bench/out/demo-rtt.png         every heartbeat's RTT
+#   tests/bench/out/demo-manager.png     the manager's calls
+# (copied to docs/images/ for the README); the raw series stay in
+# tests/bench/out/demo/. DEMO_GUEST_MIB (default 512) sets the guests' RAM.
+# About three and a half minutes on this 2-core machine.
+. "$(dirname "$0")/../tests/lab/virtlib.sh"
 
-SECS=${DEMO_SECS:-15}
-NFLOWS=4
-# Flows run this long before the heartbeat starts (out of slow start).
-WARM=2
-SAMPLE_S=0.5
-# migration_aggregate_mbps with the agent.
-CAP=850
+GUEST_MIB=${DEMO_GUEST_MIB:-512}
+MIG_TIMEOUT_S=${DEMO_MIG_TIMEOUT_S:-150}
+CTL=$T_ROOT/$BUILD/migshaperctl
 DATA=$T_ROOT/tests/bench/out/demo
 PNG_DIR=$T_ROOT/tests/bench/out
 DOC_DIR=$T_ROOT/docs/images
 # shellcheck disable=SC2034 # used by the t_* helpers
 T_NAME=demo
+V_DATA=$DATA
 
-have_agent=1
-[ -x "$AGENT" ] || have_agent=0
-t_setup
 rm -rf "$DATA"
 mkdir -p "$DATA"
+v_setup
 echo
 echo "migshaper demo: hv1's uplink is a ${LAB_WIRE_MBIT} Mbit/s wire with a ${LAB_WIRE_QUEUE_PKTS}-packet FIFO."
-echo "Management: mgr polls hv1 over TCP port $T_MGMT_PORT, 10 requests/s, 1 s timeout."
-echo "Migrations: $NFLOWS iperf3 flows hv1 -> hv2 on ports $T_MIG_PORT0-$((T_MIG_PORT0 + NFLOWS - 1)), ${SECS} s per run."
+echo "Three guests of $GUEST_MIB MiB (every page touched, 5 MiB/s dirtied) migrate hv1 -> hv2 at once."
+echo "The manager calls hv1 every second (40 kB replies, 2 s timeout); a heartbeat polls it 10 times a second."
 echo
-t_iperf_servers $NFLOWS
+v_mgremu_host
 t_hb_server
+names=(ms-d0 ms-d1 ms-d2)
+t_log "starting the guests"
+for g in "${names[@]}"; do V_MEM_MIB=$GUEST_MIB v_guest "$g" 5; done
 
-# sample_loop T0_NS: every SAMPLE_S prints "t_s wire_bytes c10 c20 c21 c30"
-# (t_s since T0_NS; class bytes 0 while a class does not exist) until killed,
-# or until the lab is gone (the demo was interrupted). The time stamp is the
-# middle of the two reads, which take a few ms.
-sample_loop() {
-	local t0=$1 a c wire cls
-	while [ -e "/run/netns/$LAB_NS_WIRE" ]; do
-		a=$(t_now_ns)
-		wire=$(ip netns exec "$LAB_NS_WIRE" tc -s qdisc show dev "$LAB_WIRE_OUT" |
-			awk '$1 == "Sent" { print $2; exit }')
-		cls=$(ip netns exec "$LAB_NS_HV1" tc -s class show dev "$LAB_HV1_IF" 2>/dev/null |
-			awk '$1 == "class" { cur = $3 } $1 == "Sent" { b[cur] = $2 }
-				END { printf "%d %d %d %d", b["1:10"], b["1:20"], b["1:21"], b["1:30"] }')
-		c=$(t_now_ns)
-		echo "$(((a + c) / 2 - t0)) ${wire:-0} $cls" |
-			awk '{ $1 = sprintf("%.3f", $1 / 1e9); print }'
-		sleep "$SAMPLE_S"
-	done
-}
+conf=$T_TMP/agent.conf
+# The agent's defaults but for the link's rate: a veth reports no physical
+# speed, and the lab's wire is 1 Gbit/s.
+printf '[global]\nlink_mbps = %s\nlibvirt_uri = %s\n' $((LAB_WIRE_MBIT * 95 / 100)) "$V_HV1_URI" >"$conf"
+ctl() { timeout 20 "$CTL" --root "$T_TMP/run" --iface "$LAB_HV1_IF" "$@"; }
 
-# run_scenario NAME: NFLOWS flows for WARM + SECS + 1 s, the heartbeat for
-# SECS s starting after WARM s, the sampler throughout. Prints the heartbeat
-# JSON with "mig_mbps" (all flows' goodput) added, like t_mig_scenario; the
-# series go to $DATA/NAME.*.
-run_scenario() {
-	local name=$1 t0 i port pids=() spid hb_off hb total
-	t0=$(t_now_ns)
-	sample_loop "$t0" >"$DATA/$name.samples" 2>/dev/null &
-	spid=$!
-	T_BG_PIDS+=("$spid")
-	for ((i = 0; i < NFLOWS; i++)); do
-		port=$((T_MIG_PORT0 + i))
-		ip netns exec "$LAB_NS_HV1" timeout $((WARM + SECS + 16)) iperf3 -c "$LAB_HV2_IP" \
-			-p "$port" -t $((WARM + SECS + 1)) -i "$SAMPLE_S" -C "$LAB_TCP_CC" --json \
-			>"$T_TMP/iperf-$i.json" 2>"$T_TMP/iperf-$i.err" &
-		pids+=("$!")
-		T_BG_PIDS+=("$!")
-	done
-	sleep "$WARM"
-	hb_off=$(awk -v a="$(t_now_ns)" -v b="$t0" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')
-	hb=$(ip netns exec "$LAB_NS_MGR" timeout $((SECS + 10)) "$HB" client --connect "$LAB_HV1_IP" \
-		--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$SECS" --json \
-		--trace "$T_TMP/hb.trace")
-	t_iperf_wait "${pids[@]}"
-	kill "$spid" 2>/dev/null
-	wait "$spid" 2>/dev/null
-	# Heartbeat trace on the flows' time axis: "t_s rtt_ms state".
-	awk -v off="$hb_off" '!/^#/ { printf "%.3f %s %s\n", $2 + off, $3, $4 }' \
-		"$T_TMP/hb.trace" >"$DATA/$name.rtt"
-	total=0
-	for ((i = 0; i < NFLOWS; i++)); do
-		# iperf3's sender intervals: "t_mid_s mbit_s" (t from the flow's start,
-		# which is within a few ms of t0).
-		jq -r '.intervals[] | .sum | "\((.start + .end) / 2) \(.bits_per_second / 1e6)"' \
-			"$T_TMP/iperf-$i.json" >"$DATA/$name.flow$i" 2>/dev/null
-		total=$(awk -v a="$total" -v b="$(t_iperf_mbps "$i")" 'BEGIN { printf "%.1f", a + b }')
-	done
-	[ -n "$hb" ] || hb='{}'
-	echo "$hb" | jq -c --argjson m "$total" '. + {mig_mbps: $m}'
-}
+t_log "1/4 migrations without the agent"
+v_migrations_run without "$MIG_TIMEOUT_S" "${names[@]}"
+v_migrate_home "${names[@]}"
 
-t_log "1/4 idle (${SECS} s)"
-ip netns exec "$LAB_NS_MGR" timeout $((SECS + 10)) "$HB" client --connect "$LAB_HV1_IP" \
-	--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$SECS" --json \
-	--trace "$T_TMP/hb.trace" >"$T_TMP/idle.json"
-idle=$(cat "$T_TMP/idle.json")
-awk -v off="$WARM" '!/^#/ { printf "%.3f %s %s\n", $2 + off, $3, $4 }' "$T_TMP/hb.trace" \
-	>"$DATA/idle.rtt"
-t_log "2/4 migrations, no agent (${SECS} s)"
-without=$(run_scenario without)
-wire_drops=$(ip netns exec "$LAB_NS_WIRE" tc -s -j qdisc show dev "$LAB_WIRE_OUT" | jq '.[0].drops')
+t_log "2/4 migrations with the agent (defaults: policy srpt)"
+t_agent_start "$conf" "$T_TMP/agent.log" || t_fail "agent did not get ready: $(tail -n 5 "$T_TMP/agent.log")"
+t_wait_log "$T_TMP/agent.log" "libvirt: connected" 15 || t_fail "agent did not connect to libvirt"
+v_migrations_run srpt "$MIG_TIMEOUT_S" "${names[@]}"
+v_migrate_home "${names[@]}"
 
-# fail_static_step: under the same load, kill -9 the agent and keep the
-# heartbeat going while it is dead, then start it again: it adopts the tree.
-# Prints the heartbeat JSON of the dead period with "adopted" added; the
-# restarted agent's pid is in T_AGENT_PID.
-fail_static_step() {
-	local i pids=() hb adopted=no total=0
-	t_log "4/4 the agent is killed (kill -9) under load and started again" >&2
-	for ((i = 0; i < NFLOWS; i++)); do
-		t_iperf_start "$i" $((SECS / 2 + 2))
-		pids+=("$T_LAST_PID")
-	done
-	sleep "$WARM"
-	kill -KILL "$T_AGENT_PID"
-	wait "$T_AGENT_PID" 2>/dev/null
-	T_AGENT_PID=
-	hb=$(t_hb_run $((SECS / 2)))
-	t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent-restarted.log" &&
-		grep -q "adopted the tree in place" "$T_TMP/agent-restarted.log" && adopted=yes
-	t_iperf_wait "${pids[@]}"
-	for ((i = 0; i < NFLOWS; i++)); do
-		total=$(awk -v a="$total" -v b="$(t_iperf_mbps "$i")" 'BEGIN { printf "%.1f", a + b }')
-	done
-	echo "$hb" | jq -c --arg a "$adopted" --argjson m "$total" '. + {adopted: $a, mig_mbps: $m}'
-}
+t_log "3/4 the same with policy fair (migshaperctl set policy fair)"
+ctl set policy fair >/dev/null || t_fail "migshaperctl set policy fair failed"
+v_migrations_run fair "$MIG_TIMEOUT_S" "${names[@]}"
+v_migrate_home "${names[@]}"
+ctl set policy srpt >/dev/null || t_fail "migshaperctl set policy srpt failed"
 
-with='{}'
-killed='{}'
-classes=()
-if [ $have_agent -eq 1 ]; then
-	t_log "3/4 migrations, agent running (${SECS} s)"
-	t_config "$T_TMP/agent.conf" migration_aggregate_mbps=$CAP migration_max_mbps=$CAP
-	if t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent.log"; then
-		declare -A b0
-		for m in 10 20 21 30; do b0[$m]=$(t_class_bytes $m); done
-		with=$(run_scenario with)
-		for m in 10 20 21 30; do
-			classes+=("$m $(($(t_class_bytes $m) - ${b0[$m]}))")
-		done
-		nflows=$(grep -c 'unattributed migration flow' "$T_TMP/agent.log")
-		# Not in $(...): the restarted agent's pid must reach this shell.
-		fail_static_step >"$T_TMP/killed.json"
-		killed=$(cat "$T_TMP/killed.json")
-		t_agent_stop "$T_AGENT_PID"
-	else
-		t_log "the agent did not get ready; its log:"
-		tail -n 20 "$T_TMP/agent.log"
-	fi
-else
-	t_log "3/4 and 4/4 skipped: $AGENT is not built yet"
-fi
+t_log "4/4 the agent is killed (kill -9) while the guests migrate, and started again"
+classes_before=
+(v_migrations_run kill9 "$MIG_TIMEOUT_S" "${names[@]}") &
+run=$!
+t_wait_until 15 v_mig_classes_are 3 || t_log "only $(v_mig_classes) migration classes before the kill"
+classes_before=$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" | grep -c '^class htb 1:1[0-9a-f][0-9a-f] ')
+kill -KILL "$T_AGENT_PID"
+wait "$T_AGENT_PID" 2>/dev/null
+T_AGENT_PID=
+killed_at=$(t_now_ns)
+sleep 3
+classes_dead=$(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" | grep -c '^class htb 1:1[0-9a-f][0-9a-f] ')
+adopted=no
+t_agent_start "$conf" "$T_TMP/agent-restarted.log" &&
+	grep -q "adopted the tree in place" "$T_TMP/agent-restarted.log" && adopted=yes
+dead_s=$(awk -v a="$(t_now_ns)" -v b="$killed_at" 'BEGIN { printf "%.1f", (a - b) / 1e9 }')
+wait "$run"
+t_agent_stop "$T_AGENT_PID"
 
-get() { echo "$1" | jq -r ".$2 // \"-\""; }
+get() { jq -r "$2 // \"-\"" "$DATA/$1.json" 2>/dev/null || echo -; }
 echo
-echo "Heartbeat RTT in ms; migration goodput in Mbit/s (iperf3, all flows)."
-printf '%-40s %8s %8s %10s %10s %10s %14s\n' scenario sent missed p50_ms p99_ms max_ms "migr. goodput"
-printf '%-40s %8s %8s %10s %10s %10s %14s\n' "idle" "$(get "$idle" sent)" "$(get "$idle" missed)" \
-	"$(get "$idle" p50_ms)" "$(get "$idle" p99_ms)" "$(get "$idle" max_ms)" "-"
-for row in "without agent:$without" "with agent:$with" "agent killed (kill -9):$killed"; do
-	name=${row%%:*}
-	j=${row#*:}
-	printf '%-40s %8s %8s %10s %10s %10s %14s\n' "migrations, $name" "$(get "$j" sent)" \
-		"$(get "$j" missed)" "$(get "$j" p50_ms)" "$(get "$j" p99_ms)" "$(get "$j" max_ms)" \
-		"$(get "$j" mig_mbps)"
+echo "What the manager saw (calls every second), the heartbeat (10/s) and the migrations:"
+printf '%-34s %6s %6s %9s %6s | %6s %9s | %5s %12s %s\n' phase calls failed p99_ms down \
+	missed p99_ms done mean_s "order completed"
+for p in without srpt fair kill9; do
+	case $p in
+	without) name="1. without the agent" ;;
+	srpt) name="2. agent, defaults (srpt)" ;;
+	fair) name="3. agent, policy fair" ;;
+	kill9) name="4. agent killed, restarted" ;;
+	esac
+	[ -s "$DATA/$p.json" ] || { printf '%-34s (no result)\n' "$name"; continue; }
+	printf '%-34s %6s %6s %9s %6s | %6s %9s | %5s %12s %s\n' "$name" "$(get $p .calls)" \
+		"$(get $p .failed)" "$(get $p .p99_ms)" "$(get $p .declared_down)" "$(get $p .hb.missed)" \
+		"$(get $p .hb.p99_ms)" "$(get $p .migrations_completed)/$(get $p .migrations_total)" \
+		"$(get $p '(.completion_s | map(select(. != null)) | if length > 0 then (add / length * 10 | round / 10) else null end)')" \
+		"$(get $p '(.order | join(" "))')"
 done
+echo "(down: how often the manager declared hv1 non-responsive; mean_s: mean migration time)"
 echo
-echo "Without the agent the wire's FIFO dropped $wire_drops packets."
-if [ ${#classes[@]} -gt 0 ]; then
-	echo "With the agent, bytes per HTB class on hv1's uplink during the run:"
-	for c in "${classes[@]}"; do
-		m=${c%% *}
-		case $m in
-		10) name="management (guaranteed reserve, top priority)" ;;
-		20) name="migration aggregate (cap)" ;;
-		21) name="unattributed migrations (the iperf3 flows)" ;;
-		30) name="default (everything else)" ;;
-		esac
-		printf '  1:%-3s %14s bytes  %s\n' "$m" "${c#* }" "$name"
-	done
-	echo "  The agent logged $nflows 'unattributed migration flow' lines (it reports a"
-	echo "  still-unattributed flow again every report interval; iperf3 also has a control flow)."
-fi
-if [ "$killed" != '{}' ]; then
-	echo "While the agent was dead its pinned classifier and HTB tree kept shaping; the restarted"
-	echo "agent adopted them in place (no class deleted or re-created): $(get "$killed" adopted)."
-fi
+echo "With the agent, libvirt's migration speed of each guest (MiB/s), sampled 3 s into the run:"
+for p in srpt fair; do
+	[ -s "$DATA/$p.speeds" ] &&
+		awk -v p="$p" -v n="${names[*]}" '$1 >= 3 { split(n, g, " "); printf "  %-5s", p;
+			for (i = 2; i <= NF; i++) printf " %s %s", g[i - 1], $i; printf "\n"; exit }' "$DATA/$p.speeds"
+done
+echo "(srpt feeds the shortest expected migration first, fair splits the aggregate evenly)"
 echo
-echo "Not shown yet: libvirt attribution (per-migration classes), so every migration flow shares 1:21."
+echo "kill -9: $classes_before migration classes before, $classes_dead while the agent was dead"
+echo "(${dead_s} s, pinned classifier and HTB tree still shaping); the restarted agent adopted them in place: $adopted."
 echo
-if DEMO_SECS=$SECS DEMO_WARM=$WARM DEMO_CAP=$CAP bash "$T_ROOT/scripts/plot.sh" "$DATA" "$PNG_DIR"; then
+if bash "$T_ROOT/scripts/plot.sh" "$DATA" "$PNG_DIR"; then
 	mkdir -p "$DOC_DIR"
-	cp "$PNG_DIR/demo-throughput.png" "$PNG_DIR/demo-rtt.png" "$DOC_DIR/"
-	echo "Plots: $PNG_DIR/demo-throughput.png, $PNG_DIR/demo-rtt.png (copied to docs/images/);"
-	echo "data: $DATA/"
+	cp "$PNG_DIR/demo-throughput.png" "$PNG_DIR/demo-rtt.png" "$PNG_DIR/demo-manager.png" "$DOC_DIR/"
+	echo "Plots: $PNG_DIR/demo-{throughput,rtt,manager}.png (copied to docs/images/); data: $DATA/"
 else
 	echo "No plots (see above); data: $DATA/"
 fi

@@ -106,3 +106,163 @@ v_mig_classes_are() { [ "$(v_mig_classes)" -eq "$1" ]; }
 
 # v_log_count_ge FILE PATTERN N: true once PATTERN occurs at least N times in FILE.
 v_log_count_ge() { [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; }
+
+# --- several migrations under a manager's eye (tests/bench/outage.sh, demo) --
+# The manager emulator's host side listens on hv1's ssh port, a management
+# port at the agent's defaults (the heartbeat has vdsm's 54321).
+V_MGR_PORT=22
+
+# v_mgremu_host: tests/tools/mgremu's host on hv1.
+v_mgremu_host() {
+	local mg=$T_ROOT/$BUILD/tools/mgremu
+	[ -x "$mg" ] || t_fail "$mg is not built (make $BUILD/tools/mgremu)"
+	t_bg "$LAB_NS_HV1" "$T_TMP/mgremu-host.out" "$mg" host --listen "$LAB_HV1_IP" --port "$V_MGR_PORT"
+	t_wait_listen "$LAB_NS_HV1" "$V_MGR_PORT" || t_fail "mgremu host not listening"
+}
+
+_v_lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+_v_all_gone() {
+	local p
+	for p in "$@"; do _t_gone "$p" || return 1; done
+}
+
+# v_sample_loop T0_NS INTERVAL_S: every INTERVAL_S prints "t_s wire_bytes
+# c1:10 c1:20 c1:21 c1:30 c1:100 c1:101 c1:102 c1:103" (t_s since T0_NS,
+# bytes; a class that does not exist reads 0) until killed or the lab is gone.
+v_sample_loop() {
+	local t0=$1 every=$2 a wire cls
+	while [ -e "/run/netns/$LAB_NS_WIRE" ]; do
+		a=$(t_now_ns)
+		wire=$(ip netns exec "$LAB_NS_WIRE" tc -s qdisc show dev "$LAB_WIRE_OUT" |
+			awk '$1 == "Sent" { print $2; exit }')
+		cls=$(ip netns exec "$LAB_NS_HV1" tc -s class show dev "$LAB_HV1_IF" 2>/dev/null |
+			awk '$1 == "class" { cur = $3 } $1 == "Sent" { b[cur] = $2 }
+				END { printf "%d %d %d %d %d %d %d %d", b["1:10"], b["1:20"], b["1:21"],
+					b["1:30"], b["1:100"], b["1:101"], b["1:102"], b["1:103"] }')
+		echo "$(($(t_now_ns) / 2 + a / 2 - t0)) ${wire:-0} $cls" |
+			awk '{ $1 = sprintf("%.3f", $1 / 1e9); print }'
+		sleep "$every"
+	done
+}
+
+# v_speed_loop T0_NS GUEST...: every second "t_s speed_MiBs..." (libvirt's
+# migration speed of each guest on hv1; - once it has left).
+v_speed_loop() {
+	local t0=$1 g line
+	shift
+	while [ -e "/run/netns/$LAB_NS_WIRE" ]; do
+		line=$(awk -v t="$(t_now_ns)" -v t0="$t0" 'BEGIN { printf "%.3f", (t - t0) / 1e9 }')
+		for g in "$@"; do
+			line+=" $(virtlab_virsh hv1 migrate-getspeed "$g" 2>/dev/null || echo -)"
+		done
+		echo "$line"
+		sleep 1
+	done
+}
+
+# v_migrations_run LABEL TIMEOUT_S GUEST...: migrates every GUEST from hv1 to
+# hv2 at once, at libvirt's default speed, while the manager emulator calls
+# hv1 every second and the heartbeat polls it 10 times a second; hv1's
+# counters and the guests' libvirt speeds are sampled throughout. A migration
+# still running after TIMEOUT_S is aborted. Writes to $V_DATA (default
+# $T_TMP): LABEL.json
+#   {"calls", "failed", "p99_ms", "declared_down",	(the manager's view)
+#    "migrations_completed", "migrations_total",
+#    "hb": heartbeat JSON, "completion_s": [per guest, null if it failed],
+#    "order": [guests in the order they completed]}
+# and the series LABEL.samples, LABEL.speeds, LABEL.mgr (mgremu --trace),
+# LABEL.rtt ("t_s rtt_ms hit|miss"), all on one time axis from the start.
+# V_DOWN_MIN_S (default 10) and V_HB=0 (no heartbeat) tune it.
+v_migrations_run() {
+	local label=$1 timeout_s=$2 mg=$T_ROOT/$BUILD/tools/mgremu data=${V_DATA:-$T_TMP}
+	shift 2
+	local g i t0 mgr spl spd hb_pid=0 pids=() n start_ns=() done_s=() order=() guests=("$@")
+	t0=$(t_now_ns)
+	ip netns exec "$LAB_NS_MGR" "$mg" manager --connect "$LAB_HV1_IP" --port "$V_MGR_PORT" \
+		--duration-s $((timeout_s + 30)) --interval-ms 1000 --down-min-s "${V_DOWN_MIN_S:-10}" \
+		--json --trace "$data/$label.mgr" >"$T_TMP/mgr-$label.json" 2>"$T_TMP/mgr-$label.err" &
+	mgr=$!
+	v_sample_loop "$t0" 0.5 >"$data/$label.samples" 2>/dev/null &
+	spl=$!
+	v_speed_loop "$t0" "$@" >"$data/$label.speeds" 2>/dev/null &
+	spd=$!
+	T_BG_PIDS+=("$mgr" "$spl" "$spd")
+	t_wait_until 5 _v_lines_ge "$data/$label.mgr" 2 || t_fail "$label: the manager made no calls"
+	if [ "${V_HB:-1}" = 1 ]; then
+		ip netns exec "$LAB_NS_MGR" timeout $((timeout_s + 30)) "$HB" client --connect "$LAB_HV1_IP" \
+			--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$timeout_s" --json \
+			--trace "$T_TMP/hb-$label.trace" >"$T_TMP/hb-$label.json" &
+		hb_pid=$!
+		T_BG_PIDS+=("$hb_pid")
+	fi
+	local hb_off
+	hb_off=$(awk -v t="$(t_now_ns)" -v t0="$t0" 'BEGIN { printf "%.3f", (t - t0) / 1e9 }')
+	for g in "$@"; do
+		start_ns+=("$(t_now_ns)")
+		v_migrate_bg "$g"
+		pids+=("$T_LAST_PID")
+	done
+	# Completion times as they happen (bounded by the timeout).
+	local deadline=$(($(t_now_ns) + timeout_s * 1000000000)) left=$#
+	while [ "$left" -gt 0 ] && [ "$(t_now_ns)" -lt "$deadline" ]; do
+		left=0
+		for i in "${!pids[@]}"; do
+			[ -n "${done_s[$i]:-}" ] && continue
+			if _t_gone "${pids[$i]}"; then
+				if wait "${pids[$i]}"; then
+					done_s[i]=$(awk -v t="$(t_now_ns)" -v s="${start_ns[$i]}" 'BEGIN { printf "%.1f", (t - s) / 1e9 }')
+					order+=("${guests[$i]}")
+				else
+					done_s[i]=null
+				fi
+			else
+				left=$((left + 1))
+			fi
+		done
+		sleep 0.2
+	done
+	if [ "$left" -gt 0 ]; then
+		for g in "$@"; do virtlab_virsh hv1 domjobabort "$g" >/dev/null 2>&1; done
+		for i in "${!pids[@]}"; do
+			[ -n "${done_s[$i]:-}" ] || { wait "${pids[$i]}"; done_s[i]=null; }
+		done
+	fi
+	# Two more calls after the last migration ended, then the manager's report.
+	n=$(wc -l <"$data/$label.mgr")
+	t_wait_until 5 _v_lines_ge "$data/$label.mgr" $((n + 2)) || true
+	[ "$hb_pid" != 0 ] && kill -INT "$hb_pid" 2>/dev/null
+	kill -TERM "$mgr" "$spl" "$spd" 2>/dev/null
+	wait "$mgr" "$spl" "$spd" 2>/dev/null
+	[ "$hb_pid" != 0 ] && wait "$hb_pid" 2>/dev/null
+	[ -s "$T_TMP/mgr-$label.json" ] || t_fail "$label: the manager gave no result: $(cat "$T_TMP/mgr-$label.err")"
+	local hb='{}'
+	if [ "$hb_pid" != 0 ]; then
+		[ -s "$T_TMP/hb-$label.json" ] && hb=$(cat "$T_TMP/hb-$label.json")
+		awk -v off="$hb_off" '!/^#/ { printf "%.3f %s %s\n", $2 + off, $3, $4 }' \
+			"$T_TMP/hb-$label.trace" >"$data/$label.rtt" 2>/dev/null
+	fi
+	local completed=0
+	for i in "${!done_s[@]}"; do [ "${done_s[$i]}" != null ] && completed=$((completed + 1)); done
+	if [ "$completed" -lt $# ]; then
+		for g in "$@"; do t_log "$label: $g: $(tr '\n' ' ' <"$T_TMP/migrate-$g.log")"; done
+	fi
+	jq -c --argjson done "$completed" --argjson total $# --argjson hb "$hb" \
+		--argjson cs "[$(IFS=,; echo "${done_s[*]}")]" \
+		--argjson order "$(printf '%s\n' "${order[@]}" | jq -R . | jq -sc 'map(select(. != ""))')" \
+		'{calls, failed, p99_ms, declared_down, migrations_completed: $done, migrations_total: $total,
+		  hb: $hb, completion_s: $cs, order: $order}' \
+		<"$T_TMP/mgr-$label.json" >"$data/$label.json" || t_fail "$label: bad manager result"
+}
+
+# v_migrate_home GUEST...: every guest back on hv1 and running (the way back
+# is not shaped).
+v_migrate_home() {
+	local g
+	for g in "$@"; do
+		if [ "$(virtlab_virsh hv2 domstate "$g" 2>/dev/null)" = running ]; then
+			v_migrate_back "$g" || t_fail "$g: migration back to hv1 failed"
+		elif [ "$(virtlab_virsh hv1 domstate "$g" 2>/dev/null)" = paused ]; then
+			virtlab_virsh hv1 resume "$g" >/dev/null || t_fail "$g: cannot resume it on hv1"
+		fi
+	done
+}

@@ -19,6 +19,10 @@
  * sent_s is the send time in seconds after the first request, rtt_ms the
  * round trip of an answered request ("nan" for a missed one).
  *
+ * SIGINT or SIGTERM ends a client's run early: it sends no more requests,
+ * waits for those in flight (each up to its timeout) and reports; a second
+ * signal stops it at once, the pending requests counted as missed.
+ *
  * Timing uses timerfd and poll on CLOCK_MONOTONIC only, never sleeps.
  */
 #include <arpa/inet.h>
@@ -463,8 +467,19 @@ static int run_client(const char *addr, const char *port, double rate, long time
 			goto out;
 		}
 		if (p[0].revents) {
-			stop = true;
-			break;
+			struct signalfd_siginfo si;
+
+			/*
+			 * The first SIGINT/SIGTERM ends the run: no more requests, and
+			 * those in flight get their timeout; a second one stops at once.
+			 */
+			if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si) ||
+			    c.total == c.next_seq) {
+				stop = true;
+				break;
+			}
+			c.total = c.next_seq;
+			continue;
 		}
 		if (n == 3 && p[2].revents) {
 			int e = 0;
@@ -498,7 +513,7 @@ static int run_client(const char *addr, const char *port, double rate, long time
 			}
 		}
 	}
-	/* Interrupted: what is still pending counts as missed. */
+	/* Stopped by a second signal: what is still pending counts as missed. */
 	deadline = now_ns() + c.timeout_ns + 1;
 	client_expire(&c, deadline);
 
