@@ -461,8 +461,8 @@ static int http_setup(void **state)
 	assert_non_null(h);
 	fill(&h->f);
 	assert_int_equal(ms_loop_new(&h->loop), 0);
-	assert_int_equal(ms_metrics_server_start(h->loop, "127.0.0.1", 0, snapshot_fn, h, &h->srv),
-			 0);
+	assert_int_equal(
+	    ms_metrics_server_start(h->loop, "127.0.0.1", 0, NULL, snapshot_fn, h, &h->srv), 0);
 	assert_true(ms_metrics_server_port(h->srv) != 0);
 	/* Bounds every test: a server that never answers fails instead of hanging. */
 	h->deadline_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -664,9 +664,14 @@ static void assert_metrics_response(struct http *h, const struct client *c)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
 	assert_int_equal(ms_metrics_render(&h->f.snap, &want, &want_len), 0);
-	assert_int_equal(r.body_len, want_len);
-	assert_int_equal(r.content_length, (long)want_len);
+	/* The snapshot's series, then the server's own (rendered last). */
+	assert_true(r.body_len > want_len);
+	assert_int_equal(r.content_length, (long)r.body_len);
 	assert_memory_equal(r.body, want, want_len);
+	assert_int_equal(strncmp(r.body + want_len, "# HELP migshaper_http_connections ", 34), 0);
+	assert_non_null(
+	    strstr(r.body + want_len,
+		   "migshaper_http_connections_shed_total{reason=\"header_timeout\"} "));
 	free(want);
 }
 
@@ -780,19 +785,20 @@ static void test_server_bad_address(void **state)
 	(void)state;
 	assert_int_equal(ms_loop_new(&loop), 0);
 	assert_int_equal(
-	    ms_metrics_server_start(loop, "not-an-address", 0, snapshot_fn, NULL, &srv), -EINVAL);
-	assert_int_equal(ms_metrics_server_start(loop, "localhost", 0, snapshot_fn, NULL, &srv),
-			 -EINVAL);
+	    ms_metrics_server_start(loop, "not-an-address", 0, NULL, snapshot_fn, NULL, &srv),
+	    -EINVAL);
+	assert_int_equal(
+	    ms_metrics_server_start(loop, "localhost", 0, NULL, snapshot_fn, NULL, &srv), -EINVAL);
 	/* IPv6 works, and a taken port is refused rather than shared. */
-	if (ms_metrics_server_start(loop, "::1", 0, snapshot_fn, NULL, &srv) == 0) {
+	if (ms_metrics_server_start(loop, "::1", 0, NULL, snapshot_fn, NULL, &srv) == 0) {
 		assert_int_equal(ms_metrics_server_start(loop, "::1", ms_metrics_server_port(srv),
-							 snapshot_fn, NULL, &again),
+							 NULL, snapshot_fn, NULL, &again),
 				 -EADDRINUSE);
 		ms_metrics_server_stop(srv);
 	}
-	assert_int_equal(ms_metrics_server_start(loop, NULL, 0, snapshot_fn, NULL, &srv), 0);
+	assert_int_equal(ms_metrics_server_start(loop, NULL, 0, NULL, snapshot_fn, NULL, &srv), 0);
 	assert_int_equal(ms_metrics_server_start(loop, "127.0.0.1", ms_metrics_server_port(srv),
-						 snapshot_fn, NULL, &again),
+						 NULL, snapshot_fn, NULL, &again),
 			 -EADDRINUSE);
 	ms_metrics_server_stop(srv);
 	ms_metrics_server_stop(NULL);
