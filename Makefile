@@ -21,7 +21,7 @@ BUILD     ?= build
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-PKGS      := libbpf libnl-3.0 libnl-route-3.0 libmnl libvirt fuse3 libmicrohttpd
+PKGS      := libbpf libnl-3.0 libnl-route-3.0 libmnl libvirt fuse3 libmicrohttpd yaml-0.1 libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -458,7 +458,8 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 	 * leaving the agent without /metrics.
 	 */
 	restart_metrics = strcmp(next.metrics_listen, a->cfg.metrics_listen) != 0 ||
-			  next.metrics_port != a->cfg.metrics_port;
+			  next.metrics_port != a->cfg.metrics_port ||
+			  strcmp(next.metrics_web_config, a->cfg.metrics_web_config) != 0;
 	if (restart_metrics && next.metrics_listen[0]) {
 		ret = start_metrics_server(a, &next, &new_metrics);
 		if (ret) {
@@ -1001,7 +1002,7 @@ static int start_metrics_server(struct agent *a, const struct ms_config *cfg,
 			return -ENOMEM;
 	}
 	return ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
-				       metrics_snapshot, a, out);
+				       cfg->metrics_web_config, metrics_snapshot, a, out);
 }
 
 /* At start-up /metrics is optional: without it the agent still shapes. */

@@ -4,9 +4,15 @@
  * declarations and nothing else. The sink, agent/lib/log.c, decides where a
  * line goes and which lines pass; the lower layers never include an agent/
  * header, they only need this interface at link time.
+ *
+ * The sink escapes control characters in every line and rate-limits each
+ * message kind (format string): at most MS_LOG_BURST lines per
+ * MS_LOG_WINDOW_MS, then a "suppressed K more messages like: ..." line.
  */
 #ifndef MS_LOG_H
 #define MS_LOG_H
+
+#include <stddef.h>
 
 enum ms_log_level {
 	MS_LOG_ERROR = 0,
@@ -20,6 +26,19 @@ enum ms_log_level ms_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int ms_log_level_parse(const char *name, enum ms_log_level *level);
 void ms_log(enum ms_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Lines of one kind (format string) per window before the rest are counted. */
+#define MS_LOG_BURST	 20
+#define MS_LOG_WINDOW_MS 1000
+
+/*
+ * Writes in[0..in_len) into out (NUL-terminated, cut at out_size) with
+ * control characters and invalid UTF-8 escaped as the sink does (\n, \r,
+ * \t, \xNN); returns the length written.
+ */
+size_t ms_log_escape(const char *in, size_t in_len, char *out, size_t out_size);
+/* Writes the summaries of suppressed messages whose window is over. */
+void ms_log_flush(void);
 
 #define ms_err(...)   ms_log(MS_LOG_ERROR, __VA_ARGS__)
 #define ms_warn(...)  ms_log(MS_LOG_WARN, __VA_ARGS__)

@@ -9,7 +9,7 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev
 	libnl-3-dev libnl-route-3-dev libmnl-dev
 	libcmocka-dev libvirt-dev libvirt-clients
-	libfuse3-dev fuse3 libmicrohttpd-dev prometheus gnuplot-nox
+	libfuse3-dev fuse3 libmicrohttpd-dev libyaml-dev libcrypt-dev prometheus gnuplot-nox
 	iproute2 iperf3 ethtool jq procps util-linux
 	libvirt-daemon-system qemu-system-x86 qemu-utils nasm socat
 	debhelper dpkg-dev lintian python3-yaml man-db systemd

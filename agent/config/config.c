@@ -497,6 +497,21 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 			cfg->metrics_port = (__u16)v;
 		return ret;
 	}
+	if (strcmp(key, "metrics_web_config") == 0) {
+		if (strcmp(value, "none") == 0) {
+			cfg->metrics_web_config[0] = '\0';
+			return 0;
+		}
+		if (value[0] != '/' || strlen(value) >= sizeof(cfg->metrics_web_config)) {
+			set_err(err, err_len,
+				"metrics_web_config: '%s' is not an absolute path shorter than %zu "
+				"bytes (or none)",
+				value, sizeof(cfg->metrics_web_config));
+			return -EINVAL;
+		}
+		snprintf(cfg->metrics_web_config, sizeof(cfg->metrics_web_config), "%s", value);
+		return 0;
+	}
 	if (strcmp(key, "report_interval_ms") == 0) {
 		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
 		if (!ret)

@@ -52,6 +52,8 @@ struct ms_config {
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
+	/* Exporter-toolkit web config (TLS, basic auth) of /metrics; "": none. */
+	char metrics_web_config[256];
 	enum ms_log_level log_level;
 	size_t n_mgmt_cidrs;
 	struct ms_cidr_key mgmt_cidrs[MS_CIDR_MAX];

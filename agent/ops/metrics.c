@@ -1,33 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Prometheus exposition of the agent's state and the /metrics HTTP server
- * (libmicrohttpd driven by the agent's epoll loop, no threads).
+ * Prometheus exposition of the agent's state, and /metrics on the agent's
+ * HTTP server (http.c).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
-#include <microhttpd.h>
 
+#include "http.h"
 #include "log.h"
-#include "loop.h"
 #include "metrics.h"
 
 #define MS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-/* Prometheus scrapes one at a time; a few more cover curl and a second server. */
-#define MS_METRICS_MAX_CONNECTIONS 16
-/* Seconds an idle connection is kept; also bounds a client that stops mid-request. */
-#define MS_METRICS_CONN_TIMEOUT_S 10
-#define MS_METRICS_INITIAL_BUF	  16384
+#define MS_METRICS_INITIAL_BUF	16384
 
 static const char *const action_names[MS_METRICS_ACTIONS] = {
     [MS_METRICS_ACTION_NONE] = "none",
@@ -548,9 +537,9 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	struct family unattr = {"migshaper_unattributed_flows_total", "counter",
 				"Migration-port flows seen that no migration could be found for.",
 				false};
-	struct family evicted = {"migshaper_flows_evicted_total", "counter",
-				 "Migration flows the full flow map evicted; each is attributed again.",
-				 false};
+	struct family evicted = {
+	    "migshaper_flows_evicted_total", "counter",
+	    "Migration flows the full flow map evicted; each is attributed again.", false};
 	struct family tree = {"migshaper_tree_in_place", "gauge",
 			      "1 if the migshaper HTB tree is the root qdisc, 0 while another "
 			      "tool's root is left in place.",
@@ -618,6 +607,27 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 		sample_u64(b, &build, NULL, 0, version, NLABELS(version), 1);
 }
 
+static void render_http(struct mbuf *b, const struct ms_metrics_snapshot *s)
+{
+	struct family conns = {"migshaper_http_connections", "gauge",
+			       "Connections open to the agent's HTTP server.", false};
+	struct family shed = {"migshaper_http_connections_shed_total", "counter",
+			      "Connections the HTTP server closed unserved, by reason.", false};
+	struct family auth = {"migshaper_http_auth_failures_total", "counter",
+			      "Requests the HTTP server refused for missing or wrong credentials.",
+			      false};
+
+	if (!s->have_http)
+		return;
+	sample_u64(b, &conns, NULL, 0, NULL, 0, s->http.connections);
+	for (int r = 0; r < MS_HTTP_SHED_REASONS; r++) {
+		struct label l[] = {{"reason", ms_http_shed_reason_name(r)}};
+
+		sample_u64(b, &shed, NULL, 0, l, NLABELS(l), s->http.shed_total[r]);
+	}
+	sample_u64(b, &auth, NULL, 0, NULL, 0, s->http.auth_failures_total);
+}
+
 int ms_metrics_render(const struct ms_metrics_snapshot *s, char **text, size_t *len)
 {
 	struct mbuf b = {};
@@ -630,6 +640,7 @@ int ms_metrics_render(const struct ms_metrics_snapshot *s, char **text, size_t *
 	render_migrations(&b, s);
 	render_host(&b, s);
 	render_agent(&b, s);
+	render_http(&b, s);
 	if (b.err) {
 		free(b.p);
 		return b.err;
@@ -642,292 +653,70 @@ int ms_metrics_render(const struct ms_metrics_snapshot *s, char **text, size_t *
 /* --- HTTP server ---------------------------------------------------------- */
 
 struct ms_metrics_server {
-	struct ms_loop *loop;
-	struct MHD_Daemon *mhd;
-	int mhd_fd; /* MHD's epoll fd, owned by MHD */
-	int timer_fd;
-	bool mhd_fd_added, timer_fd_added;
-	__u16 port;
+	struct ms_http_server *http;
 	ms_metrics_snapshot_fn fn;
 	void *ctx;
 };
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+static int reply_metrics(void *ctx, struct ms_http_reply *reply)
 {
-	char msg[256];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	/* Mostly a client that went away: not worth a warning. */
-	ms_info("metrics: %s", msg);
-}
-
-static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int status,
-				    const char *body, bool allow)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-	if (allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result reply_metrics(struct ms_metrics_server *srv, struct MHD_Connection *conn)
-{
+	struct ms_metrics_server *srv = ctx;
 	struct ms_metrics_snapshot snap = {};
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	char *text = NULL;
-	size_t len = 0;
 	int err;
 
 	err = srv->fn(srv->ctx, &snap);
-	if (!err)
-		err = ms_metrics_render(&snap, &text, &len);
-	if (err) {
-		ms_warn("metrics: cannot render a scrape: %s", strerror(-err));
-		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n",
-				    false);
-	}
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, MS_METRICS_CONTENT_TYPE);
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **req_cls)
-{
-	/* Any non-NULL pointer: marks a request whose headers were seen. */
-	static const char headers_seen;
-	struct ms_metrics_server *srv = cls;
-
-	(void)version;
-	(void)upload_data;
-	/*
-	 * Refusals go out on the first call, with the headers only: MHD then
-	 * closes the connection instead of reading a body nobody needs.
-	 */
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-		if (strcmp(url, "/metrics") != 0)
-			return reply_static(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics\n",
-					    false);
-		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
-				    true);
-	}
-	/*
-	 * A reply to a GET is queued only once the request is complete (the
-	 * call with no upload data): one queued earlier makes MHD close the
-	 * connection, and Prometheus keeps its scrape connection alive.
-	 */
-	if (!*req_cls) {
-		*req_cls = (void *)&headers_seen;
-		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		*upload_data_size = 0; /* a GET with a body: ignore the body */
-		return MHD_YES;
-	}
-	if (strcmp(url, "/metrics") != 0)
-		return reply_static(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics\n", false);
-	return reply_metrics(srv, conn);
-}
-
-/*
- * MHD keeps connection timeouts and, with epoll, work it could not finish in
- * one MHD_run() (its epoll fd is then not readable again): it says when it
- * wants to run next, and the timerfd calls it then.
- */
-static int arm_timer(struct ms_metrics_server *srv)
-{
-	struct itimerspec its = {};
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
-		its.it_value.tv_sec = (time_t)(ms / 1000);
-		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-		/* A zero it_value disarms; "now" is the smallest non-zero one. */
-		if (!ms)
-			its.it_value.tv_nsec = 1;
-	}
-	if (timerfd_settime(srv->timer_fd, 0, &its, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
-static int run_mhd(struct ms_metrics_server *srv)
-{
-	int err;
-
-	/* Errors are per connection (a client went away); MHD logs them. */
-	MHD_run(srv->mhd);
-	err = arm_timer(srv);
 	if (err)
-		ms_warn("metrics: cannot arm the timeout timer: %s", strerror(-err));
-	/* A scrape problem must never stop the shaping loop. */
+		return err;
+	/* The server's own health is part of the agent's. */
+	snap.have_http = true;
+	ms_http_server_stats(srv->http, &snap.http);
+	err = ms_metrics_render(&snap, &reply->body, &reply->len);
+	if (err)
+		return err;
+	reply->status = 200;
+	reply->content_type = MS_METRICS_CONTENT_TYPE;
 	return 0;
-}
-
-static int on_mhd_fd(void *ctx, uint32_t events)
-{
-	(void)events;
-	return run_mhd(ctx);
-}
-
-static int on_timer(void *ctx, uint32_t events)
-{
-	struct ms_metrics_server *srv = ctx;
-	uint64_t expirations;
-
-	(void)events;
-	if (read(srv->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		ms_debug("metrics: timerfd read: %s", strerror(errno));
-	return run_mhd(srv);
-}
-
-static int parse_listen(const char *addr, __u16 port, struct sockaddr_storage *ss, bool *v6)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*v6 = false;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*v6 = true;
-		return 0;
-	}
-	return -EINVAL;
 }
 
 int ms_metrics_server_start(struct ms_loop *loop, const char *listen_addr, __u16 port,
-			    ms_metrics_snapshot_fn fn, void *ctx, struct ms_metrics_server **out)
+			    const char *web_config, ms_metrics_snapshot_fn fn, void *ctx,
+			    struct ms_metrics_server **out)
 {
-	struct ms_metrics_server *srv = NULL;
-	const union MHD_DaemonInfo *info;
-	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	bool v6;
+	struct ms_http_config cfg = {.name = "metrics",
+				     .listen_addr =
+					 listen_addr ? listen_addr : MS_METRICS_DEFAULT_LISTEN,
+				     .port = port,
+				     .web_config = web_config};
+	struct ms_metrics_server *srv;
+	struct ms_http_route route;
 	int err;
 
 	if (!loop || !fn || !out)
 		return -EINVAL;
-	if (!listen_addr)
-		listen_addr = MS_METRICS_DEFAULT_LISTEN;
-	err = parse_listen(listen_addr, port, &ss, &v6);
-	if (err) {
-		ms_err("metrics: listen address '%s' is not an IPv4 or IPv6 address", listen_addr);
-		return err;
-	}
-	if (v6)
-		flags |= MHD_USE_IPv6;
-	/* "::" means every address, as it does for most daemons: IPv4 too. */
-	if (v6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
-		flags |= MHD_USE_DUAL_STACK;
-
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->loop = loop;
 	srv->fn = fn;
 	srv->ctx = ctx;
-	srv->mhd_fd = -1;
-	srv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (srv->timer_fd < 0) {
-		err = -errno;
-		ms_err("metrics: timerfd_create: %s", strerror(-err));
-		goto cleanup;
+	route = (struct ms_http_route){.path = "/metrics", .fn = reply_metrics, .ctx = srv};
+	err = ms_http_server_start(loop, &cfg, &route, 1, &srv->http);
+	if (err) {
+		free(srv);
+		return err;
 	}
-
-	errno = 0;
-	/*
-	 * The logger goes first so that start-up errors reach our log too. No
-	 * MHD_OPTION_LISTENING_ADDRESS_REUSE: that is SO_REUSEPORT, which would
-	 * let a second agent share the port silently (MHD sets SO_REUSEADDR,
-	 * enough for a quick restart).
-	 */
-	srv->mhd = MHD_start_daemon(
-	    flags, port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)MS_METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)MS_METRICS_CONN_TIMEOUT_S, MHD_OPTION_END);
-	if (!srv->mhd) {
-		err = errno ? -errno : -EIO;
-		ms_err("metrics: cannot listen on %s port %u: %s", listen_addr, port,
-		       strerror(-err));
-		goto cleanup;
-	}
-	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!info) {
-		err = -EIO;
-		goto cleanup;
-	}
-	srv->mhd_fd = info->epoll_fd;
-	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info ? info->port : port;
-
-	err = ms_loop_add(loop, srv->mhd_fd, EPOLLIN, on_mhd_fd, srv);
-	if (err)
-		goto cleanup;
-	srv->mhd_fd_added = true;
-	err = ms_loop_add(loop, srv->timer_fd, EPOLLIN, on_timer, srv);
-	if (err)
-		goto cleanup;
-	srv->timer_fd_added = true;
-	err = arm_timer(srv);
-	if (err)
-		goto cleanup;
-
-	ms_info("metrics: serving http://%s%s%s:%u/metrics", v6 ? "[" : "", listen_addr,
-		v6 ? "]" : "", srv->port);
 	*out = srv;
 	return 0;
-cleanup:
-	if (srv->mhd)
-		ms_err("metrics: cannot start the server: %s", strerror(-err));
-	ms_metrics_server_stop(srv);
-	return err;
 }
 
 __u16 ms_metrics_server_port(const struct ms_metrics_server *srv)
 {
-	return srv->port;
+	return ms_http_server_port(srv->http);
 }
 
 void ms_metrics_server_stop(struct ms_metrics_server *srv)
 {
 	if (!srv)
 		return;
-	if (srv->mhd_fd_added)
-		ms_loop_del(srv->loop, srv->mhd_fd);
-	if (srv->timer_fd_added)
-		ms_loop_del(srv->loop, srv->timer_fd);
-	if (srv->mhd)
-		MHD_stop_daemon(srv->mhd);
-	if (srv->timer_fd >= 0)
-		close(srv->timer_fd);
+	ms_http_server_stop(srv->http);
 	free(srv);
 }

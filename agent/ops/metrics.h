@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Prometheus metrics: the text exposition (format 0.0.4) of a snapshot of the
- * agent's state, and the HTTP server that serves it on /metrics.
- *
- * The server is libmicrohttpd without threads of its own: its epoll fd and a
- * timerfd for its connection timeouts are sources of the agent's ms_loop, so
- * a scrape runs in the loop like everything else and needs no locking. A
- * scrape calls the snapshot function synchronously, renders and queues the
- * response; it costs what one render costs (see tests/bench/metrics.sh).
+ * agent's state, and its /metrics route on the agent's HTTP server (http.h:
+ * libmicrohttpd in the agent's ms_loop, connection limits and deadlines, TLS
+ * and basic auth from a web config). A scrape runs in the loop like
+ * everything else and needs no locking: it calls the snapshot function
+ * synchronously, renders and queues the response; it costs what one render
+ * costs (see tests/bench/metrics.sh).
  *
  * Series (every one but migshaper_build_info and the libvirt/cycle/error/
  * knob series carries iface="<nic>"); values are in base units, rates in
@@ -35,6 +34,11 @@
  *     migshaper_libvirt_connected, migshaper_libvirt_reconnects_total,
  *     migshaper_cycle_duration_seconds, migshaper_errors_total{kind},
  *     migshaper_knob_writes_total{result}, migshaper_build_info{version}
+ *   the HTTP server itself (no iface label):
+ *     migshaper_http_connections                              gauge
+ *     migshaper_http_connections_shed_total{reason}           counter
+ *       (reason: limit, address_limit, header_timeout; see http.h)
+ *     migshaper_http_auth_failures_total                      counter
  *
  * A value the agent does not know is left out, never reported as 0: see the
  * have_* flags and the "unknown" conventions on each field below.
@@ -45,6 +49,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
+
+#include "http.h"
 
 struct ms_loop;
 
@@ -71,7 +77,7 @@ enum ms_metrics_error_kind {
 
 /* Fixed-size tables whose limit can be hit; see ms_metrics_limit_name(). */
 enum ms_metrics_limit {
-	MS_METRICS_LIMIT_MIGRATIONS = 0,   /* MS_MAX_MIGRATIONS tracked migrations */
+	MS_METRICS_LIMIT_MIGRATIONS = 0,  /* MS_MAX_MIGRATIONS tracked migrations */
 	MS_METRICS_LIMIT_MIGRATION_FLOWS, /* MS_MAX_FLOWS_PER_MIGRATION per migration */
 	MS_METRICS_LIMIT_KNOB_FILES,	  /* MS_KNOBS_OPEN_MAX open knob files */
 	MS_METRICS_LIMITS,
@@ -96,10 +102,10 @@ struct ms_metrics_class {
 };
 
 struct ms_metrics_migration {
-	char domain[256];	/* any bytes; escaped, invalid UTF-8 becomes U+FFFD */
-	const char *direction;	/* "outgoing" / "incoming" (ms_mig_dir_name) */
-	const char *state;	/* ms_mig_state_name(); NULL: no info series */
-	char class_name[16];	/* "mig:<slot>"; "" for incoming */
+	char domain[256];      /* any bytes; escaped, invalid UTF-8 becomes U+FFFD */
+	const char *direction; /* "outgoing" / "incoming" (ms_mig_dir_name) */
+	const char *state;     /* ms_mig_state_name(); NULL: no info series */
+	char class_name[16];   /* "mig:<slot>"; "" for incoming */
 	/* What the agent put in place; 0 means nothing yet (series omitted). */
 	__u64 allocated_bps; /* bits per second on the wire (HTB class rate) */
 	__u32 libvirt_speed_mibs;
@@ -136,9 +142,12 @@ struct ms_metrics_snapshot {
 	bool libvirt_connected;
 	__u64 libvirt_reconnects_total;
 	__u64 libvirt_call_timeouts_total; /* calls the loop stopped waiting for */
-	double last_cycle_seconds; /* < 0: no cycle yet */
+	double last_cycle_seconds;	   /* < 0: no cycle yet */
 	__u64 errors_total[MS_METRICS_ERR_KINDS];
 	__u64 knob_writes_accepted_total, knob_writes_rejected_total;
+	/* Filled by the server for each scrape; the http series need it. */
+	bool have_http;
+	struct ms_http_stats http;
 };
 
 /*
@@ -161,10 +170,13 @@ struct ms_metrics_server;
  * IPv4 too, "0.0.0.0" every IPv4 address) and port
  * (0: an ephemeral port, see ms_metrics_server_port()) and serves GET and
  * HEAD /metrics from loop: 404 for other paths, 405 for other methods.
- * -EINVAL for a bad address, -errno of the bind otherwise; logs the reason.
+ * web_config (NULL or "": none) is an exporter-toolkit web config file
+ * (webconfig.h): TLS and/or basic auth. -EINVAL for a bad address or web
+ * config, -errno of the bind otherwise; logs the reason.
  */
 int ms_metrics_server_start(struct ms_loop *loop, const char *listen_addr, __u16 port,
-			    ms_metrics_snapshot_fn fn, void *ctx, struct ms_metrics_server **out);
+			    const char *web_config, ms_metrics_snapshot_fn fn, void *ctx,
+			    struct ms_metrics_server **out);
 /* The bound port. */
 __u16 ms_metrics_server_port(const struct ms_metrics_server *srv);
 /* Removes the server's fds from the loop, closes connections; NULL-safe. */

@@ -267,7 +267,7 @@ int main(void)
 	free(text);
 
 	if (ms_loop_new(&b->loop) ||
-	    ms_metrics_server_start(b->loop, "127.0.0.1", 0, snapshot_fn, b, &srv)) {
+	    ms_metrics_server_start(b->loop, "127.0.0.1", 0, NULL, snapshot_fn, b, &srv)) {
 		fprintf(stderr, "bench_metrics: cannot start the server\n");
 		return 1;
 	}

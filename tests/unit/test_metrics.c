@@ -20,11 +20,13 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "log.h"
 #include "loop.h"
+#include "http.h"
 #include "metrics.h"
 
 #define PROMTOOL "/usr/bin/promtool"
@@ -461,8 +463,8 @@ static int http_setup(void **state)
 	assert_non_null(h);
 	fill(&h->f);
 	assert_int_equal(ms_loop_new(&h->loop), 0);
-	assert_int_equal(ms_metrics_server_start(h->loop, "127.0.0.1", 0, snapshot_fn, h, &h->srv),
-			 0);
+	assert_int_equal(
+	    ms_metrics_server_start(h->loop, "127.0.0.1", 0, NULL, snapshot_fn, h, &h->srv), 0);
 	assert_true(ms_metrics_server_port(h->srv) != 0);
 	/* Bounds every test: a server that never answers fails instead of hanging. */
 	h->deadline_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -664,9 +666,14 @@ static void assert_metrics_response(struct http *h, const struct client *c)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
 	assert_int_equal(ms_metrics_render(&h->f.snap, &want, &want_len), 0);
-	assert_int_equal(r.body_len, want_len);
-	assert_int_equal(r.content_length, (long)want_len);
+	/* The snapshot's series, then the server's own (rendered last). */
+	assert_true(r.body_len > want_len);
+	assert_int_equal(r.content_length, (long)r.body_len);
 	assert_memory_equal(r.body, want, want_len);
+	assert_int_equal(strncmp(r.body + want_len, "# HELP migshaper_http_connections ", 34), 0);
+	assert_non_null(
+	    strstr(r.body + want_len,
+		   "migshaper_http_connections_shed_total{reason=\"header_timeout\"} "));
 	free(want);
 }
 
@@ -772,6 +779,186 @@ static void test_http_snapshot_error(void **state)
 	assert_int_equal(r.status, 500);
 }
 
+/* --- HTTP under abuse ---------------------------------------------------------- */
+
+static int connect_idle(__u16 port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(s >= 0);
+	/* The kernel completes the handshake whether or not the server accepts. */
+	assert_int_equal(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return s;
+}
+
+/*
+ * A test's steps in one run of the loop (a stopped ms_loop does not run
+ * again): step() is called after ms milliseconds.
+ */
+struct step {
+	struct http *h;
+	int fd;
+	void (*fn)(struct http *h);
+};
+
+static int on_step(void *ctx, uint32_t events)
+{
+	struct step *st = ctx;
+
+	(void)events;
+	ms_loop_del(st->h->loop, st->fd);
+	close(st->fd);
+	st->fn(st->h);
+	free(st);
+	return 0;
+}
+
+static void after(struct http *h, long ms, void (*fn)(struct http *h))
+{
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L}};
+	struct step *st = calloc(1, sizeof(*st));
+
+	assert_non_null(st);
+	st->h = h;
+	st->fn = fn;
+	st->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	assert_true(st->fd >= 0);
+	assert_int_equal(timerfd_settime(st->fd, 0, &its, NULL), 0);
+	assert_int_equal(ms_loop_add(h->loop, st->fd, EPOLLIN, on_step, st), 0);
+}
+
+/*
+ * A test whose scrape starts later holds h->pending at one meanwhile (or its
+ * run would end at once); the scrape takes that place.
+ */
+static void start_scrape(struct http *h)
+{
+	start_client(h, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", NULL, -1,
+		     -1, -1, -1);
+	h->pending--;
+}
+
+/* The value of the sample that starts with prefix in a scrape's body. */
+static long long scraped_value(const struct client *c, const char *prefix)
+{
+	struct parsed r;
+	const char *p;
+
+	parse_response(c, &r);
+	assert_int_equal(r.status, 200);
+	p = strstr(r.body, prefix);
+	assert_non_null(p);
+	return strtoll(p + strlen(prefix), NULL, 10);
+}
+
+/*
+ * More idle connections from one address than it may hold, then gone: the
+ * excess is shed at once (not left in the accept queue), and once they
+ * leave, a scrape from the same address is served. The old server stopped
+ * watching its listen socket here and never answered again.
+ */
+#define IDLE_FLOOD (MS_HTTP_MAX_PER_ADDRESS * 2 + 1)
+static int idle_socks[IDLE_FLOOD];
+
+static void close_idle(struct http *h)
+{
+	for (size_t i = 0; i < IDLE_FLOOD; i++)
+		close(idle_socks[i]);
+	after(h, 100, start_scrape);
+}
+
+static void test_http_idle_flood_recovers(void **state)
+{
+	struct http *h = *state;
+
+	for (size_t i = 0; i < IDLE_FLOOD; i++)
+		idle_socks[i] = connect_idle(ms_metrics_server_port(h->srv));
+	after(h, 300, close_idle);
+	h->pending++;
+	run_clients(h);
+	assert_metrics_response(h, &h->clients[0]);
+	assert_int_equal(
+	    scraped_value(&h->clients[0],
+			  "migshaper_http_connections_shed_total{reason=\"address_limit\"} "),
+	    IDLE_FLOOD - MS_HTTP_MAX_PER_ADDRESS);
+}
+
+struct trickle {
+	struct http *h;
+	int sock, timer;
+	struct timespec start;
+	double closed_after_s;
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* One more header line every tick: the connection is never idle. */
+static int on_trickle_tick(void *ctx, uint32_t events)
+{
+	struct trickle *t = ctx;
+	uint64_t n;
+
+	(void)events;
+	if (read(t->timer, &n, sizeof(n)) < 0)
+		return 0;
+	send(t->sock, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+	return 0;
+}
+
+static int on_trickle_sock(void *ctx, uint32_t events)
+{
+	struct trickle *t = ctx;
+	char buf[256];
+	ssize_t n = read(t->sock, buf, sizeof(buf));
+
+	(void)events;
+	if (n > 0)
+		return 0;
+	t->closed_after_s = since(&t->start);
+	ms_loop_del(t->h->loop, t->timer);
+	ms_loop_del(t->h->loop, t->sock);
+	start_scrape(t->h);
+	return 0;
+}
+
+/* A slowloris client that keeps sending header lines is cut at the header deadline. */
+static void test_http_slow_headers_cut(void **state)
+{
+	struct http *h = *state;
+	struct itimerspec tick = {.it_interval.tv_nsec = 300000000L,
+				  .it_value.tv_nsec = 300000000L};
+	struct trickle t = {.h = h};
+
+	t.sock = connect_idle(ms_metrics_server_port(h->srv));
+	t.timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	assert_true(t.timer >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &t.start);
+	assert_int_equal(write(t.sock, "GET /metrics HTTP/1.1\r\n", 23), 23);
+	assert_int_equal(timerfd_settime(t.timer, 0, &tick, NULL), 0);
+	assert_int_equal(ms_loop_add(h->loop, t.timer, EPOLLIN, on_trickle_tick, &t), 0);
+	assert_int_equal(ms_loop_add(h->loop, t.sock, EPOLLIN | EPOLLRDHUP, on_trickle_sock, &t),
+			 0);
+	h->pending++;
+	run_clients(h);
+	close(t.timer);
+	close(t.sock);
+	assert_true(t.closed_after_s >= MS_HTTP_HEADER_TIMEOUT_S - 0.1);
+	assert_true(t.closed_after_s < MS_HTTP_HEADER_TIMEOUT_S + 1.5);
+	assert_int_equal(
+	    scraped_value(&h->clients[0],
+			  "migshaper_http_connections_shed_total{reason=\"header_timeout\"} "),
+	    1);
+}
+
 static void test_server_bad_address(void **state)
 {
 	struct ms_metrics_server *srv = NULL, *again = NULL;
@@ -780,19 +967,20 @@ static void test_server_bad_address(void **state)
 	(void)state;
 	assert_int_equal(ms_loop_new(&loop), 0);
 	assert_int_equal(
-	    ms_metrics_server_start(loop, "not-an-address", 0, snapshot_fn, NULL, &srv), -EINVAL);
-	assert_int_equal(ms_metrics_server_start(loop, "localhost", 0, snapshot_fn, NULL, &srv),
-			 -EINVAL);
+	    ms_metrics_server_start(loop, "not-an-address", 0, NULL, snapshot_fn, NULL, &srv),
+	    -EINVAL);
+	assert_int_equal(
+	    ms_metrics_server_start(loop, "localhost", 0, NULL, snapshot_fn, NULL, &srv), -EINVAL);
 	/* IPv6 works, and a taken port is refused rather than shared. */
-	if (ms_metrics_server_start(loop, "::1", 0, snapshot_fn, NULL, &srv) == 0) {
+	if (ms_metrics_server_start(loop, "::1", 0, NULL, snapshot_fn, NULL, &srv) == 0) {
 		assert_int_equal(ms_metrics_server_start(loop, "::1", ms_metrics_server_port(srv),
-							 snapshot_fn, NULL, &again),
+							 NULL, snapshot_fn, NULL, &again),
 				 -EADDRINUSE);
 		ms_metrics_server_stop(srv);
 	}
-	assert_int_equal(ms_metrics_server_start(loop, NULL, 0, snapshot_fn, NULL, &srv), 0);
+	assert_int_equal(ms_metrics_server_start(loop, NULL, 0, NULL, snapshot_fn, NULL, &srv), 0);
 	assert_int_equal(ms_metrics_server_start(loop, "127.0.0.1", ms_metrics_server_port(srv),
-						 snapshot_fn, NULL, &again),
+						 NULL, snapshot_fn, NULL, &again),
 			 -EADDRINUSE);
 	ms_metrics_server_stop(srv);
 	ms_metrics_server_stop(NULL);
@@ -812,6 +1000,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_concurrent, http_setup, http_teardown),
 	    cmocka_unit_test_setup_teardown(test_http_keepalive, http_setup, http_teardown),
 	    cmocka_unit_test_setup_teardown(test_http_snapshot_error, http_setup, http_teardown),
+	    cmocka_unit_test_setup_teardown(test_http_idle_flood_recovers, http_setup,
+					    http_teardown),
+	    cmocka_unit_test_setup_teardown(test_http_slow_headers_cut, http_setup, http_teardown),
 	    cmocka_unit_test(test_server_bad_address),
 	};
 
