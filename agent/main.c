@@ -40,7 +40,7 @@
 #include "virt.h"
 #include "virt_event.h"
 
-#define MS_VERSION "0.1.0"
+#define MS_VERSION	   "0.1.0"
 #define MS_DEFAULT_RUN_DIR "/run/migshaper"
 
 enum {
@@ -230,8 +230,8 @@ static int apply_classifier_tables(struct agent *a, const struct ms_config *cfg,
 				   const struct ms_config *old)
 {
 	struct ms_dp_config dp_cfg = {
-		.flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
-		.report_interval_ms = cfg->report_interval_ms,
+	    .flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
+	    .report_interval_ms = cfg->report_interval_ms,
 	};
 	int ret;
 
@@ -279,8 +279,8 @@ static int on_ringbuf(void *ctx, uint32_t events)
 static int set_cycle(struct agent *a, __u32 cycle_ms)
 {
 	struct itimerspec cycle = {
-		.it_interval = { .tv_sec = cycle_ms / 1000,
-				 .tv_nsec = (long)(cycle_ms % 1000) * 1000000L },
+	    .it_interval = {.tv_sec = cycle_ms / 1000,
+			    .tv_nsec = (long)(cycle_ms % 1000) * 1000000L},
 	};
 
 	cycle.it_value = cycle.it_interval;
@@ -402,11 +402,11 @@ static int restart_libvirt(struct agent *a, const char *uri)
  */
 static int start_coordination(struct agent *a, const struct ms_state *prev)
 {
-	struct ms_coord_deps deps = { .cfg = &a->cfg,
-				      .dp = a->dp,
-				      .htb = a->htb,
-				      .owners_changed = on_owners_changed,
-				      .ctx = a };
+	struct ms_coord_deps deps = {.cfg = &a->cfg,
+				     .dp = a->dp,
+				     .htb = a->htb,
+				     .owners_changed = on_owners_changed,
+				     .ctx = a};
 	struct ms_coord_adopted adopted[MS_MAX_MIGRATIONS];
 	int ret;
 
@@ -493,6 +493,7 @@ static int apply_config(struct agent *a, const struct ms_config *requested, char
 		ms_metrics_server_stop(a->metrics);
 		a->metrics = new_metrics;
 	}
+	a->requested = *requested;
 	a->cfg = next;
 	a->link_speed_mbps = speed;
 	ms_coord_cycle(a->coord);
@@ -514,8 +515,6 @@ static void reload_config(struct agent *a)
 	ret = ms_config_load_file(&next, path, a->ifname, err, sizeof(err));
 	if (!ret)
 		ret = apply_config(a, &next, err, sizeof(err));
-	if (!ret)
-		a->requested = next;
 	if (ret)
 		ms_err("SIGHUP: configuration not changed: %s", err);
 	else
@@ -573,7 +572,8 @@ static void check_root(struct agent *a)
 		return;
 	}
 	ms_warn("the root qdisc of %s is %s; putting the migshaper tree back", a->ifname,
-		a->root_yielded ? "free again" : "no longer ours (replaced or deleted by another tool)");
+		a->root_yielded ? "free again"
+				: "no longer ours (replaced or deleted by another tool)");
 	ret = ms_htb_reassert(a->htb);
 	if (ret) {
 		ms_err("cannot put the migshaper tree back on %s: %s; retrying next cycle",
@@ -586,9 +586,8 @@ static void check_root(struct agent *a)
 
 static int open_dataplane(struct agent *a, const struct ms_state *prev)
 {
-	struct ms_dataplane_opts opts = { .ifname = a->ifname,
-					  .pin_root = a->pin_root,
-					  .adopt = prev ? &prev->attach : NULL };
+	struct ms_dataplane_opts opts = {
+	    .ifname = a->ifname, .pin_root = a->pin_root, .adopt = prev ? &prev->attach : NULL};
 	int ret;
 
 	ret = ms_dataplane_open(&opts, &a->dp);
@@ -622,7 +621,7 @@ static int open_dataplane(struct agent *a, const struct ms_state *prev)
  */
 static void rederive_link_speed(struct agent *a)
 {
-	struct ms_config next = a->cfg;
+	struct ms_config next = a->requested;
 	char err[MS_CONFIG_ERR_LEN];
 	__u32 speed;
 
@@ -631,15 +630,6 @@ static void rederive_link_speed(struct agent *a)
 	speed = link_speed(a);
 	if (!speed || speed == a->link_speed_mbps)
 		return;
-	next.link_mbps = 0;
-	if (!a->requested.mgmt_reserve_mbps)
-		next.mgmt_reserve_mbps = 0;
-	if (!a->requested.migration_aggregate_mbps)
-		next.migration_aggregate_mbps = 0;
-	if (!a->requested.migration_max_mbps)
-		next.migration_max_mbps = 0;
-	if (!a->requested.migration_min_mbps)
-		next.migration_min_mbps = 0;
 	if (apply_config(a, &next, err, sizeof(err))) {
 		ms_err("link speed of %s is now %u Mbit/s, but the rates cannot follow: %s",
 		       a->ifname, speed, err);
@@ -798,7 +788,7 @@ static int on_ethtool(void *ctx, uint32_t events)
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
-	static const __u32 minors[] = { MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
+	static const __u32 minors[] = {MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT};
 	__u64 expirations;
 	int ret;
 
@@ -823,8 +813,8 @@ static int on_timer(void *ctx, uint32_t events)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ms_coord_cycle(a->coord);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		a->last_cycle_s = (double)(t1.tv_sec - t0.tv_sec) +
-				  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		a->last_cycle_s =
+		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
 	if (ms_log_get_level() < MS_LOG_DEBUG || !a->dp)
 		return 0;
@@ -832,8 +822,8 @@ static int on_timer(void *ctx, uint32_t events)
 		struct ms_class_counter c;
 		char name[32];
 
-		if (ms_dataplane_counters(a->dp, minors[i], &c) || ms_class_name(minors[i], name,
-										   sizeof(name)))
+		if (ms_dataplane_counters(a->dp, minors[i], &c) ||
+		    ms_class_name(minors[i], name, sizeof(name)))
 			continue;
 		ms_debug("class %s: %llu packets, %llu bytes", name, (unsigned long long)c.packets,
 			 (unsigned long long)c.bytes);
@@ -845,8 +835,8 @@ static int on_timer(void *ctx, uint32_t events)
 static int setup_loop_sources(struct agent *a)
 {
 	struct itimerspec cycle = {
-		.it_interval = { .tv_sec = a->cfg.cycle_ms / 1000,
-				 .tv_nsec = (long)(a->cfg.cycle_ms % 1000) * 1000000L },
+	    .it_interval = {.tv_sec = a->cfg.cycle_ms / 1000,
+			    .tv_nsec = (long)(a->cfg.cycle_ms % 1000) * 1000000L},
 	};
 	sigset_t mask;
 	int ret;
@@ -886,7 +876,6 @@ static int setup_loop_sources(struct agent *a)
 		return -errno;
 	return ms_loop_add(a->loop, a->timer_fd, EPOLLIN, on_timer, a);
 }
-
 
 static void fill_metric_class(struct agent *a, __u32 minor, struct ms_metrics_class *mc)
 {
@@ -941,8 +930,8 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 
 static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 {
-	static const __u32 fixed[] = { MS_MINOR_LINK, MS_MINOR_MGMT, MS_MINOR_AGGREGATE,
-				       MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT };
+	static const __u32 fixed[] = {MS_MINOR_LINK, MS_MINOR_MGMT, MS_MINOR_AGGREGATE,
+				      MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT};
 	struct agent *a = ctx;
 	const struct ms_migration_table *t = ms_coord_table(a->coord);
 	size_t n_classes = 0, n_migs = 0;
@@ -1020,9 +1009,14 @@ static int start_metrics(struct agent *a)
 	return 0;
 }
 
-static const struct ms_config *knob_config(void *ctx)
+static const struct ms_config *knob_effective(void *ctx)
 {
 	return &((struct agent *)ctx)->cfg;
+}
+
+static const struct ms_config *knob_requested(void *ctx)
+{
+	return &((struct agent *)ctx)->requested;
 }
 
 static int knob_apply(void *ctx, const struct ms_config *next, char *err, size_t err_len)
@@ -1060,11 +1054,12 @@ static __u32 knob_link_speed(void *ctx)
 static void start_knobs(struct agent *a)
 {
 	static const struct ms_knobs_ops ops = {
-		.config = knob_config,
-		.apply = knob_apply,
-		.migrations = knob_migrations,
-		.class_stats = knob_class_stats,
-		.link_speed_mbps = knob_link_speed,
+	    .config = knob_requested,
+	    .effective = knob_effective,
+	    .apply = knob_apply,
+	    .migrations = knob_migrations,
+	    .class_stats = knob_class_stats,
+	    .link_speed_mbps = knob_link_speed,
 	};
 	int ret = ms_knobs_start(a->loop, a->run_dir, a->ifname, &ops, a, &a->knobs);
 
@@ -1277,23 +1272,23 @@ static int load_config(struct agent *a)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{ "iface", required_argument, NULL, 'i' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "pin-root", required_argument, NULL, 'P' },
-		{ "run-dir", required_argument, NULL, 'R' },
-		{ "cleanup", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
+	    {"iface", required_argument, NULL, 'i'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"pin-root", required_argument, NULL, 'P'},
+	    {"run-dir", required_argument, NULL, 'R'},
+	    {"cleanup", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {},
 	};
 	struct agent a = {
-		.pin_root = MS_PIN_ROOT,
-		.run_dir = MS_DEFAULT_RUN_DIR,
-		.lock_fd = -1,
-		.signal_fd = -1,
-		.timer_fd = -1,
-		.last_cycle_s = -1,
+	    .pin_root = MS_PIN_ROOT,
+	    .run_dir = MS_DEFAULT_RUN_DIR,
+	    .lock_fd = -1,
+	    .signal_fd = -1,
+	    .timer_fd = -1,
+	    .last_cycle_s = -1,
 	};
 	const char *log_level_arg = NULL;
 	char err[MS_CONFIG_ERR_LEN];
@@ -1345,8 +1340,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (log_level_arg && ms_log_level_parse(log_level_arg, &level)) {
-		fprintf(stderr, "migshaperd: --log-level: '%s' is not a level "
-				"(allowed: error, warn, info, debug)\n",
+		fprintf(stderr,
+			"migshaperd: --log-level: '%s' is not a level "
+			"(allowed: error, warn, info, debug)\n",
 			log_level_arg);
 		return EXIT_USAGE;
 	}

@@ -28,7 +28,7 @@
 /* Knob values are short; a mgmt_cidrs list is the longest. */
 #define VALUE_MAX (MS_KNOBS_WRITE_MAX + 1)
 #define FIELD_MAX 64
-#define MAX_ROWS 1024
+#define MAX_ROWS  1024
 
 enum {
 	EXIT_OK = 0,
@@ -37,19 +37,19 @@ enum {
 };
 
 static const char *const mig_fields[] = {
-	"direction", "class", "rate_mbps", "libvirt_speed_mibs", "remaining_bytes",
-	"dirty_rate_bps", "iteration", "state",
+    "direction",       "class",		 "rate_mbps", "libvirt_speed_mibs",
+    "remaining_bytes", "dirty_rate_bps", "iteration", "state",
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
 
-static const char *const class_fields[] = { "bytes", "packets", "drops" };
+static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
 static const char *const summary_knobs[] = {
-	"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps", "migration_min_mbps",
-	"migration_max_mbps",
+    "link_mbps",	  "mgmt_reserve_mbps",	"migration_aggregate_mbps",
+    "migration_min_mbps", "migration_max_mbps",
 };
 
 #define N_SUMMARY (sizeof(summary_knobs) / sizeof(summary_knobs[0]))
@@ -195,14 +195,14 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 			continue;
 		if (n++ == 0)
 			snprintf(found, sizeof(found), "%s", de->d_name);
-		else
-			if (strlen(others) + strlen(de->d_name) + 2 < sizeof(others))
-				strcat(strcat(others, " "), de->d_name);
+		else if (strlen(others) + strlen(de->d_name) + 2 < sizeof(others))
+			strcat(strcat(others, " "), de->d_name);
 	}
 	closedir(d);
 	if (n == 0) {
-		fprintf(stderr, "migshaperctl: no agent serves knobs under %s (is migshaperd "
-				"running?)\n",
+		fprintf(stderr,
+			"migshaperctl: no agent serves knobs under %s (is migshaperd "
+			"running?)\n",
 			root);
 		return EXIT_FAIL;
 	}
@@ -326,8 +326,8 @@ static int cmp_class(const void *a, const void *b)
  * Reads the rows under dir/sub. A row that vanishes while it is read (a
  * migration ending) is left out; any other error fails.
  */
-static int read_rows(const char *dir, const char *sub, const char *const *fields,
-		     size_t n_fields, struct row *rows, size_t *n_rows)
+static int read_rows(const char *dir, const char *sub, const char *const *fields, size_t n_fields,
+		     struct row *rows, size_t *n_rows)
 {
 	char path[PATH_MAX], rel[PATH_MAX];
 	struct dirent *de;
@@ -371,8 +371,12 @@ static int read_status(const char *dir, struct status *st)
 {
 	int ret;
 
+	/* The rates in force: a knob may read "auto", effective/ has the number. */
 	for (size_t i = 0; i < N_SUMMARY; i++) {
-		ret = read_field(dir, summary_knobs[i], st->summary[i], sizeof(st->summary[i]));
+		char rel[NAME_MAX + 16];
+
+		snprintf(rel, sizeof(rel), "effective/%s", summary_knobs[i]);
+		ret = read_field(dir, rel, st->summary[i], sizeof(st->summary[i]));
 		if (ret)
 			return ret;
 	}
@@ -400,7 +404,7 @@ static bool is_number(const char *s)
 /* "1.5 GiB" for byte counts; "-" for what libvirt did not report. */
 static void human_bytes(const char *text, const char *suffix, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double v;
 	size_t u = 0;
 
@@ -481,9 +485,11 @@ static void json_string(const char *s)
 	putchar('"');
 	while (*p) {
 		unsigned char c = *p;
-		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-				   : (c & 0xf8) == 0xf0		 ? 4
-								 : 0;
+		size_t n = c < 0x80		? 1
+			   : (c & 0xe0) == 0xc0 ? 2
+			   : (c & 0xf0) == 0xe0 ? 3
+			   : (c & 0xf8) == 0xf0 ? 4
+						: 0;
 		bool valid = n > 0;
 
 		for (size_t i = 1; i < n && valid; i++)
@@ -581,8 +587,8 @@ struct cmd_opts {
 static int parse_status_opts(int argc, char **argv, struct cmd_opts *o)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{},
+	    {"json", no_argument, NULL, 'j'},
+	    {},
 	};
 	int opt;
 
@@ -614,9 +620,9 @@ static int parse_count(const char *s, long *out)
 static int parse_watch_opts(int argc, char **argv, struct cmd_opts *o)
 {
 	static const struct option opts[] = {
-		{ "interval", required_argument, NULL, 'n' },
-		{ "count", required_argument, NULL, 'c' },
-		{},
+	    {"interval", required_argument, NULL, 'n'},
+	    {"count", required_argument, NULL, 'c'},
+	    {},
 	};
 	char *end;
 	int opt;
@@ -664,9 +670,9 @@ static int cmd_watch(const char *dir, const struct cmd_opts *o)
 
 	/* Runs until Ctrl-C, or count refreshes. */
 	for (long i = 0; !count || i < count; i++) {
-		struct timespec ts = { .tv_sec = (time_t)interval,
-				       .tv_nsec = (long)((interval - (double)(time_t)interval) *
-							 1e9) };
+		struct timespec ts = {.tv_sec = (time_t)interval,
+				      .tv_nsec =
+					  (long)((interval - (double)(time_t)interval) * 1e9)};
 		char when[64];
 		time_t now = time(NULL);
 		int ret;
@@ -692,11 +698,11 @@ static int cmd_watch(const char *dir, const struct cmd_opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "iface", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
+	    {"root", required_argument, NULL, 'r'},
+	    {"iface", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {},
 	};
 	const char *root = MS_KNOBS_DEFAULT_ROOT, *iface = NULL, *cmd;
 	struct cmd_opts o = {};
@@ -728,8 +734,8 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind];
 	n = argc - optind;
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "watch") != 0 &&
-	    strcmp(cmd, "get") != 0 && strcmp(cmd, "set") != 0) {
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "watch") != 0 && strcmp(cmd, "get") != 0 &&
+	    strcmp(cmd, "set") != 0) {
 		fail_usage("unknown command '%s'", cmd);
 		return EXIT_USAGE;
 	}

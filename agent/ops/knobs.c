@@ -48,11 +48,14 @@
 #define MS_KNOBS_FILE_SIZE 4096
 
 #define INO_MIGRATIONS 2ULL
-#define INO_STATS 3ULL
-#define INO_KNOB_BASE 16ULL
+#define INO_STATS      3ULL
+#define INO_EFFECTIVE  4ULL
+#define INO_KNOB_BASE  16ULL
+/* effective/<knob>: the knob's index above this. */
+#define INO_EFFECTIVE_BASE (INO_KNOB_BASE + 256ULL)
 /* Dynamic nodes: kind << 40 | (migration id or class minor) << 4 | field + 1 (0: dir). */
 #define INO_KIND_SHIFT 40
-#define INO_KIND_MIG 1ULL
+#define INO_KIND_MIG   1ULL
 #define INO_KIND_CLASS 2ULL
 #define INO_FIELD_BITS 4
 
@@ -103,10 +106,10 @@ static void show_uri(const struct ms_config *cfg, size_t off, FILE *out)
 static void show_log_level(const struct ms_config *cfg, size_t off, FILE *out)
 {
 	static const char *const names[] = {
-		[MS_LOG_ERROR] = "error",
-		[MS_LOG_WARN] = "warn",
-		[MS_LOG_INFO] = "info",
-		[MS_LOG_DEBUG] = "debug",
+	    [MS_LOG_ERROR] = "error",
+	    [MS_LOG_WARN] = "warn",
+	    [MS_LOG_INFO] = "info",
+	    [MS_LOG_DEBUG] = "debug",
 	};
 
 	(void)off;
@@ -119,8 +122,8 @@ static void show_log_level(const struct ms_config *cfg, size_t off, FILE *out)
 /* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
 static void show_policy(const struct ms_config *cfg, size_t off, FILE *out)
 {
-	static const int order[MS_POLICY_COUNT] = { MS_POLICY_SRPT, MS_POLICY_FAIR,
-						    MS_POLICY_SERIAL };
+	static const int order[MS_POLICY_COUNT] = {MS_POLICY_SRPT, MS_POLICY_FAIR,
+						   MS_POLICY_SERIAL};
 
 	(void)off;
 	for (int i = 0; i < MS_POLICY_COUNT; i++)
@@ -156,28 +159,28 @@ static void show_port_range(const struct ms_config *cfg, size_t off, FILE *out)
 #define CFG_OFF(field) offsetof(struct ms_config, field)
 
 static const struct knob knobs[] = {
-	{ "link_mbps", show_mbps, CFG_OFF(link_mbps), false },
-	{ "mgmt_reserve_mbps", show_mbps, CFG_OFF(mgmt_reserve_mbps), false },
-	{ "migration_aggregate_mbps", show_mbps, CFG_OFF(migration_aggregate_mbps), false },
-	{ "migration_max_mbps", show_mbps, CFG_OFF(migration_max_mbps), false },
-	{ "migration_min_mbps", show_mbps, CFG_OFF(migration_min_mbps), false },
-	{ "dscp_marking", show_bool, CFG_OFF(dscp_marking), false },
-	{ "speed_coordination", show_bool, CFG_OFF(speed_coordination), false },
-	{ "cycle_ms", show_u32, CFG_OFF(cycle_ms), false },
-	{ "report_interval_ms", show_u32, CFG_OFF(report_interval_ms), false },
-	{ "log_level", show_log_level, CFG_OFF(log_level), false },
-	{ "libvirt_uri", show_uri, CFG_OFF(libvirt_uri), false },
-	{ "mgmt_cidrs", show_cidrs, CFG_OFF(mgmt_cidrs), true },
-	{ "mgmt_ports", show_ports, CFG_OFF(mgmt_ports), true },
-	{ "migration_ports", show_port_range, 0, false },
-	{ "policy", show_policy, CFG_OFF(policy), false },
-	{ "max_downtime_ms", show_u32, CFG_OFF(max_downtime_ms), false },
-	{ "escalation", show_bool, CFG_OFF(escalation), false },
-	{ "suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false },
-	{ "migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false },
-	{ "downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false },
-	{ "escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false },
-	{ "reassert_root_qdisc", show_bool, CFG_OFF(reassert_root_qdisc), false },
+    {"link_mbps", show_mbps, CFG_OFF(link_mbps), false},
+    {"mgmt_reserve_mbps", show_mbps, CFG_OFF(mgmt_reserve_mbps), false},
+    {"migration_aggregate_mbps", show_mbps, CFG_OFF(migration_aggregate_mbps), false},
+    {"migration_max_mbps", show_mbps, CFG_OFF(migration_max_mbps), false},
+    {"migration_min_mbps", show_mbps, CFG_OFF(migration_min_mbps), false},
+    {"dscp_marking", show_bool, CFG_OFF(dscp_marking), false},
+    {"speed_coordination", show_bool, CFG_OFF(speed_coordination), false},
+    {"cycle_ms", show_u32, CFG_OFF(cycle_ms), false},
+    {"report_interval_ms", show_u32, CFG_OFF(report_interval_ms), false},
+    {"log_level", show_log_level, CFG_OFF(log_level), false},
+    {"libvirt_uri", show_uri, CFG_OFF(libvirt_uri), false},
+    {"mgmt_cidrs", show_cidrs, CFG_OFF(mgmt_cidrs), true},
+    {"mgmt_ports", show_ports, CFG_OFF(mgmt_ports), true},
+    {"migration_ports", show_port_range, 0, false},
+    {"policy", show_policy, CFG_OFF(policy), false},
+    {"max_downtime_ms", show_u32, CFG_OFF(max_downtime_ms), false},
+    {"escalation", show_bool, CFG_OFF(escalation), false},
+    {"suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false},
+    {"migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false},
+    {"downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false},
+    {"escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false},
+    {"reassert_root_qdisc", show_bool, CFG_OFF(reassert_root_qdisc), false},
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
@@ -256,35 +259,35 @@ static void show_mig_stalled(const struct ms_migration *m, FILE *out)
 }
 
 static const struct mig_field mig_fields[] = {
-	{ "class", show_mig_class },
-	{ "rate_mbps", show_mig_rate },
-	{ "libvirt_speed_mibs", show_mig_speed },
-	{ "remaining_bytes", show_mig_remaining },
-	/* Bytes of guest memory dirtied per second, as libvirt's job stats give it. */
-	{ "dirty_rate_bps", show_mig_dirty },
-	{ "iteration", show_mig_iteration },
-	{ "state", show_mig_state },
-	{ "direction", show_mig_dir },
-	/* The last escalation step the policy carried out (none, raise_downtime, ...). */
-	{ "action", show_mig_action },
-	{ "stalled", show_mig_stalled },
+    {"class", show_mig_class},
+    {"rate_mbps", show_mig_rate},
+    {"libvirt_speed_mibs", show_mig_speed},
+    {"remaining_bytes", show_mig_remaining},
+    /* Bytes of guest memory dirtied per second, as libvirt's job stats give it. */
+    {"dirty_rate_bps", show_mig_dirty},
+    {"iteration", show_mig_iteration},
+    {"state", show_mig_state},
+    {"direction", show_mig_dir},
+    /* The last escalation step the policy carried out (none, raise_downtime, ...). */
+    {"action", show_mig_action},
+    {"stalled", show_mig_stalled},
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
 
-static const char *const class_fields[] = { "bytes", "packets", "drops" };
+static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
 /* The classes listed under stats/ besides the per-migration ones. */
-static const __u32 fixed_minors[] = { MS_MINOR_MGMT, MS_MINOR_AGGREGATE, MS_MINOR_UNATTRIBUTED,
-				      MS_MINOR_DEFAULT };
+static const __u32 fixed_minors[] = {MS_MINOR_MGMT, MS_MINOR_AGGREGATE, MS_MINOR_UNATTRIBUTED,
+				     MS_MINOR_DEFAULT};
 
 #define N_FIXED_MINORS (sizeof(fixed_minors) / sizeof(fixed_minors[0]))
 
 _Static_assert(N_MIG_FIELDS < (1U << INO_FIELD_BITS), "migration fields overflow the inode");
 _Static_assert(N_CLASS_FIELDS < (1U << INO_FIELD_BITS), "class fields overflow the inode");
-_Static_assert(INO_KNOB_BASE + N_KNOBS < (1ULL << INO_KIND_SHIFT), "too many knobs");
+_Static_assert(N_KNOBS <= INO_EFFECTIVE_BASE - INO_KNOB_BASE, "too many knobs");
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -321,6 +324,8 @@ enum node_type {
 	NODE_MIGRATIONS,
 	NODE_STATS,
 	NODE_KNOB,
+	NODE_EFFECTIVE,
+	NODE_EFFECTIVE_FILE,
 	NODE_MIG_DIR,
 	NODE_MIG_FILE,
 	NODE_CLASS_DIR,
@@ -398,10 +403,9 @@ static void mig_base_name(const struct ms_migration *m, char *buf, size_t len)
 		snprintf(buf, len, "%s", m->name);
 		return;
 	}
-	snprintf(buf, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 }
 
 /*
@@ -485,9 +489,14 @@ static int node_get(const struct ms_knobs *k, fuse_ino_t ino, struct node *n)
 		n->type = NODE_MIGRATIONS;
 	} else if (ino == INO_STATS) {
 		n->type = NODE_STATS;
+	} else if (ino == INO_EFFECTIVE) {
+		n->type = NODE_EFFECTIVE;
 	} else if (ino >= INO_KNOB_BASE && ino < INO_KNOB_BASE + N_KNOBS) {
 		n->type = NODE_KNOB;
 		n->index = (unsigned int)(ino - INO_KNOB_BASE);
+	} else if (ino >= INO_EFFECTIVE_BASE && ino < INO_EFFECTIVE_BASE + N_KNOBS) {
+		n->type = NODE_EFFECTIVE_FILE;
+		n->index = (unsigned int)(ino - INO_EFFECTIVE_BASE);
 	} else if (kind == INO_KIND_MIG && key <= UINT32_MAX && field <= N_MIG_FIELDS) {
 		n->mig = mig_by_id(k, (__u32)key);
 		if (!n->mig)
@@ -509,7 +518,7 @@ static int node_get(const struct ms_knobs *k, fuse_ino_t ino, struct node *n)
 static bool node_is_dir(const struct node *n)
 {
 	return n->type == NODE_ROOT || n->type == NODE_MIGRATIONS || n->type == NODE_STATS ||
-	       n->type == NODE_MIG_DIR || n->type == NODE_CLASS_DIR;
+	       n->type == NODE_EFFECTIVE || n->type == NODE_MIG_DIR || n->type == NODE_CLASS_DIR;
 }
 
 /* Root only: knobs 0600, everything generated 0400, directories 0500. */
@@ -536,6 +545,17 @@ static void node_stat(const struct ms_knobs *k, fuse_ino_t ino, const struct nod
 	st->st_ctim = k->started;
 }
 
+static int knob_lookup(const char *name, fuse_ino_t base, fuse_ino_t *ino)
+{
+	for (size_t i = 0; i < N_KNOBS; i++) {
+		if (strcmp(name, knobs[i].name) == 0) {
+			*ino = base + i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* Child `name` of directory `parent`: its inode, or -ENOENT/-ENOTDIR. */
 static int node_lookup(const struct ms_knobs *k, fuse_ino_t parent, const char *name,
 		       fuse_ino_t *ino)
@@ -559,13 +579,13 @@ static int node_lookup(const struct ms_knobs *k, fuse_ino_t parent, const char *
 			*ino = INO_STATS;
 			return 0;
 		}
-		for (size_t i = 0; i < N_KNOBS; i++) {
-			if (strcmp(name, knobs[i].name) == 0) {
-				*ino = INO_KNOB_BASE + i;
-				return 0;
-			}
+		if (strcmp(name, "effective") == 0) {
+			*ino = INO_EFFECTIVE;
+			return 0;
 		}
-		return -ENOENT;
+		return knob_lookup(name, INO_KNOB_BASE, ino);
+	case NODE_EFFECTIVE:
+		return knob_lookup(name, INO_EFFECTIVE_BASE, ino);
 	case NODE_MIGRATIONS:
 		t = mig_table(k);
 		for (size_t i = 0; t && i < MS_MAX_MIGRATIONS; i++) {
@@ -625,6 +645,9 @@ static int render(const struct ms_knobs *k, const struct node *n, char **data, s
 	switch (n->type) {
 	case NODE_KNOB:
 		knobs[n->index].show(k->ops->config(k->ctx), knobs[n->index].off, out);
+		break;
+	case NODE_EFFECTIVE_FILE:
+		knobs[n->index].show(k->ops->effective(k->ctx), knobs[n->index].off, out);
 		break;
 	case NODE_MIG_FILE:
 		mig_fields[n->index].show(n->mig, out);
@@ -688,6 +711,12 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 			ret = dir_add(d, "migrations", INO_MIGRATIONS, S_IFDIR);
 		if (!ret)
 			ret = dir_add(d, "stats", INO_STATS, S_IFDIR);
+		if (!ret)
+			ret = dir_add(d, "effective", INO_EFFECTIVE, S_IFDIR);
+		break;
+	case NODE_EFFECTIVE:
+		for (size_t i = 0; i < N_KNOBS && !ret; i++)
+			ret = dir_add(d, knobs[i].name, INO_EFFECTIVE_BASE + i, S_IFREG);
 		break;
 	case NODE_MIGRATIONS:
 		t = mig_table(k);
@@ -700,8 +729,8 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 		break;
 	case NODE_MIG_DIR:
 		for (size_t i = 0; i < N_MIG_FIELDS && !ret; i++)
-			ret = dir_add(d, mig_fields[i].name, mig_ino(n->mig->id, (unsigned int)i + 1),
-				      S_IFREG);
+			ret = dir_add(d, mig_fields[i].name,
+				      mig_ino(n->mig->id, (unsigned int)i + 1), S_IFREG);
 		break;
 	case NODE_STATS:
 		for (__u32 minor = 0; minor < MS_CLASS_SLOTS && !ret; minor++) {
@@ -744,8 +773,8 @@ static void loggable(const char *value, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char *value,
-				size_t size, char *err, size_t err_len)
+static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char *value, size_t size,
+				char *err, size_t err_len)
 {
 	struct ms_config *next = NULL;
 	__u32 link_speed;
@@ -762,22 +791,24 @@ static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char 
 		snprintf(err, err_len, "%s: empty value", kn->name);
 		return -EINVAL;
 	}
-	next = malloc(sizeof(*next));
+	/* next[0]: the requested settings with the new value; next[1]: what they resolve to. */
+	next = malloc(2 * sizeof(*next));
 	if (!next)
 		return -ENOMEM;
-	*next = *k->ops->config(k->ctx);
-	ret = ms_config_set(next, kn->name, value, err, err_len);
+	next[0] = *k->ops->config(k->ctx);
+	ret = ms_config_set(&next[0], kn->name, value, err, err_len);
 	if (ret == -ENOENT) /* a knob without a config key: a bug in the table */
 		ret = -EINVAL;
 	if (ret)
 		goto out;
-	/* Cross-key checks on the copy, before anything running is touched. */
+	/* Cross-key checks on a copy, before anything running is touched. */
 	link_speed = k->ops->link_speed_mbps ? k->ops->link_speed_mbps(k->ctx) : 0;
-	ret = ms_config_resolve(next, link_speed, err, err_len);
+	next[1] = next[0];
+	ret = ms_config_resolve(&next[1], link_speed, err, err_len);
 	if (ret)
 		goto out;
 	err[0] = '\0';
-	ret = k->ops->apply(k->ctx, next, err, err_len);
+	ret = k->ops->apply(k->ctx, &next[0], err, err_len);
 	/* Whatever apply returns, the writer must get a valid errno. */
 	if (ret > 0 || ret < -4095)
 		ret = -EIO;
@@ -798,8 +829,8 @@ static void restore_before(struct ms_knobs *k, const struct knob *kn, struct kno
 	char err[MS_CONFIG_ERR_LEN] = "";
 
 	if (k->ops->apply(k->ctx, f->before, err, sizeof(err)))
-		ms_err("knob %s/%s: cannot restore the value from before this write: %s",
-		       k->ifname, kn->name, err);
+		ms_err("knob %s/%s: cannot restore the value from before this write: %s", k->ifname,
+		       kn->name, err);
 	free(f->written);
 	f->written = NULL;
 	f->written_len = 0;
@@ -884,7 +915,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void reply_entry(fuse_req_t req, const struct ms_knobs *k, fuse_ino_t ino)
 {
-	struct fuse_entry_param e = { .ino = ino };
+	struct fuse_entry_param e = {.ino = ino};
 	struct node n;
 	int ret = node_get(k, ino, &n);
 
@@ -1127,9 +1158,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* The offset of an entry is its index + 1, so 0 means "from the start". */
 	for (size_t i = off > 0 ? (size_t)off : 0; i < d->n; i++) {
-		struct stat st = { .st_ino = d->ents[i].ino, .st_mode = d->ents[i].type };
-		size_t need = fuse_add_direntry(req, buf + used, size - used, d->ents[i].name,
-						&st, (off_t)(i + 1));
+		struct stat st = {.st_ino = d->ents[i].ino, .st_mode = d->ents[i].type};
+		size_t need = fuse_add_direntry(req, buf + used, size - used, d->ents[i].name, &st,
+						(off_t)(i + 1));
 
 		if (need > size - used)
 			break;
@@ -1157,8 +1188,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fuse_reply_err(req, EACCES);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void)parent;
 	(void)name;
@@ -1194,23 +1224,23 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 static const struct fuse_lowlevel_ops knob_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.release = op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.releasedir = op_releasedir,
-	.create = op_create,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.rename = op_rename,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .create = op_create,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .rename = op_rename,
 };
 
 /* ---- the session in the loop ------------------------------------------- */
@@ -1265,9 +1295,9 @@ static void fuse_log_to_ms(enum fuse_log_level level, const char *fmt, va_list a
 	len = strlen(msg);
 	while (len && msg[len - 1] == '\n')
 		msg[--len] = '\0';
-	ms_log(level <= FUSE_LOG_ERR ? MS_LOG_ERROR
+	ms_log(level <= FUSE_LOG_ERR	   ? MS_LOG_ERROR
 	       : level <= FUSE_LOG_WARNING ? MS_LOG_WARN
-	       : level <= FUSE_LOG_INFO    ? MS_LOG_INFO
+	       : level <= FUSE_LOG_INFO	   ? MS_LOG_INFO
 					   : MS_LOG_DEBUG,
 	       "fuse: %s", msg);
 }
@@ -1386,15 +1416,15 @@ int ms_knobs_cleanup(const char *mount_root, const char *ifname)
 int ms_knobs_start(struct ms_loop *loop, const char *mount_root, const char *ifname,
 		   const struct ms_knobs_ops *ops, void *ctx, struct ms_knobs **out)
 {
-	char *argv[] = { "migshaperd", "-o",
-			 "fsname=migshaper,subtype=migshaper,default_permissions,noexec", NULL };
+	char *argv[] = {"migshaperd", "-o",
+			"fsname=migshaper,subtype=migshaper,default_permissions,noexec", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct ms_knobs *k = NULL;
 	int fd, ret, n;
 
 	*out = NULL;
 	if (!loop || !mount_root || !*mount_root || !ifname_ok(ifname) || !ops || !ops->config ||
-	    !ops->apply)
+	    !ops->effective || !ops->apply)
 		return -EINVAL;
 	/* Checked first so that "no FUSE here" is one clear message. */
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -1479,4 +1509,3 @@ __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted)
 		return 0;
 	return accepted ? k->accepted : k->rejected;
 }
-
