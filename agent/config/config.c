@@ -21,18 +21,18 @@
 
 /* A config file larger than this is certainly not a config file. */
 #define MS_CONFIG_MAX_BYTES (1U << 20)
-#define MS_LINE_MAX 4096U
+#define MS_LINE_MAX	    4096U
 
-static const __u16 default_mgmt_ports[] = { 22, 16509, 16514, 54321 };
+static const __u16 default_mgmt_ports[] = {22, 16509, 16514, 54321};
 
 const char *const ms_policy_names[MS_POLICY_COUNT] = {
-	[MS_POLICY_FAIR] = "fair",
-	[MS_POLICY_SERIAL] = "serial",
-	[MS_POLICY_SRPT] = "srpt",
+    [MS_POLICY_FAIR] = "fair",
+    [MS_POLICY_SERIAL] = "serial",
+    [MS_POLICY_SRPT] = "srpt",
 };
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -91,8 +91,8 @@ static int parse_u64(const char *s, __u64 *out)
 }
 
 /* hint completes the "allowed" text, e.g. " Mbit/s, or auto". */
-static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max,
-			const char *hint, __u64 *out, char *err, size_t err_len)
+static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max, const char *hint,
+			__u64 *out, char *err, size_t err_len)
 {
 	__u64 v = 0;
 	int ret = parse_u64(value, &v);
@@ -167,14 +167,14 @@ int ms_cidr_parse(const char *text, struct ms_cidr_key *out)
 	key.prefixlen = base + (__u32)prefix;
 	/* Clear host bits so equal networks give equal trie keys. */
 	for (unsigned int bit = key.prefixlen; bit < 128; bit++)
-		key.addr[bit / 8] &= (__u8)~(0x80U >> (bit % 8));
+		key.addr[bit / 8] &= (__u8) ~(0x80U >> (bit % 8));
 	*out = key;
 	return 0;
 }
 
 int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len)
 {
-	static const __u8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const __u8 v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	char addr[INET6_ADDRSTRLEN];
 	int n;
 
@@ -316,8 +316,7 @@ static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, s
 	return 0;
 }
 
-static int set_migration_ports(struct ms_config *cfg, const char *value, char *err,
-			       size_t err_len)
+static int set_migration_ports(struct ms_config *cfg, const char *value, char *err, size_t err_len)
 {
 	char lo_text[16], hi_text[16];
 	const char *dash = strchr(value, '-');
@@ -349,8 +348,8 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	return 0;
 
 malformed:
-	set_err(err, err_len, "migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)",
-		value);
+	set_err(err, err_len,
+		"migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)", value);
 	return -EINVAL;
 }
 
@@ -370,8 +369,10 @@ static int set_uri(struct ms_config *cfg, const char *value, char *err, size_t e
 	}
 	for (const char *p = value; *p; p++) {
 		if (!isgraph((unsigned char)*p)) {
-			set_err(err, err_len, "libvirt_uri: '%s' contains white space or control "
-					      "characters", value);
+			set_err(err, err_len,
+				"libvirt_uri: '%s' contains white space or control "
+				"characters",
+				value);
 			return -EINVAL;
 		}
 	}
@@ -507,9 +508,10 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		enum ms_log_level level;
 
 		if (ms_log_level_parse(value, &level)) {
-			set_err(err, err_len,
-				"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
-				value);
+			set_err(
+			    err, err_len,
+			    "log_level: '%s' is not a level (allowed: error, warn, info, debug)",
+			    value);
 			return -EINVAL;
 		}
 		cfg->log_level = level;
@@ -644,8 +646,7 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		memcpy(line, text + pos, n);
 		line[n] = '\0';
 		pos += n + 1;
-		ret = parse_line(work, scratch, line, ifname, &applies, line_err,
-				 sizeof(line_err));
+		ret = parse_line(work, scratch, line, ifname, &applies, line_err, sizeof(line_err));
 		if (ret) {
 			set_err(err, err_len, "line %u: %s", line_no, line_err);
 			if (ret == -ENOENT)
@@ -714,6 +715,14 @@ out:
 	return ret;
 }
 
+int ms_config_load_default(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			   size_t err_len)
+{
+	if (!path && access(MS_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		path = MS_CONFIG_DEFAULT_PATH;
+	return path ? ms_config_load_file(cfg, path, ifname, err, err_len) : 0;
+}
+
 static bool port_in_migration_range(const struct ms_config *cfg, __u16 port)
 {
 	return port >= cfg->migration_port_min && port <= cfg->migration_port_max;
@@ -741,8 +750,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	if (!r.mgmt_reserve_mbps)
 		r.mgmt_reserve_mbps = r.link_mbps / 10 ? r.link_mbps / 10 : 1;
 	if (!r.migration_aggregate_mbps) {
-		__u32 left = r.link_mbps > r.mgmt_reserve_mbps ? r.link_mbps - r.mgmt_reserve_mbps
-							       : 0;
+		__u32 left =
+		    r.link_mbps > r.mgmt_reserve_mbps ? r.link_mbps - r.mgmt_reserve_mbps : 0;
 
 		r.migration_aggregate_mbps = (__u32)((__u64)r.link_mbps * 7 / 10);
 		if (r.migration_aggregate_mbps > left)
@@ -776,7 +785,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 		return -ERANGE;
 	}
 	if (r.migration_min_mbps > r.migration_max_mbps) {
-		set_err(err, err_len, "migration_min_mbps: %u must be at most migration_max_mbps (%u)",
+		set_err(err, err_len,
+			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
 			r.migration_min_mbps, r.migration_max_mbps);
 		return -ERANGE;
 	}
@@ -790,4 +800,48 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	}
 	*cfg = r;
 	return 0;
+}
+
+void ms_settings_init(struct ms_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	ms_config_init(&s->requested);
+	s->effective = s->requested;
+}
+
+int ms_settings_derive(struct ms_settings *next, const struct ms_config *requested,
+		       __u32 link_speed_mbps, char *err, size_t err_len)
+{
+	struct ms_config effective = *requested;
+	int ret = ms_config_resolve(&effective, link_speed_mbps, err, err_len);
+
+	if (ret)
+		return ret;
+	/* next may be the settings requested belongs to (re-derived in place). */
+	if (&next->requested != requested)
+		next->requested = *requested;
+	next->effective = effective;
+	next->link_speed_mbps = link_speed_mbps;
+	return 0;
+}
+
+int ms_settings_set(struct ms_settings *next, const struct ms_settings *cur, const char *key,
+		    const char *value, __u32 link_speed_mbps, char *err, size_t err_len)
+{
+	struct ms_config *requested = malloc(sizeof(*requested));
+	int ret;
+
+	if (!requested)
+		return -ENOMEM;
+	*requested = cur->requested;
+	ret = ms_config_set(requested, key, value, err, err_len);
+	if (!ret)
+		ret = ms_settings_derive(next, requested, link_speed_mbps, err, err_len);
+	free(requested);
+	return ret;
+}
+
+bool ms_settings_follows_speed(const struct ms_settings *s, __u32 link_speed_mbps)
+{
+	return !s->requested.link_mbps && link_speed_mbps && link_speed_mbps != s->link_speed_mbps;
 }

@@ -15,10 +15,10 @@
 #include "log.h"
 
 #define MS_CONFIG_DEFAULT_PATH "/etc/migshaper/migshaper.conf"
-#define MS_MAX_MGMT_PORTS 64U
-#define MS_MBPS_MAX 1000000U /* 1 Tbit/s */
-#define MS_CONFIG_ERR_LEN 256
-#define MS_URI_MAX 256
+#define MS_MAX_MGMT_PORTS      64U
+#define MS_MBPS_MAX	       1000000U /* 1 Tbit/s */
+#define MS_CONFIG_ERR_LEN      256
+#define MS_URI_MAX	       256
 #define MS_DEFAULT_LIBVIRT_URI "qemu:///system"
 
 struct ms_config {
@@ -81,12 +81,52 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		    char *err, size_t err_len);
 int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifname, char *err,
 			size_t err_len);
+/*
+ * At start-up: the file at path, or with path NULL MS_CONFIG_DEFAULT_PATH if
+ * it exists; without either cfg stays as it is (the defaults).
+ */
+int ms_config_load_default(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			   size_t err_len);
 
 /*
  * Fills "auto" values from the link speed (Mbit/s, 0 if unknown) and checks
  * the constraints between keys. All or nothing.
  */
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len);
+
+/*
+ * The one model of the configuration. requested is what the operator asked
+ * for (the file, SIGHUP, knob writes; a rate of 0 means auto); effective is
+ * what is in force: requested resolved against link_speed_mbps. effective is
+ * only ever derived from requested, so a change that re-derives it (a new
+ * link speed, a re-created interface) keeps every value the operator wrote.
+ */
+struct ms_settings {
+	struct ms_config requested;
+	struct ms_config effective;
+	/* The speed effective was derived at, Mbit/s; 0: unknown. */
+	__u32 link_speed_mbps;
+};
+
+/* Defaults for both, unresolved (the agent derives them once it knows the speed). */
+void ms_settings_init(struct ms_settings *s);
+/*
+ * Fills next with requested and what it resolves to at link_speed_mbps.
+ * All or nothing: on error next is untouched and err says why.
+ */
+int ms_settings_derive(struct ms_settings *next, const struct ms_config *requested,
+		       __u32 link_speed_mbps, char *err, size_t err_len);
+/*
+ * A knob write: next is cur with key = value in requested, derived again
+ * at link_speed_mbps. All or nothing, like ms_config_set().
+ */
+int ms_settings_set(struct ms_settings *next, const struct ms_settings *cur, const char *key,
+		    const char *value, __u32 link_speed_mbps, char *err, size_t err_len);
+/*
+ * Whether what is in force depends on the link speed and the speed now
+ * reported (0: unknown) differs from the one it was derived at.
+ */
+bool ms_settings_follows_speed(const struct ms_settings *s, __u32 link_speed_mbps);
 
 /* Names of the allocation policies, indexed by enum ms_policy_kind. */
 extern const char *const ms_policy_names[];
