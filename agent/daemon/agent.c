@@ -194,7 +194,6 @@ static int on_signal(void *ctx, uint32_t events)
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct ms_agent *a = ctx;
-	static const __u32 minors[] = {MS_MINOR_MGMT, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT};
 	__u64 expirations;
 	int ret;
 
@@ -224,15 +223,15 @@ static int on_timer(void *ctx, uint32_t events)
 	}
 	if (ms_log_get_level() < MS_LOG_DEBUG || !a->dp)
 		return 0;
-	for (size_t i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
+	/* The classifier's own counters of the classes it fills directly. */
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++) {
+		const struct ms_fixed_class *fc = &ms_fixed_classes()[i];
 		struct ms_class_counter c;
-		char name[32];
 
-		if (ms_dataplane_counters(a->dp, minors[i], &c) ||
-		    ms_class_name(minors[i], name, sizeof(name)))
+		if (!fc->leaf || ms_dataplane_counters(a->dp, fc->minor, &c))
 			continue;
-		ms_debug("class %s: %llu packets, %llu bytes", name, (unsigned long long)c.packets,
-			 (unsigned long long)c.bytes);
+		ms_debug("class %s: %llu packets, %llu bytes", fc->name,
+			 (unsigned long long)c.packets, (unsigned long long)c.bytes);
 	}
 	return 0;
 }

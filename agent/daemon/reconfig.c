@@ -16,19 +16,18 @@
 #include "metrics.h"
 #include "reconfig.h"
 #include "snapshot.h"
+#include "units.h"
 
 void ms_agent_htb_params(const struct ms_agent *a, const struct ms_config *cfg,
 			 struct ms_htb_params *p)
 {
-	const __u64 mbit = 1000000ULL;
-
 	memset(p, 0, sizeof(*p));
 	p->ifindex = a->ifindex;
-	p->link_bps = cfg->link_mbps * mbit;
-	p->mgmt_reserve_bps = cfg->mgmt_reserve_mbps * mbit;
-	p->migration_aggregate_bps = cfg->migration_aggregate_mbps * mbit;
-	p->migration_max_bps = cfg->migration_max_mbps * mbit;
-	p->migration_min_bps = cfg->migration_min_mbps * mbit;
+	p->link_bps = ms_mbps_to_bps(cfg->link_mbps);
+	p->mgmt_reserve_bps = ms_mbps_to_bps(cfg->mgmt_reserve_mbps);
+	p->migration_aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
+	p->migration_max_bps = ms_mbps_to_bps(cfg->migration_max_mbps);
+	p->migration_min_bps = ms_mbps_to_bps(cfg->migration_min_mbps);
 }
 
 static bool ports_differ(const struct ms_config *x, const struct ms_config *y)

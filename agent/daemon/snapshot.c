@@ -21,6 +21,7 @@
 #include "migration.h"
 #include "reconfig.h"
 #include "snapshot.h"
+#include "units.h"
 #include "virt.h"
 
 double ms_expected_completion_s(const struct ms_job_stats *st)
@@ -85,14 +86,12 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 
 static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 {
-	static const __u32 fixed[] = {MS_MINOR_LINK, MS_MINOR_MGMT, MS_MINOR_AGGREGATE,
-				      MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT};
 	struct ms_agent *a = ctx;
 	const struct ms_migration_table *t = ms_coord_table(a->coord);
 	size_t n_classes = 0, n_migs = 0;
 
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		fill_metric_class(a, fixed[i], &a->metric_classes[n_classes++]);
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++)
+		fill_metric_class(a, ms_fixed_classes()[i].minor, &a->metric_classes[n_classes++]);
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		const struct ms_migration *m = &t->entries[i];
 
@@ -108,7 +107,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->n_classes = n_classes;
 	snap->migrations = a->metric_migrations;
 	snap->n_migrations = n_migs;
-	snap->link_bps = (__u64)a->set.effective.link_mbps * 1000000ULL;
+	snap->link_bps = ms_mbps_to_bps(a->set.effective.link_mbps);
 	snap->effective_aggregate_bps = ms_coord_effective_aggregate(a->coord);
 	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
 	snap->flows_evicted_total = ms_coord_flows_evicted(a->coord);
@@ -139,7 +138,7 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 				  struct ms_metrics_server **out)
 {
 	if (!a->metric_classes) {
-		a->metric_classes = calloc(5 + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
+		a->metric_classes = calloc(MS_N_FIXED_CLASSES + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
 		a->metric_migrations = calloc(MS_MAX_MIGRATIONS, sizeof(*a->metric_migrations));
 		if (!a->metric_classes || !a->metric_migrations)
 			return -ENOMEM;

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "loop.h"
 #include "migration.h"
+#include "units.h"
 
 /* Requests answered per wake-up, so a busy writer cannot starve the loop. */
 #define MS_KNOBS_BATCH 32
@@ -204,7 +205,7 @@ static void show_mig_class(const struct ms_migration *m, FILE *out)
 
 static void show_mig_rate(const struct ms_migration *m, FILE *out)
 {
-	fprintf(out, "%llu", (unsigned long long)((m->class_rate_bps + 500000) / 1000000));
+	fprintf(out, "%llu", (unsigned long long)ms_bps_to_mbps(m->class_rate_bps));
 }
 
 static void show_mig_speed(const struct ms_migration *m, FILE *out)
@@ -279,11 +280,6 @@ static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
-/* The classes listed under stats/ besides the per-migration ones. */
-static const __u32 fixed_minors[] = {MS_MINOR_MGMT, MS_MINOR_AGGREGATE, MS_MINOR_UNATTRIBUTED,
-				     MS_MINOR_DEFAULT};
-
-#define N_FIXED_MINORS (sizeof(fixed_minors) / sizeof(fixed_minors[0]))
 
 _Static_assert(N_MIG_FIELDS < (1U << INO_FIELD_BITS), "migration fields overflow the inode");
 _Static_assert(N_CLASS_FIELDS < (1U << INO_FIELD_BITS), "class fields overflow the inode");
@@ -448,8 +444,9 @@ static bool class_listed(const struct ms_knobs *k, __u32 minor)
 {
 	const struct ms_migration_table *t;
 
-	for (size_t i = 0; i < N_FIXED_MINORS; i++)
-		if (fixed_minors[i] == minor)
+	/* Every fixed class but the root, whose counters are the link's. */
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++)
+		if (ms_fixed_classes()[i].minor == minor && minor != MS_MINOR_LINK)
 			return true;
 	if (!ms_minor_is_migration(minor))
 		return false;
