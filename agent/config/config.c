@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,22 +109,6 @@ static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max
 		return -ERANGE;
 	}
 	*out = v;
-	return 0;
-}
-
-static int parse_mbps(const char *key, const char *value, __u32 *out, char *err, size_t err_len)
-{
-	__u64 v = 0;
-	int ret;
-
-	if (strcmp(value, "auto") == 0) {
-		*out = 0;
-		return 0;
-	}
-	ret = parse_ranged(key, value, 1, MS_MBPS_MAX, " Mbit/s, or auto", &v, err, err_len);
-	if (ret)
-		return ret;
-	*out = (__u32)v;
 	return 0;
 }
 
@@ -400,132 +385,311 @@ static int set_listen(struct ms_config *cfg, const char *value, char *err, size_
 	return 0;
 }
 
-int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
-		  size_t err_len)
+#define CFG_OFF(field) offsetof(struct ms_config, field)
+#define RATE(key, help_text)                                                          \
+	{                                                                             \
+		.name = #key, .type = MS_KEY_MBPS, .offset = CFG_OFF(key), .min = 1,  \
+		.max = MS_MBPS_MAX, .unit = "Mbit/s", .knob = true, .help = help_text \
+	}
+#define RANGED(key, kind, lo, hi, unit_text, help_text)                                   \
+	{                                                                                 \
+		.name = #key, .type = kind, .offset = CFG_OFF(key), .min = lo, .max = hi, \
+		.unit = unit_text, .knob = true, .help = help_text                        \
+	}
+#define FLAG(key, help_text)                                                           \
+	{                                                                              \
+		.name = #key, .type = MS_KEY_BOOL, .offset = CFG_OFF(key), .unit = "", \
+		.allowed = "0 or 1", .knob = true, .help = help_text                   \
+	}
+
+/* Sized by its initialisers: a count that differs from MS_CONFIG_N_KEYS does not compile. */
+const struct ms_config_key ms_config_keys[] = {
+    RATE(link_mbps, "rate the agent shapes the link to; auto is 95% of the driver's speed, "
+		    "followed when it changes"),
+    RATE(mgmt_reserve_mbps, "guaranteed to management, top priority; auto is 10% of the link"),
+    RATE(migration_aggregate_mbps, "all migrations together; auto is 70% of the link"),
+    RATE(migration_max_mbps, "ceiling of each migration's class; auto is the aggregate"),
+    RATE(migration_min_mbps, "floor of a migration's share; auto is 2% of the link"),
+    FLAG(dscp_marking, "mark management CS6 and migration CS1"),
+    FLAG(speed_coordination, "also pace QEMU through libvirt's migration speed"),
+    RANGED(cycle_ms, MS_KEY_U32, 100, 60000, "ms",
+	   "how often job stats are read and rates applied"),
+    RANGED(report_interval_ms, MS_KEY_U32, 1, 3600000, "ms",
+	   "how often a still-unattributed flow is reported again"),
+    {.name = "log_level",
+     .type = MS_KEY_LOG_LEVEL,
+     .offset = CFG_OFF(log_level),
+     .unit = "",
+     .allowed = "error, warn, info, debug",
+     .knob = true,
+     .help = "what is logged"},
+    {.name = "libvirt_uri",
+     .type = MS_KEY_URI,
+     .offset = CFG_OFF(libvirt_uri),
+     .unit = "",
+     .allowed = "a libvirt URI such as qemu:///system, or none",
+     .knob = true,
+     .help = "none for static shaping only"},
+    {.name = "mgmt_cidrs",
+     .type = MS_KEY_CIDRS,
+     .offset = CFG_OFF(mgmt_cidrs),
+     .unit = "",
+     .allowed = "IPv4 or IPv6 CIDRs separated by commas",
+     .knob = true,
+     .help = "the managers' networks"},
+    {.name = "mgmt_ports",
+     .type = MS_KEY_PORTS,
+     .offset = CFG_OFF(mgmt_ports),
+     .unit = "",
+     .allowed = "ports 1-65535 separated by commas",
+     .knob = true,
+     .help = "management ports, either direction"},
+    {.name = "migration_ports",
+     .type = MS_KEY_PORT_RANGE,
+     .offset = CFG_OFF(migration_port_min),
+     .unit = "",
+     .allowed = "MIN-MAX, 1-65535",
+     .knob = true,
+     .help = "libvirt's migration_port_min-migration_port_max"},
+    {.name = "policy",
+     .type = MS_KEY_POLICY,
+     .offset = CFG_OFF(policy),
+     .unit = "",
+     .allowed = "srpt, fair, serial",
+     .knob = true,
+     .help = "how migrations share the aggregate"},
+    RANGED(max_downtime_ms, MS_KEY_U32, 300, 60000, "ms", "ceiling of the raised downtime limit"),
+    FLAG(escalation, "raise max downtime, then post-copy, suspend, abort for migrations "
+		     "that stall"),
+    FLAG(suspend_allowed, "allow pausing the guest so the copy can catch up"),
+    RANGED(migration_progress_timeout_s, MS_KEY_U32, 10, 86400, "s",
+	   "abort after this long without progress"),
+    RANGED(downtime_step_ms, MS_KEY_U32, 10, 60000, "ms", "size of a downtime raise"),
+    RANGED(escalation_interval_ms, MS_KEY_U32, 500, 600000, "ms", "time between escalation steps"),
+    FLAG(reassert_root_qdisc, "put our tree back when another tool replaces the root qdisc "
+			      "(1), or leave theirs and stop shaping (0)"),
+    {.name = "metrics_listen",
+     .type = MS_KEY_LISTEN,
+     .offset = CFG_OFF(metrics_listen),
+     .unit = "",
+     .allowed = "an IP address such as 127.0.0.1 or ::1, or none",
+     .help = "address of /metrics; none turns it off"},
+    {.name = "metrics_port",
+     .type = MS_KEY_U16,
+     .offset = CFG_OFF(metrics_port),
+     .min = 1,
+     .max = 65535,
+     .unit = "",
+     .help = "port of /metrics"},
+};
+
+const struct ms_config_key *ms_config_key_find(const char *name)
 {
+	for (size_t i = 0; i < MS_CONFIG_N_KEYS; i++)
+		if (strcmp(ms_config_keys[i].name, name) == 0)
+			return &ms_config_keys[i];
+	return NULL;
+}
+
+bool ms_config_key_is_list(const struct ms_config_key *key)
+{
+	return key->type == MS_KEY_CIDRS || key->type == MS_KEY_PORTS;
+}
+
+void ms_config_key_allowed(const struct ms_config_key *key, char *buf, size_t len)
+{
+	switch (key->type) {
+	case MS_KEY_MBPS:
+	case MS_KEY_U32:
+	case MS_KEY_U16:
+		snprintf(buf, len, "%u-%u%s%s%s", key->min, key->max, key->unit[0] ? " " : "",
+			 key->unit, key->type == MS_KEY_MBPS ? ", or auto" : "");
+		return;
+	default:
+		snprintf(buf, len, "%s", key->allowed);
+		return;
+	}
+}
+
+static void *field_of(struct ms_config *cfg, const struct ms_config_key *key)
+{
+	return (char *)cfg + key->offset;
+}
+
+static const void *const_field_of(const struct ms_config *cfg, const struct ms_config_key *key)
+{
+	return (const char *)cfg + key->offset;
+}
+
+static int set_ranged(const struct ms_config_key *key, struct ms_config *cfg, const char *value,
+		      char *err, size_t err_len)
+{
+	char hint[64];
 	__u64 v;
 	int ret;
 
-	if (strcmp(key, "link_mbps") == 0)
-		return parse_mbps(key, value, &cfg->link_mbps, err, err_len);
-	if (strcmp(key, "mgmt_reserve_mbps") == 0)
-		return parse_mbps(key, value, &cfg->mgmt_reserve_mbps, err, err_len);
-	if (strcmp(key, "migration_aggregate_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_aggregate_mbps, err, err_len);
-	if (strcmp(key, "migration_max_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_max_mbps, err, err_len);
-	if (strcmp(key, "migration_min_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_min_mbps, err, err_len);
-	if (strcmp(key, "dscp_marking") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->dscp_marking = v;
-		return ret;
+	if (key->type == MS_KEY_MBPS && strcmp(value, "auto") == 0) {
+		*(__u32 *)field_of(cfg, key) = 0;
+		return 0;
 	}
-	if (strcmp(key, "speed_coordination") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->speed_coordination = v;
+	/* " Mbit/s, or auto": completes "allowed: MIN-MAX". */
+	snprintf(hint, sizeof(hint), "%s%s%s", key->unit[0] ? " " : "", key->unit,
+		 key->type == MS_KEY_MBPS ? ", or auto" : "");
+	ret = parse_ranged(key->name, value, key->min, key->max, hint, &v, err, err_len);
+	if (ret)
 		return ret;
-	}
-	if (strcmp(key, "cycle_ms") == 0) {
-		ret = parse_ranged(key, value, 100, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->cycle_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "libvirt_uri") == 0)
-		return set_uri(cfg, value, err, err_len);
-	if (strcmp(key, "policy") == 0) {
-		for (int i = 0; i < MS_POLICY_COUNT; i++) {
-			if (strcmp(value, ms_policy_names[i]) == 0) {
-				cfg->policy = i;
-				return 0;
-			}
+	if (key->type == MS_KEY_U16)
+		*(__u16 *)field_of(cfg, key) = (__u16)v;
+	else
+		*(__u32 *)field_of(cfg, key) = (__u32)v;
+	return 0;
+}
+
+static int set_policy(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	for (int i = 0; i < MS_POLICY_COUNT; i++) {
+		if (strcmp(value, ms_policy_names[i]) == 0) {
+			cfg->policy = i;
+			return 0;
 		}
-		set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)",
+	}
+	set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)", value);
+	return -EINVAL;
+}
+
+static int set_log_level(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	enum ms_log_level level;
+
+	if (ms_log_level_parse(value, &level)) {
+		set_err(err, err_len,
+			"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
 			value);
 		return -EINVAL;
 	}
-	/* QEMU's own default downtime limit (300 ms) is where escalation starts. */
-	if (strcmp(key, "max_downtime_ms") == 0) {
-		ret = parse_ranged(key, value, 300, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->max_downtime_ms = (__u32)v;
-		return ret;
+	cfg->log_level = level;
+	return 0;
+}
+
+int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
+		  size_t err_len)
+{
+	const struct ms_config_key *k = ms_config_key_find(key);
+	__u64 v;
+	int ret;
+
+	if (!k) {
+		set_err(err, err_len, "unknown key '%s'", key);
+		return -ENOENT;
 	}
-	if (strcmp(key, "escalation") == 0) {
+	switch (k->type) {
+	case MS_KEY_MBPS:
+	case MS_KEY_U32:
+	case MS_KEY_U16:
+		return set_ranged(k, cfg, value, err, err_len);
+	case MS_KEY_BOOL:
 		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
 		if (!ret)
-			cfg->escalation = v;
+			*(bool *)field_of(cfg, k) = v;
 		return ret;
-	}
-	if (strcmp(key, "reassert_root_qdisc") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->reassert_root_qdisc = v;
-		return ret;
-	}
-	if (strcmp(key, "suspend_allowed") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->suspend_allowed = v;
-		return ret;
-	}
-	if (strcmp(key, "migration_progress_timeout_s") == 0) {
-		ret = parse_ranged(key, value, 10, 86400, " s", &v, err, err_len);
-		if (!ret)
-			cfg->migration_progress_timeout_s = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "downtime_step_ms") == 0) {
-		ret = parse_ranged(key, value, 10, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->downtime_step_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "escalation_interval_ms") == 0) {
-		ret = parse_ranged(key, value, 500, 600000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->escalation_interval_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "metrics_listen") == 0)
+	case MS_KEY_POLICY:
+		return set_policy(cfg, value, err, err_len);
+	case MS_KEY_LOG_LEVEL:
+		return set_log_level(cfg, value, err, err_len);
+	case MS_KEY_URI:
+		return set_uri(cfg, value, err, err_len);
+	case MS_KEY_LISTEN:
 		return set_listen(cfg, value, err, err_len);
-	if (strcmp(key, "metrics_port") == 0) {
-		ret = parse_ranged(key, value, 1, 65535, "", &v, err, err_len);
-		if (!ret)
-			cfg->metrics_port = (__u16)v;
-		return ret;
-	}
-	if (strcmp(key, "report_interval_ms") == 0) {
-		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->report_interval_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "log_level") == 0) {
-		enum ms_log_level level;
-
-		if (ms_log_level_parse(value, &level)) {
-			set_err(
-			    err, err_len,
-			    "log_level: '%s' is not a level (allowed: error, warn, info, debug)",
-			    value);
-			return -EINVAL;
-		}
-		cfg->log_level = level;
-		return 0;
-	}
-	if (strcmp(key, "mgmt_cidrs") == 0)
+	case MS_KEY_CIDRS:
 		return set_mgmt_cidrs(cfg, value, err, err_len);
-	if (strcmp(key, "mgmt_ports") == 0)
+	case MS_KEY_PORTS:
 		return set_mgmt_ports(cfg, value, err, err_len);
-	if (strcmp(key, "migration_ports") == 0)
+	case MS_KEY_PORT_RANGE:
 		return set_migration_ports(cfg, value, err, err_len);
+	}
+	set_err(err, err_len, "%s: no parser for this key", key);
+	return -EINVAL;
+}
 
-	set_err(err, err_len, "unknown key '%s'", key);
-	return -ENOENT;
+static void show_log_level(enum ms_log_level level, FILE *out)
+{
+	static const char *const names[] = {
+	    [MS_LOG_ERROR] = "error",
+	    [MS_LOG_WARN] = "warn",
+	    [MS_LOG_INFO] = "info",
+	    [MS_LOG_DEBUG] = "debug",
+	};
+
+	if ((unsigned int)level < sizeof(names) / sizeof(names[0]))
+		fputs(names[level], out);
+	else
+		fprintf(out, "%d", (int)level);
+}
+
+/* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
+static void show_policy(int policy, FILE *out)
+{
+	static const int order[MS_POLICY_COUNT] = {MS_POLICY_SRPT, MS_POLICY_FAIR,
+						   MS_POLICY_SERIAL};
+
+	for (int i = 0; i < MS_POLICY_COUNT; i++)
+		fprintf(out, order[i] == policy ? "%s[%s]" : "%s%s", i ? " " : "",
+			ms_policy_names[order[i]]);
+}
+
+static void show_cidrs(const struct ms_config *cfg, FILE *out)
+{
+	char text[INET6_ADDRSTRLEN + 8];
+
+	for (size_t i = 0; i < cfg->n_mgmt_cidrs; i++) {
+		if (ms_cidr_format(&cfg->mgmt_cidrs[i], text, sizeof(text)))
+			snprintf(text, sizeof(text), "?");
+		fprintf(out, "%s%s", i ? "\n" : "", text);
+	}
+}
+
+void ms_config_key_show(const struct ms_config_key *key, const struct ms_config *cfg, FILE *out)
+{
+	const void *field = const_field_of(cfg, key);
+
+	switch (key->type) {
+	case MS_KEY_MBPS:
+		if (*(const __u32 *)field)
+			fprintf(out, "%u", *(const __u32 *)field);
+		else
+			fputs("auto", out);
+		return;
+	case MS_KEY_U32:
+		fprintf(out, "%u", *(const __u32 *)field);
+		return;
+	case MS_KEY_U16:
+		fprintf(out, "%u", *(const __u16 *)field);
+		return;
+	case MS_KEY_BOOL:
+		fputs(*(const bool *)field ? "1" : "0", out);
+		return;
+	case MS_KEY_POLICY:
+		show_policy(cfg->policy, out);
+		return;
+	case MS_KEY_LOG_LEVEL:
+		show_log_level(cfg->log_level, out);
+		return;
+	case MS_KEY_URI:
+	case MS_KEY_LISTEN:
+		/* "none" is what turns it off, so reading it back round-trips. */
+		fputs(*(const char *)field ? (const char *)field : "none", out);
+		return;
+	case MS_KEY_CIDRS:
+		show_cidrs(cfg, out);
+		return;
+	case MS_KEY_PORTS:
+		for (size_t i = 0; i < cfg->n_mgmt_ports; i++)
+			fprintf(out, "%s%u", i ? "," : "", cfg->mgmt_ports[i]);
+		return;
+	case MS_KEY_PORT_RANGE:
+		fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
+		return;
+	}
 }
 
 static char *trim(char *s)
@@ -728,9 +892,42 @@ static bool port_in_migration_range(const struct ms_config *cfg, __u16 port)
 	return port >= cfg->migration_port_min && port <= cfg->migration_port_max;
 }
 
+int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len)
+{
+	const struct ms_config *r = cfg;
+
+	if (r->mgmt_reserve_mbps >= r->link_mbps) {
+		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
+			r->mgmt_reserve_mbps, r->link_mbps);
+		return -ERANGE;
+	}
+	if (!r->migration_aggregate_mbps ||
+	    (__u64)r->mgmt_reserve_mbps + r->migration_aggregate_mbps > r->link_mbps) {
+		set_err(err, err_len,
+			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
+			"link_mbps (%u)",
+			r->migration_aggregate_mbps, r->mgmt_reserve_mbps, r->link_mbps);
+		return -ERANGE;
+	}
+	if (r->migration_max_mbps > r->migration_aggregate_mbps) {
+		set_err(err, err_len,
+			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
+			r->migration_max_mbps, r->migration_aggregate_mbps);
+		return -ERANGE;
+	}
+	if (r->migration_min_mbps > r->migration_max_mbps) {
+		set_err(err, err_len,
+			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
+			r->migration_min_mbps, r->migration_max_mbps);
+		return -ERANGE;
+	}
+	return 0;
+}
+
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len)
 {
 	struct ms_config r = *cfg;
+	int ret;
 
 	if (!r.link_mbps) {
 		if (!link_speed_mbps) {
@@ -765,31 +962,9 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 			r.migration_min_mbps = r.migration_max_mbps;
 	}
 
-	if (r.mgmt_reserve_mbps >= r.link_mbps) {
-		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
-			r.mgmt_reserve_mbps, r.link_mbps);
-		return -ERANGE;
-	}
-	if (!r.migration_aggregate_mbps ||
-	    (__u64)r.mgmt_reserve_mbps + r.migration_aggregate_mbps > r.link_mbps) {
-		set_err(err, err_len,
-			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
-			"link_mbps (%u)",
-			r.migration_aggregate_mbps, r.mgmt_reserve_mbps, r.link_mbps);
-		return -ERANGE;
-	}
-	if (r.migration_max_mbps > r.migration_aggregate_mbps) {
-		set_err(err, err_len,
-			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
-			r.migration_max_mbps, r.migration_aggregate_mbps);
-		return -ERANGE;
-	}
-	if (r.migration_min_mbps > r.migration_max_mbps) {
-		set_err(err, err_len,
-			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
-			r.migration_min_mbps, r.migration_max_mbps);
-		return -ERANGE;
-	}
+	ret = ms_config_check_rates(&r, err, err_len);
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
 		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
 			set_err(err, err_len,

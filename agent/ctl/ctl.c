@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "classes.h"
+#include "config.h"
 #include "knobs.h"
 #include "migshaper.h"
 
@@ -47,12 +48,8 @@ static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
-static const char *const summary_knobs[] = {
-    "link_mbps",	  "mgmt_reserve_mbps",	"migration_aggregate_mbps",
-    "migration_min_mbps", "migration_max_mbps",
-};
-
-#define N_SUMMARY (sizeof(summary_knobs) / sizeof(summary_knobs[0]))
+/* The summary shows the rates: the Mbit/s keys of the configuration table. */
+#define N_SUMMARY MS_CONFIG_N_RATE_KEYS
 
 struct row {
 	char name[NAME_MAX + 1];
@@ -67,6 +64,26 @@ struct status {
 	struct row migs[MAX_ROWS];
 	struct row classes[MAX_ROWS];
 };
+
+/* The i-th rate key of the configuration table. */
+static const char *summary_key(size_t i)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < MS_CONFIG_N_KEYS; k++)
+		if (ms_config_keys[k].type == MS_KEY_MBPS && n++ == i)
+			return ms_config_keys[k].name;
+	return NULL;
+}
+
+/* The summary's value of the rate key name. */
+static const char *summary_of(const struct status *st, const char *name)
+{
+	for (size_t i = 0; i < N_SUMMARY; i++)
+		if (strcmp(summary_key(i), name) == 0)
+			return st->summary[i];
+	return "?";
+}
 
 static void usage(FILE *out)
 {
@@ -375,7 +392,7 @@ static int read_status(const char *dir, struct status *st)
 	for (size_t i = 0; i < N_SUMMARY; i++) {
 		char rel[NAME_MAX + 16];
 
-		snprintf(rel, sizeof(rel), "effective/%s", summary_knobs[i]);
+		snprintf(rel, sizeof(rel), "effective/%s", summary_key(i));
 		ret = read_field(dir, rel, st->summary[i], sizeof(st->summary[i]));
 		if (ret)
 			return ret;
@@ -439,8 +456,9 @@ static void print_table(const char *iface, const struct status *st)
 
 	printf("%s: link %s Mbit/s, management reserve %s, migration aggregate %s, "
 	       "per migration %s-%s Mbit/s\n\n",
-	       iface, st->summary[0], st->summary[1], st->summary[2], st->summary[3],
-	       st->summary[4]);
+	       iface, summary_of(st, "link_mbps"), summary_of(st, "mgmt_reserve_mbps"),
+	       summary_of(st, "migration_aggregate_mbps"), summary_of(st, "migration_min_mbps"),
+	       summary_of(st, "migration_max_mbps"));
 	for (size_t i = 0; i < st->n_migs; i++)
 		if ((int)strlen(st->migs[i].name) > w)
 			w = (int)strlen(st->migs[i].name);
@@ -529,7 +547,7 @@ static void print_json(const char *iface, const struct status *st)
 	json_string(iface);
 	fputs(",\"settings\":{", stdout);
 	for (size_t i = 0; i < N_SUMMARY; i++) {
-		printf("%s\"%s\":", i ? "," : "", summary_knobs[i]);
+		printf("%s\"%s\":", i ? "," : "", summary_key(i));
 		json_value(st->summary[i]);
 	}
 	fputs("},\"migrations\":[", stdout);

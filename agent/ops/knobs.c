@@ -60,131 +60,14 @@
 #define INO_KIND_CLASS 2ULL
 #define INO_FIELD_BITS 4
 
-/* ---- knobs: one table entry each --------------------------------------- */
+/* ---- knobs: the live keys of the configuration table (config.h) ------ */
 
-struct knob {
-	/* Also the ms_config_set() key. */
-	const char *name;
-	/* Prints the value without the final newline. */
-	void (*show)(const struct ms_config *cfg, size_t off, FILE *out);
-	size_t off;
-	/* An empty value (a lone newline) clears the list instead of being refused. */
-	bool list;
-};
+#define N_KNOBS MS_CONFIG_N_KEYS
 
-static const __u32 *cfg_u32(const struct ms_config *cfg, size_t off)
+static const struct ms_config_key *knob_key(size_t i)
 {
-	return (const __u32 *)(const void *)((const char *)cfg + off);
+	return ms_config_keys[i].knob ? &ms_config_keys[i] : NULL;
 }
-
-static void show_mbps(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	__u32 v = *cfg_u32(cfg, off);
-
-	if (v)
-		fprintf(out, "%u", v);
-	else
-		fputs("auto", out);
-}
-
-static void show_u32(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	fprintf(out, "%u", *cfg_u32(cfg, off));
-}
-
-static void show_bool(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	fputs(*(const bool *)(const void *)((const char *)cfg + off) ? "1" : "0", out);
-}
-
-static void show_uri(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	/* "none" is what turns libvirt off, so reading it back round-trips. */
-	fputs(cfg->libvirt_uri[0] ? cfg->libvirt_uri : "none", out);
-}
-
-static void show_log_level(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	static const char *const names[] = {
-	    [MS_LOG_ERROR] = "error",
-	    [MS_LOG_WARN] = "warn",
-	    [MS_LOG_INFO] = "info",
-	    [MS_LOG_DEBUG] = "debug",
-	};
-
-	(void)off;
-	if ((unsigned int)cfg->log_level < sizeof(names) / sizeof(names[0]))
-		fputs(names[cfg->log_level], out);
-	else
-		fprintf(out, "%d", (int)cfg->log_level);
-}
-
-/* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
-static void show_policy(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	static const int order[MS_POLICY_COUNT] = {MS_POLICY_SRPT, MS_POLICY_FAIR,
-						   MS_POLICY_SERIAL};
-
-	(void)off;
-	for (int i = 0; i < MS_POLICY_COUNT; i++)
-		fprintf(out, order[i] == cfg->policy ? "%s[%s]" : "%s%s", i ? " " : "",
-			ms_policy_names[order[i]]);
-}
-
-static void show_cidrs(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	char text[INET6_ADDRSTRLEN + 8];
-
-	(void)off;
-	for (size_t i = 0; i < cfg->n_mgmt_cidrs; i++) {
-		if (ms_cidr_format(&cfg->mgmt_cidrs[i], text, sizeof(text)))
-			snprintf(text, sizeof(text), "?");
-		fprintf(out, "%s%s", i ? "\n" : "", text);
-	}
-}
-
-static void show_ports(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	for (size_t i = 0; i < cfg->n_mgmt_ports; i++)
-		fprintf(out, "%s%u", i ? "," : "", cfg->mgmt_ports[i]);
-}
-
-static void show_port_range(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
-}
-
-#define CFG_OFF(field) offsetof(struct ms_config, field)
-
-static const struct knob knobs[] = {
-    {"link_mbps", show_mbps, CFG_OFF(link_mbps), false},
-    {"mgmt_reserve_mbps", show_mbps, CFG_OFF(mgmt_reserve_mbps), false},
-    {"migration_aggregate_mbps", show_mbps, CFG_OFF(migration_aggregate_mbps), false},
-    {"migration_max_mbps", show_mbps, CFG_OFF(migration_max_mbps), false},
-    {"migration_min_mbps", show_mbps, CFG_OFF(migration_min_mbps), false},
-    {"dscp_marking", show_bool, CFG_OFF(dscp_marking), false},
-    {"speed_coordination", show_bool, CFG_OFF(speed_coordination), false},
-    {"cycle_ms", show_u32, CFG_OFF(cycle_ms), false},
-    {"report_interval_ms", show_u32, CFG_OFF(report_interval_ms), false},
-    {"log_level", show_log_level, CFG_OFF(log_level), false},
-    {"libvirt_uri", show_uri, CFG_OFF(libvirt_uri), false},
-    {"mgmt_cidrs", show_cidrs, CFG_OFF(mgmt_cidrs), true},
-    {"mgmt_ports", show_ports, CFG_OFF(mgmt_ports), true},
-    {"migration_ports", show_port_range, 0, false},
-    {"policy", show_policy, CFG_OFF(policy), false},
-    {"max_downtime_ms", show_u32, CFG_OFF(max_downtime_ms), false},
-    {"escalation", show_bool, CFG_OFF(escalation), false},
-    {"suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false},
-    {"migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false},
-    {"downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false},
-    {"escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false},
-    {"reassert_root_qdisc", show_bool, CFG_OFF(reassert_root_qdisc), false},
-};
-
-#define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
 /* ---- read-only files of a migration and of a class ---------------------- */
 
@@ -279,7 +162,6 @@ static const struct mig_field mig_fields[] = {
 static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
-
 
 _Static_assert(N_MIG_FIELDS < (1U << INO_FIELD_BITS), "migration fields overflow the inode");
 _Static_assert(N_CLASS_FIELDS < (1U << INO_FIELD_BITS), "class fields overflow the inode");
@@ -488,10 +370,12 @@ static int node_get(const struct ms_knobs *k, fuse_ino_t ino, struct node *n)
 		n->type = NODE_STATS;
 	} else if (ino == INO_EFFECTIVE) {
 		n->type = NODE_EFFECTIVE;
-	} else if (ino >= INO_KNOB_BASE && ino < INO_KNOB_BASE + N_KNOBS) {
+	} else if (ino >= INO_KNOB_BASE && ino < INO_KNOB_BASE + N_KNOBS &&
+		   knob_key(ino - INO_KNOB_BASE)) {
 		n->type = NODE_KNOB;
 		n->index = (unsigned int)(ino - INO_KNOB_BASE);
-	} else if (ino >= INO_EFFECTIVE_BASE && ino < INO_EFFECTIVE_BASE + N_KNOBS) {
+	} else if (ino >= INO_EFFECTIVE_BASE && ino < INO_EFFECTIVE_BASE + N_KNOBS &&
+		   knob_key(ino - INO_EFFECTIVE_BASE)) {
 		n->type = NODE_EFFECTIVE_FILE;
 		n->index = (unsigned int)(ino - INO_EFFECTIVE_BASE);
 	} else if (kind == INO_KIND_MIG && key <= UINT32_MAX && field <= N_MIG_FIELDS) {
@@ -545,7 +429,7 @@ static void node_stat(const struct ms_knobs *k, fuse_ino_t ino, const struct nod
 static int knob_lookup(const char *name, fuse_ino_t base, fuse_ino_t *ino)
 {
 	for (size_t i = 0; i < N_KNOBS; i++) {
-		if (strcmp(name, knobs[i].name) == 0) {
+		if (knob_key(i) && strcmp(name, knob_key(i)->name) == 0) {
 			*ino = base + i;
 			return 0;
 		}
@@ -641,10 +525,10 @@ static int render(const struct ms_knobs *k, const struct node *n, char **data, s
 		return -ENOMEM;
 	switch (n->type) {
 	case NODE_KNOB:
-		knobs[n->index].show(k->ops->config(k->ctx), knobs[n->index].off, out);
+		ms_config_key_show(knob_key(n->index), k->ops->config(k->ctx), out);
 		break;
 	case NODE_EFFECTIVE_FILE:
-		knobs[n->index].show(k->ops->effective(k->ctx), knobs[n->index].off, out);
+		ms_config_key_show(knob_key(n->index), k->ops->effective(k->ctx), out);
 		break;
 	case NODE_MIG_FILE:
 		mig_fields[n->index].show(n->mig, out);
@@ -703,7 +587,8 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 	switch (n->type) {
 	case NODE_ROOT:
 		for (size_t i = 0; i < N_KNOBS && !ret; i++)
-			ret = dir_add(d, knobs[i].name, INO_KNOB_BASE + i, S_IFREG);
+			if (knob_key(i))
+				ret = dir_add(d, knob_key(i)->name, INO_KNOB_BASE + i, S_IFREG);
 		if (!ret)
 			ret = dir_add(d, "migrations", INO_MIGRATIONS, S_IFDIR);
 		if (!ret)
@@ -713,7 +598,9 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 		break;
 	case NODE_EFFECTIVE:
 		for (size_t i = 0; i < N_KNOBS && !ret; i++)
-			ret = dir_add(d, knobs[i].name, INO_EFFECTIVE_BASE + i, S_IFREG);
+			if (knob_key(i))
+				ret =
+				    dir_add(d, knob_key(i)->name, INO_EFFECTIVE_BASE + i, S_IFREG);
 		break;
 	case NODE_MIGRATIONS:
 		t = mig_table(k);
@@ -770,8 +657,8 @@ static void loggable(const char *value, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char *value, size_t size,
-				char *err, size_t err_len)
+static int knob_check_and_apply(struct ms_knobs *k, const struct ms_config_key *kn, char *value,
+				size_t size, char *err, size_t err_len)
 {
 	struct ms_config *next = NULL;
 	__u32 link_speed;
@@ -784,7 +671,7 @@ static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char 
 	/* `echo` adds one newline; anything else is part of the value. */
 	if (size && value[size - 1] == '\n')
 		value[--size] = '\0';
-	if (!size && !kn->list) {
+	if (!size && !ms_config_key_is_list(kn)) {
 		snprintf(err, err_len, "%s: empty value", kn->name);
 		return -EINVAL;
 	}
@@ -821,7 +708,7 @@ out:
  * with embedded newlines line by line, and the list must end up complete.
  */
 /* A continuation was refused: put back what was in force before the first part. */
-static void restore_before(struct ms_knobs *k, const struct knob *kn, struct knob_file *f)
+static void restore_before(struct ms_knobs *k, const struct ms_config_key *kn, struct knob_file *f)
 {
 	char err[MS_CONFIG_ERR_LEN] = "";
 
@@ -836,7 +723,7 @@ static void restore_before(struct ms_knobs *k, const struct knob *kn, struct kno
 static int knob_write(struct ms_knobs *k, struct knob_file *f, const char *buf, size_t size,
 		      off_t off)
 {
-	const struct knob *kn = &knobs[f->node.index];
+	const struct ms_config_key *kn = knob_key(f->node.index);
 	char err[MS_CONFIG_ERR_LEN] = "";
 	char shown[MS_KNOBS_LOG_VALUE + 8] = "";
 	size_t total = f->written_len + size;
