@@ -174,22 +174,28 @@ int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len)
 }
 
 /*
- * Splits a list on commas and white space. Calls fn for each non-empty item;
- * stops at the first error.
+ * Splits a list on commas and white space and calls fn for each item; stops
+ * at the first error. A comma must stand between two items: a leading,
+ * trailing or doubled comma is -ENODATA, because a list cut off while it
+ * was written ("22,") must not be applied as a shorter one.
  */
 static int for_each_item(const char *value, int (*fn)(void *ctx, const char *item), void *ctx)
 {
 	char item[128];
 	const char *p = value;
+	bool need_item = false;
 
-	while (*p) {
+	for (;;) {
 		size_t n = 0;
 		int ret;
 
-		while (*p == ',' || isspace((unsigned char)*p))
+		while (isspace((unsigned char)*p))
 			p++;
-		if (!*p)
-			break;
+		if (!*p || *p == ',') {
+			if (need_item || *p == ',')
+				return -ENODATA;
+			return 0;
+		}
 		while (p[n] && p[n] != ',' && !isspace((unsigned char)p[n]))
 			n++;
 		if (n >= sizeof(item))
@@ -200,9 +206,16 @@ static int for_each_item(const char *value, int (*fn)(void *ctx, const char *ite
 		ret = fn(ctx, item);
 		if (ret)
 			return ret;
+		while (isspace((unsigned char)*p))
+			p++;
+		need_item = *p == ',';
+		if (need_item)
+			p++;
 	}
-	return 0;
 }
+
+#define EMPTY_ELEMENT_HINT \
+	"a comma must stand between two items: no leading, trailing or doubled commas"
 
 struct cidr_list {
 	struct ms_cidr_key keys[MS_CIDR_MAX];
@@ -265,7 +278,11 @@ static int set_mgmt_cidrs(struct ms_config *cfg, const char *value, char *err, s
 	if (!list)
 		return -ENOMEM;
 	ret = for_each_item(value, add_cidr, list);
-	if (ret == -E2BIG) {
+	if (ret == -ENODATA) {
+		set_err(err, err_len, "mgmt_cidrs: '%s' has an empty element (%s)", value,
+			EMPTY_ELEMENT_HINT);
+		ret = -EINVAL;
+	} else if (ret == -E2BIG) {
 		set_err(err, err_len, "mgmt_cidrs: more than %u CIDRs", MS_CIDR_MAX);
 		ret = -ERANGE;
 	} else if (ret) {
@@ -286,6 +303,11 @@ static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, s
 	struct port_list list = {};
 	int ret = for_each_item(value, add_port, &list);
 
+	if (ret == -ENODATA) {
+		set_err(err, err_len, "mgmt_ports: '%s' has an empty element (%s)", value,
+			EMPTY_ELEMENT_HINT);
+		return -EINVAL;
+	}
 	if (ret == -E2BIG) {
 		set_err(err, err_len, "mgmt_ports: more than %u ports", MS_MAX_MGMT_PORTS);
 		return -ERANGE;

@@ -601,6 +601,11 @@ static void test_invalid_writes_change_nothing(void **state)
 		int err;
 	} cases[] = {
 	    {"migration_max_mbps", "abc\n", EINVAL},
+	    /* A list cut off or with a hole is refused, not applied shorter. */
+	    {"mgmt_ports", "22,\n", EINVAL},
+	    {"mgmt_ports", "22,,54321\n", EINVAL},
+	    {"mgmt_ports", ",22\n", EINVAL},
+	    {"mgmt_cidrs", "10.0.0.0/8,\n", EINVAL},
 	    {"migration_max_mbps", "-5\n", EINVAL},
 	    {"migration_max_mbps", "+5\n", EINVAL},
 	    {"migration_max_mbps", " 100\n", EINVAL},
