@@ -167,23 +167,43 @@ static int read_field(const char *dir, const char *rel, char *buf, size_t len)
 	return 0;
 }
 
-static bool is_agent_dir(const char *root, const char *name)
+/*
+ * 0 if root/name is an agent's knob directory, else -errno of looking. Only
+ * root may look inside one (0500 directories on a FUSE mount of root's).
+ */
+static int agent_dir(const char *root, const char *name)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
 	if (name[0] == '.')
-		return false;
+		return -ENOENT;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/link_mbps", root, name) >= sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISREG(st.st_mode) ? 0 : -ENOENT;
+}
+
+/* A user who may not look into the knob tree is told so, not that no agent runs. */
+static bool denied(int err)
+{
+	return (err == EACCES || err == EPERM) && geteuid() != 0;
+}
+
+static int say_denied(const char *path, const char *name)
+{
+	fprintf(stderr, "migshaperctl: permission denied: %s%s%s (run as root)\n", path,
+		name ? "/" : "", name ? name : "");
+	return EXIT_FAIL;
 }
 
 /* The knob directory: <root>/<iface>, or the only agent's under root. */
 static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 {
-	char found[NAME_MAX + 1] = "";
+	char found[NAME_MAX + 1] = "", denied_name[NAME_MAX + 1] = "";
 	char others[256] = "";
+	int ret;
 	struct dirent *de;
 	size_t n = 0;
 	DIR *d;
@@ -193,7 +213,10 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 			fail_usage("bad interface name '%s'", iface);
 			return EXIT_USAGE;
 		}
-		if (!is_agent_dir(root, iface)) {
+		ret = agent_dir(root, iface);
+		if (denied(-ret))
+			return say_denied(root, iface);
+		if (ret) {
 			fprintf(stderr,
 				"migshaperctl: no knobs at %s/%s (is migshaperd running on %s?)\n",
 				root, iface, iface);
@@ -202,13 +225,18 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 		return join_path(dir, len, root, iface) ? EXIT_FAIL : EXIT_OK;
 	}
 	d = opendir(root);
+	if (!d && denied(errno))
+		return say_denied(root, NULL);
 	if (!d) {
 		fprintf(stderr, "migshaperctl: cannot open %s: %s (is migshaperd running?)\n", root,
 			strerror(errno));
 		return EXIT_FAIL;
 	}
 	while ((de = readdir(d))) {
-		if (!is_agent_dir(root, de->d_name))
+		ret = agent_dir(root, de->d_name);
+		if (denied(-ret) && !denied_name[0])
+			snprintf(denied_name, sizeof(denied_name), "%s", de->d_name);
+		if (ret)
 			continue;
 		if (n++ == 0)
 			snprintf(found, sizeof(found), "%s", de->d_name);
@@ -216,6 +244,8 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 			strcat(strcat(others, " "), de->d_name);
 	}
 	closedir(d);
+	if (n == 0 && denied_name[0])
+		return say_denied(root, denied_name);
 	if (n == 0) {
 		fprintf(stderr,
 			"migshaperctl: no agent serves knobs under %s (is migshaperd "
@@ -252,6 +282,61 @@ static bool knob_path_ok(const char *knob)
 	return true;
 }
 
+/*
+ * Domain names come from libvirt and knob contents from the agent: control
+ * characters (a newline, an escape sequence) are shown escaped (\n, \x1b),
+ * never sent to the terminal. Backslashes are doubled so the escape is
+ * unambiguous.
+ */
+static void escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 5 <= len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '\n')
+			o += (size_t)snprintf(out + o, len - o, "\\n");
+		else if (c == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\\\");
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* A knob's text (a list has one item per line), each line escaped. */
+static void print_lines_escaped(const char *text)
+{
+	size_t len = strlen(text);
+	/* At most four characters for one (\xHH). */
+	char *out = malloc(4 * len + 1);
+	char *copy = strdup(text);
+	char *line = copy;
+
+	if (!out || !copy)
+		goto out;
+	for (;;) {
+		char *end = strchr(line, '\n');
+
+		/* After the last newline: a final line without one, or nothing. */
+		if (!end && !*line)
+			break;
+		if (end)
+			*end = '\0';
+		escape(line, out, 4 * len + 1);
+		printf("%s\n", out);
+		if (!end)
+			break;
+		line = end + 1;
+	}
+out:
+	free(out);
+	free(copy);
+}
+
 static int cmd_get(const char *dir, const char *knob)
 {
 	char path[PATH_MAX];
@@ -266,12 +351,16 @@ static int cmd_get(const char *dir, const char *knob)
 	if (!buf)
 		return EXIT_FAIL;
 	n = read_file(path, buf, VALUE_MAX);
+	if (n < 0 && denied((int)-n)) {
+		free(buf);
+		return say_denied(dir, knob);
+	}
 	if (n < 0) {
 		fprintf(stderr, "migshaperctl: get %s: %s\n", knob, strerror((int)-n));
 		free(buf);
 		return EXIT_FAIL;
 	}
-	fputs(buf, stdout);
+	print_lines_escaped(buf);
 	free(buf);
 	return EXIT_OK;
 }
@@ -314,6 +403,8 @@ out:
 	free(buf);
 	if (!err)
 		return EXIT_OK;
+	if (denied(err))
+		return say_denied(dir, knob);
 	if (err == ENOENT)
 		fprintf(stderr, "migshaperctl: set %s: no such knob\n", knob);
 	else if (err == EINVAL || err == ERANGE || err == EFBIG)
@@ -440,28 +531,33 @@ static void human_bytes(const char *text, const char *suffix, char *buf, size_t 
 		snprintf(buf, len, "%.1f %s%s", v, units[u], suffix);
 }
 
-/* Domain names come from libvirt; keep terminal control sequences out. */
-static void printable(const char *in, char *out, size_t len)
+/* An escaped copy of each field of r, for printing. */
+static void escape_row(const struct row *r, size_t n_fields, char name[NAME_MAX + 1],
+		       char fields[][FIELD_MAX])
 {
-	size_t i;
-
-	for (i = 0; in[i] && i + 1 < len; i++)
-		out[i] = iscntrl((unsigned char)in[i]) ? '?' : in[i];
-	out[i] = '\0';
+	escape(r->name, name, NAME_MAX + 1);
+	for (size_t i = 0; i < n_fields; i++)
+		escape(r->field[i], fields[i], FIELD_MAX);
 }
 
 static void print_table(const char *iface, const struct status *st)
 {
+	const char *const rates[] = {"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps",
+				     "migration_min_mbps", "migration_max_mbps"};
+	char summary[5][FIELD_MAX];
+	char name[NAME_MAX + 1], f[N_MIG_FIELDS][FIELD_MAX];
 	int w = 6;
 
+	for (size_t i = 0; i < 5; i++)
+		escape(summary_of(st, rates[i]), summary[i], FIELD_MAX);
 	printf("%s: link %s Mbit/s, management reserve %s, migration aggregate %s, "
 	       "per migration %s-%s Mbit/s\n\n",
-	       iface, summary_of(st, "link_mbps"), summary_of(st, "mgmt_reserve_mbps"),
-	       summary_of(st, "migration_aggregate_mbps"), summary_of(st, "migration_min_mbps"),
-	       summary_of(st, "migration_max_mbps"));
-	for (size_t i = 0; i < st->n_migs; i++)
-		if ((int)strlen(st->migs[i].name) > w)
-			w = (int)strlen(st->migs[i].name);
+	       iface, summary[0], summary[1], summary[2], summary[3], summary[4]);
+	for (size_t i = 0; i < st->n_migs; i++) {
+		escape(st->migs[i].name, name, sizeof(name));
+		if ((int)strlen(name) > w)
+			w = (int)strlen(name);
+	}
 	if (w > 40)
 		w = 40;
 	printf("%-*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, "DOMAIN", "DIRECTION", "CLASS",
@@ -469,29 +565,26 @@ static void print_table(const char *iface, const struct status *st)
 	if (!st->n_migs)
 		printf("(no migrations)\n");
 	for (size_t i = 0; i < st->n_migs; i++) {
-		const struct row *r = &st->migs[i];
-		char name[NAME_MAX + 1], rate[32], speed[32], remaining[32], dirty[32];
+		char rate[32], speed[32], remaining[32], dirty[32];
 
-		printable(r->name, name, sizeof(name));
+		escape_row(&st->migs[i], N_MIG_FIELDS, name, f);
 		/* Incoming migrations hold no class here: nothing is allocated. */
-		if (strcmp(r->field[1], "none") == 0) {
+		if (strcmp(f[1], "none") == 0) {
 			snprintf(rate, sizeof(rate), "-");
 			snprintf(speed, sizeof(speed), "-");
 		} else {
-			snprintf(rate, sizeof(rate), "%.20s Mbit/s", r->field[2]);
-			snprintf(speed, sizeof(speed), "%.20s MiB/s", r->field[3]);
+			snprintf(rate, sizeof(rate), "%.20s Mbit/s", f[2]);
+			snprintf(speed, sizeof(speed), "%.20s MiB/s", f[3]);
 		}
-		human_bytes(r->field[4], "", remaining, sizeof(remaining));
-		human_bytes(r->field[5], "/s", dirty, sizeof(dirty));
-		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, r->field[0],
-		       r->field[1], rate, speed, remaining, dirty,
-		       is_number(r->field[6]) ? r->field[6] : "-", r->field[7]);
+		human_bytes(f[4], "", remaining, sizeof(remaining));
+		human_bytes(f[5], "/s", dirty, sizeof(dirty));
+		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, f[0], f[1],
+		       rate, speed, remaining, dirty, is_number(f[6]) ? f[6] : "-", f[7]);
 	}
 	printf("\n%-14s %20s %16s %12s\n", "CLASS", "BYTES", "PACKETS", "DROPS");
 	for (size_t i = 0; i < st->n_classes; i++) {
-		const struct row *r = &st->classes[i];
-
-		printf("%-14s %20s %16s %12s\n", r->name, r->field[0], r->field[1], r->field[2]);
+		escape_row(&st->classes[i], N_CLASS_FIELDS, name, f);
+		printf("%-14s %20s %16s %12s\n", name, f[0], f[1], f[2]);
 	}
 }
 
