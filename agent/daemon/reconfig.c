@@ -154,6 +154,21 @@ fail:
 	return ret;
 }
 
+const struct ms_config *ms_agent_knob_requested(void *agent)
+{
+	return &((struct ms_agent *)agent)->set.requested;
+}
+
+const struct ms_config *ms_agent_knob_effective(void *agent)
+{
+	return &((struct ms_agent *)agent)->set.effective;
+}
+
+int ms_agent_knob_apply(void *agent, const struct ms_config *requested, char *err, size_t err_len)
+{
+	return ms_agent_apply(agent, requested, err, err_len);
+}
+
 /* SIGHUP: the file is read afresh from the defaults, so removed keys revert. */
 void ms_agent_reload(struct ms_agent *a)
 {

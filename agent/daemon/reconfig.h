@@ -19,6 +19,14 @@ struct ms_htb_params;
 /* Makes requested the agent's requested settings and puts what it resolves to in place. */
 int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *err,
 		   size_t err_len);
+/*
+ * The knob tree's side of the settings (struct ms_knobs_ops, knobs.h): a
+ * knob shows what was requested, effective/ what is in force, and a write
+ * is a new requested configuration, put in place by ms_agent_apply().
+ */
+const struct ms_config *ms_agent_knob_requested(void *agent);
+const struct ms_config *ms_agent_knob_effective(void *agent);
+int ms_agent_knob_apply(void *agent, const struct ms_config *requested, char *err, size_t err_len);
 /* SIGHUP: the file is read afresh from the defaults, so removed keys revert. */
 void ms_agent_reload(struct ms_agent *a);
 /* The HTB tree's rates for cfg (resolved) on the agent's interface. */

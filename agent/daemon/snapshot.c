@@ -138,7 +138,8 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 				  struct ms_metrics_server **out)
 {
 	if (!a->metric_classes) {
-		a->metric_classes = calloc(MS_N_FIXED_CLASSES + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
+		a->metric_classes =
+		    calloc(MS_N_FIXED_CLASSES + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
 		a->metric_migrations = calloc(MS_MAX_MIGRATIONS, sizeof(*a->metric_migrations));
 		if (!a->metric_classes || !a->metric_migrations)
 			return -ENOMEM;
@@ -162,21 +163,6 @@ int ms_agent_start_metrics(struct ms_agent *a)
 			a->set.effective.metrics_listen, a->set.effective.metrics_port,
 			strerror(-ret));
 	return 0;
-}
-
-static const struct ms_config *knob_effective(void *ctx)
-{
-	return &((struct ms_agent *)ctx)->set.effective;
-}
-
-static const struct ms_config *knob_requested(void *ctx)
-{
-	return &((struct ms_agent *)ctx)->set.requested;
-}
-
-static int knob_apply(void *ctx, const struct ms_config *next, char *err, size_t err_len)
-{
-	return ms_agent_apply(ctx, next, err, err_len);
 }
 
 static const struct ms_migration_table *knob_migrations(void *ctx)
@@ -209,9 +195,9 @@ static __u32 knob_link_speed(void *ctx)
 void ms_agent_start_knobs(struct ms_agent *a)
 {
 	static const struct ms_knobs_ops ops = {
-	    .config = knob_requested,
-	    .effective = knob_effective,
-	    .apply = knob_apply,
+	    .config = ms_agent_knob_requested,
+	    .effective = ms_agent_knob_effective,
+	    .apply = ms_agent_knob_apply,
 	    .migrations = knob_migrations,
 	    .class_stats = knob_class_stats,
 	    .link_speed_mbps = knob_link_speed,

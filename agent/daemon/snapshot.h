@@ -2,8 +2,8 @@
 /*
  * The agent as the operator surfaces see it: the /metrics snapshot (class
  * counters from tc and the classifier, migrations with their expected
- * completion, health and error counters) and the knob tree's adapter
- * (settings as requested and in force, migrations, class counters).
+ * completion, health and error counters) and the knob tree's read-only
+ * side (migrations, class counters; the settings are reconfig.h's).
  */
 #ifndef MS_SNAPSHOT_H
 #define MS_SNAPSHOT_H
