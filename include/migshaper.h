@@ -30,6 +30,34 @@
 
 #define MS_HANDLE(minor) ((MS_HTB_MAJOR << 16) | (minor))
 
+#ifndef __bpf__
+/*
+ * The fixed classes of the tree, root first, with the names the operator
+ * surfaces show (metrics labels, stats/ in the knob tree). leaf: the
+ * classifier puts packets there directly.
+ */
+struct ms_fixed_class {
+	__u32 minor;
+	const char *name;
+	int leaf;
+};
+
+#define MS_N_FIXED_CLASSES 5U
+
+static inline const struct ms_fixed_class *ms_fixed_classes(void)
+{
+	static const struct ms_fixed_class classes[MS_N_FIXED_CLASSES] = {
+		{ MS_MINOR_LINK, "link", 0 },
+		{ MS_MINOR_MGMT, "mgmt", 1 },
+		{ MS_MINOR_AGGREGATE, "aggregate", 0 },
+		{ MS_MINOR_UNATTRIBUTED, "unattributed", 1 },
+		{ MS_MINOR_DEFAULT, "default", 1 },
+	};
+
+	return classes;
+}
+#endif
+
 static inline int ms_minor_is_migration(__u32 minor)
 {
 	return minor >= MS_MINOR_MIG_BASE && minor < MS_MINOR_MIG_BASE + MS_MAX_MIGRATIONS;

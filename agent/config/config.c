@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,18 @@
 
 /* A config file larger than this is certainly not a config file. */
 #define MS_CONFIG_MAX_BYTES (1U << 20)
-#define MS_LINE_MAX 4096U
+#define MS_LINE_MAX	    4096U
 
-static const __u16 default_mgmt_ports[] = { 22, 16509, 16514, 54321 };
+static const __u16 default_mgmt_ports[] = {22, 16509, 16514, 54321};
 
 const char *const ms_policy_names[MS_POLICY_COUNT] = {
-	[MS_POLICY_FAIR] = "fair",
-	[MS_POLICY_SERIAL] = "serial",
-	[MS_POLICY_SRPT] = "srpt",
+    [MS_POLICY_FAIR] = "fair",
+    [MS_POLICY_SERIAL] = "serial",
+    [MS_POLICY_SRPT] = "srpt",
 };
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -91,8 +92,8 @@ static int parse_u64(const char *s, __u64 *out)
 }
 
 /* hint completes the "allowed" text, e.g. " Mbit/s, or auto". */
-static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max,
-			const char *hint, __u64 *out, char *err, size_t err_len)
+static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max, const char *hint,
+			__u64 *out, char *err, size_t err_len)
 {
 	__u64 v = 0;
 	int ret = parse_u64(value, &v);
@@ -108,22 +109,6 @@ static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max
 		return -ERANGE;
 	}
 	*out = v;
-	return 0;
-}
-
-static int parse_mbps(const char *key, const char *value, __u32 *out, char *err, size_t err_len)
-{
-	__u64 v = 0;
-	int ret;
-
-	if (strcmp(value, "auto") == 0) {
-		*out = 0;
-		return 0;
-	}
-	ret = parse_ranged(key, value, 1, MS_MBPS_MAX, " Mbit/s, or auto", &v, err, err_len);
-	if (ret)
-		return ret;
-	*out = (__u32)v;
 	return 0;
 }
 
@@ -167,14 +152,14 @@ int ms_cidr_parse(const char *text, struct ms_cidr_key *out)
 	key.prefixlen = base + (__u32)prefix;
 	/* Clear host bits so equal networks give equal trie keys. */
 	for (unsigned int bit = key.prefixlen; bit < 128; bit++)
-		key.addr[bit / 8] &= (__u8)~(0x80U >> (bit % 8));
+		key.addr[bit / 8] &= (__u8) ~(0x80U >> (bit % 8));
 	*out = key;
 	return 0;
 }
 
 int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len)
 {
-	static const __u8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const __u8 v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	char addr[INET6_ADDRSTRLEN];
 	int n;
 
@@ -189,22 +174,28 @@ int ms_cidr_format(const struct ms_cidr_key *key, char *buf, size_t len)
 }
 
 /*
- * Splits a list on commas and white space. Calls fn for each non-empty item;
- * stops at the first error.
+ * Splits a list on commas and white space and calls fn for each item; stops
+ * at the first error. A comma must stand between two items: a leading,
+ * trailing or doubled comma is -ENODATA, because a list cut off while it
+ * was written ("22,") must not be applied as a shorter one.
  */
 static int for_each_item(const char *value, int (*fn)(void *ctx, const char *item), void *ctx)
 {
 	char item[128];
 	const char *p = value;
+	bool need_item = false;
 
-	while (*p) {
+	for (;;) {
 		size_t n = 0;
 		int ret;
 
-		while (*p == ',' || isspace((unsigned char)*p))
+		while (isspace((unsigned char)*p))
 			p++;
-		if (!*p)
-			break;
+		if (!*p || *p == ',') {
+			if (need_item || *p == ',')
+				return -ENODATA;
+			return 0;
+		}
 		while (p[n] && p[n] != ',' && !isspace((unsigned char)p[n]))
 			n++;
 		if (n >= sizeof(item))
@@ -215,9 +206,16 @@ static int for_each_item(const char *value, int (*fn)(void *ctx, const char *ite
 		ret = fn(ctx, item);
 		if (ret)
 			return ret;
+		while (isspace((unsigned char)*p))
+			p++;
+		need_item = *p == ',';
+		if (need_item)
+			p++;
 	}
-	return 0;
 }
+
+#define EMPTY_ELEMENT_HINT \
+	"a comma must stand between two items: no leading, trailing or doubled commas"
 
 struct cidr_list {
 	struct ms_cidr_key keys[MS_CIDR_MAX];
@@ -280,7 +278,11 @@ static int set_mgmt_cidrs(struct ms_config *cfg, const char *value, char *err, s
 	if (!list)
 		return -ENOMEM;
 	ret = for_each_item(value, add_cidr, list);
-	if (ret == -E2BIG) {
+	if (ret == -ENODATA) {
+		set_err(err, err_len, "mgmt_cidrs: '%s' has an empty element (%s)", value,
+			EMPTY_ELEMENT_HINT);
+		ret = -EINVAL;
+	} else if (ret == -E2BIG) {
 		set_err(err, err_len, "mgmt_cidrs: more than %u CIDRs", MS_CIDR_MAX);
 		ret = -ERANGE;
 	} else if (ret) {
@@ -301,6 +303,11 @@ static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, s
 	struct port_list list = {};
 	int ret = for_each_item(value, add_port, &list);
 
+	if (ret == -ENODATA) {
+		set_err(err, err_len, "mgmt_ports: '%s' has an empty element (%s)", value,
+			EMPTY_ELEMENT_HINT);
+		return -EINVAL;
+	}
 	if (ret == -E2BIG) {
 		set_err(err, err_len, "mgmt_ports: more than %u ports", MS_MAX_MGMT_PORTS);
 		return -ERANGE;
@@ -316,8 +323,7 @@ static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, s
 	return 0;
 }
 
-static int set_migration_ports(struct ms_config *cfg, const char *value, char *err,
-			       size_t err_len)
+static int set_migration_ports(struct ms_config *cfg, const char *value, char *err, size_t err_len)
 {
 	char lo_text[16], hi_text[16];
 	const char *dash = strchr(value, '-');
@@ -349,8 +355,8 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	return 0;
 
 malformed:
-	set_err(err, err_len, "migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)",
-		value);
+	set_err(err, err_len,
+		"migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)", value);
 	return -EINVAL;
 }
 
@@ -370,8 +376,10 @@ static int set_uri(struct ms_config *cfg, const char *value, char *err, size_t e
 	}
 	for (const char *p = value; *p; p++) {
 		if (!isgraph((unsigned char)*p)) {
-			set_err(err, err_len, "libvirt_uri: '%s' contains white space or control "
-					      "characters", value);
+			set_err(err, err_len,
+				"libvirt_uri: '%s' contains white space or control "
+				"characters",
+				value);
 			return -EINVAL;
 		}
 	}
@@ -399,146 +407,341 @@ static int set_listen(struct ms_config *cfg, const char *value, char *err, size_
 	return 0;
 }
 
-int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
-		  size_t err_len)
+#define CFG_OFF(field) offsetof(struct ms_config, field)
+#define RATE(key, help_text)                                                          \
+	{                                                                             \
+		.name = #key, .type = MS_KEY_MBPS, .offset = CFG_OFF(key), .min = 1,  \
+		.max = MS_MBPS_MAX, .unit = "Mbit/s", .knob = true, .help = help_text \
+	}
+#define RANGED(key, kind, lo, hi, unit_text, help_text)                                   \
+	{                                                                                 \
+		.name = #key, .type = kind, .offset = CFG_OFF(key), .min = lo, .max = hi, \
+		.unit = unit_text, .knob = true, .help = help_text                        \
+	}
+#define FLAG(key, help_text)                                                           \
+	{                                                                              \
+		.name = #key, .type = MS_KEY_BOOL, .offset = CFG_OFF(key), .unit = "", \
+		.allowed = "0 or 1", .knob = true, .help = help_text                   \
+	}
+
+/* Sized by its initialisers: a count that differs from MS_CONFIG_N_KEYS does not compile. */
+const struct ms_config_key ms_config_keys[] = {
+    RATE(link_mbps, "rate the agent shapes the link to; auto is 95% of the driver's speed, "
+		    "followed when it changes"),
+    RATE(mgmt_reserve_mbps, "guaranteed to management, top priority; auto is 10% of the link"),
+    RATE(migration_aggregate_mbps, "all migrations together; auto is 70% of the link"),
+    RATE(migration_max_mbps, "ceiling of each migration's class; auto is the aggregate"),
+    RATE(migration_min_mbps, "floor of a migration's share; auto is 2% of the link"),
+    FLAG(dscp_marking, "mark management CS6 and migration CS1"),
+    FLAG(speed_coordination, "also pace QEMU through libvirt's migration speed"),
+    RANGED(cycle_ms, MS_KEY_U32, 100, 60000, "ms",
+	   "how often job stats are read and rates applied"),
+    RANGED(report_interval_ms, MS_KEY_U32, 1, 3600000, "ms",
+	   "how often a still-unattributed flow is reported again"),
+    {.name = "log_level",
+     .type = MS_KEY_LOG_LEVEL,
+     .offset = CFG_OFF(log_level),
+     .unit = "",
+     .allowed = "error, warn, info, debug",
+     .knob = true,
+     .help = "what is logged"},
+    {.name = "libvirt_uri",
+     .type = MS_KEY_URI,
+     .offset = CFG_OFF(libvirt_uri),
+     .unit = "",
+     .allowed = "a libvirt URI such as qemu:///system, or none",
+     .knob = true,
+     .help = "none for static shaping only"},
+    {.name = "mgmt_cidrs",
+     .type = MS_KEY_CIDRS,
+     .offset = CFG_OFF(mgmt_cidrs),
+     .unit = "",
+     .allowed = "IPv4 or IPv6 CIDRs separated by commas",
+     .knob = true,
+     .help = "the managers' networks"},
+    {.name = "mgmt_ports",
+     .type = MS_KEY_PORTS,
+     .offset = CFG_OFF(mgmt_ports),
+     .unit = "",
+     .allowed = "ports 1-65535 separated by commas",
+     .knob = true,
+     .help = "management ports, either direction"},
+    {.name = "migration_ports",
+     .type = MS_KEY_PORT_RANGE,
+     .offset = CFG_OFF(migration_port_min),
+     .unit = "",
+     .allowed = "MIN-MAX, 1-65535",
+     .knob = true,
+     .help = "libvirt's migration_port_min-migration_port_max"},
+    {.name = "policy",
+     .type = MS_KEY_POLICY,
+     .offset = CFG_OFF(policy),
+     .unit = "",
+     .allowed = "srpt, fair, serial",
+     .knob = true,
+     .help = "how migrations share the aggregate"},
+    RANGED(max_downtime_ms, MS_KEY_U32, 300, 60000, "ms", "ceiling of the raised downtime limit"),
+    FLAG(escalation, "raise max downtime, then post-copy, suspend, abort for migrations "
+		     "that stall"),
+    FLAG(suspend_allowed, "allow pausing the guest so the copy can catch up"),
+    RANGED(migration_progress_timeout_s, MS_KEY_U32, 10, 86400, "s",
+	   "abort after this long without progress"),
+    RANGED(downtime_step_ms, MS_KEY_U32, 10, 60000, "ms", "size of a downtime raise"),
+    RANGED(escalation_interval_ms, MS_KEY_U32, 500, 600000, "ms", "time between escalation steps"),
+    FLAG(reassert_root_qdisc, "put our tree back when another tool replaces the root qdisc "
+			      "(1), or leave theirs and stop shaping (0)"),
+    {.name = "metrics_listen",
+     .type = MS_KEY_LISTEN,
+     .offset = CFG_OFF(metrics_listen),
+     .unit = "",
+     .allowed = "an IP address such as 127.0.0.1 or ::1, or none",
+     .help = "address of /metrics; none turns it off"},
+    {.name = "metrics_port",
+     .type = MS_KEY_U16,
+     .offset = CFG_OFF(metrics_port),
+     .min = 1,
+     .max = 65535,
+     .unit = "",
+     .help = "port of /metrics"},
+    {.name = "metrics_web_config",
+     .type = MS_KEY_PATH,
+     .offset = CFG_OFF(metrics_web_config),
+     .max = sizeof(((struct ms_config *)0)->metrics_web_config),
+     .unit = "",
+     .allowed = "an absolute path, or none",
+     .help = "web config of /metrics (TLS, basic auth), as Prometheus exporters read it"},
+};
+
+const struct ms_config_key *ms_config_key_find(const char *name)
 {
+	for (size_t i = 0; i < MS_CONFIG_N_KEYS; i++)
+		if (strcmp(ms_config_keys[i].name, name) == 0)
+			return &ms_config_keys[i];
+	return NULL;
+}
+
+bool ms_config_key_is_list(const struct ms_config_key *key)
+{
+	return key->type == MS_KEY_CIDRS || key->type == MS_KEY_PORTS;
+}
+
+void ms_config_key_allowed(const struct ms_config_key *key, char *buf, size_t len)
+{
+	switch (key->type) {
+	case MS_KEY_MBPS:
+	case MS_KEY_U32:
+	case MS_KEY_U16:
+		snprintf(buf, len, "%u-%u%s%s%s", key->min, key->max, key->unit[0] ? " " : "",
+			 key->unit, key->type == MS_KEY_MBPS ? ", or auto" : "");
+		return;
+	default:
+		snprintf(buf, len, "%s", key->allowed);
+		return;
+	}
+}
+
+static void *field_of(struct ms_config *cfg, const struct ms_config_key *key)
+{
+	return (char *)cfg + key->offset;
+}
+
+static const void *const_field_of(const struct ms_config *cfg, const struct ms_config_key *key)
+{
+	return (const char *)cfg + key->offset;
+}
+
+/* An absolute path that fits the key's field, or "none". */
+static int set_path(const struct ms_config_key *k, struct ms_config *cfg, const char *value,
+		    char *err, size_t err_len)
+{
+	char *field = field_of(cfg, k);
+
+	if (strcmp(value, "none") == 0) {
+		field[0] = '\0';
+		return 0;
+	}
+	if (value[0] != '/' || strlen(value) >= k->max) {
+		set_err(err, err_len,
+			"%s: '%s' is not an absolute path shorter than %u bytes (or none)", k->name,
+			value, (unsigned)k->max);
+		return -EINVAL;
+	}
+	snprintf(field, k->max, "%s", value);
+	return 0;
+}
+
+static int set_ranged(const struct ms_config_key *key, struct ms_config *cfg, const char *value,
+		      char *err, size_t err_len)
+{
+	char hint[64];
 	__u64 v;
 	int ret;
 
-	if (strcmp(key, "link_mbps") == 0)
-		return parse_mbps(key, value, &cfg->link_mbps, err, err_len);
-	if (strcmp(key, "mgmt_reserve_mbps") == 0)
-		return parse_mbps(key, value, &cfg->mgmt_reserve_mbps, err, err_len);
-	if (strcmp(key, "migration_aggregate_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_aggregate_mbps, err, err_len);
-	if (strcmp(key, "migration_max_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_max_mbps, err, err_len);
-	if (strcmp(key, "migration_min_mbps") == 0)
-		return parse_mbps(key, value, &cfg->migration_min_mbps, err, err_len);
-	if (strcmp(key, "dscp_marking") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->dscp_marking = v;
-		return ret;
+	if (key->type == MS_KEY_MBPS && strcmp(value, "auto") == 0) {
+		*(__u32 *)field_of(cfg, key) = 0;
+		return 0;
 	}
-	if (strcmp(key, "speed_coordination") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->speed_coordination = v;
+	/* " Mbit/s, or auto": completes "allowed: MIN-MAX". */
+	snprintf(hint, sizeof(hint), "%s%s%s", key->unit[0] ? " " : "", key->unit,
+		 key->type == MS_KEY_MBPS ? ", or auto" : "");
+	ret = parse_ranged(key->name, value, key->min, key->max, hint, &v, err, err_len);
+	if (ret)
 		return ret;
-	}
-	if (strcmp(key, "cycle_ms") == 0) {
-		ret = parse_ranged(key, value, 100, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->cycle_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "libvirt_uri") == 0)
-		return set_uri(cfg, value, err, err_len);
-	if (strcmp(key, "policy") == 0) {
-		for (int i = 0; i < MS_POLICY_COUNT; i++) {
-			if (strcmp(value, ms_policy_names[i]) == 0) {
-				cfg->policy = i;
-				return 0;
-			}
+	if (key->type == MS_KEY_U16)
+		*(__u16 *)field_of(cfg, key) = (__u16)v;
+	else
+		*(__u32 *)field_of(cfg, key) = (__u32)v;
+	return 0;
+}
+
+static int set_policy(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	for (int i = 0; i < MS_POLICY_COUNT; i++) {
+		if (strcmp(value, ms_policy_names[i]) == 0) {
+			cfg->policy = i;
+			return 0;
 		}
-		set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)",
+	}
+	set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)", value);
+	return -EINVAL;
+}
+
+static int set_log_level(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	enum ms_log_level level;
+
+	if (ms_log_level_parse(value, &level)) {
+		set_err(err, err_len,
+			"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
 			value);
 		return -EINVAL;
 	}
-	/* QEMU's own default downtime limit (300 ms) is where escalation starts. */
-	if (strcmp(key, "max_downtime_ms") == 0) {
-		ret = parse_ranged(key, value, 300, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->max_downtime_ms = (__u32)v;
-		return ret;
+	cfg->log_level = level;
+	return 0;
+}
+
+int ms_config_set(struct ms_config *cfg, const char *key, const char *value, char *err,
+		  size_t err_len)
+{
+	const struct ms_config_key *k = ms_config_key_find(key);
+	__u64 v;
+	int ret;
+
+	if (!k) {
+		set_err(err, err_len, "unknown key '%s'", key);
+		return -ENOENT;
 	}
-	if (strcmp(key, "escalation") == 0) {
+	switch (k->type) {
+	case MS_KEY_MBPS:
+	case MS_KEY_U32:
+	case MS_KEY_U16:
+		return set_ranged(k, cfg, value, err, err_len);
+	case MS_KEY_BOOL:
 		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
 		if (!ret)
-			cfg->escalation = v;
+			*(bool *)field_of(cfg, k) = v;
 		return ret;
-	}
-	if (strcmp(key, "reassert_root_qdisc") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->reassert_root_qdisc = v;
-		return ret;
-	}
-	if (strcmp(key, "suspend_allowed") == 0) {
-		ret = parse_ranged(key, value, 0, 1, "", &v, err, err_len);
-		if (!ret)
-			cfg->suspend_allowed = v;
-		return ret;
-	}
-	if (strcmp(key, "migration_progress_timeout_s") == 0) {
-		ret = parse_ranged(key, value, 10, 86400, " s", &v, err, err_len);
-		if (!ret)
-			cfg->migration_progress_timeout_s = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "downtime_step_ms") == 0) {
-		ret = parse_ranged(key, value, 10, 60000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->downtime_step_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "escalation_interval_ms") == 0) {
-		ret = parse_ranged(key, value, 500, 600000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->escalation_interval_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "metrics_listen") == 0)
+	case MS_KEY_POLICY:
+		return set_policy(cfg, value, err, err_len);
+	case MS_KEY_LOG_LEVEL:
+		return set_log_level(cfg, value, err, err_len);
+	case MS_KEY_URI:
+		return set_uri(cfg, value, err, err_len);
+	case MS_KEY_LISTEN:
 		return set_listen(cfg, value, err, err_len);
-	if (strcmp(key, "metrics_port") == 0) {
-		ret = parse_ranged(key, value, 1, 65535, "", &v, err, err_len);
-		if (!ret)
-			cfg->metrics_port = (__u16)v;
-		return ret;
-	}
-	if (strcmp(key, "metrics_web_config") == 0) {
-		if (strcmp(value, "none") == 0) {
-			cfg->metrics_web_config[0] = '\0';
-			return 0;
-		}
-		if (value[0] != '/' || strlen(value) >= sizeof(cfg->metrics_web_config)) {
-			set_err(err, err_len,
-				"metrics_web_config: '%s' is not an absolute path shorter than %zu "
-				"bytes (or none)",
-				value, sizeof(cfg->metrics_web_config));
-			return -EINVAL;
-		}
-		snprintf(cfg->metrics_web_config, sizeof(cfg->metrics_web_config), "%s", value);
-		return 0;
-	}
-	if (strcmp(key, "report_interval_ms") == 0) {
-		ret = parse_ranged(key, value, 1, 3600000, " ms", &v, err, err_len);
-		if (!ret)
-			cfg->report_interval_ms = (__u32)v;
-		return ret;
-	}
-	if (strcmp(key, "log_level") == 0) {
-		enum ms_log_level level;
-
-		if (ms_log_level_parse(value, &level)) {
-			set_err(err, err_len,
-				"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
-				value);
-			return -EINVAL;
-		}
-		cfg->log_level = level;
-		return 0;
-	}
-	if (strcmp(key, "mgmt_cidrs") == 0)
+	case MS_KEY_PATH:
+		return set_path(k, cfg, value, err, err_len);
+	case MS_KEY_CIDRS:
 		return set_mgmt_cidrs(cfg, value, err, err_len);
-	if (strcmp(key, "mgmt_ports") == 0)
+	case MS_KEY_PORTS:
 		return set_mgmt_ports(cfg, value, err, err_len);
-	if (strcmp(key, "migration_ports") == 0)
+	case MS_KEY_PORT_RANGE:
 		return set_migration_ports(cfg, value, err, err_len);
+	}
+	set_err(err, err_len, "%s: no parser for this key", key);
+	return -EINVAL;
+}
 
-	set_err(err, err_len, "unknown key '%s'", key);
-	return -ENOENT;
+static void show_log_level(enum ms_log_level level, FILE *out)
+{
+	static const char *const names[] = {
+	    [MS_LOG_ERROR] = "error",
+	    [MS_LOG_WARN] = "warn",
+	    [MS_LOG_INFO] = "info",
+	    [MS_LOG_DEBUG] = "debug",
+	};
+
+	if ((unsigned int)level < sizeof(names) / sizeof(names[0]))
+		fputs(names[level], out);
+	else
+		fprintf(out, "%d", (int)level);
+}
+
+/* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
+static void show_policy(int policy, FILE *out)
+{
+	static const int order[MS_POLICY_COUNT] = {MS_POLICY_SRPT, MS_POLICY_FAIR,
+						   MS_POLICY_SERIAL};
+
+	for (int i = 0; i < MS_POLICY_COUNT; i++)
+		fprintf(out, order[i] == policy ? "%s[%s]" : "%s%s", i ? " " : "",
+			ms_policy_names[order[i]]);
+}
+
+static void show_cidrs(const struct ms_config *cfg, FILE *out)
+{
+	char text[INET6_ADDRSTRLEN + 8];
+
+	for (size_t i = 0; i < cfg->n_mgmt_cidrs; i++) {
+		if (ms_cidr_format(&cfg->mgmt_cidrs[i], text, sizeof(text)))
+			snprintf(text, sizeof(text), "?");
+		fprintf(out, "%s%s", i ? "\n" : "", text);
+	}
+}
+
+void ms_config_key_show(const struct ms_config_key *key, const struct ms_config *cfg, FILE *out)
+{
+	const void *field = const_field_of(cfg, key);
+
+	switch (key->type) {
+	case MS_KEY_MBPS:
+		if (*(const __u32 *)field)
+			fprintf(out, "%u", *(const __u32 *)field);
+		else
+			fputs("auto", out);
+		return;
+	case MS_KEY_U32:
+		fprintf(out, "%u", *(const __u32 *)field);
+		return;
+	case MS_KEY_U16:
+		fprintf(out, "%u", *(const __u16 *)field);
+		return;
+	case MS_KEY_BOOL:
+		fputs(*(const bool *)field ? "1" : "0", out);
+		return;
+	case MS_KEY_POLICY:
+		show_policy(cfg->policy, out);
+		return;
+	case MS_KEY_LOG_LEVEL:
+		show_log_level(cfg->log_level, out);
+		return;
+	case MS_KEY_URI:
+	case MS_KEY_LISTEN:
+	case MS_KEY_PATH:
+		/* "none" is what turns it off, so reading it back round-trips. */
+		fputs(*(const char *)field ? (const char *)field : "none", out);
+		return;
+	case MS_KEY_CIDRS:
+		show_cidrs(cfg, out);
+		return;
+	case MS_KEY_PORTS:
+		for (size_t i = 0; i < cfg->n_mgmt_ports; i++)
+			fprintf(out, "%s%u", i ? "," : "", cfg->mgmt_ports[i]);
+		return;
+	case MS_KEY_PORT_RANGE:
+		fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
+		return;
+	}
 }
 
 static char *trim(char *s)
@@ -659,8 +862,7 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		memcpy(line, text + pos, n);
 		line[n] = '\0';
 		pos += n + 1;
-		ret = parse_line(work, scratch, line, ifname, &applies, line_err,
-				 sizeof(line_err));
+		ret = parse_line(work, scratch, line, ifname, &applies, line_err, sizeof(line_err));
 		if (ret) {
 			set_err(err, err_len, "line %u: %s", line_no, line_err);
 			if (ret == -ENOENT)
@@ -729,14 +931,55 @@ out:
 	return ret;
 }
 
+int ms_config_load_default(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			   size_t err_len)
+{
+	if (!path && access(MS_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		path = MS_CONFIG_DEFAULT_PATH;
+	return path ? ms_config_load_file(cfg, path, ifname, err, err_len) : 0;
+}
+
 static bool port_in_migration_range(const struct ms_config *cfg, __u16 port)
 {
 	return port >= cfg->migration_port_min && port <= cfg->migration_port_max;
 }
 
+int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len)
+{
+	const struct ms_config *r = cfg;
+
+	if (r->mgmt_reserve_mbps >= r->link_mbps) {
+		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
+			r->mgmt_reserve_mbps, r->link_mbps);
+		return -ERANGE;
+	}
+	if (!r->migration_aggregate_mbps ||
+	    (__u64)r->mgmt_reserve_mbps + r->migration_aggregate_mbps > r->link_mbps) {
+		set_err(err, err_len,
+			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
+			"link_mbps (%u)",
+			r->migration_aggregate_mbps, r->mgmt_reserve_mbps, r->link_mbps);
+		return -ERANGE;
+	}
+	if (r->migration_max_mbps > r->migration_aggregate_mbps) {
+		set_err(err, err_len,
+			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
+			r->migration_max_mbps, r->migration_aggregate_mbps);
+		return -ERANGE;
+	}
+	if (r->migration_min_mbps > r->migration_max_mbps) {
+		set_err(err, err_len,
+			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
+			r->migration_min_mbps, r->migration_max_mbps);
+		return -ERANGE;
+	}
+	return 0;
+}
+
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len)
 {
 	struct ms_config r = *cfg;
+	int ret;
 
 	if (!r.link_mbps) {
 		if (!link_speed_mbps) {
@@ -756,8 +999,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	if (!r.mgmt_reserve_mbps)
 		r.mgmt_reserve_mbps = r.link_mbps / 10 ? r.link_mbps / 10 : 1;
 	if (!r.migration_aggregate_mbps) {
-		__u32 left = r.link_mbps > r.mgmt_reserve_mbps ? r.link_mbps - r.mgmt_reserve_mbps
-							       : 0;
+		__u32 left =
+		    r.link_mbps > r.mgmt_reserve_mbps ? r.link_mbps - r.mgmt_reserve_mbps : 0;
 
 		r.migration_aggregate_mbps = (__u32)((__u64)r.link_mbps * 7 / 10);
 		if (r.migration_aggregate_mbps > left)
@@ -771,30 +1014,9 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 			r.migration_min_mbps = r.migration_max_mbps;
 	}
 
-	if (r.mgmt_reserve_mbps >= r.link_mbps) {
-		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
-			r.mgmt_reserve_mbps, r.link_mbps);
-		return -ERANGE;
-	}
-	if (!r.migration_aggregate_mbps ||
-	    (__u64)r.mgmt_reserve_mbps + r.migration_aggregate_mbps > r.link_mbps) {
-		set_err(err, err_len,
-			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
-			"link_mbps (%u)",
-			r.migration_aggregate_mbps, r.mgmt_reserve_mbps, r.link_mbps);
-		return -ERANGE;
-	}
-	if (r.migration_max_mbps > r.migration_aggregate_mbps) {
-		set_err(err, err_len,
-			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
-			r.migration_max_mbps, r.migration_aggregate_mbps);
-		return -ERANGE;
-	}
-	if (r.migration_min_mbps > r.migration_max_mbps) {
-		set_err(err, err_len, "migration_min_mbps: %u must be at most migration_max_mbps (%u)",
-			r.migration_min_mbps, r.migration_max_mbps);
-		return -ERANGE;
-	}
+	ret = ms_config_check_rates(&r, err, err_len);
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
 		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
 			set_err(err, err_len,
@@ -805,4 +1027,48 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	}
 	*cfg = r;
 	return 0;
+}
+
+void ms_settings_init(struct ms_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	ms_config_init(&s->requested);
+	s->effective = s->requested;
+}
+
+int ms_settings_derive(struct ms_settings *next, const struct ms_config *requested,
+		       __u32 link_speed_mbps, char *err, size_t err_len)
+{
+	struct ms_config effective = *requested;
+	int ret = ms_config_resolve(&effective, link_speed_mbps, err, err_len);
+
+	if (ret)
+		return ret;
+	/* next may be the settings requested belongs to (re-derived in place). */
+	if (&next->requested != requested)
+		next->requested = *requested;
+	next->effective = effective;
+	next->link_speed_mbps = link_speed_mbps;
+	return 0;
+}
+
+int ms_settings_set(struct ms_settings *next, const struct ms_settings *cur, const char *key,
+		    const char *value, __u32 link_speed_mbps, char *err, size_t err_len)
+{
+	struct ms_config *requested = malloc(sizeof(*requested));
+	int ret;
+
+	if (!requested)
+		return -ENOMEM;
+	*requested = cur->requested;
+	ret = ms_config_set(requested, key, value, err, err_len);
+	if (!ret)
+		ret = ms_settings_derive(next, requested, link_speed_mbps, err, err_len);
+	free(requested);
+	return ret;
+}
+
+bool ms_settings_follows_speed(const struct ms_settings *s, __u32 link_speed_mbps)
+{
+	return !s->requested.link_mbps && link_speed_mbps && link_speed_mbps != s->link_speed_mbps;
 }

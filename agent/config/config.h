@@ -9,16 +9,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 
 #include "migshaper.h"
 #include "log.h"
 
 #define MS_CONFIG_DEFAULT_PATH "/etc/migshaper/migshaper.conf"
-#define MS_MAX_MGMT_PORTS 64U
-#define MS_MBPS_MAX 1000000U /* 1 Tbit/s */
-#define MS_CONFIG_ERR_LEN 256
-#define MS_URI_MAX 256
+#define MS_MAX_MGMT_PORTS      64U
+#define MS_MBPS_MAX	       1000000U /* 1 Tbit/s */
+#define MS_CONFIG_ERR_LEN      256
+#define MS_URI_MAX	       256
 #define MS_DEFAULT_LIBVIRT_URI "qemu:///system"
 
 struct ms_config {
@@ -66,6 +67,60 @@ struct ms_config {
 void ms_config_init(struct ms_config *cfg);
 
 /*
+ * The one table of configuration keys. The INI parser, the knob tree, the
+ * CLI and the man page's key list (checked by tests/unit/test_keys.c) all
+ * read it; a key is added here and nowhere else.
+ */
+enum ms_config_key_type {
+	MS_KEY_MBPS,	   /* __u32 Mbit/s, min-max, or auto (0) */
+	MS_KEY_U32,	   /* __u32, min-max */
+	MS_KEY_U16,	   /* __u16, min-max */
+	MS_KEY_BOOL,	   /* bool, 0 or 1 */
+	MS_KEY_POLICY,	   /* int, enum ms_policy_kind by name */
+	MS_KEY_LOG_LEVEL,  /* enum ms_log_level by name */
+	MS_KEY_URI,	   /* char[MS_URI_MAX], or none */
+	MS_KEY_LISTEN,	   /* char[64] IP address, or none */
+	MS_KEY_PATH,	   /* char[max] absolute path, or none */
+	MS_KEY_CIDRS,	   /* mgmt_cidrs and n_mgmt_cidrs */
+	MS_KEY_PORTS,	   /* mgmt_ports and n_mgmt_ports */
+	MS_KEY_PORT_RANGE, /* migration_port_min and migration_port_max */
+};
+
+struct ms_config_key {
+	const char *name;
+	enum ms_config_key_type type;
+	/* Of the field in struct ms_config (the first one for the two-field types). */
+	size_t offset;
+	/* MS_KEY_MBPS, MS_KEY_U32, MS_KEY_U16: the allowed range. */
+	__u32 min, max; /* MS_KEY_PATH: max is the field's size */
+	/* "Mbit/s", "ms", "s", or "" */
+	const char *unit;
+	/* What a value may be, for messages and the man page (numeric types: built from the range).
+	 */
+	const char *allowed;
+	/* Changeable on the running agent through the knob tree. */
+	bool knob;
+	const char *help;
+};
+
+#define MS_CONFIG_N_KEYS 25U
+/* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
+#define MS_CONFIG_N_RATE_KEYS 5U
+extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];
+
+/* The key named name, or NULL. */
+const struct ms_config_key *ms_config_key_find(const char *name);
+/* "1-1000000 Mbit/s, or auto": what key allows, as the man page lists it. */
+void ms_config_key_allowed(const struct ms_config_key *key, char *buf, size_t len);
+/*
+ * Prints key's value in cfg as the knob tree shows it (no final newline):
+ * auto for a rate of 0, none for no URI, lists as they are written.
+ */
+void ms_config_key_show(const struct ms_config_key *key, const struct ms_config *cfg, FILE *out);
+/* Whether an empty value clears the key (the lists) instead of being refused. */
+bool ms_config_key_is_list(const struct ms_config_key *key);
+
+/*
  * Validates and sets one key. Returns 0, -ENOENT for an unknown key, -EINVAL
  * for a malformed value or -ERANGE for one out of range; err then names the
  * key and what is allowed.
@@ -83,12 +138,59 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		    char *err, size_t err_len);
 int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifname, char *err,
 			size_t err_len);
+/*
+ * At start-up: the file at path, or with path NULL MS_CONFIG_DEFAULT_PATH if
+ * it exists; without either cfg stays as it is (the defaults).
+ */
+int ms_config_load_default(struct ms_config *cfg, const char *path, const char *ifname, char *err,
+			   size_t err_len);
 
 /*
  * Fills "auto" values from the link speed (Mbit/s, 0 if unknown) and checks
  * the constraints between keys. All or nothing.
  */
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len);
+/*
+ * The one check of the rates' invariants, on resolved values (no auto):
+ * 0 < mgmt_reserve < link, 0 < aggregate and mgmt_reserve + aggregate <=
+ * link, min <= max <= aggregate. -ERANGE with the broken rule in err. The
+ * layers below (tc/htb.c, agent/policy) get only values that passed it.
+ */
+int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len);
+
+/*
+ * The one model of the configuration. requested is what the operator asked
+ * for (the file, SIGHUP, knob writes; a rate of 0 means auto); effective is
+ * what is in force: requested resolved against link_speed_mbps. effective is
+ * only ever derived from requested, so a change that re-derives it (a new
+ * link speed, a re-created interface) keeps every value the operator wrote.
+ */
+struct ms_settings {
+	struct ms_config requested;
+	struct ms_config effective;
+	/* The speed effective was derived at, Mbit/s; 0: unknown. */
+	__u32 link_speed_mbps;
+};
+
+/* Defaults for both, unresolved (the agent derives them once it knows the speed). */
+void ms_settings_init(struct ms_settings *s);
+/*
+ * Fills next with requested and what it resolves to at link_speed_mbps.
+ * All or nothing: on error next is untouched and err says why.
+ */
+int ms_settings_derive(struct ms_settings *next, const struct ms_config *requested,
+		       __u32 link_speed_mbps, char *err, size_t err_len);
+/*
+ * A knob write: next is cur with key = value in requested, derived again
+ * at link_speed_mbps. All or nothing, like ms_config_set().
+ */
+int ms_settings_set(struct ms_settings *next, const struct ms_settings *cur, const char *key,
+		    const char *value, __u32 link_speed_mbps, char *err, size_t err_len);
+/*
+ * Whether what is in force depends on the link speed and the speed now
+ * reported (0: unknown) differs from the one it was derived at.
+ */
+bool ms_settings_follows_speed(const struct ms_settings *s, __u32 link_speed_mbps);
 
 /* Names of the allocation policies, indexed by enum ms_policy_kind. */
 extern const char *const ms_policy_names[];

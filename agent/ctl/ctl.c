@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "classes.h"
+#include "config.h"
 #include "knobs.h"
 #include "migshaper.h"
 
@@ -28,7 +29,7 @@
 /* Knob values are short; a mgmt_cidrs list is the longest. */
 #define VALUE_MAX (MS_KNOBS_WRITE_MAX + 1)
 #define FIELD_MAX 64
-#define MAX_ROWS 1024
+#define MAX_ROWS  1024
 
 enum {
 	EXIT_OK = 0,
@@ -37,22 +38,18 @@ enum {
 };
 
 static const char *const mig_fields[] = {
-	"direction", "class", "rate_mbps", "libvirt_speed_mibs", "remaining_bytes",
-	"dirty_rate_bps", "iteration", "state",
+    "direction",       "class",		 "rate_mbps", "libvirt_speed_mibs",
+    "remaining_bytes", "dirty_rate_bps", "iteration", "state",
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
 
-static const char *const class_fields[] = { "bytes", "packets", "drops" };
+static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
-static const char *const summary_knobs[] = {
-	"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps", "migration_min_mbps",
-	"migration_max_mbps",
-};
-
-#define N_SUMMARY (sizeof(summary_knobs) / sizeof(summary_knobs[0]))
+/* The summary shows the rates: the Mbit/s keys of the configuration table. */
+#define N_SUMMARY MS_CONFIG_N_RATE_KEYS
 
 struct row {
 	char name[NAME_MAX + 1];
@@ -67,6 +64,26 @@ struct status {
 	struct row migs[MAX_ROWS];
 	struct row classes[MAX_ROWS];
 };
+
+/* The i-th rate key of the configuration table. */
+static const char *summary_key(size_t i)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < MS_CONFIG_N_KEYS; k++)
+		if (ms_config_keys[k].type == MS_KEY_MBPS && n++ == i)
+			return ms_config_keys[k].name;
+	return NULL;
+}
+
+/* The summary's value of the rate key name. */
+static const char *summary_of(const struct status *st, const char *name)
+{
+	for (size_t i = 0; i < N_SUMMARY; i++)
+		if (strcmp(summary_key(i), name) == 0)
+			return st->summary[i];
+	return "?";
+}
 
 static void usage(FILE *out)
 {
@@ -150,23 +167,43 @@ static int read_field(const char *dir, const char *rel, char *buf, size_t len)
 	return 0;
 }
 
-static bool is_agent_dir(const char *root, const char *name)
+/*
+ * 0 if root/name is an agent's knob directory, else -errno of looking. Only
+ * root may look inside one (0500 directories on a FUSE mount of root's).
+ */
+static int agent_dir(const char *root, const char *name)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
 	if (name[0] == '.')
-		return false;
+		return -ENOENT;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/link_mbps", root, name) >= sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISREG(st.st_mode) ? 0 : -ENOENT;
+}
+
+/* A user who may not look into the knob tree is told so, not that no agent runs. */
+static bool denied(int err)
+{
+	return (err == EACCES || err == EPERM) && geteuid() != 0;
+}
+
+static int say_denied(const char *path, const char *name)
+{
+	fprintf(stderr, "migshaperctl: permission denied: %s%s%s (run as root)\n", path,
+		name ? "/" : "", name ? name : "");
+	return EXIT_FAIL;
 }
 
 /* The knob directory: <root>/<iface>, or the only agent's under root. */
 static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 {
-	char found[NAME_MAX + 1] = "";
+	char found[NAME_MAX + 1] = "", denied_name[NAME_MAX + 1] = "";
 	char others[256] = "";
+	int ret;
 	struct dirent *de;
 	size_t n = 0;
 	DIR *d;
@@ -176,7 +213,10 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 			fail_usage("bad interface name '%s'", iface);
 			return EXIT_USAGE;
 		}
-		if (!is_agent_dir(root, iface)) {
+		ret = agent_dir(root, iface);
+		if (denied(-ret))
+			return say_denied(root, iface);
+		if (ret) {
 			fprintf(stderr,
 				"migshaperctl: no knobs at %s/%s (is migshaperd running on %s?)\n",
 				root, iface, iface);
@@ -185,24 +225,31 @@ static int find_dir(const char *root, const char *iface, char *dir, size_t len)
 		return join_path(dir, len, root, iface) ? EXIT_FAIL : EXIT_OK;
 	}
 	d = opendir(root);
+	if (!d && denied(errno))
+		return say_denied(root, NULL);
 	if (!d) {
 		fprintf(stderr, "migshaperctl: cannot open %s: %s (is migshaperd running?)\n", root,
 			strerror(errno));
 		return EXIT_FAIL;
 	}
 	while ((de = readdir(d))) {
-		if (!is_agent_dir(root, de->d_name))
+		ret = agent_dir(root, de->d_name);
+		if (denied(-ret) && !denied_name[0])
+			snprintf(denied_name, sizeof(denied_name), "%s", de->d_name);
+		if (ret)
 			continue;
 		if (n++ == 0)
 			snprintf(found, sizeof(found), "%s", de->d_name);
-		else
-			if (strlen(others) + strlen(de->d_name) + 2 < sizeof(others))
-				strcat(strcat(others, " "), de->d_name);
+		else if (strlen(others) + strlen(de->d_name) + 2 < sizeof(others))
+			strcat(strcat(others, " "), de->d_name);
 	}
 	closedir(d);
+	if (n == 0 && denied_name[0])
+		return say_denied(root, denied_name);
 	if (n == 0) {
-		fprintf(stderr, "migshaperctl: no agent serves knobs under %s (is migshaperd "
-				"running?)\n",
+		fprintf(stderr,
+			"migshaperctl: no agent serves knobs under %s (is migshaperd "
+			"running?)\n",
 			root);
 		return EXIT_FAIL;
 	}
@@ -235,6 +282,61 @@ static bool knob_path_ok(const char *knob)
 	return true;
 }
 
+/*
+ * Domain names come from libvirt and knob contents from the agent: control
+ * characters (a newline, an escape sequence) are shown escaped (\n, \x1b),
+ * never sent to the terminal. Backslashes are doubled so the escape is
+ * unambiguous.
+ */
+static void escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 5 <= len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '\n')
+			o += (size_t)snprintf(out + o, len - o, "\\n");
+		else if (c == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\\\");
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* A knob's text (a list has one item per line), each line escaped. */
+static void print_lines_escaped(const char *text)
+{
+	size_t len = strlen(text);
+	/* At most four characters for one (\xHH). */
+	char *out = malloc(4 * len + 1);
+	char *copy = strdup(text);
+	char *line = copy;
+
+	if (!out || !copy)
+		goto out;
+	for (;;) {
+		char *end = strchr(line, '\n');
+
+		/* After the last newline: a final line without one, or nothing. */
+		if (!end && !*line)
+			break;
+		if (end)
+			*end = '\0';
+		escape(line, out, 4 * len + 1);
+		printf("%s\n", out);
+		if (!end)
+			break;
+		line = end + 1;
+	}
+out:
+	free(out);
+	free(copy);
+}
+
 static int cmd_get(const char *dir, const char *knob)
 {
 	char path[PATH_MAX];
@@ -249,12 +351,16 @@ static int cmd_get(const char *dir, const char *knob)
 	if (!buf)
 		return EXIT_FAIL;
 	n = read_file(path, buf, VALUE_MAX);
+	if (n < 0 && denied((int)-n)) {
+		free(buf);
+		return say_denied(dir, knob);
+	}
 	if (n < 0) {
 		fprintf(stderr, "migshaperctl: get %s: %s\n", knob, strerror((int)-n));
 		free(buf);
 		return EXIT_FAIL;
 	}
-	fputs(buf, stdout);
+	print_lines_escaped(buf);
 	free(buf);
 	return EXIT_OK;
 }
@@ -297,6 +403,8 @@ out:
 	free(buf);
 	if (!err)
 		return EXIT_OK;
+	if (denied(err))
+		return say_denied(dir, knob);
 	if (err == ENOENT)
 		fprintf(stderr, "migshaperctl: set %s: no such knob\n", knob);
 	else if (err == EINVAL || err == ERANGE || err == EFBIG)
@@ -326,8 +434,8 @@ static int cmp_class(const void *a, const void *b)
  * Reads the rows under dir/sub. A row that vanishes while it is read (a
  * migration ending) is left out; any other error fails.
  */
-static int read_rows(const char *dir, const char *sub, const char *const *fields,
-		     size_t n_fields, struct row *rows, size_t *n_rows)
+static int read_rows(const char *dir, const char *sub, const char *const *fields, size_t n_fields,
+		     struct row *rows, size_t *n_rows)
 {
 	char path[PATH_MAX], rel[PATH_MAX];
 	struct dirent *de;
@@ -371,8 +479,12 @@ static int read_status(const char *dir, struct status *st)
 {
 	int ret;
 
+	/* The rates in force: a knob may read "auto", effective/ has the number. */
 	for (size_t i = 0; i < N_SUMMARY; i++) {
-		ret = read_field(dir, summary_knobs[i], st->summary[i], sizeof(st->summary[i]));
+		char rel[NAME_MAX + 16];
+
+		snprintf(rel, sizeof(rel), "effective/%s", summary_key(i));
+		ret = read_field(dir, rel, st->summary[i], sizeof(st->summary[i]));
 		if (ret)
 			return ret;
 	}
@@ -400,7 +512,7 @@ static bool is_number(const char *s)
 /* "1.5 GiB" for byte counts; "-" for what libvirt did not report. */
 static void human_bytes(const char *text, const char *suffix, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double v;
 	size_t u = 0;
 
@@ -419,27 +531,33 @@ static void human_bytes(const char *text, const char *suffix, char *buf, size_t 
 		snprintf(buf, len, "%.1f %s%s", v, units[u], suffix);
 }
 
-/* Domain names come from libvirt; keep terminal control sequences out. */
-static void printable(const char *in, char *out, size_t len)
+/* An escaped copy of each field of r, for printing. */
+static void escape_row(const struct row *r, size_t n_fields, char name[NAME_MAX + 1],
+		       char fields[][FIELD_MAX])
 {
-	size_t i;
-
-	for (i = 0; in[i] && i + 1 < len; i++)
-		out[i] = iscntrl((unsigned char)in[i]) ? '?' : in[i];
-	out[i] = '\0';
+	escape(r->name, name, NAME_MAX + 1);
+	for (size_t i = 0; i < n_fields; i++)
+		escape(r->field[i], fields[i], FIELD_MAX);
 }
 
 static void print_table(const char *iface, const struct status *st)
 {
+	const char *const rates[] = {"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps",
+				     "migration_min_mbps", "migration_max_mbps"};
+	char summary[5][FIELD_MAX];
+	char name[NAME_MAX + 1], f[N_MIG_FIELDS][FIELD_MAX];
 	int w = 6;
 
+	for (size_t i = 0; i < 5; i++)
+		escape(summary_of(st, rates[i]), summary[i], FIELD_MAX);
 	printf("%s: link %s Mbit/s, management reserve %s, migration aggregate %s, "
 	       "per migration %s-%s Mbit/s\n\n",
-	       iface, st->summary[0], st->summary[1], st->summary[2], st->summary[3],
-	       st->summary[4]);
-	for (size_t i = 0; i < st->n_migs; i++)
-		if ((int)strlen(st->migs[i].name) > w)
-			w = (int)strlen(st->migs[i].name);
+	       iface, summary[0], summary[1], summary[2], summary[3], summary[4]);
+	for (size_t i = 0; i < st->n_migs; i++) {
+		escape(st->migs[i].name, name, sizeof(name));
+		if ((int)strlen(name) > w)
+			w = (int)strlen(name);
+	}
 	if (w > 40)
 		w = 40;
 	printf("%-*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, "DOMAIN", "DIRECTION", "CLASS",
@@ -447,29 +565,26 @@ static void print_table(const char *iface, const struct status *st)
 	if (!st->n_migs)
 		printf("(no migrations)\n");
 	for (size_t i = 0; i < st->n_migs; i++) {
-		const struct row *r = &st->migs[i];
-		char name[NAME_MAX + 1], rate[32], speed[32], remaining[32], dirty[32];
+		char rate[32], speed[32], remaining[32], dirty[32];
 
-		printable(r->name, name, sizeof(name));
+		escape_row(&st->migs[i], N_MIG_FIELDS, name, f);
 		/* Incoming migrations hold no class here: nothing is allocated. */
-		if (strcmp(r->field[1], "none") == 0) {
+		if (strcmp(f[1], "none") == 0) {
 			snprintf(rate, sizeof(rate), "-");
 			snprintf(speed, sizeof(speed), "-");
 		} else {
-			snprintf(rate, sizeof(rate), "%.20s Mbit/s", r->field[2]);
-			snprintf(speed, sizeof(speed), "%.20s MiB/s", r->field[3]);
+			snprintf(rate, sizeof(rate), "%.20s Mbit/s", f[2]);
+			snprintf(speed, sizeof(speed), "%.20s MiB/s", f[3]);
 		}
-		human_bytes(r->field[4], "", remaining, sizeof(remaining));
-		human_bytes(r->field[5], "/s", dirty, sizeof(dirty));
-		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, r->field[0],
-		       r->field[1], rate, speed, remaining, dirty,
-		       is_number(r->field[6]) ? r->field[6] : "-", r->field[7]);
+		human_bytes(f[4], "", remaining, sizeof(remaining));
+		human_bytes(f[5], "/s", dirty, sizeof(dirty));
+		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, f[0], f[1],
+		       rate, speed, remaining, dirty, is_number(f[6]) ? f[6] : "-", f[7]);
 	}
 	printf("\n%-14s %20s %16s %12s\n", "CLASS", "BYTES", "PACKETS", "DROPS");
 	for (size_t i = 0; i < st->n_classes; i++) {
-		const struct row *r = &st->classes[i];
-
-		printf("%-14s %20s %16s %12s\n", r->name, r->field[0], r->field[1], r->field[2]);
+		escape_row(&st->classes[i], N_CLASS_FIELDS, name, f);
+		printf("%-14s %20s %16s %12s\n", name, f[0], f[1], f[2]);
 	}
 }
 
@@ -481,9 +596,11 @@ static void json_string(const char *s)
 	putchar('"');
 	while (*p) {
 		unsigned char c = *p;
-		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-				   : (c & 0xf8) == 0xf0		 ? 4
-								 : 0;
+		size_t n = c < 0x80		? 1
+			   : (c & 0xe0) == 0xc0 ? 2
+			   : (c & 0xf0) == 0xe0 ? 3
+			   : (c & 0xf8) == 0xf0 ? 4
+						: 0;
 		bool valid = n > 0;
 
 		for (size_t i = 1; i < n && valid; i++)
@@ -523,7 +640,7 @@ static void print_json(const char *iface, const struct status *st)
 	json_string(iface);
 	fputs(",\"settings\":{", stdout);
 	for (size_t i = 0; i < N_SUMMARY; i++) {
-		printf("%s\"%s\":", i ? "," : "", summary_knobs[i]);
+		printf("%s\"%s\":", i ? "," : "", summary_key(i));
 		json_value(st->summary[i]);
 	}
 	fputs("},\"migrations\":[", stdout);
@@ -581,8 +698,8 @@ struct cmd_opts {
 static int parse_status_opts(int argc, char **argv, struct cmd_opts *o)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{},
+	    {"json", no_argument, NULL, 'j'},
+	    {},
 	};
 	int opt;
 
@@ -614,9 +731,9 @@ static int parse_count(const char *s, long *out)
 static int parse_watch_opts(int argc, char **argv, struct cmd_opts *o)
 {
 	static const struct option opts[] = {
-		{ "interval", required_argument, NULL, 'n' },
-		{ "count", required_argument, NULL, 'c' },
-		{},
+	    {"interval", required_argument, NULL, 'n'},
+	    {"count", required_argument, NULL, 'c'},
+	    {},
 	};
 	char *end;
 	int opt;
@@ -664,9 +781,9 @@ static int cmd_watch(const char *dir, const struct cmd_opts *o)
 
 	/* Runs until Ctrl-C, or count refreshes. */
 	for (long i = 0; !count || i < count; i++) {
-		struct timespec ts = { .tv_sec = (time_t)interval,
-				       .tv_nsec = (long)((interval - (double)(time_t)interval) *
-							 1e9) };
+		struct timespec ts = {.tv_sec = (time_t)interval,
+				      .tv_nsec =
+					  (long)((interval - (double)(time_t)interval) * 1e9)};
 		char when[64];
 		time_t now = time(NULL);
 		int ret;
@@ -692,11 +809,11 @@ static int cmd_watch(const char *dir, const struct cmd_opts *o)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "iface", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
+	    {"root", required_argument, NULL, 'r'},
+	    {"iface", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {},
 	};
 	const char *root = MS_KNOBS_DEFAULT_ROOT, *iface = NULL, *cmd;
 	struct cmd_opts o = {};
@@ -728,8 +845,8 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind];
 	n = argc - optind;
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "watch") != 0 &&
-	    strcmp(cmd, "get") != 0 && strcmp(cmd, "set") != 0) {
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "watch") != 0 && strcmp(cmd, "get") != 0 &&
+	    strcmp(cmd, "set") != 0) {
 		fail_usage("unknown command '%s'", cmd);
 		return EXIT_USAGE;
 	}

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "loop.h"
 #include "migration.h"
+#include "units.h"
 
 /* Requests answered per wake-up, so a busy writer cannot starve the loop. */
 #define MS_KNOBS_BATCH 32
@@ -48,139 +49,25 @@
 #define MS_KNOBS_FILE_SIZE 4096
 
 #define INO_MIGRATIONS 2ULL
-#define INO_STATS 3ULL
-#define INO_KNOB_BASE 16ULL
+#define INO_STATS      3ULL
+#define INO_EFFECTIVE  4ULL
+#define INO_KNOB_BASE  16ULL
+/* effective/<knob>: the knob's index above this. */
+#define INO_EFFECTIVE_BASE (INO_KNOB_BASE + 256ULL)
 /* Dynamic nodes: kind << 40 | (migration id or class minor) << 4 | field + 1 (0: dir). */
 #define INO_KIND_SHIFT 40
-#define INO_KIND_MIG 1ULL
+#define INO_KIND_MIG   1ULL
 #define INO_KIND_CLASS 2ULL
 #define INO_FIELD_BITS 4
 
-/* ---- knobs: one table entry each --------------------------------------- */
+/* ---- knobs: the live keys of the configuration table (config.h) ------ */
 
-struct knob {
-	/* Also the ms_config_set() key. */
-	const char *name;
-	/* Prints the value without the final newline. */
-	void (*show)(const struct ms_config *cfg, size_t off, FILE *out);
-	size_t off;
-	/* An empty value (a lone newline) clears the list instead of being refused. */
-	bool list;
-};
+#define N_KNOBS MS_CONFIG_N_KEYS
 
-static const __u32 *cfg_u32(const struct ms_config *cfg, size_t off)
+static const struct ms_config_key *knob_key(size_t i)
 {
-	return (const __u32 *)(const void *)((const char *)cfg + off);
+	return ms_config_keys[i].knob ? &ms_config_keys[i] : NULL;
 }
-
-static void show_mbps(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	__u32 v = *cfg_u32(cfg, off);
-
-	if (v)
-		fprintf(out, "%u", v);
-	else
-		fputs("auto", out);
-}
-
-static void show_u32(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	fprintf(out, "%u", *cfg_u32(cfg, off));
-}
-
-static void show_bool(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	fputs(*(const bool *)(const void *)((const char *)cfg + off) ? "1" : "0", out);
-}
-
-static void show_uri(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	/* "none" is what turns libvirt off, so reading it back round-trips. */
-	fputs(cfg->libvirt_uri[0] ? cfg->libvirt_uri : "none", out);
-}
-
-static void show_log_level(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	static const char *const names[] = {
-		[MS_LOG_ERROR] = "error",
-		[MS_LOG_WARN] = "warn",
-		[MS_LOG_INFO] = "info",
-		[MS_LOG_DEBUG] = "debug",
-	};
-
-	(void)off;
-	if ((unsigned int)cfg->log_level < sizeof(names) / sizeof(names[0]))
-		fputs(names[cfg->log_level], out);
-	else
-		fprintf(out, "%d", (int)cfg->log_level);
-}
-
-/* "[srpt] fair serial": the choices with the current one bracketed, as sysfs does. */
-static void show_policy(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	static const int order[MS_POLICY_COUNT] = { MS_POLICY_SRPT, MS_POLICY_FAIR,
-						    MS_POLICY_SERIAL };
-
-	(void)off;
-	for (int i = 0; i < MS_POLICY_COUNT; i++)
-		fprintf(out, order[i] == cfg->policy ? "%s[%s]" : "%s%s", i ? " " : "",
-			ms_policy_names[order[i]]);
-}
-
-static void show_cidrs(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	char text[INET6_ADDRSTRLEN + 8];
-
-	(void)off;
-	for (size_t i = 0; i < cfg->n_mgmt_cidrs; i++) {
-		if (ms_cidr_format(&cfg->mgmt_cidrs[i], text, sizeof(text)))
-			snprintf(text, sizeof(text), "?");
-		fprintf(out, "%s%s", i ? "\n" : "", text);
-	}
-}
-
-static void show_ports(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	for (size_t i = 0; i < cfg->n_mgmt_ports; i++)
-		fprintf(out, "%s%u", i ? "," : "", cfg->mgmt_ports[i]);
-}
-
-static void show_port_range(const struct ms_config *cfg, size_t off, FILE *out)
-{
-	(void)off;
-	fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
-}
-
-#define CFG_OFF(field) offsetof(struct ms_config, field)
-
-static const struct knob knobs[] = {
-	{ "link_mbps", show_mbps, CFG_OFF(link_mbps), false },
-	{ "mgmt_reserve_mbps", show_mbps, CFG_OFF(mgmt_reserve_mbps), false },
-	{ "migration_aggregate_mbps", show_mbps, CFG_OFF(migration_aggregate_mbps), false },
-	{ "migration_max_mbps", show_mbps, CFG_OFF(migration_max_mbps), false },
-	{ "migration_min_mbps", show_mbps, CFG_OFF(migration_min_mbps), false },
-	{ "dscp_marking", show_bool, CFG_OFF(dscp_marking), false },
-	{ "speed_coordination", show_bool, CFG_OFF(speed_coordination), false },
-	{ "cycle_ms", show_u32, CFG_OFF(cycle_ms), false },
-	{ "report_interval_ms", show_u32, CFG_OFF(report_interval_ms), false },
-	{ "log_level", show_log_level, CFG_OFF(log_level), false },
-	{ "libvirt_uri", show_uri, CFG_OFF(libvirt_uri), false },
-	{ "mgmt_cidrs", show_cidrs, CFG_OFF(mgmt_cidrs), true },
-	{ "mgmt_ports", show_ports, CFG_OFF(mgmt_ports), true },
-	{ "migration_ports", show_port_range, 0, false },
-	{ "policy", show_policy, CFG_OFF(policy), false },
-	{ "max_downtime_ms", show_u32, CFG_OFF(max_downtime_ms), false },
-	{ "escalation", show_bool, CFG_OFF(escalation), false },
-	{ "suspend_allowed", show_bool, CFG_OFF(suspend_allowed), false },
-	{ "migration_progress_timeout_s", show_u32, CFG_OFF(migration_progress_timeout_s), false },
-	{ "downtime_step_ms", show_u32, CFG_OFF(downtime_step_ms), false },
-	{ "escalation_interval_ms", show_u32, CFG_OFF(escalation_interval_ms), false },
-	{ "reassert_root_qdisc", show_bool, CFG_OFF(reassert_root_qdisc), false },
-};
-
-#define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
 /* ---- read-only files of a migration and of a class ---------------------- */
 
@@ -201,7 +88,7 @@ static void show_mig_class(const struct ms_migration *m, FILE *out)
 
 static void show_mig_rate(const struct ms_migration *m, FILE *out)
 {
-	fprintf(out, "%llu", (unsigned long long)((m->class_rate_bps + 500000) / 1000000));
+	fprintf(out, "%llu", (unsigned long long)ms_bps_to_mbps(m->class_rate_bps));
 }
 
 static void show_mig_speed(const struct ms_migration *m, FILE *out)
@@ -256,35 +143,29 @@ static void show_mig_stalled(const struct ms_migration *m, FILE *out)
 }
 
 static const struct mig_field mig_fields[] = {
-	{ "class", show_mig_class },
-	{ "rate_mbps", show_mig_rate },
-	{ "libvirt_speed_mibs", show_mig_speed },
-	{ "remaining_bytes", show_mig_remaining },
-	/* Bytes of guest memory dirtied per second, as libvirt's job stats give it. */
-	{ "dirty_rate_bps", show_mig_dirty },
-	{ "iteration", show_mig_iteration },
-	{ "state", show_mig_state },
-	{ "direction", show_mig_dir },
-	/* The last escalation step the policy carried out (none, raise_downtime, ...). */
-	{ "action", show_mig_action },
-	{ "stalled", show_mig_stalled },
+    {"class", show_mig_class},
+    {"rate_mbps", show_mig_rate},
+    {"libvirt_speed_mibs", show_mig_speed},
+    {"remaining_bytes", show_mig_remaining},
+    /* Bytes of guest memory dirtied per second, as libvirt's job stats give it. */
+    {"dirty_rate_bps", show_mig_dirty},
+    {"iteration", show_mig_iteration},
+    {"state", show_mig_state},
+    {"direction", show_mig_dir},
+    /* The last escalation step the policy carried out (none, raise_downtime, ...). */
+    {"action", show_mig_action},
+    {"stalled", show_mig_stalled},
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
 
-static const char *const class_fields[] = { "bytes", "packets", "drops" };
+static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
 #define N_CLASS_FIELDS (sizeof(class_fields) / sizeof(class_fields[0]))
 
-/* The classes listed under stats/ besides the per-migration ones. */
-static const __u32 fixed_minors[] = { MS_MINOR_MGMT, MS_MINOR_AGGREGATE, MS_MINOR_UNATTRIBUTED,
-				      MS_MINOR_DEFAULT };
-
-#define N_FIXED_MINORS (sizeof(fixed_minors) / sizeof(fixed_minors[0]))
-
 _Static_assert(N_MIG_FIELDS < (1U << INO_FIELD_BITS), "migration fields overflow the inode");
 _Static_assert(N_CLASS_FIELDS < (1U << INO_FIELD_BITS), "class fields overflow the inode");
-_Static_assert(INO_KNOB_BASE + N_KNOBS < (1ULL << INO_KIND_SHIFT), "too many knobs");
+_Static_assert(N_KNOBS <= INO_EFFECTIVE_BASE - INO_KNOB_BASE, "too many knobs");
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -321,6 +202,8 @@ enum node_type {
 	NODE_MIGRATIONS,
 	NODE_STATS,
 	NODE_KNOB,
+	NODE_EFFECTIVE,
+	NODE_EFFECTIVE_FILE,
 	NODE_MIG_DIR,
 	NODE_MIG_FILE,
 	NODE_CLASS_DIR,
@@ -398,10 +281,9 @@ static void mig_base_name(const struct ms_migration *m, char *buf, size_t len)
 		snprintf(buf, len, "%s", m->name);
 		return;
 	}
-	snprintf(buf, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 }
 
 /*
@@ -444,8 +326,9 @@ static bool class_listed(const struct ms_knobs *k, __u32 minor)
 {
 	const struct ms_migration_table *t;
 
-	for (size_t i = 0; i < N_FIXED_MINORS; i++)
-		if (fixed_minors[i] == minor)
+	/* Every fixed class but the root, whose counters are the link's. */
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++)
+		if (ms_fixed_classes()[i].minor == minor && minor != MS_MINOR_LINK)
 			return true;
 	if (!ms_minor_is_migration(minor))
 		return false;
@@ -485,9 +368,16 @@ static int node_get(const struct ms_knobs *k, fuse_ino_t ino, struct node *n)
 		n->type = NODE_MIGRATIONS;
 	} else if (ino == INO_STATS) {
 		n->type = NODE_STATS;
-	} else if (ino >= INO_KNOB_BASE && ino < INO_KNOB_BASE + N_KNOBS) {
+	} else if (ino == INO_EFFECTIVE) {
+		n->type = NODE_EFFECTIVE;
+	} else if (ino >= INO_KNOB_BASE && ino < INO_KNOB_BASE + N_KNOBS &&
+		   knob_key(ino - INO_KNOB_BASE)) {
 		n->type = NODE_KNOB;
 		n->index = (unsigned int)(ino - INO_KNOB_BASE);
+	} else if (ino >= INO_EFFECTIVE_BASE && ino < INO_EFFECTIVE_BASE + N_KNOBS &&
+		   knob_key(ino - INO_EFFECTIVE_BASE)) {
+		n->type = NODE_EFFECTIVE_FILE;
+		n->index = (unsigned int)(ino - INO_EFFECTIVE_BASE);
 	} else if (kind == INO_KIND_MIG && key <= UINT32_MAX && field <= N_MIG_FIELDS) {
 		n->mig = mig_by_id(k, (__u32)key);
 		if (!n->mig)
@@ -509,7 +399,7 @@ static int node_get(const struct ms_knobs *k, fuse_ino_t ino, struct node *n)
 static bool node_is_dir(const struct node *n)
 {
 	return n->type == NODE_ROOT || n->type == NODE_MIGRATIONS || n->type == NODE_STATS ||
-	       n->type == NODE_MIG_DIR || n->type == NODE_CLASS_DIR;
+	       n->type == NODE_EFFECTIVE || n->type == NODE_MIG_DIR || n->type == NODE_CLASS_DIR;
 }
 
 /* Root only: knobs 0600, everything generated 0400, directories 0500. */
@@ -536,6 +426,17 @@ static void node_stat(const struct ms_knobs *k, fuse_ino_t ino, const struct nod
 	st->st_ctim = k->started;
 }
 
+static int knob_lookup(const char *name, fuse_ino_t base, fuse_ino_t *ino)
+{
+	for (size_t i = 0; i < N_KNOBS; i++) {
+		if (knob_key(i) && strcmp(name, knob_key(i)->name) == 0) {
+			*ino = base + i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* Child `name` of directory `parent`: its inode, or -ENOENT/-ENOTDIR. */
 static int node_lookup(const struct ms_knobs *k, fuse_ino_t parent, const char *name,
 		       fuse_ino_t *ino)
@@ -559,13 +460,13 @@ static int node_lookup(const struct ms_knobs *k, fuse_ino_t parent, const char *
 			*ino = INO_STATS;
 			return 0;
 		}
-		for (size_t i = 0; i < N_KNOBS; i++) {
-			if (strcmp(name, knobs[i].name) == 0) {
-				*ino = INO_KNOB_BASE + i;
-				return 0;
-			}
+		if (strcmp(name, "effective") == 0) {
+			*ino = INO_EFFECTIVE;
+			return 0;
 		}
-		return -ENOENT;
+		return knob_lookup(name, INO_KNOB_BASE, ino);
+	case NODE_EFFECTIVE:
+		return knob_lookup(name, INO_EFFECTIVE_BASE, ino);
 	case NODE_MIGRATIONS:
 		t = mig_table(k);
 		for (size_t i = 0; t && i < MS_MAX_MIGRATIONS; i++) {
@@ -624,7 +525,10 @@ static int render(const struct ms_knobs *k, const struct node *n, char **data, s
 		return -ENOMEM;
 	switch (n->type) {
 	case NODE_KNOB:
-		knobs[n->index].show(k->ops->config(k->ctx), knobs[n->index].off, out);
+		ms_config_key_show(knob_key(n->index), k->ops->config(k->ctx), out);
+		break;
+	case NODE_EFFECTIVE_FILE:
+		ms_config_key_show(knob_key(n->index), k->ops->effective(k->ctx), out);
 		break;
 	case NODE_MIG_FILE:
 		mig_fields[n->index].show(n->mig, out);
@@ -683,11 +587,20 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 	switch (n->type) {
 	case NODE_ROOT:
 		for (size_t i = 0; i < N_KNOBS && !ret; i++)
-			ret = dir_add(d, knobs[i].name, INO_KNOB_BASE + i, S_IFREG);
+			if (knob_key(i))
+				ret = dir_add(d, knob_key(i)->name, INO_KNOB_BASE + i, S_IFREG);
 		if (!ret)
 			ret = dir_add(d, "migrations", INO_MIGRATIONS, S_IFDIR);
 		if (!ret)
 			ret = dir_add(d, "stats", INO_STATS, S_IFDIR);
+		if (!ret)
+			ret = dir_add(d, "effective", INO_EFFECTIVE, S_IFDIR);
+		break;
+	case NODE_EFFECTIVE:
+		for (size_t i = 0; i < N_KNOBS && !ret; i++)
+			if (knob_key(i))
+				ret =
+				    dir_add(d, knob_key(i)->name, INO_EFFECTIVE_BASE + i, S_IFREG);
 		break;
 	case NODE_MIGRATIONS:
 		t = mig_table(k);
@@ -700,8 +613,8 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 		break;
 	case NODE_MIG_DIR:
 		for (size_t i = 0; i < N_MIG_FIELDS && !ret; i++)
-			ret = dir_add(d, mig_fields[i].name, mig_ino(n->mig->id, (unsigned int)i + 1),
-				      S_IFREG);
+			ret = dir_add(d, mig_fields[i].name,
+				      mig_ino(n->mig->id, (unsigned int)i + 1), S_IFREG);
 		break;
 	case NODE_STATS:
 		for (__u32 minor = 0; minor < MS_CLASS_SLOTS && !ret; minor++) {
@@ -744,7 +657,7 @@ static void loggable(const char *value, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char *value,
+static int knob_check_and_apply(struct ms_knobs *k, const struct ms_config_key *kn, char *value,
 				size_t size, char *err, size_t err_len)
 {
 	struct ms_config *next = NULL;
@@ -758,26 +671,28 @@ static int knob_check_and_apply(struct ms_knobs *k, const struct knob *kn, char 
 	/* `echo` adds one newline; anything else is part of the value. */
 	if (size && value[size - 1] == '\n')
 		value[--size] = '\0';
-	if (!size && !kn->list) {
+	if (!size && !ms_config_key_is_list(kn)) {
 		snprintf(err, err_len, "%s: empty value", kn->name);
 		return -EINVAL;
 	}
-	next = malloc(sizeof(*next));
+	/* next[0]: the requested settings with the new value; next[1]: what they resolve to. */
+	next = malloc(2 * sizeof(*next));
 	if (!next)
 		return -ENOMEM;
-	*next = *k->ops->config(k->ctx);
-	ret = ms_config_set(next, kn->name, value, err, err_len);
+	next[0] = *k->ops->config(k->ctx);
+	ret = ms_config_set(&next[0], kn->name, value, err, err_len);
 	if (ret == -ENOENT) /* a knob without a config key: a bug in the table */
 		ret = -EINVAL;
 	if (ret)
 		goto out;
-	/* Cross-key checks on the copy, before anything running is touched. */
+	/* Cross-key checks on a copy, before anything running is touched. */
 	link_speed = k->ops->link_speed_mbps ? k->ops->link_speed_mbps(k->ctx) : 0;
-	ret = ms_config_resolve(next, link_speed, err, err_len);
+	next[1] = next[0];
+	ret = ms_config_resolve(&next[1], link_speed, err, err_len);
 	if (ret)
 		goto out;
 	err[0] = '\0';
-	ret = k->ops->apply(k->ctx, next, err, err_len);
+	ret = k->ops->apply(k->ctx, &next[0], err, err_len);
 	/* Whatever apply returns, the writer must get a valid errno. */
 	if (ret > 0 || ret < -4095)
 		ret = -EIO;
@@ -793,13 +708,13 @@ out:
  * with embedded newlines line by line, and the list must end up complete.
  */
 /* A continuation was refused: put back what was in force before the first part. */
-static void restore_before(struct ms_knobs *k, const struct knob *kn, struct knob_file *f)
+static void restore_before(struct ms_knobs *k, const struct ms_config_key *kn, struct knob_file *f)
 {
 	char err[MS_CONFIG_ERR_LEN] = "";
 
 	if (k->ops->apply(k->ctx, f->before, err, sizeof(err)))
-		ms_err("knob %s/%s: cannot restore the value from before this write: %s",
-		       k->ifname, kn->name, err);
+		ms_err("knob %s/%s: cannot restore the value from before this write: %s", k->ifname,
+		       kn->name, err);
 	free(f->written);
 	f->written = NULL;
 	f->written_len = 0;
@@ -808,7 +723,7 @@ static void restore_before(struct ms_knobs *k, const struct knob *kn, struct kno
 static int knob_write(struct ms_knobs *k, struct knob_file *f, const char *buf, size_t size,
 		      off_t off)
 {
-	const struct knob *kn = &knobs[f->node.index];
+	const struct ms_config_key *kn = knob_key(f->node.index);
 	char err[MS_CONFIG_ERR_LEN] = "";
 	char shown[MS_KNOBS_LOG_VALUE + 8] = "";
 	size_t total = f->written_len + size;
@@ -884,7 +799,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void reply_entry(fuse_req_t req, const struct ms_knobs *k, fuse_ino_t ino)
 {
-	struct fuse_entry_param e = { .ino = ino };
+	struct fuse_entry_param e = {.ino = ino};
 	struct node n;
 	int ret = node_get(k, ino, &n);
 
@@ -1127,9 +1042,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* The offset of an entry is its index + 1, so 0 means "from the start". */
 	for (size_t i = off > 0 ? (size_t)off : 0; i < d->n; i++) {
-		struct stat st = { .st_ino = d->ents[i].ino, .st_mode = d->ents[i].type };
-		size_t need = fuse_add_direntry(req, buf + used, size - used, d->ents[i].name,
-						&st, (off_t)(i + 1));
+		struct stat st = {.st_ino = d->ents[i].ino, .st_mode = d->ents[i].type};
+		size_t need = fuse_add_direntry(req, buf + used, size - used, d->ents[i].name, &st,
+						(off_t)(i + 1));
 
 		if (need > size - used)
 			break;
@@ -1157,8 +1072,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fuse_reply_err(req, EACCES);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void)parent;
 	(void)name;
@@ -1194,23 +1108,23 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 static const struct fuse_lowlevel_ops knob_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.release = op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.releasedir = op_releasedir,
-	.create = op_create,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.rename = op_rename,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .create = op_create,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .rename = op_rename,
 };
 
 /* ---- the session in the loop ------------------------------------------- */
@@ -1265,9 +1179,9 @@ static void fuse_log_to_ms(enum fuse_log_level level, const char *fmt, va_list a
 	len = strlen(msg);
 	while (len && msg[len - 1] == '\n')
 		msg[--len] = '\0';
-	ms_log(level <= FUSE_LOG_ERR ? MS_LOG_ERROR
+	ms_log(level <= FUSE_LOG_ERR	   ? MS_LOG_ERROR
 	       : level <= FUSE_LOG_WARNING ? MS_LOG_WARN
-	       : level <= FUSE_LOG_INFO    ? MS_LOG_INFO
+	       : level <= FUSE_LOG_INFO	   ? MS_LOG_INFO
 					   : MS_LOG_DEBUG,
 	       "fuse: %s", msg);
 }
@@ -1386,15 +1300,15 @@ int ms_knobs_cleanup(const char *mount_root, const char *ifname)
 int ms_knobs_start(struct ms_loop *loop, const char *mount_root, const char *ifname,
 		   const struct ms_knobs_ops *ops, void *ctx, struct ms_knobs **out)
 {
-	char *argv[] = { "migshaperd", "-o",
-			 "fsname=migshaper,subtype=migshaper,default_permissions,noexec", NULL };
+	char *argv[] = {"migshaperd", "-o",
+			"fsname=migshaper,subtype=migshaper,default_permissions,noexec", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct ms_knobs *k = NULL;
 	int fd, ret, n;
 
 	*out = NULL;
 	if (!loop || !mount_root || !*mount_root || !ifname_ok(ifname) || !ops || !ops->config ||
-	    !ops->apply)
+	    !ops->effective || !ops->apply)
 		return -EINVAL;
 	/* Checked first so that "no FUSE here" is one clear message. */
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -1479,4 +1393,3 @@ __u64 ms_knobs_writes(const struct ms_knobs *k, bool accepted)
 		return 0;
 	return accepted ? k->accepted : k->rejected;
 }
-

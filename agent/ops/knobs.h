@@ -8,7 +8,9 @@
  * Layout, mounted at <mount_root>/<ifname> (the tree's root is the interface
  * directory, so agents for several interfaces share one mount_root):
  *
- *   link_mbps mgmt_reserve_mbps ... libvirt_uri    0600, one knob per config key
+ *   link_mbps mgmt_reserve_mbps ... libvirt_uri    0600, one knob per config key,
+ *                                                  the value as requested ("auto" kept)
+ *   effective/<knob>                               0400, the value in force (auto resolved)
  *   mgmt_cidrs                                     0600, one CIDR per line
  *   mgmt_ports                                     0600, one comma-separated line
  *   migration_ports                                0600, MIN-MAX
@@ -45,13 +47,18 @@ struct ms_migration_table;
 #define MS_KNOBS_WRITE_MAX (64U * 1024U)
 
 struct ms_knobs_ops {
-	/* The running settings, resolved (no "auto" left). Required. */
-	const struct ms_config *(*config)(void *ctx);
 	/*
-	 * Puts next in place: tc, BPF maps, libvirt. next has passed
-	 * ms_config_resolve() (resolving it again is a no-op). All or nothing:
-	 * on error the running state is unchanged. Returns 0 or -errno, with
-	 * a message in err. Required.
+	 * The settings as requested (file, SIGHUP and knob writes; "auto" kept
+	 * as 0). A write starts from these. Required.
+	 */
+	const struct ms_config *(*config)(void *ctx);
+	/* The settings in force (auto resolved); shown under effective/. Required. */
+	const struct ms_config *(*effective)(void *ctx);
+	/*
+	 * Makes next the requested settings and puts what it resolves to in
+	 * place: tc, BPF maps, libvirt. next has passed ms_config_resolve() on a
+	 * copy. All or nothing: on error the running state is unchanged.
+	 * Returns 0 or -errno, with a message in err. Required.
 	 */
 	int (*apply)(void *ctx, const struct ms_config *next, char *err, size_t err_len);
 	/* The migration table; the op may be NULL or return NULL (none). */

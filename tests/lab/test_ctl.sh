@@ -4,7 +4,11 @@
 #  - get prints a knob (and generated files), set changes it (tc follows);
 #  - set with a bad value exits 1 and changes nothing (knob, tc classes);
 #  - usage errors exit 2 (before looking for an agent); no agent exits 1;
-#  - watch --count 2 prints twice and terminates.
+#  - watch --count 2 prints twice and terminates;
+#  - a user other than root is told "permission denied ... run as root" (the
+#    path named) and the CLI exits 1; a list cut off ("22,") is refused;
+#  - names and values from outside (a domain name, a knob's contents) are
+#    printed with their control characters escaped (a fake tree under --root).
 . "$(dirname "$0")/lib.sh"
 
 CTL=${CTL:-$T_ROOT/$BUILD/migshaperctl}
@@ -143,6 +147,56 @@ ctl --root "$ROOT" watch --interval 0.2 --count 3
 expect_rc 0 "watch --interval 0.2 --count 3"
 [ "$(echo "$OUT" | grep -c '^Every 0.2s')" -eq 3 ] || t_fail "watch --count 3: $OUT"
 t_log "watch --count terminates"
+
+# Not root: told so, with the path, and exit 1 (the mount and its 0500
+# directories are root's). The way to the mount is opened for the check.
+command -v setpriv >/dev/null || t_fail "setpriv (util-linux) is missing"
+chmod 0711 "$T_TMP"
+chmod 0755 "$ROOT"
+for args in "status" "get migration_max_mbps" "set migration_max_mbps 400" "--iface $LAB_HV1_IF status"; do
+	RC=0
+	# shellcheck disable=SC2086
+	OUT=$(timeout 20 setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTL" --root "$ROOT" $args 2>&1) || RC=$?
+	expect_rc 1 "'$args' as nobody"
+	echo "$OUT" | grep -q "permission denied: $ROOT.*run as root" || t_fail "'$args' as nobody: $OUT"
+done
+chmod 0700 "$T_TMP"
+[ "$(cat "$K/migration_max_mbps")" = 500 ] || t_fail "a denied set changed migration_max_mbps: $(cat "$K/migration_max_mbps")"
+t_log "not root: permission denied, exit 1"
+
+# A list cut off while written is refused; the knob keeps its value.
+ports=$(cat "$K/mgmt_ports")
+for v in "22," "22,,54321" ",22"; do
+	ctl --root "$ROOT" set mgmt_ports "$v"
+	expect_rc 1 "set mgmt_ports '$v'"
+	[ "$(cat "$K/mgmt_ports")" = "$ports" ] || t_fail "set mgmt_ports '$v' changed it: $(cat "$K/mgmt_ports")"
+done
+t_log "lists with an empty element refused"
+
+# Control characters from outside are escaped: a fake tree with a domain
+# name and knob contents carrying an escape sequence and a newline.
+fake="$T_TMP/fake/ifx"
+esc=$'\e[31m'
+mkdir -p "$fake/effective" "$fake/migrations/vm${esc}red" "$fake/stats/mgmt"
+for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps migration_min_mbps; do
+	echo 100 >"$fake/$f"
+	echo 100 >"$fake/effective/$f"
+done
+printf 'qemu:///x%s\n' "$esc" >"$fake/libvirt_uri"
+for f in direction class rate_mbps libvirt_speed_mibs remaining_bytes dirty_rate_bps iteration state; do
+	echo 1 >"$fake/migrations/vm${esc}red/$f"
+done
+printf 'out%sgoing\n' "$esc" >"$fake/migrations/vm${esc}red/direction"
+for f in bytes packets drops; do echo 1 >"$fake/stats/mgmt/$f"; done
+ctl --root "$T_TMP/fake" status
+expect_rc 0 "status of the fake tree"
+case $OUT in *$'\e'*) t_fail "status printed an escape character: $(echo "$OUT" | od -c | head)" ;; esac
+echo "$OUT" | grep -qF 'vm\x1b[31mred' || t_fail "the domain name is not shown escaped: $OUT"
+echo "$OUT" | grep -qF 'out\x1b[31mgoing' || t_fail "the direction is not shown escaped: $OUT"
+ctl --root "$T_TMP/fake" get libvirt_uri
+expect_rc 0 "get of the fake tree"
+[ "$OUT" = 'qemu:///x\x1b[31m' ] || t_fail "get libvirt_uri: '$OUT'"
+t_log "control characters escaped"
 
 # The agent gone: the CLI says so and exits 1.
 t_agent_stop "$T_AGENT_PID"

@@ -185,7 +185,9 @@ set_knob migration_aggregate_mbps 700 700
 [ "$(tc_mbit 1:20 rate)" = 700 ] || t_fail "migration_aggregate_mbps 700: class 1:20 rate $(tc_mbit 1:20 rate)"
 set_knob migration_min_mbps 40 40
 [ "$(tc_mbit 1:21 rate)" = 40 ] || t_fail "migration_min_mbps 40: class 1:21 rate $(tc_mbit 1:21 rate)"
-set_knob migration_max_mbps auto 700 # auto: the aggregate, shown resolved
+set_knob migration_max_mbps auto auto # auto stays auto; effective/ shows it resolved
+[ "$(cat "$K/effective/migration_max_mbps")" = 700 ] ||
+	t_fail "migration_max_mbps auto: effective/migration_max_mbps $(cat "$K/effective/migration_max_mbps")"
 [ "$(tc_mbit 1:21 ceil)" = 700 ] || t_fail "migration_max_mbps auto: class 1:21 ceil $(tc_mbit 1:21 ceil)"
 set_knob dscp_marking 1 1
 [ "$(bpftool -j map dump pinned "$PIN/ms_config" | jq '.[0].formatted.value.flags')" = 1 ] ||
@@ -278,6 +280,10 @@ cases=(
 	"mgmt_ports|22,http|EINVAL"
 	"mgmt_ports|-22|EINVAL"
 	"mgmt_ports|22,49160|EINVAL"
+	"mgmt_ports|22,|EINVAL"
+	"mgmt_ports|22,,54321|EINVAL"
+	"mgmt_ports|,22|EINVAL"
+	"mgmt_cidrs|10.0.0.0/8,|EINVAL"
 	"migration_ports|49215-49152|ERANGE"
 	"migration_ports|0-10|ERANGE"
 	"migration_ports|1-65536|ERANGE"

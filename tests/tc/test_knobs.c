@@ -47,7 +47,9 @@
 struct fake {
 	/* Taken by apply (server thread) and by this file's readers. */
 	pthread_mutex_t lock;
+	/* As requested (auto kept) and as resolved at LINK_SPEED. */
 	struct ms_config cfg;
+	struct ms_config effective;
 	unsigned int applies;
 	int fail_next; /* -errno for the next apply, 0 for success */
 	bool inconsistent_apply;
@@ -59,6 +61,13 @@ static const struct ms_config *fake_config(void *ctx)
 	struct fake *f = ctx;
 
 	return &f->cfg;
+}
+
+static const struct ms_config *fake_effective(void *ctx)
+{
+	struct fake *f = ctx;
+
+	return &f->effective;
 }
 
 static int fake_apply(void *ctx, const struct ms_config *next, char *err, size_t err_len)
@@ -74,14 +83,15 @@ static int fake_apply(void *ctx, const struct ms_config *next, char *err, size_t
 		snprintf(err, err_len, "injected failure");
 		goto out;
 	}
-	/* The knob layer promises a resolved, consistent config. */
+	/* The knob layer promises a config that resolves. */
 	ret = ms_config_resolve(&check, LINK_SPEED, err, err_len);
-	if (ret || memcmp(&check, next, sizeof(check)) != 0) {
+	if (ret) {
 		f->inconsistent_apply = true;
 		ret = -EINVAL;
 		goto out;
 	}
 	f->cfg = *next;
+	f->effective = check;
 	f->applies++;
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -125,6 +135,7 @@ static __u32 fake_link_speed(void *ctx)
 
 static const struct ms_knobs_ops fake_ops = {
     .config = fake_config,
+    .effective = fake_effective,
     .apply = fake_apply,
     .migrations = fake_migrations,
     .class_stats = fake_class_stats,
@@ -199,7 +210,8 @@ static void fake_reset(void)
 	fake.cfg.migration_aggregate_mbps = 7000;
 	fake.cfg.migration_max_mbps = 5000;
 	fake.cfg.migration_min_mbps = 200;
-	if (ms_config_resolve(&fake.cfg, LINK_SPEED, err, sizeof(err)))
+	fake.effective = fake.cfg;
+	if (ms_config_resolve(&fake.effective, LINK_SPEED, err, sizeof(err)))
 		fail_msg("fake config: %s", err);
 	fake.applies = 0;
 	fake.fail_next = 0;
@@ -347,13 +359,27 @@ static unsigned int applies(void)
 }
 
 static const char *const all_knobs[] = {
-    "link_mbps",	  "mgmt_reserve_mbps",	"migration_aggregate_mbps",
-    "migration_max_mbps", "migration_min_mbps", "dscp_marking",
-    "speed_coordination", "cycle_ms",		"report_interval_ms",
-    "log_level",	  "libvirt_uri",	"mgmt_cidrs",
-    "mgmt_ports",	  "migration_ports",	"policy",
-    "max_downtime_ms",	  "escalation",		"suspend_allowed",
-    "migration_progress_timeout_s", "downtime_step_ms", "escalation_interval_ms",
+    "link_mbps",
+    "mgmt_reserve_mbps",
+    "migration_aggregate_mbps",
+    "migration_max_mbps",
+    "migration_min_mbps",
+    "dscp_marking",
+    "speed_coordination",
+    "cycle_ms",
+    "report_interval_ms",
+    "log_level",
+    "libvirt_uri",
+    "mgmt_cidrs",
+    "mgmt_ports",
+    "migration_ports",
+    "policy",
+    "max_downtime_ms",
+    "escalation",
+    "suspend_allowed",
+    "migration_progress_timeout_s",
+    "downtime_step_ms",
+    "escalation_interval_ms",
     "reassert_root_qdisc",
 };
 
@@ -393,7 +419,7 @@ static void test_layout_and_modes(void **state)
 	struct stat st;
 	struct dirent *de;
 	size_t n_files = 0;
-	bool saw_migrations = false, saw_stats = false;
+	bool saw_migrations = false, saw_stats = false, saw_effective = false;
 	DIR *dir;
 
 	(void)state;
@@ -428,12 +454,15 @@ static void test_layout_and_modes(void **state)
 			saw_migrations = de->d_type == DT_DIR;
 		else if (strcmp(de->d_name, "stats") == 0)
 			saw_stats = de->d_type == DT_DIR;
+		else if (strcmp(de->d_name, "effective") == 0)
+			saw_effective = de->d_type == DT_DIR;
 		else
 			n_files++;
 	}
 	closedir(dir);
 	assert_true(saw_migrations);
 	assert_true(saw_stats);
+	assert_true(saw_effective);
 	assert_int_equal(n_files, N_ALL_KNOBS);
 
 	/* The tree is fixed: nothing is created, removed or re-moded. */
@@ -516,9 +545,9 @@ static void test_write_every_knob(void **state)
 	    {"mgmt_ports", "22,16509 8080\n", "22,16509,8080\n"},
 	    {"mgmt_ports", "22\n16514\n", "22,16514\n"},
 	    {"migration_ports", "49152-49300\n", "49152-49300\n"},
-	    /* auto is resolved against the link speed: 5% below it. */
-	    {"link_mbps", "auto\n", "9500\n"},
-	    {"migration_max_mbps", "auto\n", "6000\n"},
+	    /* auto stays auto: the knob shows what was requested. */
+	    {"link_mbps", "auto\n", "auto\n"},
+	    {"migration_max_mbps", "auto\n", "auto\n"},
 	    /* The choices, the current one bracketed, as sysfs shows them. */
 	    {"policy", "fair\n", "srpt [fair] serial\n"},
 	    {"policy", "srpt\n", "[srpt] fair serial\n"},
@@ -549,8 +578,16 @@ static void test_write_every_knob(void **state)
 			fail_msg("%s reads '%s' after writing '%s', want '%s'", cases[i].knob, buf,
 				 cases[i].write, cases[i].read);
 	}
+	/* What is in force: auto resolved against the link speed, 5% below it. */
+	read_knob("effective/link_mbps", buf, sizeof(buf));
+	assert_string_equal(buf, "9500\n");
+	read_knob("effective/migration_max_mbps", buf, sizeof(buf));
+	assert_string_equal(buf, "6000\n");
+	read_knob("effective/migration_min_mbps", buf, sizeof(buf));
+	assert_string_equal(buf, "100\n");
 	pthread_mutex_lock(&fake.lock);
 	assert_false(fake.inconsistent_apply);
+	assert_int_equal(fake.cfg.link_mbps, 0);
 	assert_int_equal(fake.cfg.migration_min_mbps, 100);
 	assert_int_equal(fake.cfg.migration_port_max, 49300);
 	assert_true(fake.cfg.dscp_marking);
@@ -564,6 +601,11 @@ static void test_invalid_writes_change_nothing(void **state)
 		int err;
 	} cases[] = {
 	    {"migration_max_mbps", "abc\n", EINVAL},
+	    /* A list cut off or with a hole is refused, not applied shorter. */
+	    {"mgmt_ports", "22,\n", EINVAL},
+	    {"mgmt_ports", "22,,54321\n", EINVAL},
+	    {"mgmt_ports", ",22\n", EINVAL},
+	    {"mgmt_cidrs", "10.0.0.0/8,\n", EINVAL},
 	    {"migration_max_mbps", "-5\n", EINVAL},
 	    {"migration_max_mbps", "+5\n", EINVAL},
 	    {"migration_max_mbps", " 100\n", EINVAL},

@@ -123,54 +123,54 @@ static void test_bad_values_change_nothing(void **state)
 		const char *key_in_message;
 		int err;
 	} cases[] = {
-		{ "link_mbps = abc", "link_mbps", -EINVAL },
-		{ "link_mbps = -5", "link_mbps", -EINVAL },
-		{ "link_mbps = 0", "link_mbps", -ERANGE },
-		{ "link_mbps = 1000001", "link_mbps", -ERANGE },
-		{ "link_mbps = 99999999999999999999999", "link_mbps", -ERANGE },
-		{ "link_mbps = 10 0", "link_mbps", -EINVAL },
-		{ "link_mbps = 1e3", "link_mbps", -EINVAL },
-		{ "link_mbps = ", "link_mbps", -EINVAL },
-		{ "link_mbps = +100", "link_mbps", -EINVAL },
-		{ "mgmt_reserve_mbps = 0x10", "mgmt_reserve_mbps", -EINVAL },
-		{ "migration_aggregate_mbps = 12.5", "migration_aggregate_mbps", -EINVAL },
-		{ "migration_max_mbps = 4294967296", "migration_max_mbps", -ERANGE },
-		{ "migration_min_mbps = auto1", "migration_min_mbps", -EINVAL },
-		{ "dscp_marking = 2", "dscp_marking", -ERANGE },
-		{ "dscp_marking = yes", "dscp_marking", -EINVAL },
-		{ "report_interval_ms = 0", "report_interval_ms", -ERANGE },
-		{ "cycle_ms = 99", "cycle_ms", -ERANGE },
-		{ "cycle_ms = 60001", "cycle_ms", -ERANGE },
-		{ "speed_coordination = on", "speed_coordination", -EINVAL },
-		{ "libvirt_uri = system", "libvirt_uri", -EINVAL },
-		{ "metrics_listen = localhost", "metrics_listen", -EINVAL },
-		{ "policy = fastest", "policy", -EINVAL },
-		{ "max_downtime_ms = 299", "max_downtime_ms", -ERANGE },
-		{ "escalation = 3", "escalation", -ERANGE },
-		{ "suspend_allowed = on", "suspend_allowed", -EINVAL },
-		{ "migration_progress_timeout_s = 9", "migration_progress_timeout_s", -ERANGE },
-		{ "metrics_port = 0", "metrics_port", -ERANGE },
-		{ "metrics_port = 70000", "metrics_port", -ERANGE },
-		{ "log_level = loud", "log_level", -EINVAL },
-		{ "mgmt_cidrs = 10.0.0.0/33", "mgmt_cidrs", -ERANGE },
-		{ "mgmt_cidrs = 10.0.0.0/", "mgmt_cidrs", -EINVAL },
-		{ "mgmt_cidrs = 300.1.1.1/8", "mgmt_cidrs", -EINVAL },
-		{ "mgmt_cidrs = fd00::/129", "mgmt_cidrs", -ERANGE },
-		{ "mgmt_cidrs = 10.0.0.0/8, bogus", "mgmt_cidrs", -EINVAL },
-		{ "mgmt_ports = 0", "mgmt_ports", -ERANGE },
-		{ "mgmt_ports = 65536", "mgmt_ports", -ERANGE },
-		{ "mgmt_ports = 22,ssh", "mgmt_ports", -EINVAL },
-		{ "migration_ports = 49215-49152", "migration_ports", -ERANGE },
-		{ "migration_ports = 0-10", "migration_ports", -ERANGE },
-		{ "migration_ports = 1-70000", "migration_ports", -ERANGE },
-		{ "migration_ports = 10-", "migration_ports", -EINVAL },
-		{ "migration_ports = -10", "migration_ports", -EINVAL },
-		{ "migration_ports = a-b", "migration_ports", -EINVAL },
-		{ "no_such_knob = 1", "no_such_knob", -EINVAL },
-		{ "just words", "key = value", -EINVAL },
-		{ "[interface]", "interface", -EINVAL },
-		{ "[nonsense]", "nonsense", -EINVAL },
-		{ "[global", "section", -EINVAL },
+	    {"link_mbps = abc", "link_mbps", -EINVAL},
+	    {"link_mbps = -5", "link_mbps", -EINVAL},
+	    {"link_mbps = 0", "link_mbps", -ERANGE},
+	    {"link_mbps = 1000001", "link_mbps", -ERANGE},
+	    {"link_mbps = 99999999999999999999999", "link_mbps", -ERANGE},
+	    {"link_mbps = 10 0", "link_mbps", -EINVAL},
+	    {"link_mbps = 1e3", "link_mbps", -EINVAL},
+	    {"link_mbps = ", "link_mbps", -EINVAL},
+	    {"link_mbps = +100", "link_mbps", -EINVAL},
+	    {"mgmt_reserve_mbps = 0x10", "mgmt_reserve_mbps", -EINVAL},
+	    {"migration_aggregate_mbps = 12.5", "migration_aggregate_mbps", -EINVAL},
+	    {"migration_max_mbps = 4294967296", "migration_max_mbps", -ERANGE},
+	    {"migration_min_mbps = auto1", "migration_min_mbps", -EINVAL},
+	    {"dscp_marking = 2", "dscp_marking", -ERANGE},
+	    {"dscp_marking = yes", "dscp_marking", -EINVAL},
+	    {"report_interval_ms = 0", "report_interval_ms", -ERANGE},
+	    {"cycle_ms = 99", "cycle_ms", -ERANGE},
+	    {"cycle_ms = 60001", "cycle_ms", -ERANGE},
+	    {"speed_coordination = on", "speed_coordination", -EINVAL},
+	    {"libvirt_uri = system", "libvirt_uri", -EINVAL},
+	    {"metrics_listen = localhost", "metrics_listen", -EINVAL},
+	    {"policy = fastest", "policy", -EINVAL},
+	    {"max_downtime_ms = 299", "max_downtime_ms", -ERANGE},
+	    {"escalation = 3", "escalation", -ERANGE},
+	    {"suspend_allowed = on", "suspend_allowed", -EINVAL},
+	    {"migration_progress_timeout_s = 9", "migration_progress_timeout_s", -ERANGE},
+	    {"metrics_port = 0", "metrics_port", -ERANGE},
+	    {"metrics_port = 70000", "metrics_port", -ERANGE},
+	    {"log_level = loud", "log_level", -EINVAL},
+	    {"mgmt_cidrs = 10.0.0.0/33", "mgmt_cidrs", -ERANGE},
+	    {"mgmt_cidrs = 10.0.0.0/", "mgmt_cidrs", -EINVAL},
+	    {"mgmt_cidrs = 300.1.1.1/8", "mgmt_cidrs", -EINVAL},
+	    {"mgmt_cidrs = fd00::/129", "mgmt_cidrs", -ERANGE},
+	    {"mgmt_cidrs = 10.0.0.0/8, bogus", "mgmt_cidrs", -EINVAL},
+	    {"mgmt_ports = 0", "mgmt_ports", -ERANGE},
+	    {"mgmt_ports = 65536", "mgmt_ports", -ERANGE},
+	    {"mgmt_ports = 22,ssh", "mgmt_ports", -EINVAL},
+	    {"migration_ports = 49215-49152", "migration_ports", -ERANGE},
+	    {"migration_ports = 0-10", "migration_ports", -ERANGE},
+	    {"migration_ports = 1-70000", "migration_ports", -ERANGE},
+	    {"migration_ports = 10-", "migration_ports", -EINVAL},
+	    {"migration_ports = -10", "migration_ports", -EINVAL},
+	    {"migration_ports = a-b", "migration_ports", -EINVAL},
+	    {"no_such_knob = 1", "no_such_knob", -EINVAL},
+	    {"just words", "key = value", -EINVAL},
+	    {"[interface]", "interface", -EINVAL},
+	    {"[nonsense]", "nonsense", -EINVAL},
+	    {"[global", "section", -EINVAL},
 	};
 	(void)state;
 
@@ -179,9 +179,8 @@ static void test_bad_values_change_nothing(void **state)
 		struct ms_config before, cfg;
 
 		ms_config_init(&cfg);
-		assert_int_equal(parse_text(&cfg, "link_mbps = 900\nmgmt_cidrs = 192.0.2.0/24\n",
-					    NULL, err),
-				 0);
+		assert_int_equal(
+		    parse_text(&cfg, "link_mbps = 900\nmgmt_cidrs = 192.0.2.0/24\n", NULL, err), 0);
 		before = cfg;
 		/* A good line first: it must not be applied either when a later line fails. */
 		snprintf(text, sizeof(text), "migration_max_mbps = 123\n%s\n", cases[i].line);
@@ -193,6 +192,44 @@ static void test_bad_values_change_nothing(void **state)
 				 cases[i].err, err);
 		assert_memory_equal(&before, &cfg, sizeof(cfg));
 	}
+}
+
+/*
+ * A list with an empty element is refused: a writer cut off after "22,"
+ * must not leave a shorter list in force. Commas may have white space around
+ * them, and white space alone separates too.
+ */
+static void test_list_empty_elements(void **state)
+{
+	static const char *const bad[] = {"22,", "22,,54321", ",22", ",", "22 ,", "22, ,54321"};
+	static const char *const good[] = {"22, 54321", "22 ,54321", "22 54321", "22\n54321"};
+	struct ms_config cfg, before;
+	char err[MS_CONFIG_ERR_LEN];
+
+	(void)state;
+	ms_config_init(&cfg);
+	before = cfg;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(ms_config_set(&cfg, "mgmt_ports", bad[i], err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "empty element"));
+		assert_int_equal(ms_config_set(&cfg, "mgmt_cidrs", bad[i], err, sizeof(err)),
+				 -EINVAL);
+		assert_memory_equal(&cfg, &before, sizeof(cfg));
+	}
+	assert_int_equal(
+	    ms_config_set(&cfg, "mgmt_cidrs", "10.0.0.0/8,,fd00::/8", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "empty element"));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ms_config_init(&cfg);
+		assert_int_equal(ms_config_set(&cfg, "mgmt_ports", good[i], err, sizeof(err)), 0);
+		assert_int_equal(cfg.n_mgmt_ports, 2);
+		assert_int_equal(cfg.mgmt_ports[1], 54321);
+	}
+	/* An empty value still clears a list (a lone newline through a knob). */
+	assert_int_equal(ms_config_set(&cfg, "mgmt_ports", "", err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_mgmt_ports, 0);
 }
 
 static void test_other_interface_section_is_validated(void **state)
@@ -235,14 +272,14 @@ static void test_resolve_cross_key(void **state)
 		const char *text;
 		const char *key;
 	} cases[] = {
-		{ "link_mbps=1000\nmgmt_reserve_mbps=1000\n", "mgmt_reserve_mbps" },
-		{ "link_mbps=1000\nmgmt_reserve_mbps=300\nmigration_aggregate_mbps=800\n",
-		  "migration_aggregate_mbps" },
-		{ "link_mbps=1000\nmigration_aggregate_mbps=500\nmigration_max_mbps=600\n",
-		  "migration_max_mbps" },
-		{ "link_mbps=1000\nmigration_max_mbps=100\nmigration_min_mbps=200\n",
-		  "migration_min_mbps" },
-		{ "link_mbps=1000\nmgmt_ports=22,49160\n", "mgmt_ports" },
+	    {"link_mbps=1000\nmgmt_reserve_mbps=1000\n", "mgmt_reserve_mbps"},
+	    {"link_mbps=1000\nmgmt_reserve_mbps=300\nmigration_aggregate_mbps=800\n",
+	     "migration_aggregate_mbps"},
+	    {"link_mbps=1000\nmigration_aggregate_mbps=500\nmigration_max_mbps=600\n",
+	     "migration_max_mbps"},
+	    {"link_mbps=1000\nmigration_max_mbps=100\nmigration_min_mbps=200\n",
+	     "migration_min_mbps"},
+	    {"link_mbps=1000\nmgmt_ports=22,49160\n", "mgmt_ports"},
 	};
 	(void)state;
 
@@ -336,16 +373,17 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_good_file),
-		cmocka_unit_test(test_cidr_host_bits_cleared),
-		cmocka_unit_test(test_bad_values_change_nothing),
-		cmocka_unit_test(test_other_interface_section_is_validated),
-		cmocka_unit_test(test_resolve_auto),
-		cmocka_unit_test(test_resolve_cross_key),
-		cmocka_unit_test(test_load_file_errors),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_example_config_parses),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_good_file),
+	    cmocka_unit_test(test_cidr_host_bits_cleared),
+	    cmocka_unit_test(test_bad_values_change_nothing),
+	    cmocka_unit_test(test_list_empty_elements),
+	    cmocka_unit_test(test_other_interface_section_is_validated),
+	    cmocka_unit_test(test_resolve_auto),
+	    cmocka_unit_test(test_resolve_cross_key),
+	    cmocka_unit_test(test_load_file_errors),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_example_config_parses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

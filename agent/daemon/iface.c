@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The shaped interface: classifier and tree on it, link speed, deletion and
+ * re-creation, root qdisc.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "coord.h"
+#include "ethtool.h"
+#include "htb.h"
+#include "iface.h"
+#include "linkwatch.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+#include "reconfig.h"
+#include "state.h"
+
+/*
+ * Link speed in Mbit/s as the driver reports it, 0 when unknown: through
+ * ethtool netlink, which answers for the agent's network namespace, else
+ * sysfs.
+ */
+static __u32 read_link_speed_mbps(struct ms_ethtool *e, int ifindex, const char *ifname)
+{
+	char path[PATH_MAX];
+	long speed = -1;
+	__u32 mbps;
+	FILE *f;
+
+	if (e && ifindex > 0 && ms_ethtool_speed_mbps(e, ifindex, &mbps) == 0)
+		return mbps <= MS_MBPS_MAX ? mbps : 0;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/speed", ifname);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &speed) != 1)
+		speed = -1;
+	fclose(f);
+	return speed > 0 && speed <= (long)MS_MBPS_MAX ? (__u32)speed : 0;
+}
+
+__u32 ms_agent_link_speed(const struct ms_agent *a)
+{
+	return read_link_speed_mbps(a->ethtool, a->ifindex, a->ifname);
+}
+
+static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
+{
+	struct ms_agent *a = ctx;
+	char flow[MS_FLOW_KEY_STRLEN];
+
+	if (ms_flow_key_format(&ev->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "(unprintable)");
+	ms_debug("new unattributed migration flow %s", flow);
+	if (a->coord)
+		ms_coord_on_flow_event(a->coord, ev);
+}
+
+static int on_ringbuf(void *ctx, uint32_t events)
+{
+	struct ms_agent *a = ctx;
+	int ret;
+
+	(void)events;
+	ret = ms_dataplane_events_consume(a->dp, on_flow_event, a);
+	if (ret < 0)
+		ms_warn("reading flow events: %s", strerror(-ret));
+	return 0;
+}
+
+int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
+{
+	struct ms_dataplane_opts opts = {
+	    .ifname = a->ifname, .pin_root = a->pin_root, .adopt = prev ? &prev->attach : NULL};
+	int ret;
+
+	ret = ms_dataplane_open(&opts, &a->dp);
+	if (ret == -EEXIST || ret == -ESTALE) {
+		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s, with "
+			"no record of where its classifier runs; replacing it",
+			a->pin_root, a->ifname);
+		opts.adopt = NULL;
+		ret = ms_dataplane_cleanup(a->pin_root, a->ifname, NULL);
+		if (!ret)
+			ret = ms_dataplane_open(&opts, &a->dp);
+	}
+	if (ret) {
+		ms_err("cannot load the classifier on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = ms_agent_classifier_tables(a, &a->set.effective, NULL);
+	if (ret) {
+		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
+		return ret;
+	}
+	ret = ms_loop_add(a->loop, ms_dataplane_events_fd(a->dp), EPOLLIN, on_ringbuf, a);
+	if (ret)
+		ms_err("cannot watch the flow-event ring buffer: %s", strerror(-ret));
+	return ret;
+}
+
+/* Takes over the previous agent's tree, or builds one. */
+int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
+{
+	struct ms_htb_params params;
+	int ret;
+
+	ms_agent_htb_params(a, &a->set.effective, &params);
+	if (prev) {
+		ret = ms_htb_adopt(&params, &prev->orig, &a->htb);
+		if (ret != -ENOENT)
+			return ret;
+		ms_warn("the previous agent's HTB tree is gone from %s; building a new one",
+			a->ifname);
+		ret = ms_htb_install(&params, &a->htb);
+		/* What was there before the first agent, not what replaced its tree. */
+		return ret ?: ms_htb_orig_set(a->htb, &prev->orig);
+	}
+	return ms_htb_install(&params, &a->htb);
+}
+
+/*
+ * Is our tree still the root? Another tool (tc qdisc replace, a network
+ * manager) may have replaced or deleted it: put it back, or with
+ * reassert_root_qdisc=0 leave the other root and stop shaping until it is
+ * gone (deleting it brings the kernel default back, which we replace).
+ */
+void ms_agent_check_root(struct ms_agent *a)
+{
+	char name[IF_NAMESIZE];
+	int kind, ret;
+
+	if (a->iface_gone)
+		return;
+	kind = ms_htb_root_kind(a->htb);
+	/* A device being deleted loses its root first; the deletion note follows. */
+	if (kind < 0 || kind == MS_HTB_ROOT_OURS || !if_indextoname((unsigned int)a->ifindex, name))
+		return;
+	if (!a->set.effective.reassert_root_qdisc && kind == MS_HTB_ROOT_FOREIGN) {
+		if (!a->root_yielded)
+			ms_err("another tool replaced the root qdisc of %s; reassert_root_qdisc is "
+			       "0, so it stays and migrations are not shaped until it is removed",
+			       a->ifname);
+		a->root_yielded = true;
+		ms_htb_suspend(a->htb);
+		return;
+	}
+	ms_warn("the root qdisc of %s is %s; putting the migshaper tree back", a->ifname,
+		a->root_yielded ? "free again"
+				: "no longer ours (replaced or deleted by another tool)");
+	ret = ms_htb_reassert(a->htb);
+	if (ret) {
+		ms_err("cannot put the migshaper tree back on %s: %s; retrying next cycle",
+		       a->ifname, strerror(-ret));
+		return;
+	}
+	a->root_yielded = false;
+	a->root_reasserts++;
+}
+
+/*
+ * With link_mbps = auto, the rates follow the link's speed: the keys that
+ * were auto in the configuration are derived again, the others stay.
+ */
+void ms_agent_rederive_link_speed(struct ms_agent *a)
+{
+	char err[MS_CONFIG_ERR_LEN];
+	__u32 speed;
+
+	if (a->iface_gone)
+		return;
+	speed = ms_agent_link_speed(a);
+	if (!ms_settings_follows_speed(&a->set, speed))
+		return;
+	if (ms_agent_apply(a, &a->set.requested, err, sizeof(err))) {
+		ms_err("link speed of %s is now %u Mbit/s, but the rates cannot follow: %s",
+		       a->ifname, speed, err);
+		return;
+	}
+	ms_info("link speed of %s is now %u Mbit/s: shaping at %u Mbit/s (link_mbps auto)",
+		a->ifname, speed, a->set.effective.link_mbps);
+}
+
+/*
+ * The interface is gone, and with it the filter, the clsact and the tree.
+ * What is left in user space and the pins is dropped; migrations stay in
+ * the table and get classes again when an interface of the name comes back.
+ */
+static void drop_link_state(struct ms_agent *a)
+{
+	ms_coord_detach(a->coord);
+	if (a->dp) {
+		ms_loop_del(a->loop, ms_dataplane_events_fd(a->dp));
+		ms_dataplane_close(a->dp, true);
+		a->dp = NULL;
+	}
+	ms_htb_free(a->htb);
+	a->htb = NULL;
+	if (unlink(a->state_path) && errno != ENOENT)
+		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
+	a->root_yielded = false;
+	a->iface_gone = true;
+}
+
+/* An interface of our name appeared: shape it as at start, with fresh state. */
+static int reinstall(struct ms_agent *a, int ifindex)
+{
+	char err[MS_CONFIG_ERR_LEN];
+	int ret;
+
+	a->ifindex = ifindex;
+	/* The new device may differ (speed): derive again from what was requested. */
+	ret = ms_settings_derive(&a->set, &a->set.requested, ms_agent_link_speed(a), err,
+				 sizeof(err));
+	if (ret) {
+		ms_err("interface %s is back but cannot be shaped: %s", a->ifname, err);
+		return ret;
+	}
+	ret = ms_agent_open_dataplane(a, NULL);
+	if (ret)
+		goto fail;
+	ret = ms_agent_open_htb(a, NULL);
+	if (ret) {
+		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
+		goto fail;
+	}
+	ret = ms_agent_record_state(a);
+	if (ret)
+		goto fail;
+	a->iface_gone = false;
+	ms_coord_attach(a->coord, a->dp, a->htb);
+	ms_agent_state_save(a);
+	ms_coord_cycle(a->coord);
+	ms_info("interface %s is back (ifindex %d): shaping again", a->ifname, a->ifindex);
+	return 0;
+fail:
+	ms_err("interface %s is back but shaping it failed; waiting for its next change",
+	       a->ifname);
+	drop_link_state(a);
+	return ret;
+}
+
+static void on_link_event(void *ctx, const struct ms_link_note *note)
+{
+	struct ms_agent *a = ctx;
+	bool down;
+
+	switch (note->event) {
+	case MS_LINK_DELETED:
+		if (a->iface_gone)
+			return;
+		ms_warn("interface %s disappeared; its classes are gone with it, migrations stay "
+			"tracked, shaping resumes when it comes back",
+			a->ifname);
+		drop_link_state(a);
+		a->reinstall_pending = false;
+		return;
+	case MS_LINK_CREATED:
+		a->reinstall_pending = true;
+		return;
+	case MS_LINK_CHANGED:
+		down = !(note->ifi_flags & IFF_UP);
+		if (down != a->link_down)
+			ms_info("interface %s is %s%s", a->ifname, down ? "down" : "up",
+				down ? "; its tree stays in place" : "");
+		a->link_down = down;
+		/* A failed re-install is retried on the next change of the new device. */
+		if (a->iface_gone && ms_linkwatch_ifindex(a->lw) > 0)
+			a->reinstall_pending = true;
+		a->speed_check_pending = true;
+		a->root_check_pending = true;
+		return;
+	case MS_LINK_ROOT_QDISC:
+		a->root_check_pending = true;
+		return;
+	}
+}
+
+/* What the link notes asked for, once all of them are read. */
+void ms_agent_act_on_link_notes(struct ms_agent *a)
+{
+	if (a->reinstall_pending) {
+		a->reinstall_pending = false;
+		if (a->iface_gone && ms_linkwatch_ifindex(a->lw) > 0)
+			reinstall(a, ms_linkwatch_ifindex(a->lw));
+	}
+	if (a->speed_check_pending) {
+		a->speed_check_pending = false;
+		ms_agent_rederive_link_speed(a);
+	}
+	if (a->root_check_pending) {
+		a->root_check_pending = false;
+		ms_agent_check_root(a);
+	}
+}
+
+static int on_linkwatch(void *ctx, uint32_t events)
+{
+	struct ms_agent *a = ctx;
+	int ret;
+
+	(void)events;
+	ret = ms_linkwatch_dispatch(a->lw);
+	if (ret < 0) {
+		ms_warn("rtnetlink: %s; reading the interface's state again", strerror(-ret));
+		ret = ms_linkwatch_resync(a->lw);
+		if (ret < 0)
+			ms_warn("rtnetlink resync: %s; retrying next cycle", strerror(-ret));
+	}
+	ms_agent_act_on_link_notes(a);
+	return 0;
+}
+
+/* ethtool announced new link modes (ethtool -s): the speed may have changed. */
+static int on_ethtool(void *ctx, uint32_t events)
+{
+	struct ms_agent *a = ctx;
+
+	(void)events;
+	if (ms_ethtool_dispatch(a->ethtool, a->ifindex) != 0)
+		ms_agent_rederive_link_speed(a);
+	return 0;
+}
+
+int ms_agent_watch_link(struct ms_agent *a)
+{
+	int ret;
+
+	ret = ms_linkwatch_open(a->ifname, a->ifindex, on_link_event, a, &a->lw);
+	if (ret)
+		return ret;
+	ret = ms_loop_add(a->loop, ms_linkwatch_fd(a->lw), EPOLLIN, on_linkwatch, a);
+	if (ret || !a->ethtool)
+		return ret;
+	return ms_loop_add(a->loop, ms_ethtool_fd(a->ethtool), EPOLLIN, on_ethtool, a);
+}
+
+void ms_agent_resync_link(struct ms_agent *a)
+{
+	int ret = ms_linkwatch_resync(a->lw);
+
+	if (ret)
+		ms_warn("rtnetlink resync: %s", strerror(-ret));
+	ms_agent_act_on_link_notes(a);
+}

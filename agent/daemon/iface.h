@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The shaped interface: the classifier and the HTB tree on it, its link
+ * speed (rates re-derived when link_mbps is auto), its deletion and
+ * re-creation (shaped again from the requested settings), and the root
+ * qdisc another tool may replace. Link notes only set flags;
+ * ms_agent_act_on_link_notes() acts once all of them are read.
+ */
+#ifndef MS_IFACE_H
+#define MS_IFACE_H
+
+#include <linux/types.h>
+
+struct ms_agent;
+struct ms_state;
+
+/* Link speed in Mbit/s as the driver reports it (ethtool netlink, else sysfs); 0 unknown. */
+__u32 ms_agent_link_speed(const struct ms_agent *a);
+/* Loads the classifier (adopting prev's), fills its tables, watches its flow events. */
+int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
+/* Takes over the previous agent's tree, or builds one. */
+int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
+/* rtnetlink and ethtool notes into the agent's loop. */
+int ms_agent_watch_link(struct ms_agent *a);
+/* Is our tree still the root? Puts it back, or yields (reassert_root_qdisc=0). */
+void ms_agent_check_root(struct ms_agent *a);
+/* With link_mbps = auto: derives the settings again when the speed changed. */
+void ms_agent_rederive_link_speed(struct ms_agent *a);
+/* Reads the interface's state afresh (what happened since it was looked up) and acts on it. */
+void ms_agent_resync_link(struct ms_agent *a);
+/* What the link notes asked for, once all of them are read. */
+void ms_agent_act_on_link_notes(struct ms_agent *a);
+
+#endif /* MS_IFACE_H */
