@@ -3,7 +3,7 @@
 # A test that exits 77 was skipped for a missing prerequisite; under CI=true a
 # skip counts as a failure, because CI must never pass by not testing.
 #
-# Stages, in order: unit (unit tests), san (unit, BPF and tc tests built with
+# Stages, in order: unit (unit tests), san (unit, BPF and kernel tests built with
 # ASan+UBSan), fuzz (the fuzzers, briefly), lab (every lab test), lab-san
 # (some lab tests again with the ASan+UBSan agent and CLI). STAGES="lab-san"
 # (a space-separated list) runs only those; make check runs all of them.
@@ -48,7 +48,7 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if stage san; then
-	for t in "$BUILD"/san/tests/unit/test_* "$BUILD"/san/tests/bpf/test_* "$BUILD"/san/tests/tc/test_*; do
+	for t in "$BUILD"/san/tests/unit/test_* "$BUILD"/san/tests/bpf/test_* "$BUILD"/san/tests/kernel/test_*; do
 		[ -x "$t" ] && run "san/${t#"$BUILD"/san/tests/}" "$t"
 	done
 fi

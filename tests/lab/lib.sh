@@ -35,7 +35,7 @@ T_AGENT_LOGS=()
 #     output a test captures, a refused second agent, the CLI);
 #   UBSan: halt_on_error=1, exit status T_SAN_RC; its reports always go to
 #     stderr (GCC 12's UBSan ignores log_path), i.e. to the agent's log.
-#   LSan: the suppressions in tests/lab/lsan.supp (third-party libraries only).
+#   LSan: no suppressions: a leak anywhere in the process fails the test.
 # t_cleanup then fails the test if any such file is non-empty or a *.log in
 # $T_TMP has an ASan, UBSan or LSan report line (exit T_SAN_RC), or if the
 # agent it stops exits non-zero on SIGTERM (exit 1). Options already in the
@@ -110,13 +110,10 @@ t_setup() {
 
 # t_san_env: the sanitizer options (see T_SAN_RC above), reports under $T_TMP.
 t_san_env() {
-	local supp=
-	[ -f "$T_ROOT/tests/lab/lsan.supp" ] && supp=$T_ROOT/tests/lab/lsan.supp
 	T_SAN_DIR=$T_TMP/sanitizer
 	mkdir -p "$T_SAN_DIR"
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=$T_SAN_RC:log_path=$T_SAN_DIR/asan"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1:exitcode=$T_SAN_RC"
-	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0${supp:+:suppressions=$supp}"
 	local b
 	for b in "$AGENT" "${CTL:-}"; do
 		t_is_san "$b" && t_log "note: $b is sanitizer-built: any ASan/UBSan/LSan report fails this test"
