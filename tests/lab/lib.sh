@@ -24,6 +24,8 @@ T_MIG_PORT0=49152
 T_MGMT_PORT=54321
 # Logs of the agents t_agent_start started (scanned for sanitizer reports).
 T_AGENT_LOGS=()
+# A function t_cleanup runs after stopping the agent, before taking the lab down.
+T_TEARDOWN=
 
 # Sanitizers. A sanitizer-built agent or CLI (make build/san/migshaperd
 # build/san/migshaperctl; AGENT=... CTL=...) must fail the test on any
@@ -82,6 +84,11 @@ t_cleanup() {
 	for p in "${T_BG_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
+	# What the test brought up beyond the lab (virtlib.sh: the libvirt
+	# daemons) goes after the agent: taken down under a running agent, it
+	# would fill the tail of the agent's log, printed below on failure, with
+	# the teardown (e.g. "Connection reset by peer") instead of the test.
+	[ -n "${T_TEARDOWN:-}" ] && "$T_TEARDOWN"
 	lab_down
 	# A sanitizer report decides the exit status even when the test already
 	# failed (an agent halted by ASan makes the test fail first): T_SAN_RC

@@ -32,7 +32,7 @@ _hang_cleanup() {
 	# A stopped daemon would make the teardown wait for it.
 	[ -n "$hung_pid" ] && kill -CONT "$hung_pid" 2>/dev/null
 	(exit $rc)
-	_v_cleanup
+	t_cleanup
 }
 trap _hang_cleanup EXIT
 
