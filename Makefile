@@ -8,7 +8,7 @@
 #                                                     into the tests and benchmarks)
 #   tests/unit/test_*.c -> build/tests/unit/test_*   (cmocka, no privileges)
 #   tests/bpf/test_*.c  -> build/tests/bpf/test_*    (cmocka, root: BPF_PROG_TEST_RUN)
-#   tests/tc/test_*.c   -> build/tests/tc/test_*     (cmocka, root: netns + netlink)
+#   tests/kernel/test_*.c -> build/tests/kernel/test_* (cmocka, root: netns + netlink)
 #   tests/tools/*.c     -> build/tools/*             (lab helpers)
 #   tests/bench/*.c     -> build/bench/*             (benchmark drivers)
 #   tests/lab/test_*.sh                              (lab tests, root)
@@ -52,14 +52,14 @@ SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
-TCT_SRCS  := $(wildcard tests/tc/test_*.c)
+KERNT_SRCS := $(wildcard tests/kernel/test_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 
 UNIT_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BPFT_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BPFT_SRCS))
-TCT_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TCT_SRCS))
-SAN_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(UNIT_SRCS) $(BPFT_SRCS) $(TCT_SRCS))
+KERNT_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(KERNT_SRCS))
+SAN_TEST_BINS := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(UNIT_SRCS) $(BPFT_SRCS) $(KERNT_SRCS))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
@@ -150,7 +150,7 @@ $(BUILD)/guest/dirty.bin: tests/guest/dirty.asm
 	@mkdir -p $(@D)
 	nasm -f bin -o $@ $<
 
-check-build: all $(BUILD)/guest/dirty.bin $(UNIT_BINS) $(BPFT_BINS) $(TCT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
+check-build: all $(BUILD)/guest/dirty.bin $(UNIT_BINS) $(BPFT_BINS) $(KERNT_BINS) $(TOOL_BINS) $(BENCH_BINS) \
 	$(SAN_TEST_BINS) $(SAN_BINS)
 
 # ASan+UBSan builds: the tests above, and the agent and CLI for the lab-san stage.
@@ -172,10 +172,11 @@ demo: deps
 fuzz: deps
 	BUILD=$(BUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-# The 10-minute soak (make check runs a 60 s one: tests/lab/test_soak.sh).
+# The 10-minute soak, tests/long/soak.sh (make check runs 60 s of it as
+# tests/lab/test_soak.sh).
 soak: deps
 	$(MAKE) all $(TOOL_BINS) $(BUILD)/guest/dirty.bin
-	BUILD=$(BUILD) bash tests/lab/soak.sh 600
+	BUILD=$(BUILD) bash tests/long/soak.sh 600
 
 lab-up: all $(TOOL_BINS)
 	bash scripts/lab.sh up

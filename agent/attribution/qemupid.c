@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* QEMU process lookup through /proc. */
+/* QEMU processes and what they own, through /proc; see qemupid.h. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <netinet/tcp.h>
 
 #include "qemupid.h"
 
@@ -101,5 +104,199 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
 out:
 	free(buf);
 	closedir(proc);
+	return ret;
+}
+
+int ms_proc_parse_socket_link(const char *target, __u32 *inode)
+{
+	unsigned long long v = 0;
+	const char *p;
+
+	if (strncmp(target, "socket:[", 8) != 0)
+		return -EINVAL;
+	p = target + 8;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		/* inet_diag reports 32-bit inodes; a larger one cannot match. */
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	if (p[0] != ']' || p[1] != '\0')
+		return -EINVAL;
+	*inode = (__u32)v;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int ms_proc_socket_inodes(pid_t pid, __u32 **inodes, size_t *n)
+{
+	char path[64], target[64];
+	__u32 *v = NULL;
+	size_t cnt = 0, uniq = 0;
+	DIR *dir = NULL;
+	int ret = 0, fd;
+
+	*inodes = NULL;
+	*n = 0;
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = errno == ENOENT ? -ESRCH : -errno;
+		goto cleanup;
+	}
+	dir = fdopendir(fd);
+	if (!dir) {
+		ret = -errno;
+		close(fd);
+		goto cleanup;
+	}
+	/* Allocated up front: the scan is bounded and runs every second. */
+	v = malloc(MS_SOCKDIAG_MAX * sizeof(*v));
+	if (!v) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		struct dirent *de;
+		ssize_t len;
+		__u32 ino;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			/* The task is gone: /proc refuses to list its files. */
+			if (errno)
+				ret = errno == ENOENT ? -ESRCH : -errno;
+			break;
+		}
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		len = readlinkat(fd, de->d_name, target, sizeof(target) - 1);
+		if (len < 0) {
+			/* Closed since the listing, or the whole task exited. */
+			if (errno == ENOENT)
+				continue;
+			ret = -errno;
+			break;
+		}
+		target[len] = '\0';
+		if (ms_proc_parse_socket_link(target, &ino))
+			continue;
+		if (cnt == MS_SOCKDIAG_MAX) {
+			ret = -E2BIG;
+			break;
+		}
+		v[cnt++] = ino;
+	}
+	if (ret)
+		goto cleanup;
+	/*
+	 * A task that exits between two reads of its directory just ends the
+	 * listing early, which looks like a process with fewer sockets.
+	 */
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		ret = -ESRCH;
+		goto cleanup;
+	}
+	if (cnt == 0)
+		goto cleanup;
+	/* dup() gives one socket several fds. */
+	qsort(v, cnt, sizeof(*v), cmp_u32);
+	for (size_t i = 0; i < cnt; i++)
+		if (uniq == 0 || v[uniq - 1] != v[i])
+			v[uniq++] = v[i];
+	*inodes = v;
+	*n = uniq;
+	v = NULL;
+cleanup:
+	if (dir)
+		closedir(dir);
+	free(v);
+	return ret;
+}
+
+struct pid_match {
+	const __u32 *inodes; /* sorted */
+	size_t n_inodes;
+	bool *taken;		   /* per inode: already in conns */
+	__u16 port_min, port_max;  /* port_max == 0: every port */
+	struct ms_tcp_conn *conns; /* room for n_inodes */
+	size_t n;
+};
+
+static int on_pid_conn(void *ctx, const struct ms_tcp_conn *conn)
+{
+	struct pid_match *m = ctx;
+	const __u32 *hit;
+	size_t i;
+
+	/* The kernel filtered on the port too; this keeps the answer exact regardless. */
+	if (m->port_max && (conn->key.dport < m->port_min || conn->key.dport > m->port_max))
+		return 0;
+	hit = bsearch(&conn->inode, m->inodes, m->n_inodes, sizeof(*hit), cmp_u32);
+	if (!hit)
+		return 0;
+	i = (size_t)(hit - m->inodes);
+	if (m->taken[i])
+		return 0;
+	m->taken[i] = true;
+	m->conns[m->n++] = *conn;
+	return 0;
+}
+
+int ms_qemu_tcp_conns(struct ms_sockdiag *sd, pid_t pid, __u16 port_min, __u16 port_max,
+		      struct ms_tcp_conn **conns, size_t *n)
+{
+	struct pid_match m = {.port_min = port_min, .port_max = port_max};
+	__u32 *inodes = NULL;
+	size_t n_inodes = 0;
+	int ret;
+
+	*conns = NULL;
+	*n = 0;
+	if (!sd || port_min > port_max)
+		return -EINVAL;
+	ret = ms_proc_socket_inodes(pid, &inodes, &n_inodes);
+	if (ret || n_inodes == 0)
+		goto cleanup;
+	m.inodes = inodes;
+	m.n_inodes = n_inodes;
+	m.taken = calloc(n_inodes, sizeof(*m.taken));
+	m.conns = calloc(n_inodes, sizeof(*m.conns));
+	if (!m.taken || !m.conns) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	if (port_max)
+		ret = ms_sockdiag_dump_tcp_dports(sd, MS_TCPF(TCP_ESTABLISHED), port_min, port_max,
+						  on_pid_conn, &m);
+	else
+		ret = ms_sockdiag_dump_tcp(sd, MS_TCPF(TCP_ESTABLISHED), on_pid_conn, &m);
+	if (ret)
+		goto cleanup;
+	/* Gone during the dump: what was found is closing, not migrating. */
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		ret = -ESRCH;
+		goto cleanup;
+	}
+	if (m.n) {
+		*conns = m.conns;
+		*n = m.n;
+		m.conns = NULL;
+	}
+cleanup:
+	free(m.conns);
+	free(m.taken);
+	free(inodes);
 	return ret;
 }

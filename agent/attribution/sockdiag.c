@@ -1,26 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Flow attribution over sock_diag (inet_diag) with libmnl; see sockdiag.h.
- *
- * The kernel keeps the state of a dump on the netlink socket and runs one
- * dump per socket at a time: a dump we stop reading (callback stop, error,
- * timeout) would make the next request fail with EBUSY, and one that failed
- * with ENOBUFS never resumes. Draining costs a read of the rest of the table,
- * so such a socket is replaced instead, which costs two system calls.
+ * TCP connections from sock_diag (inet_diag); see sockdiag.h. The netlink
+ * exchange, its timeout and the replacement of a socket left with an
+ * unfinished dump are nlreq.c's.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stddef.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <libmnl/libmnl.h>
@@ -29,30 +18,18 @@
 #include <linux/inet_diag.h>
 
 #include "log.h"
+#include "nlreq.h"
 #include "sockdiag.h"
-
-/*
- * A dump of a few thousand sockets takes milliseconds; a kernel that has not
- * answered in this long has lost the dump, and the agent's loop must go on.
- */
-#define MS_SOCKDIAG_TIMEOUT_MS 2000
-
-/*
- * The kernel sizes dump messages to the reader's largest buffer, up to 32 KiB:
- * a buffer that size is never truncated and needs the fewest reads. libmnl
- * 1.0.5 names it MNL_SOCKET_DUMP_SIZE; Debian 12 has 1.0.4.
- */
-#define MS_SOCKDIAG_BUF_SIZE 32768
 
 /* struct tcp_info up to tcpi_total_retrans, the last field read here. */
 #define TCP_INFO_MIN_LEN (offsetof(struct tcp_info, tcpi_total_retrans) + sizeof(__u32))
 
+/* A request: the header, inet_diag_req_v2 and the port bytecode attribute. */
+#define MS_SOCKDIAG_REQ_SIZE 256
+
 struct ms_sockdiag {
-	struct mnl_socket *nl; /* NULL after a failed reopen */
-	unsigned int portid;
-	__u32 seq;
-	/* Requests are built here too. */
-	char buf[MS_SOCKDIAG_BUF_SIZE] __attribute__((aligned(8)));
+	struct ms_nlreq *req;
+	char buf[MS_SOCKDIAG_REQ_SIZE] __attribute__((aligned(8)));
 };
 
 /* Remote-port filter of one dump; max == 0 means none. */
@@ -65,42 +42,7 @@ struct dump_ctx {
 	ms_tcp_conn_cb cb;
 	void *ctx;
 	int cb_ret; /* nonzero: the callback stopped the dump */
-	int err;    /* -errno: a message could not be decoded */
 };
-
-static int sd_connect(struct ms_sockdiag *sd)
-{
-	struct timeval tv = {
-	    .tv_sec = MS_SOCKDIAG_TIMEOUT_MS / 1000,
-	    .tv_usec = (MS_SOCKDIAG_TIMEOUT_MS % 1000) * 1000,
-	};
-	struct mnl_socket *nl;
-	int ret;
-
-	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto err;
-	}
-	sd->nl = nl;
-	sd->portid = mnl_socket_get_portid(nl);
-	return 0;
-err:
-	mnl_socket_close(nl);
-	return ret;
-}
-
-/* Drops a socket whose dump was left unfinished; see the top of this file. */
-static int sd_reconnect(struct ms_sockdiag *sd)
-{
-	if (sd->nl)
-		mnl_socket_close(sd->nl);
-	sd->nl = NULL;
-	return sd_connect(sd);
-}
 
 int ms_sockdiag_open(struct ms_sockdiag **out)
 {
@@ -109,7 +51,7 @@ int ms_sockdiag_open(struct ms_sockdiag **out)
 
 	if (!sd)
 		return -ENOMEM;
-	ret = sd_connect(sd);
+	ret = ms_nlreq_open(NETLINK_SOCK_DIAG, &sd->req);
 	if (ret) {
 		free(sd);
 		return ret;
@@ -122,8 +64,7 @@ void ms_sockdiag_close(struct ms_sockdiag *sd)
 {
 	if (!sd)
 		return;
-	if (sd->nl)
-		mnl_socket_close(sd->nl);
+	ms_nlreq_close(sd->req);
 	free(sd);
 }
 
@@ -187,21 +128,13 @@ static int on_diag_msg(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *d = data;
 	struct ms_tcp_conn conn;
-	int ret;
 
 	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-		return MNL_CB_OK;
-	ret = ms_sockdiag_parse(nlh, &conn);
-	if (ret) {
-		d->err = -EPROTO;
-		return MNL_CB_ERROR;
-	}
-	ret = d->cb(d->ctx, &conn);
-	if (ret) {
-		d->cb_ret = ret;
-		return MNL_CB_STOP;
-	}
-	return MNL_CB_OK;
+		return 0;
+	if (ms_sockdiag_parse(nlh, &conn))
+		return -EPROTO;
+	d->cb_ret = d->cb(d->ctx, &conn);
+	return d->cb_ret;
 }
 
 /*
@@ -209,8 +142,8 @@ static int on_diag_msg(const struct nlmsghdr *nlh, void *data)
  * bytecode so the kernel skips other sockets before copying them out: a
  * hypervisor may hold many more connections than one migration's.
  */
-static void put_request(struct ms_sockdiag *sd, __u8 family, __u32 state_mask,
-			const struct port_range *ports)
+static struct nlmsghdr *put_request(struct ms_sockdiag *sd, __u8 family, __u32 state_mask,
+				    const struct port_range *ports)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(sd->buf);
 	struct inet_diag_req_v2 *req;
@@ -227,8 +160,6 @@ static void put_request(struct ms_sockdiag *sd, __u8 family, __u32 state_mask,
 	};
 
 	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = ++sd->seq;
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = family;
 	req->sdiag_protocol = IPPROTO_TCP;
@@ -236,59 +167,15 @@ static void put_request(struct ms_sockdiag *sd, __u8 family, __u32 state_mask,
 	req->idiag_ext = 1U << (INET_DIAG_INFO - 1);
 	if (ports->max)
 		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(bc), bc);
+	return nlh;
 }
 
 /* One family's dump, once. -ENOBUFS means it may be retried. */
 static int dump_family(struct ms_sockdiag *sd, __u8 family, __u32 state_mask,
 		       const struct port_range *ports, struct dump_ctx *d)
 {
-	struct nlmsghdr *nlh;
-	__u32 seq;
-	ssize_t len;
-	int ret;
-
-	if (!sd->nl) {
-		ret = sd_connect(sd);
-		if (ret)
-			return ret;
-	}
-	put_request(sd, family, state_mask, ports);
-	nlh = (struct nlmsghdr *)sd->buf;
-	seq = nlh->nlmsg_seq;
-	if (mnl_socket_sendto(sd->nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (;;) {
-		len = mnl_socket_recvfrom(sd->nl, sd->buf, sizeof(sd->buf));
-		if (len < 0 && errno == EINTR)
-			continue;
-		if (len < 0) {
-			ret = (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
-			goto out;
-		}
-		d->err = 0;
-		ret = mnl_cb_run(sd->buf, (size_t)len, seq, sd->portid, on_diag_msg, d);
-		if (ret == MNL_CB_ERROR) {
-			/* From NLMSG_ERROR, a bad sequence, or a bad message. */
-			ret = d->err ? d->err : -errno;
-			goto out;
-		}
-		if (ret == MNL_CB_STOP) {
-			ret = d->cb_ret;
-			goto out;
-		}
-	}
-out:
-	/* Anything but NLMSG_DONE leaves the dump running on the socket. */
-	if (ret) {
-		int err = sd_reconnect(sd);
-
-		/* Not fatal here: the next dump tries again. */
-		if (err)
-			ms_warn("sock_diag: cannot reopen the netlink socket: %s", strerror(-err));
-	}
-	return ret;
+	d->cb_ret = 0;
+	return ms_nlreq_dump(sd->req, put_request(sd, family, state_mask, ports), on_diag_msg, d);
 }
 
 static int dump_tcp(struct ms_sockdiag *sd, __u32 state_mask, const struct port_range *ports,
@@ -323,192 +210,12 @@ int ms_sockdiag_dump_tcp(struct ms_sockdiag *sd, __u32 state_mask, ms_tcp_conn_c
 	return dump_tcp(sd, state_mask & MS_TCPF_ALL, &all, cb, ctx);
 }
 
-int ms_sockdiag_parse_link(const char *target, __u32 *inode)
+int ms_sockdiag_dump_tcp_dports(struct ms_sockdiag *sd, __u32 state_mask, __u16 dport_min,
+				__u16 dport_max, ms_tcp_conn_cb cb, void *ctx)
 {
-	unsigned long long v = 0;
-	const char *p;
+	const struct port_range ports = {.min = dport_min, .max = dport_max};
 
-	if (strncmp(target, "socket:[", 8) != 0)
+	if (!sd || !cb || dport_min > dport_max || !dport_max)
 		return -EINVAL;
-	p = target + 8;
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (unsigned long long)(*p - '0');
-		/* inet_diag reports 32-bit inodes; a larger one cannot match. */
-		if (v > UINT32_MAX)
-			return -EINVAL;
-	}
-	if (p[0] != ']' || p[1] != '\0')
-		return -EINVAL;
-	*inode = (__u32)v;
-	return 0;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int ms_proc_socket_inodes(pid_t pid, __u32 **inodes, size_t *n)
-{
-	char path[64], target[64];
-	__u32 *v = NULL;
-	size_t cnt = 0, uniq = 0;
-	DIR *dir = NULL;
-	int ret = 0, fd;
-
-	*inodes = NULL;
-	*n = 0;
-	if (pid <= 0)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = errno == ENOENT ? -ESRCH : -errno;
-		goto cleanup;
-	}
-	dir = fdopendir(fd);
-	if (!dir) {
-		ret = -errno;
-		close(fd);
-		goto cleanup;
-	}
-	/* Allocated up front: the scan is bounded and runs every second. */
-	v = malloc(MS_SOCKDIAG_MAX * sizeof(*v));
-	if (!v) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	for (;;) {
-		struct dirent *de;
-		ssize_t len;
-		__u32 ino;
-
-		errno = 0;
-		de = readdir(dir);
-		if (!de) {
-			/* The task is gone: /proc refuses to list its files. */
-			if (errno)
-				ret = errno == ENOENT ? -ESRCH : -errno;
-			break;
-		}
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		len = readlinkat(fd, de->d_name, target, sizeof(target) - 1);
-		if (len < 0) {
-			/* Closed since the listing, or the whole task exited. */
-			if (errno == ENOENT)
-				continue;
-			ret = -errno;
-			break;
-		}
-		target[len] = '\0';
-		if (ms_sockdiag_parse_link(target, &ino))
-			continue;
-		if (cnt == MS_SOCKDIAG_MAX) {
-			ret = -E2BIG;
-			break;
-		}
-		v[cnt++] = ino;
-	}
-	if (ret)
-		goto cleanup;
-	/*
-	 * A task that exits between two reads of its directory just ends the
-	 * listing early, which looks like a process with fewer sockets.
-	 */
-	if (kill(pid, 0) < 0 && errno == ESRCH) {
-		ret = -ESRCH;
-		goto cleanup;
-	}
-	if (cnt == 0)
-		goto cleanup;
-	/* dup() gives one socket several fds. */
-	qsort(v, cnt, sizeof(*v), cmp_u32);
-	for (size_t i = 0; i < cnt; i++)
-		if (uniq == 0 || v[uniq - 1] != v[i])
-			v[uniq++] = v[i];
-	*inodes = v;
-	*n = uniq;
-	v = NULL;
-cleanup:
-	if (dir)
-		closedir(dir);
-	free(v);
-	return ret;
-}
-
-struct pid_match {
-	const __u32 *inodes; /* sorted */
-	size_t n_inodes;
-	bool *taken; /* per inode: already in conns */
-	struct port_range ports;
-	struct ms_tcp_conn *conns; /* room for n_inodes */
-	size_t n;
-};
-
-static int on_pid_conn(void *ctx, const struct ms_tcp_conn *conn)
-{
-	struct pid_match *m = ctx;
-	const __u32 *hit;
-	size_t i;
-
-	/* The kernel filtered on the port too; this keeps the answer exact regardless. */
-	if (m->ports.max && (conn->key.dport < m->ports.min || conn->key.dport > m->ports.max))
-		return 0;
-	hit = bsearch(&conn->inode, m->inodes, m->n_inodes, sizeof(*hit), cmp_u32);
-	if (!hit)
-		return 0;
-	i = (size_t)(hit - m->inodes);
-	if (m->taken[i])
-		return 0;
-	m->taken[i] = true;
-	m->conns[m->n++] = *conn;
-	return 0;
-}
-
-int ms_sockdiag_conns_of_pid(struct ms_sockdiag *sd, pid_t pid, __u16 port_min, __u16 port_max,
-			     struct ms_tcp_conn **conns, size_t *n)
-{
-	struct pid_match m = {.ports = {.min = port_min, .max = port_max}};
-	__u32 *inodes = NULL;
-	size_t n_inodes = 0;
-	int ret;
-
-	*conns = NULL;
-	*n = 0;
-	if (!sd || port_min > port_max)
-		return -EINVAL;
-	ret = ms_proc_socket_inodes(pid, &inodes, &n_inodes);
-	if (ret || n_inodes == 0)
-		goto cleanup;
-	m.inodes = inodes;
-	m.n_inodes = n_inodes;
-	m.taken = calloc(n_inodes, sizeof(*m.taken));
-	m.conns = calloc(n_inodes, sizeof(*m.conns));
-	if (!m.taken || !m.conns) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	ret = dump_tcp(sd, MS_TCPF(TCP_ESTABLISHED), &m.ports, on_pid_conn, &m);
-	if (ret)
-		goto cleanup;
-	/* Gone during the dump: what was found is closing, not migrating. */
-	if (kill(pid, 0) < 0 && errno == ESRCH) {
-		ret = -ESRCH;
-		goto cleanup;
-	}
-	if (m.n) {
-		*conns = m.conns;
-		*n = m.n;
-		m.conns = NULL;
-	}
-cleanup:
-	free(m.conns);
-	free(m.taken);
-	free(inodes);
-	return ret;
+	return dump_tcp(sd, state_mask & MS_TCPF_ALL, &ports, cb, ctx);
 }

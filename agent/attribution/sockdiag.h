@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Flow attribution: which TCP connections belong to a process (the QEMU of a
- * migrating domain), found by matching the socket inodes of its open files
- * against a sock_diag (inet_diag) dump, over libmnl.
+ * The host's TCP connections, from sock_diag (inet_diag) dumps over the
+ * netlink request layer (nlreq.h): 5-tuple, socket inode, state and the
+ * kernel's TCP_INFO. Which of them a process owns is qemupid.h's business
+ * (its open files name the socket inodes).
  *
  * A dump is not a snapshot. The kernel walks its socket tables in pieces,
  * unlocking in between, so a socket may be missed or reported twice when
  * others come and go meanwhile, and a dump that lost messages (ENOBUFS) is
  * restarted once. Callers key what they keep by inode, as
- * ms_sockdiag_conns_of_pid() does.
+ * ms_qemu_tcp_conns() does.
  */
 #ifndef MS_SOCKDIAG_H
 #define MS_SOCKDIAG_H
 
-#include <stddef.h>
-#include <sys/types.h>
 #include <linux/types.h>
 
 #include "migshaper.h"
@@ -23,10 +22,10 @@
 #define MS_TCPF(state) (1U << (state))
 #define MS_TCPF_ALL    0xfffU
 
-/* At most this many socket inodes per process, and so connections per call. */
+/* At most this many connections a caller collects at once (qemupid.h: sockets per process). */
 #define MS_SOCKDIAG_MAX 4096U
 
-struct ms_sockdiag; /* owns one NETLINK_SOCK_DIAG socket */
+struct ms_sockdiag; /* owns one NETLINK_SOCK_DIAG request socket */
 
 struct ms_tcp_conn {
 	/* Egress orientation: saddr/sport the local end, daddr/dport the remote. */
@@ -57,28 +56,12 @@ void ms_sockdiag_close(struct ms_sockdiag *sd);
 int ms_sockdiag_dump_tcp(struct ms_sockdiag *sd, __u32 state_mask, ms_tcp_conn_cb cb, void *ctx);
 
 /*
- * The socket inodes among the open files of process pid (all its threads
- * share them), sorted ascending, without duplicates; *inodes is NULL when *n
- * is 0, else the caller frees it. Files closed during the scan are skipped.
- * -ESRCH if there is no such process (or it exits during the scan), -E2BIG
- * beyond MS_SOCKDIAG_MAX socket descriptors (dup()s count), -EACCES without
- * the right to look.
+ * As ms_sockdiag_dump_tcp(), only the connections whose remote port lies in
+ * [dport_min, dport_max] (the kernel filters: a hypervisor may hold many
+ * more connections than one migration's). -EINVAL for an empty range.
  */
-int ms_proc_socket_inodes(pid_t pid, __u32 **inodes, size_t *n);
-
-/*
- * The established TCP connections of process pid (through any of its files,
- * including sockets it shares with other processes), at most one per socket,
- * in no particular order. With port_max != 0 only those whose remote port
- * lies in [port_min, port_max]; port_min = port_max = 0 means all. *conns is
- * NULL when *n is 0, else the caller frees it. Errors as
- * ms_proc_socket_inodes() and ms_sockdiag_dump_tcp(); -EINVAL for a bad range.
- *
- * A pid names a process only while it lives: the caller must know the pid is
- * still the QEMU it means (e.g. from libvirt's events) to trust the answer.
- */
-int ms_sockdiag_conns_of_pid(struct ms_sockdiag *sd, pid_t pid, __u16 port_min, __u16 port_max,
-			     struct ms_tcp_conn **conns, size_t *n);
+int ms_sockdiag_dump_tcp_dports(struct ms_sockdiag *sd, __u32 state_mask, __u16 dport_min,
+				__u16 dport_max, ms_tcp_conn_cb cb, void *ctx);
 
 /* Exposed for tests. */
 
@@ -89,8 +72,5 @@ int ms_sockdiag_conns_of_pid(struct ms_sockdiag *sd, pid_t pid, __u16 port_min, 
  */
 struct nlmsghdr;
 int ms_sockdiag_parse(const struct nlmsghdr *nlh, struct ms_tcp_conn *conn);
-
-/* Parses a /proc/<pid>/fd link target "socket:[N]"; -EINVAL for anything else. */
-int ms_sockdiag_parse_link(const char *target, __u32 *inode);
 
 #endif /* MS_SOCKDIAG_H */

@@ -373,9 +373,16 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 		break; /* carried by max_downtime_ms above */
 	case MS_POLICY_ACT_POSTCOPY:
 		ret = ms_virt_start_postcopy(c->virt, m->uuid);
-		if (ret)
+		/*
+		 * libvirt's answer, not a failed call: the migration was not
+		 * started with VIR_MIGRATE_POSTCOPY, which no job stat shows.
+		 */
+		if (ret == -EPERM) {
 			m->postcopy_refused = true;
-		else
+			ms_info("%s: no post-copy: not started with it (%s)", m->name, o->reason);
+			return;
+		}
+		if (!ret)
 			m->in_postcopy = true;
 		break;
 	case MS_POLICY_ACT_SUSPEND:

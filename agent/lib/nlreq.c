@@ -3,9 +3,12 @@
  * Netlink request and answer over libmnl; see nlreq.h.
  *
  * An exchange that does not end cleanly (timeout, a message cb cannot
- * decode, a dump stopped half way) may leave answers queued or a dump running
- * on the socket, and they would meet the next request. Such a socket is
- * replaced, which costs two system calls; draining it could take long.
+ * decode, a dump stopped half way, a dump that lost messages) may leave
+ * answers queued or a dump running on the socket: the kernel runs one dump
+ * per socket at a time, so the next request would fail with EBUSY or meet
+ * stale answers, and a dump that failed with ENOBUFS never resumes. Such a
+ * socket is replaced, which costs two system calls; draining it would cost a
+ * read of the rest of the table.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -81,7 +84,13 @@ void ms_nlreq_close(struct ms_nlreq *r)
 	free(r);
 }
 
-int ms_nlreq_run(struct ms_nlreq *r, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+/*
+ * One exchange. stop, when not NULL, is where cb records that it stopped the
+ * answer early (nonzero): that value is returned, and the socket, which may
+ * still hold the rest of the answer, is replaced.
+ */
+static int exchange(struct ms_nlreq *r, struct nlmsghdr *req, mnl_cb_t cb, void *data,
+		    const int *stop)
 {
 	ssize_t len;
 	int ret;
@@ -111,7 +120,9 @@ int ms_nlreq_run(struct ms_nlreq *r, struct nlmsghdr *req, mnl_cb_t cb, void *da
 		errno = 0;
 		ret = mnl_cb_run(r->buf, (size_t)len, req->nlmsg_seq, r->portid, cb, data);
 	} while (ret == MNL_CB_OK);
-	if (ret == MNL_CB_ERROR)
+	if (stop && *stop)
+		ret = *stop;
+	else if (ret == MNL_CB_ERROR)
 		ret = errno ? -errno : -EPROTO;
 	else
 		ret = 0;
@@ -127,4 +138,31 @@ out:
 			ms_warn("netlink: cannot reopen a request socket: %s", strerror(-err));
 	}
 	return ret;
+}
+
+int ms_nlreq_run(struct ms_nlreq *r, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	return exchange(r, req, cb, data, NULL);
+}
+
+struct dump_call {
+	ms_nlreq_msg_cb cb;
+	void *data;
+	int stop; /* cb's nonzero answer */
+};
+
+static int on_dump_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_call *d = data;
+
+	d->stop = d->cb(nlh, d->data);
+	return d->stop ? MNL_CB_STOP : MNL_CB_OK;
+}
+
+int ms_nlreq_dump(struct ms_nlreq *r, struct nlmsghdr *req, ms_nlreq_msg_cb cb, void *data)
+{
+	struct dump_call d = {.cb = cb, .data = data};
+
+	req->nlmsg_flags |= NLM_F_DUMP;
+	return exchange(r, req, on_dump_msg, &d, &d.stop);
 }

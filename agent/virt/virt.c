@@ -337,8 +337,10 @@ static void run_connect(struct worker *w, struct request *r)
 		fail(r, -EIO, "virConnectRegisterCloseCallback");
 		goto err;
 	}
+	/* A driver that runs in process (test:///, the unit tests') has no link to keep alive. */
 	if (virConnectSetKeepAlive(w->conn, MS_VIRT_KEEPALIVE_INTERVAL_S,
-				   MS_VIRT_KEEPALIVE_COUNT) < 0) {
+				   MS_VIRT_KEEPALIVE_COUNT) < 0 &&
+	    virGetLastErrorCode() != VIR_ERR_NO_SUPPORT) {
 		fail(r, -EIO, "virConnectSetKeepAlive");
 		goto err;
 	}
@@ -437,6 +439,7 @@ static void run_domain_call(struct worker *w, struct request *r)
 {
 	virTypedParameterPtr params = NULL;
 	virDomainPtr dom;
+	const char *name;
 	unsigned long bw;
 	int rc = -1, type, nparams = 0;
 
@@ -449,6 +452,12 @@ static void run_domain_call(struct worker *w, struct request *r)
 			fail(r, -EIO, "virDomainLookupByUUID");
 		return;
 	}
+	/*
+	 * Named now: every public libvirt call, virDomainGetName() too, resets
+	 * the thread's last error, so naming the domain after a failed call
+	 * would report "no error" instead of libvirt's answer.
+	 */
+	name = virDomainGetName(dom);
 	switch (r->op) {
 	case OP_JOB_STATS:
 		/* KEEP_COMPLETED: reading must not erase what the manager reads too. */
@@ -491,8 +500,9 @@ static void run_domain_call(struct worker *w, struct request *r)
 	if (rc < 0) {
 		char what[128];
 
-		snprintf(what, sizeof(what), "%s(%s)", op_names[r->op], virDomainGetName(dom));
-		fail(r, -EIO, what);
+		snprintf(what, sizeof(what), "%s(%s)", op_names[r->op], name ? name : "?");
+		/* Not in a state for it: for post-copy, not started with VIR_MIGRATE_POSTCOPY. */
+		fail(r, virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID ? -EPERM : -EIO, what);
 	}
 	virDomainFree(dom);
 }

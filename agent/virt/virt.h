@@ -84,7 +84,13 @@ int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool complet
 /* -ENOENT when the domain is gone from this host (or inactive). */
 int ms_virt_domain_running(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
-/* The escalation steps: virDomainMigrateSetMaxDowntime, ...StartPostCopy, Suspend, AbortJob. */
+/*
+ * The escalation steps: virDomainMigrateSetMaxDowntime, ...StartPostCopy,
+ * Suspend, AbortJob. Like every call on a domain here, each returns -EPERM
+ * when libvirt refuses it as invalid in the domain's state
+ * (VIR_ERR_OPERATION_INVALID, e.g. post-copy on a migration not started with
+ * VIR_MIGRATE_POSTCOPY), -EIO for libvirt's other errors.
+ */
 int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 ms);
 int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid);

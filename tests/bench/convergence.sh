@@ -30,7 +30,7 @@ mv "$tmp" "$out"
 trap - EXIT
 # "lab": one run with real QEMU (root, KVM, libvirt), unless BENCH_LAB=0.
 if [ "${BENCH_LAB:-1}" != 0 ] && [ "$(id -u)" -eq 0 ]; then
-	if lab=$(bash tests/lab/convergence_lab.sh 2>/tmp/convergence-lab.err) &&
+	if lab=$(bash tests/long/convergence_lab.sh 2>/tmp/convergence-lab.err) &&
 		echo "$lab" | jq -e . >/dev/null 2>&1; then
 		jq --argjson lab "$lab" '.lab = $lab' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
 		echo "convergence: lab run: $lab"

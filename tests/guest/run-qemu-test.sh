@@ -14,7 +14,9 @@
 # On the 5 MiB/s guest it also checks run-time rate control through PS/2
 # keys (QMP send-key, like `virsh send-key`): key 0 -> 0 MiB/s, key 4 -> 20.
 #
-# Exit: 0 pass, 1 fail, 77 skip (no usable /dev/kvm, qemu, nasm or python3).
+# Exit: 0 pass, 1 fail, 75 only a measured rate was off (a timing sample on a
+# loaded host: scripts/run-tests.sh may run it again), 77 skip (no usable
+# /dev/kvm, qemu, nasm or python3).
 # Env: BUILD (default build; images go to $BUILD/guest/), KEEP=1 keeps the
 # scratch directory (serial logs, QEMU logs), QEMU (default
 # qemu-system-x86_64), RATES (default "5 20 45").
@@ -38,6 +40,7 @@ mkdir -p "$BUILD/guest"
 work=$(mktemp -d "$BUILD/guest/qemu-test.XXXXXX") || exit 1
 QPID=""
 failures=0
+timing_failures=0
 
 stop_qemu() {
     if [ -n "$QPID" ]; then
@@ -54,6 +57,7 @@ trap cleanup EXIT
 trap 'echo "interrupted"; exit 1' INT TERM HUP
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+fail_timing() { echo "FAIL (timing sample): $*"; timing_failures=$((timing_failures + 1)); }
 time_left() { [ "$SECONDS" -lt "$TOTAL_TIMEOUT" ]; }
 qmp() { timeout 20 python3 "$here/qmp.py" "$SOCK" "$@"; }
 
@@ -133,7 +137,12 @@ check_rate() {
     tol=$(( nom * 10 / 100 ))
     [ "$nom" -gt 0 ] && [ "$tol" -lt 1 ] && tol=1
     if [ $(( got - nom )) -gt "$tol" ] || [ $(( nom - got )) -gt "$tol" ]; then
-        fail "$tag: dirty rate $got MiB/s is not within $tol MiB/s of $nom MiB/s"
+        # A stopped guest must measure 0: any other miss is a rate sample.
+        if [ "$nom" -eq 0 ]; then
+            fail "$tag: dirty rate $got MiB/s, the guest should dirty nothing"
+        else
+            fail_timing "$tag: dirty rate $got MiB/s is not within $tol MiB/s of $nom MiB/s"
+        fi
         return 1
     fi
 }
@@ -172,8 +181,12 @@ done
 
 echo "total ${SECONDS}s"
 if [ "$failures" -ne 0 ]; then
-    echo "FAIL ($failures)"
+    echo "FAIL ($failures, and $timing_failures timing)"
     exit 1
+fi
+if [ "$timing_failures" -ne 0 ]; then
+    echo "FAIL ($timing_failures timing)"
+    exit 75
 fi
 echo PASS
 exit 0

@@ -25,6 +25,6 @@ flows=$(for i in 0 1 2; do printf '%.1f ' "$(t_iperf_mbps "$i")"; done)
 # logged once as belonging to no known migration.
 nflow_logs=$(grep -c 'unattributed migration flow .* belongs to no known migration' "$T_TMP/agent.log")
 t_log "aggregate $AGG Mbit/s: sum $got Mbit/s (L2), error $(t_pct_err "$got" $AGG)%; per-flow goodput: $flows; class 1:20 bytes $(t_class_bytes 20); 'unattributed flow' lines: $nflow_logs"
-t_within "$got" $AGG $TOL || t_fail "sum $got is outside +-$TOL% of $AGG"
 [ "$nflow_logs" -ge 3 ] || t_fail "the agent logged $nflow_logs new unattributed flows, expected >= 3"
+t_within "$got" $AGG $TOL || t_fail_timing "sum $got is outside +-$TOL% of $AGG"
 t_log "PASS"

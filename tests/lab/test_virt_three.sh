@@ -16,11 +16,26 @@ t_wait_log "$log" "libvirt: connected" 15 || t_fail "agent did not connect to li
 t_hb_server
 for g in ms-a ms-b ms-c; do v_guest "$g" 5; done
 
+# Each migration is bounded by MIG_LIMIT_S, not by virtlab_virsh's 60 s: on
+# a loaded 2-core machine three concurrent ones can take longer (about 25 s
+# here when idle), and a slow migration is no failed one. virsh killed by
+# the limit (exit 124) leaves the migration running: a timing failure. Any
+# other failure of virsh is libvirt's verdict: a functional one.
+MIG_LIMIT_S=${MIG_LIMIT_S:-180}
+migrate_bg() {
+	timeout "$MIG_LIMIT_S" virsh -q -c "$V_HV1_URI" migrate --live --p2p "$1" \
+		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-$1.log" 2>&1 &
+	T_LAST_PID=$!
+	T_BG_PIDS+=("$T_LAST_PID")
+}
+
 t_hb_run 40 >"$T_TMP/hb.json" &
 hb_pid=$!
+guests=(ms-a ms-b ms-c)
 pids=()
-for g in ms-a ms-b ms-c; do
-	v_migrate_bg "$g"
+mig_t0=$SECONDS
+for g in "${guests[@]}"; do
+	migrate_bg "$g"
 	pids+=("$T_LAST_PID")
 done
 t_wait_until 20 v_mig_classes_are 3 || t_fail "3 classes never existed at once ($(v_mig_classes))"
@@ -46,15 +61,28 @@ t1=$(t_now_ns)
 running=$(v_mig_classes)
 mbps=$(((w1 - w0) * 8 * 1000 / (t1 - t0)))
 t_log "wire rate with $running migrations running: $mbps Mbit/s (aggregate 450)"
-[ "$running" -eq 3 ] || t_fail "a migration ended during the measurement; cannot judge the aggregate"
-[ "$mbps" -le $((450 * 105 / 100 + 20)) ] || t_fail "aggregate exceeded: $mbps Mbit/s"
 
-for p in "${pids[@]}"; do wait "$p" || t_fail "a migration failed"; done
-for g in ms-a ms-b ms-c; do
+slow=()
+for i in 0 1 2; do
+	wait "${pids[$i]}"
+	rc=$?
+	if [ $rc -eq 124 ]; then
+		slow+=("${guests[$i]}")
+	elif [ $rc -ne 0 ]; then
+		t_fail "${guests[$i]}: migration failed (virsh exit $rc): $(cat "$T_TMP/migrate-${guests[$i]}.log")"
+	fi
+done
+[ ${#slow[@]} -eq 0 ] ||
+	t_fail_timing "still migrating after ${MIG_LIMIT_S} s: ${slow[*]} ($(virtlab_virsh hv1 domjobinfo "${slow[0]}" | grep -E 'Memory remaining|Iteration' | tr -s ' ' | tr '\n' ' '))"
+t_log "all three migrated in $((SECONDS - mig_t0)) s"
+for g in "${guests[@]}"; do
 	[ "$(virtlab_virsh hv2 domstate "$g")" = running ] || t_fail "$g is not running on hv2"
 done
 t_wait_until 10 v_mig_classes_are 0 || t_fail "classes not freed: $(v_mig_classes) left"
 wait "$hb_pid"
 t_log "heartbeat: $(cat "$T_TMP/hb.json")"
 [ "$(jq .missed "$T_TMP/hb.json")" = 0 ] || t_fail "heartbeats missed"
+# The timing sample last: every functional check above fails at once.
+[ "$running" -eq 3 ] || t_fail_timing "a migration ended during the measurement; cannot judge the aggregate"
+[ "$mbps" -le $((450 * 105 / 100 + 20)) ] || t_fail_timing "aggregate exceeded: $mbps Mbit/s"
 t_log "PASS"

@@ -10,12 +10,10 @@ V_HOSTS=$(printf '%s hv1\n%s hv2' "$LAB_HV1_IP" "$LAB_HV2_IP")
 V_HV1_URI=$(virtlab_uri hv1)
 V_GUEST_MIB=256
 
-_v_cleanup() {
-	local rc=$?
+# The libvirt daemons and their guests, taken down by t_cleanup after the agent.
+_v_teardown() {
 	virtlab_host_down "$LAB_NS_HV1" hv1
 	virtlab_host_down "$LAB_NS_HV2" hv2
-	(exit $rc)
-	t_cleanup
 }
 
 # v_setup: the lab, both libvirt daemons and the built tools; 77 when the
@@ -27,7 +25,7 @@ v_setup() {
 	done
 	[ -c /dev/kvm ] || t_skip "/dev/kvm is missing"
 	t_setup need_agent
-	trap _v_cleanup EXIT
+	T_TEARDOWN=_v_teardown
 	virtlab_host_up "$LAB_NS_HV1" hv1 "$LAB_HV1_IP" "$V_HOSTS" || t_fail "libvirtd on hv1 did not start"
 	virtlab_host_up "$LAB_NS_HV2" hv2 "$LAB_HV2_IP" "$V_HOSTS" || t_fail "libvirtd on hv2 did not start"
 }

@@ -517,6 +517,42 @@ static void test_escalation_skips_useless_downtime(void **state)
 	test_free(s);
 }
 
+/*
+ * libvirt refuses post-copy on a migration not started with
+ * VIR_MIGRATE_POSTCOPY (no job stat says so beforehand); the coordinator then
+ * clears postcopy_enabled. Regression (test_virt_three, 2026-12-02): the
+ * escalation must go on to its next step, and never ask for post-copy again.
+ */
+static void test_escalation_after_postcopy_refused(void **state)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in;
+	struct ms_policy_mig_out out;
+	struct ms_policy_params p;
+	enum ms_policy_action acts[8];
+	size_t n = 0;
+
+	(void)state;
+	params_1g(&p, MS_POLICY_FAIR);
+	p.suspend_allowed = true;
+	/* A dirty set no downtime limit can carry: post-copy is the first step. */
+	mig(&in, 1, 2048 * MIB, 50 * MIB, 2);
+	in.postcopy_enabled = true;
+	for (__u64 t = 1; t <= 60 && n < 8; t++) {
+		in.iteration++;
+		assert_int_equal(decide(&p, s, t * SEC, &in, 1, &out, NULL), 0);
+		if (out.action == MS_POLICY_ACT_NONE)
+			continue;
+		acts[n++] = out.action;
+		if (out.action == MS_POLICY_ACT_POSTCOPY)
+			in.postcopy_enabled = false; /* what coord does on libvirt's refusal */
+	}
+	assert_int_equal(n, 2);
+	assert_int_equal(acts[0], MS_POLICY_ACT_POSTCOPY);
+	assert_int_equal(acts[1], MS_POLICY_ACT_SUSPEND);
+	test_free(s);
+}
+
 /* Feeds remaining samples (one a second); returns the first stalled second or 0. */
 static __u64 stall_at(const __u64 *rem, const __u64 *iter, size_t n)
 {
@@ -800,6 +836,7 @@ int main(void)
 	    cmocka_unit_test(test_switchover_boost),
 	    cmocka_unit_test(test_escalation_order),
 	    cmocka_unit_test(test_escalation_skips_useless_downtime),
+	    cmocka_unit_test(test_escalation_after_postcopy_refused),
 	    cmocka_unit_test(test_stall_sawtooth),
 	    cmocka_unit_test(test_stall_flat),
 	    cmocka_unit_test(test_aimd),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Decoding of sock_diag answers and /proc fd links, on messages built here:
- * the shapes a kernel may send that the namespace test cannot provoke (old
+ * Decoding of sock_diag answers (sockdiag.c) and /proc fd links (qemupid.c),
+ * on messages built here: the shapes a kernel may send that the namespace test cannot provoke (old
  * kernels' short tcp_info, no TCP_INFO at all, garbage).
  */
 #include <errno.h>
@@ -21,6 +21,7 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 
+#include "qemupid.h"
 #include "sockdiag.h"
 
 struct msgbuf {
@@ -170,18 +171,18 @@ static void test_parse_link(void **state)
 	__u32 ino = 0;
 
 	(void)state;
-	assert_int_equal(ms_sockdiag_parse_link("socket:[12345]", &ino), 0);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[12345]", &ino), 0);
 	assert_int_equal(ino, 12345);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[4294967295]", &ino), 0);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[4294967295]", &ino), 0);
 	assert_int_equal(ino, 4294967295U);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[4294967296]", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[]", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[12", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[12]x", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("socket:[-1]", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("pipe:[12]", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("/dev/null", &ino), -EINVAL);
-	assert_int_equal(ms_sockdiag_parse_link("anon_inode:[eventfd]", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[4294967296]", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[]", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[12", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[12]x", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("socket:[-1]", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("pipe:[12]", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("/dev/null", &ino), -EINVAL);
+	assert_int_equal(ms_proc_parse_socket_link("anon_inode:[eventfd]", &ino), -EINVAL);
 }
 
 int main(void)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * agent/attribution/sockdiag.c against the real kernel, in a private network namespace
+ * agent/attribution/sockdiag.c and the socket side of qemupid.c (a process's TCP
+ * connections) against the real kernel, in a private network namespace
  * where only this test has sockets. Needs root; exits 77 (skip) without it.
  *
  * Child processes report what they opened (5-tuples from getsockname and
@@ -32,6 +33,7 @@
 #include <libmnl/libmnl.h>
 
 #include "migshaper.h"
+#include "qemupid.h"
 #include "sockdiag.h"
 
 /* Listeners: three inside the migration port range, one outside. */
@@ -397,7 +399,7 @@ static void test_conns_of_pid(void **state)
 	assert_int_equal(rec_of(fds[1], &mine[1]), 0);
 
 	/* All of the child's, none of ours. */
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, 0, 0, &conns, &n), 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, 0, 0, &conns, &n), 0);
 	expect_exactly(conns, n, child, CHILD_CONNS);
 	assert_null(find_conn(conns, n, &mine[0]));
 	assert_null(find_conn(conns, n, &mine[1]));
@@ -418,22 +420,20 @@ static void test_conns_of_pid(void **state)
 	free(conns);
 
 	/* Remote port inside the range: all but the last. */
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, RANGE_MIN, RANGE_MAX, &conns, &n),
-			 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, RANGE_MIN, RANGE_MAX, &conns, &n), 0);
 	expect_exactly(conns, n, child, CHILD_CONNS - 1);
 	free(conns);
 
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, PORT_OUT, PORT_OUT, &conns, &n),
-			 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, PORT_OUT, PORT_OUT, &conns, &n), 0);
 	expect_exactly(conns, n, &child[CHILD_CONNS - 1], 1);
 	free(conns);
 
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, 50000, 65535, &conns, &n), 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, 50000, 65535, &conns, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(conns);
 
 	/* From our side: ours and none of the child's. */
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, getpid(), 0, 0, &conns, &n), 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, getpid(), 0, 0, &conns, &n), 0);
 	expect_exactly(conns, n, mine, 2);
 	free(conns);
 
@@ -448,7 +448,7 @@ static void test_bad_range(void **state)
 	struct ms_tcp_conn *conns = (void *)1;
 	size_t n = 1;
 
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, getpid(), 2, 1, &conns, &n), -EINVAL);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, getpid(), 2, 1, &conns, &n), -EINVAL);
 	assert_null(conns);
 	assert_int_equal(n, 0);
 }
@@ -467,7 +467,7 @@ static void test_no_such_pid(void **state)
 		_exit(0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	/* Reaped: the pid names nothing (until reused, which takes a wrap). */
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, pid, 0, 0, &conns, &n), -ESRCH);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, pid, 0, 0, &conns, &n), -ESRCH);
 	assert_null(conns);
 	assert_int_equal(n, 0);
 	assert_int_equal(ms_proc_socket_inodes(pid, &inodes, &n), -ESRCH);
@@ -492,7 +492,7 @@ static void test_process_without_sockets(void **state)
 	assert_int_equal(n, 0);
 	assert_null(inodes);
 	n = 1;
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, 0, 0, &conns, &n), 0);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, 0, 0, &conns, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(conns);
 	child_finish(&c);
@@ -552,7 +552,7 @@ static void test_too_many_sockets(void **state)
 	assert_int_equal(read_recs(c.report, &r, 1), 0);
 	assert_int_equal(ms_proc_socket_inodes(c.pid, &inodes, &n), -E2BIG);
 	assert_null(inodes);
-	assert_int_equal(ms_sockdiag_conns_of_pid(env->sd, c.pid, 0, 0, &conns, &n), -E2BIG);
+	assert_int_equal(ms_qemu_tcp_conns(env->sd, c.pid, 0, 0, &conns, &n), -E2BIG);
 	assert_null(conns);
 	child_finish(&c);
 }
@@ -654,6 +654,11 @@ static void test_state_filter_and_stop(void **state)
 	assert_int_equal(c.calls, 4);
 
 	assert_int_equal(ms_sockdiag_dump_tcp(env->sd, MS_TCPF(TCP_LISTEN), NULL, &c), -EINVAL);
+	/* The port filter itself: an empty range is refused, not taken for "all". */
+	assert_int_equal(ms_sockdiag_dump_tcp_dports(env->sd, MS_TCPF_ALL, 2, 1, count_conns, &c),
+			 -EINVAL);
+	assert_int_equal(ms_sockdiag_dump_tcp_dports(env->sd, MS_TCPF_ALL, 0, 0, count_conns, &c),
+			 -EINVAL);
 }
 
 struct inode_set {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak: tests/lab/soak.sh DURATION_S
+# Soak: tests/long/soak.sh DURATION_S (make soak: 600 s; make check: 60 s, as
+# tests/lab/test_soak.sh)
 #
 # The agent on hv1 runs for DURATION_S seconds under everything at once:
 #   - migrations starting and ending continuously: SOAK_GUESTS (default 3)
@@ -56,7 +57,7 @@
 # Exit 0 pass, 1 fail, 77 if the libvirt lab cannot run here. Bounded: setup
 # (~30 s) + DURATION_S + the tail (a migration in flight finishes; each
 # virsh call is bounded by 60 s) + reconnect waits (<= 40 s).
-. "$(dirname "$0")/virtlib.sh"
+. "$(dirname "$0")/../lab/virtlib.sh"
 
 DURATION_S=${1:-}
 if ! [[ "$DURATION_S" =~ ^[0-9]+$ ]] || [ "$DURATION_S" -lt 30 ] || [ "$DURATION_S" -gt 86400 ]; then

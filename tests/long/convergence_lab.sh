@@ -4,7 +4,7 @@
 # migrate hv1 -> hv2 at once, sharing 300 Mbit/s, under srpt and then fair.
 # Prints one JSON object: per policy, mean and max completion (s), failures,
 # max downtime (ms). Not a test (no test_ prefix): a measurement.
-. "$(dirname "$0")/virtlib.sh"
+. "$(dirname "$0")/../lab/virtlib.sh"
 v_setup >&2
 
 log="$T_TMP/agent.log"
