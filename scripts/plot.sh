@@ -73,11 +73,11 @@ colors=('#d62728' '#1f77b4' '#ff7f0e' '#2ca02c')
 for i in "${!PHASES[@]}"; do
 	p=${PHASES[$i]}
 	if have "$p.rtt"; then
-		rtt_plots+="${rtt_plots:+, }'$DATA/$p.rtt' using 1:(\$3 eq \"hit\" ? \$2 : 1/0) with points pt 7 ps 0.5 lc rgb '${colors[$i]}' title '${TITLE[$p]}'"
+		rtt_plots+="${rtt_plots:+, }'$DATA/$p.rtt' using 1:(strcol(3) eq \"hit\" ? \$2 : 1/0) with points pt 7 ps 0.5 lc rgb '${colors[$i]}' title '${TITLE[$p]}'"
 		have "$p.misses" && rtt_plots+=", '$DATA/$p.misses' using 1:2 with points pt 2 ps 2 lc rgb '${colors[$i]}' title 'missed'"
 	fi
 	if have "$p.mgr"; then
-		mgr_plots+="${mgr_plots:+, }'$DATA/$p.mgr' using 1:(\$3 eq \"ok\" ? \$2 : 1/0) with linespoints pt 7 ps 0.8 lc rgb '${colors[$i]}' title '${TITLE[$p]}'"
+		mgr_plots+="${mgr_plots:+, }'$DATA/$p.mgr' using 1:(strcol(3) eq \"ok\" ? \$2 : 1/0) with linespoints pt 7 ps 0.8 lc rgb '${colors[$i]}' title '${TITLE[$p]}'"
 		have "$p.fails" && mgr_plots+=", '$DATA/$p.fails' using 1:2 with points pt 2 ps 2 lc rgb '${colors[$i]}' title 'failed call'"
 	fi
 done
@@ -105,7 +105,7 @@ plot $rtt_plots
 
 set output '$OUT/demo-manager.png'
 set title "the manager's calls to hv1 (40 kB stats reply, 2 s timeout): latency of every call"
-set yrange [0.1:4000]
+set yrange [0.03:4000]
 set ylabel 'call latency (ms, log scale)'
 plot $mgr_plots
 EOF
