@@ -154,6 +154,8 @@ struct ms_policy_mig_in {
 	bool in_postcopy;      /* switched to post-copy: runs on the destination */
 	bool suspended;	       /* paused by the suspend action */
 	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
+	/* The speed its manager set (agent/control/manager.h): a ceiling; 0: none. */
+	__u32 manager_max_mibs;
 };
 
 struct ms_policy_health {
