@@ -1109,14 +1109,22 @@ void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb 
 	c->deps.htb = htb;
 }
 
+void ms_coord_restore_speeds(struct ms_coord *c)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->state == MS_MIG_ACTIVE)
+			restore_libvirt(c, m, false);
+	}
+}
+
 void ms_coord_release(struct ms_coord *c)
 {
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
 		if (m->used) {
-			if (m->state == MS_MIG_ACTIVE)
-				restore_libvirt(c, m, false);
 			uninstall(c, m);
 			ms_mig_remove(&c->table, m);
 		}

@@ -105,12 +105,14 @@ void ms_coord_detach(struct ms_coord *c);
 void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb *htb);
 
 /*
- * Clean stop: puts back the libvirt speeds the agent set on running
+ * Clean stop, first: puts back the libvirt speeds the agent set on running
  * migrations (the manager's, else what was in force before: libvirt's
  * default unless someone had set one), so no migration stays throttled by
- * a stopped agent; then removes every class and flow the coordinator
- * installed. Call it while libvirt is still connected.
+ * a stopped agent. Needs libvirt: call it before ms_virt_close(), which
+ * leaves the coordinator's pointer to it dangling.
  */
+void ms_coord_restore_speeds(struct ms_coord *c);
+/* Removes every class and flow the coordinator installed (clean stop). */
 void ms_coord_release(struct ms_coord *c);
 void ms_coord_free(struct ms_coord *c);
 
