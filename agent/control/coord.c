@@ -445,6 +445,14 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
 		return;
 	/*
+	 * libvirt applies the migration's own bandwidth (virsh migrate
+	 * --bandwidth, Nova's first speed) when its perform phase starts:
+	 * until data moves, the speed read back is not the manager's yet, and
+	 * one set now would exceed it. The class shapes meanwhile.
+	 */
+	if (!m->libvirt_speed_mibs && !m->stats.mem_processed_bytes && !m->stats.iteration)
+		return;
+	/*
 	 * What is in force? libvirt applies a migration's own bandwidth
 	 * parameter when its perform phase starts, and the manager may change
 	 * it at any time: a speed the agent did not set is the manager's, and
