@@ -450,7 +450,8 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	 * until data moves, the speed read back is not the manager's yet, and
 	 * one set now would exceed it. The class shapes meanwhile.
 	 */
-	if (!m->libvirt_speed_mibs && !m->stats.mem_processed_bytes && !m->stats.iteration)
+	if (!m->libvirt_speed_mibs && !m->stats.mem_processed_bytes && !m->stats.iteration &&
+	    !m->n_flows)
 		return;
 	/*
 	 * What is in force? libvirt applies a migration's own bandwidth
@@ -532,6 +533,9 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	}
 	if (o->max_downtime_ms && o->max_downtime_ms != m->max_downtime_ms)
 		apply_downtime(c, m, o->max_downtime_ms, o->reason);
+	/* A raise that did not happen (refused, or below the manager's) is no action. */
+	if (o->action == MS_POLICY_ACT_RAISE_DOWNTIME && m->max_downtime_ms != o->max_downtime_ms)
+		return;
 	if (o->action != MS_POLICY_ACT_NONE && !ms_manager_allows(m, o->action, mode)) {
 		ms_info("%s: no %s (%s): its manager has acted on this migration", m->name,
 			ms_policy_action_name(o->action), o->reason);
@@ -867,6 +871,15 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 			return;
 	ms_coord_cycle(c);
 	if (flow_attributed(c, &ev->key)) {
+		/* The stream is connected: a speed held back until then is set now. */
+		for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+			const struct ms_migration *m = &c->table.entries[i];
+
+			if (m->used && !m->libvirt_speed_mibs && ms_mig_has_flow(m, &ev->key)) {
+				apply_allocation(c);
+				break;
+			}
+		}
 		/*
 		 * ts_ns is bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the packet that
 		 * reported the flow: its first, unless the flow was re-reported.
@@ -945,8 +958,11 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 			ms_coord_cycle(c);
 		return;
 	case MS_VIRT_EV_ITERATION:
-		/* The source's first sign of a new migration is its first iteration. */
-		if (!m) {
+		/*
+		 * The source's first sign of a new migration is its first
+		 * iteration; one found before it moved data gets its speed now.
+		 */
+		if (!m || !m->libvirt_speed_mibs) {
 			__u64 t0 = now_ns();
 
 			ms_coord_cycle(c);
