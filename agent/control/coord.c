@@ -466,8 +466,8 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 				"agent sets no more from now on",
 				m->name, m->manager_speed_mibs);
 		else if (noticed)
-			ms_info("%s: its manager lifted the libvirt migration speed: no ceiling "
-				"from now on",
+			ms_info("%s: libvirt migration speed back at libvirt's default (lifted "
+				"by its manager, or the job ended): left alone from now on",
 				m->name);
 		if (!mibs)
 			return;

@@ -56,7 +56,17 @@ __u32 ms_manager_speed(struct ms_migration *m, __u32 current_mibs, __u32 alloc_m
 		m->manager_speed_held = true;
 		m->manager_speed_mibs = manager;
 	}
-	if (m->manager_speed_held && m->manager_speed_mibs && want > m->manager_speed_mibs)
+	/*
+	 * Back at libvirt's default: the manager lifted the limit, or the job
+	 * ended and libvirt reset it. Either way the speed is not the agent's
+	 * to set again (the class still shapes); one set after the job would
+	 * stay with the domain for its next migration.
+	 */
+	if (m->manager_speed_held && !m->manager_speed_mibs) {
+		m->libvirt_speed_mibs = current_mibs;
+		return 0;
+	}
+	if (m->manager_speed_held && want > m->manager_speed_mibs)
 		want = m->manager_speed_mibs;
 	if (want == current_mibs) {
 		m->libvirt_speed_mibs = current_mibs;

@@ -10,7 +10,9 @@
  *
  *   speed     the agent's speed is min(its allocation, the manager's); the
  *             class shrinks to match (the policy's manager_max_mibs) and
- *             the bandwidth freed goes to the other migrations
+ *             the bandwidth freed goes to the other migrations. Put back
+ *             to libvirt's default (a manager that lifted it, or libvirt at
+ *             the end of the job), the speed is left alone from then on.
  *   downtime  never set below what the manager set
  *   actions   no post-copy, suspend or abort for a migration whose manager
  *             has acted on it (held its speed or downtime, or started

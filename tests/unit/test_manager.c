@@ -108,13 +108,18 @@ static void test_default_and_lifted(void **state)
 	assert_int_equal(cycle(&m, &libvirt, 22, &noticed), 0);
 	/* Stopping puts libvirt's default back. */
 	assert_int_equal(ms_manager_speed_to_restore(&m), MS_VIRT_SPEED_UNLIMITED);
-	/* The manager lifts it: held, but no ceiling; the agent's allocation again. */
+	/*
+	 * Back at libvirt's default (the manager lifted it, or libvirt reset
+	 * it at the end of the job): held, no ceiling, and left alone.
+	 */
 	libvirt = MS_VIRT_SPEED_UNLIMITED;
-	assert_int_equal(cycle(&m, &libvirt, 22, &noticed), 22);
+	assert_int_equal(cycle(&m, &libvirt, 22, &noticed), 0);
 	assert_true(noticed);
 	assert_true(m.manager_speed_held);
 	assert_int_equal(ms_manager_speed_ceiling(&m), 0);
-	assert_int_equal(ms_manager_speed_to_restore(&m), MS_VIRT_SPEED_UNLIMITED);
+	assert_int_equal(cycle(&m, &libvirt, 30, &noticed), 0);
+	assert_false(noticed);
+	assert_int_equal(ms_manager_speed_to_restore(&m), 0);
 	/* Nothing set, nothing to restore. */
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(ms_manager_speed_to_restore(&m), 0);
