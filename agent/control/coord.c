@@ -460,7 +460,13 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	 * from then on a ceiling (manager.h), never something to undo.
 	 */
 	if (ms_virt_get_speed(c->virt, m->uuid, &current) == 0) {
+		bool inherited = m->speed_inherited;
+
 		mibs = ms_manager_speed(m, current, mibs, &noticed);
+		if (inherited)
+			ms_info("%s: libvirt migration speed %u MiB/s in force, the previous "
+				"agent's",
+				m->name, current);
 		if (noticed && m->manager_speed_mibs)
 			ms_info("%s: libvirt migration speed %u MiB/s was set by its manager: the "
 				"agent sets no more from now on",
