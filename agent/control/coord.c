@@ -18,6 +18,7 @@
 #include "loader.h"
 #include "htb.h"
 #include "log.h"
+#include "manager.h"
 #include "metrics.h"
 #include "policy.h"
 #include "qemupid.h"
@@ -26,6 +27,22 @@
 
 #define MS_LOGGED_FLOWS 256
 #define MBIT 1000000ULL
+/*
+ * How long an ended job is remembered: libvirt may go on listing a job the
+ * agent saw end (an aborted migration while libvirt cleans up), and that is
+ * not a new migration.
+ */
+#define MS_RETIRED_MEMORY_NS (30 * 1000000000ULL)
+/* Without elapsed times to compare, a job found this soon is the ended one. */
+#define MS_RETIRED_NO_ELAPSED_NS (5 * 1000000000ULL)
+
+/* A migration job that ended, by domain and how long it had run. */
+struct retired_job {
+	unsigned char uuid[MS_UUID_LEN];
+	bool has_elapsed;
+	__u64 elapsed_ms;
+	__u64 at_ns; /* 0: free */
+};
 
 struct ms_coord {
 	struct ms_coord_deps deps;
@@ -52,6 +69,9 @@ struct ms_coord {
 	__u64 health_retrans_used;
 	__u64 flows_evicted;
 	__u64 limit_hits[MS_METRICS_LIMITS];
+	enum ms_escalation_mode escalation_mode;
+	struct retired_job retired[MS_MAX_MIGRATIONS];
+	size_t next_retired;
 };
 
 static __u64 now_ns(void)
@@ -69,6 +89,7 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 	if (!c)
 		return -ENOMEM;
 	c->deps = *deps;
+	c->escalation_mode = MS_ESCALATION_ACT;
 	ms_mig_table_init(&c->table);
 	ms_policy_state_init(&c->policy_state);
 	*out = c;
@@ -78,6 +99,17 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt)
 {
 	c->virt = virt;
+}
+
+void ms_coord_set_escalation_mode(struct ms_coord *c, enum ms_escalation_mode mode)
+{
+	c->escalation_mode = mode;
+}
+
+/* The escalation key in effect: escalation = 0 in the file turns it off. */
+static enum ms_escalation_mode escalation_mode(const struct ms_coord *c)
+{
+	return c->deps.cfg && !c->deps.cfg->escalation ? MS_ESCALATION_OFF : c->escalation_mode;
 }
 
 const struct ms_migration_table *ms_coord_table(const struct ms_coord *c)
@@ -149,8 +181,76 @@ static void uninstall(struct ms_coord *c, struct ms_migration *m)
 	}
 }
 
+/*
+ * Puts back what the agent set through libvirt: the manager's speed, or the
+ * one in force before the agent set any; with downtime, the max downtime
+ * too. A migration left throttled by a gone agent, or a domain whose next
+ * migration would start from the agent's values (and take them for a
+ * manager's), is what this prevents.
+ */
+static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool downtime)
+{
+	__u32 mibs = ms_manager_speed_to_restore(m);
+	__u32 ms = downtime ? ms_manager_downtime_to_restore(m) : 0;
+
+	if (m->dir != MS_MIG_OUTGOING || !ms_virt_connected(c->virt))
+		return;
+	if (mibs && ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
+		m->libvirt_speed_mibs = mibs;
+		if (mibs == MS_VIRT_SPEED_UNLIMITED)
+			ms_info("%s: libvirt migration speed put back to libvirt's default",
+				m->name);
+		else
+			ms_info("%s: libvirt migration speed put back to %u MiB/s", m->name, mibs);
+	} else if (mibs) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	}
+	if (ms && ms_virt_set_max_downtime(c->virt, m->uuid, ms) == 0) {
+		m->max_downtime_ms = ms;
+		ms_info("%s: max downtime put back to %u ms", m->name, ms);
+	} else if (ms) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	}
+}
+
+static void remember_retired(struct ms_coord *c, const struct ms_migration *m)
+{
+	struct retired_job *r = &c->retired[c->next_retired];
+
+	memcpy(r->uuid, m->uuid, MS_UUID_LEN);
+	r->has_elapsed = ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED);
+	r->elapsed_ms = m->stats.time_elapsed_ms;
+	r->at_ns = now_ns();
+	c->next_retired = (c->next_retired + 1) % MS_MAX_MIGRATIONS;
+}
+
+/* A job libvirt lists for a domain whose job the agent saw end: that job, not a new one? */
+static bool is_retired_job(const struct ms_coord *c, const unsigned char *uuid,
+			   const struct ms_job_stats *st)
+{
+	__u64 now = now_ns();
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		const struct retired_job *r = &c->retired[i];
+
+		if (!r->at_ns || now - r->at_ns > MS_RETIRED_MEMORY_NS ||
+		    memcmp(r->uuid, uuid, MS_UUID_LEN))
+			continue;
+		/*
+		 * The ended job would be as old as then plus the time since; a
+		 * retry started after it ended, so it is younger than that.
+		 */
+		if (r->has_elapsed && ms_job_has(st, MS_JOB_TIME_ELAPSED))
+			return st->time_elapsed_ms + 1000 >=
+			       r->elapsed_ms + (now - r->at_ns) / 1000000ULL;
+		return now - r->at_ns <= MS_RETIRED_NO_ELAPSED_NS;
+	}
+	return false;
+}
+
+/* restore: the job is over for libvirt too, so its values may be put back. */
 static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event ev,
-		   const struct ms_job_stats *final)
+		   const struct ms_job_stats *final, bool restore)
 {
 	double secs = (double)(now_ns() - m->started_ns) / 1e9;
 	char cls[32];
@@ -164,6 +264,10 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	else
 		ms_info("%s: %s migration %s after %.1f s; class %s freed", m->name,
 			ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs, cls);
+	/* The domain stays here: its next migration must not start from our values. */
+	if (restore && (m->state == MS_MIG_FAILED || m->state == MS_MIG_CANCELLED))
+		restore_libvirt(c, m, true);
+	remember_retired(c, m);
 	uninstall(c, m);
 	ms_mig_remove(&c->table, m);
 }
@@ -174,6 +278,16 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	char cls[32];
 
 	/*
+	 * A finished job is not a running one: a tracked one is retired by
+	 * the scan (not seen), an untracked one is not a new migration.
+	 */
+	if (job->stats->type == VIR_DOMAIN_JOB_COMPLETED ||
+	    job->stats->type == VIR_DOMAIN_JOB_FAILED ||
+	    job->stats->type == VIR_DOMAIN_JOB_CANCELLED)
+		return 0;
+	if (!m && is_retired_job(c, job->uuid, job->stats))
+		return 0;
+	/*
 	 * A job younger than the one we track is a new migration of the same
 	 * domain (a retry whose predecessor ended between two scans): start
 	 * afresh rather than inherit its switchover, escalation and flows.
@@ -181,7 +295,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	if (m && ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED) &&
 	    ms_job_has(job->stats, MS_JOB_TIME_ELAPSED) &&
 	    job->stats->time_elapsed_ms + 1000 < m->stats.time_elapsed_ms) {
-		retire(c, m, MS_MIG_EV_FAILED, NULL);
+		retire(c, m, MS_MIG_EV_FAILED, NULL, false);
 		m = NULL;
 	}
 	if (!m) {
@@ -286,7 +400,7 @@ static void scan(struct ms_coord *c)
 		outcome = outcome_of(c, m, &ev, &final);
 		if (outcome == OUTCOME_ANSWERED ||
 		    (outcome == OUTCOME_INFERRED && now - m->missing_since_ns >= grace_ns))
-			retire(c, m, ev, &final);
+			retire(c, m, ev, &final, true);
 	}
 }
 
@@ -325,20 +439,46 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 
 static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 {
+	__u32 current;
+	bool noticed;
+
 	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
 		return;
 	/*
-	 * Set, but is it still in force? libvirt applies a migration's own
-	 * bandwidth parameter when its perform phase starts, which can come
-	 * after the agent adopted the job; an operator may change it too.
+	 * libvirt applies the migration's own bandwidth (virsh migrate
+	 * --bandwidth, Nova's first speed) when its perform phase starts:
+	 * until data moves, the speed read back is not the manager's yet, and
+	 * one set now would exceed it. The class shapes meanwhile.
 	 */
-	if (mibs == m->libvirt_speed_mibs) {
-		__u32 current;
+	if (!m->libvirt_speed_mibs && !m->stats.mem_processed_bytes && !m->stats.iteration &&
+	    !m->n_flows)
+		return;
+	/*
+	 * What is in force? libvirt applies a migration's own bandwidth
+	 * parameter when its perform phase starts, and the manager may change
+	 * it at any time: a speed the agent did not set is the manager's, and
+	 * from then on a ceiling (manager.h), never something to undo.
+	 */
+	if (ms_virt_get_speed(c->virt, m->uuid, &current) == 0) {
+		bool inherited = m->speed_inherited;
 
-		if (ms_virt_get_speed(c->virt, m->uuid, &current) || current == mibs)
+		mibs = ms_manager_speed(m, current, mibs, &noticed);
+		if (inherited)
+			ms_info("%s: libvirt migration speed %u MiB/s in force, the previous "
+				"agent's",
+				m->name, current);
+		if (noticed && m->manager_speed_mibs)
+			ms_info("%s: libvirt migration speed %u MiB/s was set by its manager: the "
+				"agent sets no more from now on",
+				m->name, m->manager_speed_mibs);
+		else if (noticed)
+			ms_info("%s: libvirt migration speed back at libvirt's default (lifted "
+				"by its manager, or the job ended): left alone from now on",
+				m->name);
+		if (!mibs)
 			return;
-		ms_info("%s: libvirt migration speed is %u MiB/s, not %u: setting it again",
-			m->name, current, mibs);
+	} else if (mibs == m->libvirt_speed_mibs) {
+		return;
 	}
 	if (ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
 		m->libvirt_speed_mibs = mibs;
@@ -348,23 +488,64 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	}
 }
 
+/* The policy's max downtime, never below one the manager set (manager.h). */
+static void apply_downtime(struct ms_coord *c, struct ms_migration *m, __u32 want_ms,
+			   const char *reason)
+{
+	__u32 current;
+	bool noticed;
+
+	if (ms_virt_get_max_downtime(c->virt, m->uuid, &current) == 0) {
+		want_ms = ms_manager_downtime(m, current, want_ms, &noticed);
+		if (noticed)
+			ms_info("%s: max downtime %u ms was set by its manager: never lowered from "
+				"now on",
+				m->name, m->manager_downtime_ms);
+		if (!want_ms)
+			return;
+	}
+	if (ms_virt_set_max_downtime(c->virt, m->uuid, want_ms) == 0) {
+		if (m->max_downtime_ms)
+			ms_info("%s: max downtime %u ms (%s)", m->name, want_ms, reason);
+		m->max_downtime_ms = want_ms;
+	} else {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	}
+}
+
+/* escalation = advise: what would have been done is reported, nothing is done. */
+static void advise(struct ms_migration *m, const struct ms_policy_mig_out *o)
+{
+	if (o->action == MS_POLICY_ACT_NONE)
+		return;
+	m->advised_action = o->action;
+	m->advised_total[o->action]++;
+	ms_warn("%s: would %s (%s); escalation is advise: nothing done", m->name,
+		ms_policy_action_name(o->action), o->reason);
+}
+
 /* Escalation: the downtime limit and at most one action, each through libvirt. */
 static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 			     const struct ms_policy_mig_out *o)
 {
+	enum ms_escalation_mode mode = escalation_mode(c);
 	int ret = 0;
 
-	if (!c->deps.cfg->escalation || !ms_virt_connected(c->virt))
+	if (mode == MS_ESCALATION_OFF || !ms_virt_connected(c->virt))
 		return;
-	if (o->max_downtime_ms && o->max_downtime_ms != m->max_downtime_ms) {
-		if (ms_virt_set_max_downtime(c->virt, m->uuid, o->max_downtime_ms) == 0) {
-			if (m->max_downtime_ms)
-				ms_info("%s: max downtime %u ms (%s)", m->name, o->max_downtime_ms,
-					o->reason);
-			m->max_downtime_ms = o->max_downtime_ms;
-		} else {
-			c->errors[MS_METRICS_ERR_LIBVIRT]++;
-		}
+	if (mode == MS_ESCALATION_ADVISE) {
+		advise(m, o);
+		return;
+	}
+	if (o->max_downtime_ms && o->max_downtime_ms != m->max_downtime_ms)
+		apply_downtime(c, m, o->max_downtime_ms, o->reason);
+	/* A raise that did not happen (refused, or below the manager's) is no action. */
+	if (o->action == MS_POLICY_ACT_RAISE_DOWNTIME && m->max_downtime_ms != o->max_downtime_ms)
+		return;
+	if (o->action != MS_POLICY_ACT_NONE && !ms_manager_allows(m, o->action, mode)) {
+		ms_info("%s: no %s (%s): its manager has acted on this migration", m->name,
+			ms_policy_action_name(o->action), o->reason);
+		return;
 	}
 	switch (o->action) {
 	case MS_POLICY_ACT_NONE:
@@ -405,7 +586,8 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	ms_info("%s: %s (%s)", m->name, ms_policy_action_name(o->action), o->reason);
 }
 
-static void policy_params(const struct ms_config *cfg, struct ms_policy_params *p)
+static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode escalation,
+			  struct ms_policy_params *p)
 {
 	ms_policy_params_init(p);
 	p->kind = cfg->policy;
@@ -414,7 +596,7 @@ static void policy_params(const struct ms_config *cfg, struct ms_policy_params *
 	p->aggregate_bps = (__u64)cfg->migration_aggregate_mbps * MBIT;
 	p->max_bps = (__u64)cfg->migration_max_mbps * MBIT;
 	p->min_bps = (__u64)cfg->migration_min_mbps * MBIT;
-	p->escalation = cfg->escalation;
+	p->escalation = escalation != MS_ESCALATION_OFF;
 	p->max_downtime_ms = cfg->max_downtime_ms;
 	p->suspend_allowed = cfg->suspend_allowed;
 	p->progress_timeout_s = cfg->migration_progress_timeout_s;
@@ -441,6 +623,7 @@ static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in
 	in->suspended = m->suspended;
 	in->auto_converge = m->auto_converge;
 	in->throttle_pct = m->auto_converge_throttle_pct;
+	in->manager_max_mibs = ms_manager_speed_ceiling(m);
 }
 
 /* One policy decision for every running migration, applied to tc and libvirt. */
@@ -452,7 +635,7 @@ static void apply_allocation(struct ms_coord *c)
 	char err[128];
 	int ret;
 
-	policy_params(c->deps.cfg, &params);
+	policy_params(c->deps.cfg, escalation_mode(c), &params);
 	if (ms_policy_params_check(&params, err, sizeof(err))) {
 		if (!c->params_bad_logged)
 			ms_err("policy: %s; keeping the current rates", err);
@@ -703,6 +886,15 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 			return;
 	ms_coord_cycle(c);
 	if (flow_attributed(c, &ev->key)) {
+		/* The stream is connected: a speed held back until then is set now. */
+		for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+			const struct ms_migration *m = &c->table.entries[i];
+
+			if (m->used && !m->libvirt_speed_mibs && ms_mig_has_flow(m, &ev->key)) {
+				apply_allocation(c);
+				break;
+			}
+		}
 		/*
 		 * ts_ns is bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the packet that
 		 * reported the flow: its first, unless the flow was re-reported.
@@ -754,8 +946,23 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		}
 		if (m && ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
 		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) {
+			if (!m->in_postcopy)
+				ms_manager_postcopy_seen(m);
 			m->in_postcopy = true;
+			m->in_switchover = false;
 			return;
+		}
+		/*
+		 * The switchover ended: the domain stopped here (it arrived),
+		 * or runs again (the migration failed, or post-copy resumed it
+		 * on the destination). Its ceil goes back from the aggregate.
+		 */
+		if (m && m->in_switchover &&
+		    (ev->detail == VIR_DOMAIN_EVENT_RESUMED ||
+		     ev->detail == VIR_DOMAIN_EVENT_STOPPED)) {
+			m->in_switchover = false;
+			if (ev->detail == VIR_DOMAIN_EVENT_RESUMED)
+				apply_allocation(c);
 		}
 		if ((ev->detail == VIR_DOMAIN_EVENT_STOPPED &&
 		     ev->sub == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) ||
@@ -766,8 +973,11 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 			ms_coord_cycle(c);
 		return;
 	case MS_VIRT_EV_ITERATION:
-		/* The source's first sign of a new migration is its first iteration. */
-		if (!m) {
+		/*
+		 * The source's first sign of a new migration is its first
+		 * iteration; one found before it moved data gets its speed now.
+		 */
+		if (!m || !m->libvirt_speed_mibs) {
 			__u64 t0 = now_ns();
 
 			ms_coord_cycle(c);
@@ -787,7 +997,7 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		       ms_job_has(ev->stats, MS_JOB_SUCCESS) && !ev->stats->success
 			       ? MS_MIG_EV_FAILED
 			       : MS_MIG_EV_COMPLETED,
-		       ev->stats);
+		       ev->stats, true);
 		apply_allocation(c);
 		return;
 	}
@@ -878,6 +1088,7 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 		/* Unreadable rates: the first allocation changes them, which is harmless. */
 		m->class_rate_bps = ret == 0 && st.rate_bps ? st.rate_bps : 1;
 		m->class_ceil_bps = ret == 0 ? st.ceil_bps : 0;
+		m->speed_inherited = true;
 		adopted++;
 	}
 	/* Classes no migration owns: left by a crash between a change and its record. */
@@ -935,6 +1146,16 @@ void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb 
 		return;
 	c->deps.dp = dp;
 	c->deps.htb = htb;
+}
+
+void ms_coord_restore_speeds(struct ms_coord *c)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->state == MS_MIG_ACTIVE)
+			restore_libvirt(c, m, false);
+	}
 }
 
 void ms_coord_release(struct ms_coord *c)

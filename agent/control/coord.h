@@ -10,6 +10,7 @@
 
 #include <linux/types.h>
 
+#include "manager.h"
 #include "migration.h"
 
 struct ms_config;
@@ -43,6 +44,12 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out);
 /* The coordinator's callbacks for ms_virt_open(), with the coordinator as ctx. */
 const struct ms_virt_ops *ms_coord_virt_ops(void);
 void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt);
+/*
+ * The escalation key (manager.h): act (the default until the key exists),
+ * advise, off. escalation = 0 in the configuration means off whatever this
+ * says.
+ */
+void ms_coord_set_escalation_mode(struct ms_coord *c, enum ms_escalation_mode mode);
 
 /*
  * Feeds one migration job as a libvirt scan reports it, for tests and
@@ -97,6 +104,14 @@ __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 void ms_coord_detach(struct ms_coord *c);
 void ms_coord_attach(struct ms_coord *c, struct ms_dataplane *dp, struct ms_htb *htb);
 
+/*
+ * Clean stop, first: puts back the libvirt speeds the agent set on running
+ * migrations (the manager's, else what was in force before: libvirt's
+ * default unless someone had set one), so no migration stays throttled by
+ * a stopped agent. Needs libvirt: call it before ms_virt_close(), which
+ * leaves the coordinator's pointer to it dangling.
+ */
+void ms_coord_restore_speeds(struct ms_coord *c);
 /* Removes every class and flow the coordinator installed (clean stop). */
 void ms_coord_release(struct ms_coord *c);
 void ms_coord_free(struct ms_coord *c);

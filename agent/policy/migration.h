@@ -90,6 +90,21 @@ struct ms_migration {
 	int last_action;       /* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
+	/*
+	 * What the manager holds (oVirt's engine and vdsm, Nova, KubeVirt):
+	 * values read back from libvirt that the agent did not set. They are
+	 * limits from then on, never errors to undo (agent/control/manager.h).
+	 */
+	bool manager_speed_held;    /* the speed is at most manager_speed_mibs */
+	__u32 manager_speed_mibs;   /* the manager's latest speed; 0: no limit */
+	bool manager_downtime_held; /* the max downtime never goes below manager_downtime_ms */
+	__u32 manager_downtime_ms;
+	bool manager_escalated;	 /* post-copy the agent did not ask for */
+	bool speed_inherited;	 /* adopted: the speed in force is a previous agent's */
+	__u32 speed_found_mibs;	 /* libvirt's speed before the agent set any; 0: not read */
+	__u32 downtime_found_ms; /* the max downtime before the agent set any; 0: not read */
+	int advised_action;	 /* escalation = advise: the last action not carried out */
+	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
 };

@@ -473,6 +473,56 @@ static void alloc_ordered(const struct ms_policy_params *p, struct work *w, size
 	}
 }
 
+/*
+ * Manager limits, after the allocation: a migration whose manager set its
+ * speed gets no more than that (rate, ceil and speed); what it frees goes to
+ * the others, in the order the policy served them, each up to its own limit
+ * (srpt: only to those that can converge).
+ */
+static void cap_to_managers(const struct ms_policy_params *p, struct work *w, size_t n_out,
+			    __u64 max)
+{
+	__u64 freed = 0;
+
+	for (size_t i = 0; i < n_out; i++) {
+		struct ms_policy_mig_out *o = w[i].out;
+		__u32 lim = w[i].in->manager_max_mibs;
+		__u64 cap;
+
+		if (!lim)
+			continue;
+		cap = rate_for_stream((__u64)lim * 1024 * 1024);
+		if (o->rate_bps > cap) {
+			freed += o->rate_bps - cap;
+			o->rate_bps = cap;
+		}
+		if (!w[i].in->in_switchover && o->ceil_bps > cap)
+			o->ceil_bps = cap > o->rate_bps ? cap : o->rate_bps;
+		if (o->speed_mibs > lim)
+			o->speed_mibs = lim;
+	}
+	for (size_t i = 0; i < n_out && freed; i++) {
+		struct ms_policy_mig_out *o = w[i].out;
+		__u32 lim = w[i].in->manager_max_mibs;
+		__u64 top = max, add;
+
+		if (p->kind == MS_POLICY_SRPT && !w[i].conv)
+			continue;
+		if (lim && rate_for_stream((__u64)lim * 1024 * 1024) < top)
+			top = rate_for_stream((__u64)lim * 1024 * 1024);
+		if (o->rate_bps >= top)
+			continue;
+		add = top - o->rate_bps < freed ? top - o->rate_bps : freed;
+		o->rate_bps += add;
+		freed -= add;
+		if (o->ceil_bps < o->rate_bps)
+			o->ceil_bps = o->rate_bps;
+		o->speed_mibs = ms_speed_mibs_for_rate(o->rate_bps);
+		if (lim && o->speed_mibs > lim)
+			o->speed_mibs = lim;
+	}
+}
+
 int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,
 		     const struct ms_policy_input *in, struct ms_policy_output *out)
 {
@@ -626,6 +676,7 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		escalate(p, &w[i], now, stalled);
 		o->max_downtime_ms = t->downtime_ms;
 	}
+	cap_to_managers(p, w, n_out, max);
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
 		if (s->tracks[i].used && !s->tracks[i].seen)

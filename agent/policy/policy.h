@@ -187,6 +187,8 @@ struct ms_policy_mig_in {
 	bool auto_converge;    /* runs with auto-converge (seen throttling: ms_migration) */
 	__u32 throttle_pct;    /* auto-converge's guest CPU throttle now, 0..100 */
 	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
+	/* The speed its manager set (agent/control/manager.h): a ceiling; 0: none. */
+	__u32 manager_max_mibs;
 };
 
 struct ms_policy_health {

@@ -67,6 +67,7 @@ enum op {
 	OP_SET_SPEED,
 	OP_GET_SPEED,
 	OP_MAX_DOWNTIME,
+	OP_GET_DOWNTIME,
 	OP_POSTCOPY,
 	OP_SUSPEND,
 	OP_ABORT,
@@ -81,6 +82,7 @@ static const char *const op_names[] = {
 	[OP_SET_SPEED] = "virDomainMigrateSetMaxSpeed",
 	[OP_GET_SPEED] = "virDomainMigrateGetMaxSpeed",
 	[OP_MAX_DOWNTIME] = "virDomainMigrateSetMaxDowntime",
+	[OP_GET_DOWNTIME] = "virDomainMigrateGetMaxDowntime",
 	[OP_POSTCOPY] = "virDomainMigrateStartPostCopy",
 	[OP_SUSPEND] = "virDomainSuspend",
 	[OP_ABORT] = "virDomainAbortJob",
@@ -103,7 +105,7 @@ struct request {
 	struct timespec started;
 	int ret;
 	struct ms_job_stats stats;
-	__u32 mibs;
+	__u32 mibs; /* OP_GET_SPEED; OP_GET_DOWNTIME: ms */
 	struct found_job *jobs;
 	size_t n_jobs;
 	/* Why it failed, for the loop to log: the libvirt thread does not log. */
@@ -439,6 +441,7 @@ static void run_domain_call(struct worker *w, struct request *r)
 {
 	virTypedParameterPtr params = NULL;
 	virDomainPtr dom;
+	unsigned long long downtime_ms;
 	const char *name;
 	unsigned long bw;
 	int rc = -1, type, nparams = 0;
@@ -475,7 +478,12 @@ static void run_domain_call(struct worker *w, struct request *r)
 			r->ret = -ENOENT;
 		break;
 	case OP_SET_SPEED:
-		rc = virDomainMigrateSetMaxSpeed(dom, r->arg, 0);
+		/* libvirt's own default: what "unlimited" reads back as (saturated). */
+		rc = virDomainMigrateSetMaxSpeed(dom,
+						 r->arg == MS_VIRT_SPEED_UNLIMITED
+							 ? MS_VIRT_LIBVIRT_SPEED_MAX_MIBS
+							 : r->arg,
+						 0);
 		break;
 	case OP_GET_SPEED:
 		rc = virDomainMigrateGetMaxSpeed(dom, &bw, 0);
@@ -484,6 +492,11 @@ static void run_domain_call(struct worker *w, struct request *r)
 		break;
 	case OP_MAX_DOWNTIME:
 		rc = virDomainMigrateSetMaxDowntime(dom, r->arg, 0);
+		break;
+	case OP_GET_DOWNTIME:
+		rc = virDomainMigrateGetMaxDowntime(dom, &downtime_ms, 0);
+		if (rc == 0)
+			r->mibs = downtime_ms > 0xffffffffULL ? 0xffffffffU : (__u32)downtime_ms;
 		break;
 	case OP_POSTCOPY:
 		rc = virDomainMigrateStartPostCopy(dom, 0);
@@ -963,6 +976,18 @@ int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32
 
 	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
 	return call(v, &r);
+}
+
+int ms_virt_get_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 *ms)
+{
+	struct request r = { .op = OP_GET_DOWNTIME };
+	int ret;
+
+	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
+	ret = call(v, &r);
+	if (!ret)
+		*ms = r.mibs;
+	return ret;
 }
 
 int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid)

@@ -83,6 +83,14 @@ int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool complet
 		      struct ms_job_stats *out);
 /* -ENOENT when the domain is gone from this host (or inactive). */
 int ms_virt_domain_running(struct ms_virt *v, const unsigned char *uuid);
+/*
+ * What ms_virt_get_speed() reads when nobody set a speed (libvirt's default,
+ * 8796093022207 MiB/s for QEMU, saturated); ms_virt_set_speed() with it puts
+ * that default back.
+ */
+#define MS_VIRT_SPEED_UNLIMITED 0xffffffffU
+/* libvirt's default and largest speed for QEMU: INT64_MAX bytes/s in MiB/s. */
+#define MS_VIRT_LIBVIRT_SPEED_MAX_MIBS (0x7fffffffffffffffULL >> 20)
 int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
 /*
  * The escalation steps: virDomainMigrateSetMaxDowntime, ...StartPostCopy,
@@ -96,5 +104,7 @@ int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
+/* virDomainMigrateGetMaxDowntime (libvirt 3.7): QEMU's downtime limit now. */
+int ms_virt_get_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 *ms);
 
 #endif /* MS_VIRT_H */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * The coordinator's table as jobs are observed (ms_coord_observe_job, the
- * path a libvirt scan takes). No cycle runs: that needs tc and the classifier
- * (tests/bench/bench_coord.c drives it in a namespace).
+ * path a libvirt scan takes) and as libvirt's events report them. No cycle
+ * runs: that needs tc and the classifier (tests/bench/bench_coord.c drives
+ * it in a namespace); without tc or libvirt, the allocation an event asks
+ * for touches neither.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,8 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "coord.h"
 #include "log.h"
+#include "virt.h"
 
 static void uuid_of(unsigned char *uuid, int n)
 {
@@ -87,11 +91,122 @@ static void test_observe_full(void **state)
 	ms_coord_free(c);
 }
 
+/* A coordinator with a configuration, for the events that re-decide. */
+static struct ms_coord *new_coord_cfg(struct ms_config *cfg)
+{
+	struct ms_coord_deps deps = {.cfg = cfg};
+	struct ms_coord *c = NULL;
+	char err[MS_CONFIG_ERR_LEN];
+
+	ms_config_init(cfg);
+	assert_int_equal(ms_config_resolve(cfg, 1000, err, sizeof(err)), 0);
+	assert_int_equal(ms_coord_new(&deps, &c), 0);
+	return c;
+}
+
+static void event(struct ms_coord *c, enum ms_virt_event_kind kind, const unsigned char *uuid,
+		  int detail, int sub, const struct ms_job_stats *stats)
+{
+	const struct ms_virt_event ev = {
+		.kind = kind, .name = "vm", .uuid = uuid, .detail = detail, .sub = sub, .stats = stats};
+
+	ms_coord_virt_ops()->event(c, &ev);
+}
+
+/* The switchover ends when the domain stops here, or runs again after a failure. */
+static void test_switchover_ends(void **state)
+{
+	struct ms_job_stats st = {.type = VIR_DOMAIN_JOB_UNBOUNDED, .iteration = 2};
+	struct ms_config cfg;
+	struct ms_coord *c = new_coord_cfg(&cfg);
+	struct ms_migration *m;
+	unsigned char uuid[MS_UUID_LEN];
+
+	(void)state;
+	uuid_of(uuid, 1);
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &st), 0);
+	m = ms_mig_find((struct ms_migration_table *)ms_coord_table(c), uuid);
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_SUSPENDED,
+	      VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED, NULL);
+	assert_true(m->in_switchover);
+	/* The migration failed in its switchover: the source runs the guest again. */
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_RESUMED,
+	      VIR_DOMAIN_EVENT_RESUMED_MIGRATED, NULL);
+	assert_false(m->in_switchover);
+
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_SUSPENDED,
+	      VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED, NULL);
+	assert_true(m->in_switchover);
+	/* Post-copy the agent did not start: the manager's, and no switchover. */
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_SUSPENDED,
+	      VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY, NULL);
+	assert_false(m->in_switchover);
+	assert_true(m->in_postcopy);
+	assert_true(m->manager_escalated);
+
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_SUSPENDED,
+	      VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED, NULL);
+	event(c, MS_VIRT_EV_LIFECYCLE, uuid, VIR_DOMAIN_EVENT_STOPPED,
+	      VIR_DOMAIN_EVENT_STOPPED_MIGRATED, NULL);
+	assert_false(m->in_switchover);
+	ms_coord_release(c);
+	ms_coord_free(c);
+}
+
+/*
+ * After the job ended (here: libvirt's job-completed event, failed, as
+ * after an abort), libvirt may still list it for a while: that is not a new
+ * migration. A retry, younger than the ended job, is.
+ */
+static void test_ended_job_is_not_new(void **state)
+{
+	struct ms_job_stats st = {.type = VIR_DOMAIN_JOB_UNBOUNDED,
+				  .have = MS_JOB_TIME_ELAPSED,
+				  .time_elapsed_ms = 40000};
+	struct ms_job_stats done = st;
+	struct ms_config cfg;
+	struct ms_coord *c = new_coord_cfg(&cfg);
+	const struct ms_migration_table *t = ms_coord_table(c);
+	unsigned char uuid[MS_UUID_LEN], other[MS_UUID_LEN];
+
+	(void)state;
+	uuid_of(uuid, 1);
+	uuid_of(other, 2);
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &st), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 1);
+	done.type = VIR_DOMAIN_JOB_CANCELLED;
+	done.have |= MS_JOB_SUCCESS;
+	done.success = false;
+	done.time_elapsed_ms = 40100;
+	event(c, MS_VIRT_EV_JOB_COMPLETED, uuid, 0, 0, &done);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 0);
+
+	/* Still listed while libvirt cleans up. */
+	st.time_elapsed_ms = 40300;
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &st), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 0);
+	/* Listed as finished: neither. */
+	done.time_elapsed_ms = 40400;
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &done), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 0);
+	/* Another domain is not affected. */
+	assert_int_equal(ms_coord_observe_job(c, "vm2", other, MS_MIG_OUTGOING, &st), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 1);
+	/* A retry of the same domain starts from 0: new. */
+	st.time_elapsed_ms = 200;
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &st), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 2);
+	ms_coord_release(c);
+	ms_coord_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_observe_adds_then_refreshes),
 		cmocka_unit_test(test_observe_full),
+		cmocka_unit_test(test_switchover_ends),
+		cmocka_unit_test(test_ended_job_is_not_new),
 	};
 
 	ms_log_set_level(MS_LOG_ERROR);
