@@ -57,7 +57,7 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->policy = MS_POLICY_DEFAULT;
 	/* A TCP retransmit or two: sessions survive it (policy.h). */
 	cfg->max_downtime_ms = 500;
-	cfg->escalation = true;
+	cfg->escalation = MS_ESCALATION_DEFAULT;
 	cfg->reassert_root_qdisc = true;
 	/* vdsm's migration_progress_timeout. */
 	cfg->migration_progress_timeout_s = 150;
@@ -481,8 +481,15 @@ const struct ms_config_key ms_config_keys[] = {
      .knob = true,
      .help = "how migrations share the aggregate"},
     RANGED(max_downtime_ms, MS_KEY_U32, 300, 60000, "ms", "ceiling of the raised downtime limit"),
-    FLAG(escalation, "raise max downtime, then post-copy, suspend, abort for migrations "
-		     "that stall"),
+    {.name = "escalation",
+     .type = MS_KEY_ESCALATION,
+     .offset = CFG_OFF(escalation),
+     .unit = "",
+     .allowed = "advise, act, off (1 = act, 0 = off)",
+     .knob = true,
+     .help = "what to do about migrations that stall: advise (report the would-be raise of "
+	     "max downtime, post-copy, suspend or abort), act (do it, never against a "
+	     "manager's own setting), off"},
     FLAG(suspend_allowed, "allow pausing the guest so the copy can catch up"),
     RANGED(migration_progress_timeout_s, MS_KEY_U32, 10, 86400, "s",
 	   "abort after this long without progress"),
@@ -606,6 +613,21 @@ static int set_policy(struct ms_config *cfg, const char *value, char *err, size_
 	return -EINVAL;
 }
 
+static int set_escalation(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	enum ms_escalation_mode mode;
+
+	if (ms_escalation_mode_parse(value, &mode)) {
+		set_err(
+		    err, err_len,
+		    "escalation: '%s' is not a mode (allowed: advise, act, off; 1 = act, 0 = off)",
+		    value);
+		return -EINVAL;
+	}
+	cfg->escalation = mode;
+	return 0;
+}
+
 static int set_log_level(struct ms_config *cfg, const char *value, char *err, size_t err_len)
 {
 	enum ms_log_level level;
@@ -643,6 +665,8 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		return ret;
 	case MS_KEY_POLICY:
 		return set_policy(cfg, value, err, err_len);
+	case MS_KEY_ESCALATION:
+		return set_escalation(cfg, value, err, err_len);
 	case MS_KEY_LOG_LEVEL:
 		return set_log_level(cfg, value, err, err_len);
 	case MS_KEY_URI:
@@ -721,6 +745,9 @@ void ms_config_key_show(const struct ms_config_key *key, const struct ms_config 
 		return;
 	case MS_KEY_POLICY:
 		show_policy(cfg->policy, out);
+		return;
+	case MS_KEY_ESCALATION:
+		fputs(ms_escalation_mode_name(cfg->escalation), out);
 		return;
 	case MS_KEY_LOG_LEVEL:
 		show_log_level(cfg->log_level, out);

@@ -40,7 +40,7 @@ struct ms_config {
 	/* Allocation and convergence (agent/policy/policy.h): enum ms_policy_kind. */
 	int policy;
 	__u32 max_downtime_ms;
-	bool escalation;
+	int escalation; /* enum ms_escalation_mode */
 	bool suspend_allowed;
 	__u32 migration_progress_timeout_s;
 	__u32 downtime_step_ms;
@@ -77,6 +77,7 @@ enum ms_config_key_type {
 	MS_KEY_U16,	   /* __u16, min-max */
 	MS_KEY_BOOL,	   /* bool, 0 or 1 */
 	MS_KEY_POLICY,	   /* int, enum ms_policy_kind by name */
+	MS_KEY_ESCALATION, /* int, enum ms_escalation_mode by name (0 = off, 1 = act) */
 	MS_KEY_LOG_LEVEL,  /* enum ms_log_level by name */
 	MS_KEY_URI,	   /* char[MS_URI_MAX], or none */
 	MS_KEY_LISTEN,	   /* char[64] IP address, or none */

@@ -26,7 +26,7 @@
 #include "virt.h"
 
 #define MS_LOGGED_FLOWS 256
-#define MBIT 1000000ULL
+#define MBIT		1000000ULL
 /*
  * How long an ended job is remembered: libvirt may go on listing a job the
  * agent saw end (an aborted migration while libvirt cleans up), and that is
@@ -69,7 +69,6 @@ struct ms_coord {
 	__u64 health_retrans_used;
 	__u64 flows_evicted;
 	__u64 limit_hits[MS_METRICS_LIMITS];
-	enum ms_escalation_mode escalation_mode;
 	struct retired_job retired[MS_MAX_MIGRATIONS];
 	size_t next_retired;
 };
@@ -89,7 +88,6 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 	if (!c)
 		return -ENOMEM;
 	c->deps = *deps;
-	c->escalation_mode = MS_ESCALATION_ACT;
 	ms_mig_table_init(&c->table);
 	ms_policy_state_init(&c->policy_state);
 	*out = c;
@@ -101,15 +99,11 @@ void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt)
 	c->virt = virt;
 }
 
-void ms_coord_set_escalation_mode(struct ms_coord *c, enum ms_escalation_mode mode)
-{
-	c->escalation_mode = mode;
-}
-
-/* The escalation key in effect: escalation = 0 in the file turns it off. */
+/* The escalation key in force (advise without a configuration, as in tests). */
 static enum ms_escalation_mode escalation_mode(const struct ms_coord *c)
 {
-	return c->deps.cfg && !c->deps.cfg->escalation ? MS_ESCALATION_OFF : c->escalation_mode;
+	return c->deps.cfg ? (enum ms_escalation_mode)c->deps.cfg->escalation
+			   : MS_ESCALATION_DEFAULT;
 }
 
 const struct ms_migration_table *ms_coord_table(const struct ms_coord *c)
@@ -260,7 +254,7 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	if (final && ms_job_has(final, MS_JOB_DOWNTIME))
 		ms_info("%s: %s migration %s after %.1f s, downtime %llu ms; class %s freed",
 			m->name, ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs,
-			(unsigned long long)final->downtime_ms, cls);
+			(unsigned long long) final->downtime_ms, cls);
 	else
 		ms_info("%s: %s migration %s after %.1f s; class %s freed", m->name,
 			ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs, cls);
@@ -326,7 +320,7 @@ static void on_scan_job(void *ctx, const struct ms_virt_job *job)
 int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned char *uuid,
 			 enum ms_mig_dir dir, const struct ms_job_stats *stats)
 {
-	const struct ms_virt_job job = { .name = name, .uuid = uuid, .dir = dir, .stats = stats };
+	const struct ms_virt_job job = {.name = name, .uuid = uuid, .dir = dir, .stats = stats};
 
 	return observe(c, &job);
 }
@@ -341,13 +335,13 @@ int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned ch
 enum outcome { OUTCOME_UNKNOWN, OUTCOME_INFERRED, OUTCOME_ANSWERED };
 
 static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
-				enum ms_mig_event *ev, struct ms_job_stats *final)
+			       enum ms_mig_event *ev, struct ms_job_stats *final)
 {
 	int running;
 
 	if (ms_virt_job_stats(c->virt, m->uuid, true, final) == 0) {
-		*ev = final->type == VIR_DOMAIN_JOB_COMPLETED ? MS_MIG_EV_COMPLETED
-		      : final->type == VIR_DOMAIN_JOB_FAILED  ? MS_MIG_EV_FAILED
+		*ev = final->type == VIR_DOMAIN_JOB_COMPLETED	? MS_MIG_EV_COMPLETED
+		      : final->type == VIR_DOMAIN_JOB_FAILED	? MS_MIG_EV_FAILED
 		      : final->type == VIR_DOMAIN_JOB_CANCELLED ? MS_MIG_EV_CANCELLED
 								: MS_MIG_EV_ACTIVE;
 		if (*ev != MS_MIG_EV_ACTIVE)
@@ -404,8 +398,7 @@ static void scan(struct ms_coord *c)
 	}
 }
 
-static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_bps,
-			__u64 ceil_bps)
+static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_bps, __u64 ceil_bps)
 {
 	char cls[32];
 	int ret;
@@ -577,8 +570,8 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	}
 	if (ret) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;
-		ms_warn("%s: %s refused by libvirt (%s)", m->name,
-			ms_policy_action_name(o->action), o->reason);
+		ms_warn("%s: %s refused by libvirt (%s)", m->name, ms_policy_action_name(o->action),
+			o->reason);
 		return;
 	}
 	m->last_action = o->action;
@@ -629,8 +622,8 @@ static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in
 /* One policy decision for every running migration, applied to tc and libvirt. */
 static void apply_allocation(struct ms_coord *c)
 {
-	struct ms_policy_output out = { .migs = c->policy_out };
-	struct ms_policy_input in = { .now_ns = now_ns(), .migs = c->policy_in };
+	struct ms_policy_output out = {.migs = c->policy_out};
+	struct ms_policy_input in = {.now_ns = now_ns(), .migs = c->policy_in};
 	struct ms_policy_params params;
 	char err[128];
 	int ret;
@@ -727,7 +720,7 @@ static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *
 /* Puts the connections of set that m's QEMU owns into m's class. */
 static void attribute(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set)
 {
-	struct ms_flow_val val = { .class_minor = m->minor, .migration_id = m->id };
+	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
 	char flow[MS_FLOW_KEY_STRLEN], cls[32];
 	__u32 *inodes = NULL;
 	size_t n_inodes = 0;
@@ -761,8 +754,9 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
 			c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
 			if (!m->flows_full_logged)
-				ms_warn("%s: more than %u connections; the others stay unattributed",
-					m->name, MS_MAX_FLOWS_PER_MIGRATION);
+				ms_warn(
+				    "%s: more than %u connections; the others stay unattributed",
+				    m->name, MS_MAX_FLOWS_PER_MIGRATION);
 			m->flows_full_logged = true;
 			continue;
 		}
@@ -791,8 +785,8 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 static void attribute_all(struct ms_coord *c)
 {
 	const struct ms_config *cfg = c->deps.cfg;
-	struct conn_set set = { .port_min = cfg->migration_port_min,
-				.port_max = cfg->migration_port_max };
+	struct conn_set set = {.port_min = cfg->migration_port_min,
+			       .port_max = cfg->migration_port_max};
 	bool pending = false;
 	int ret;
 
@@ -995,8 +989,8 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		m->stats = *ev->stats;
 		retire(c, m,
 		       ms_job_has(ev->stats, MS_JOB_SUCCESS) && !ev->stats->success
-			       ? MS_MIG_EV_FAILED
-			       : MS_MIG_EV_COMPLETED,
+			   ? MS_MIG_EV_FAILED
+			   : MS_MIG_EV_COMPLETED,
 		       ev->stats, true);
 		apply_allocation(c);
 		return;
@@ -1006,9 +1000,9 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 const struct ms_virt_ops *ms_coord_virt_ops(void)
 {
 	static const struct ms_virt_ops ops = {
-		.connected = on_connected,
-		.disconnected = on_disconnected,
-		.event = on_event,
+	    .connected = on_connected,
+	    .disconnected = on_disconnected,
+	    .event = on_event,
 	};
 
 	return &ops;
@@ -1064,7 +1058,7 @@ static void adopt_flow(void *ctx, const struct ms_flow_key *key, const struct ms
 
 int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size_t n)
 {
-	struct adopt_flows flows = { .c = c };
+	struct adopt_flows flows = {.c = c};
 	__u64 now = now_ns();
 	int adopted = 0, ret;
 	char cls[32];
@@ -1099,7 +1093,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 		ms_class_name(minor, cls, sizeof(cls));
 		ret = ms_htb_mig_class_del(c->deps.htb, minor);
 		if (ret && ret != -ENOENT)
-			ms_warn("removing class %s that no migration owns: %s", cls, strerror(-ret));
+			ms_warn("removing class %s that no migration owns: %s", cls,
+				strerror(-ret));
 		else
 			ms_info("removed class %s that no migration owns", cls);
 	}
@@ -1117,8 +1112,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 		if (!m->used)
 			continue;
 		class_name(m, cls, sizeof(cls));
-		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows", m->name,
-			cls, (unsigned long long)(m->class_rate_bps / MBIT), m->n_flows);
+		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows",
+			m->name, cls, (unsigned long long)(m->class_rate_bps / MBIT), m->n_flows);
 	}
 	if (flows.n_orphans)
 		ms_info("removed %zu flows that no migration owns", flows.n_orphans);

@@ -44,12 +44,6 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out);
 /* The coordinator's callbacks for ms_virt_open(), with the coordinator as ctx. */
 const struct ms_virt_ops *ms_coord_virt_ops(void);
 void ms_coord_set_virt(struct ms_coord *c, struct ms_virt *virt);
-/*
- * The escalation key (manager.h): act (the default until the key exists),
- * advise, off. escalation = 0 in the configuration means off whatever this
- * says.
- */
-void ms_coord_set_escalation_mode(struct ms_coord *c, enum ms_escalation_mode mode);
 
 /*
  * Feeds one migration job as a libvirt scan reports it, for tests and

@@ -7,30 +7,6 @@
 #include "policy.h"
 #include "virt.h"
 
-const char *ms_escalation_mode_name(enum ms_escalation_mode mode)
-{
-	switch (mode) {
-	case MS_ESCALATION_OFF:
-		return "off";
-	case MS_ESCALATION_ADVISE:
-		return "advise";
-	case MS_ESCALATION_ACT:
-		return "act";
-	}
-	return "?";
-}
-
-int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out)
-{
-	for (int mode = MS_ESCALATION_OFF; mode <= MS_ESCALATION_ACT; mode++) {
-		if (!strcmp(name, ms_escalation_mode_name(mode))) {
-			*out = mode;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 __u32 ms_manager_speed(struct ms_migration *m, __u32 current_mibs, __u32 alloc_mibs, bool *noticed)
 {
 	__u32 want = alloc_mibs, manager;

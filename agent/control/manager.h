@@ -21,9 +21,8 @@
  * A manager that sets the very speed the agent set cannot be told apart
  * from no change: it holds nothing until its value differs.
  *
- * Escalation modes: off (no action, no downtime), advise (the policy's
- * would-be actions are reported, none is carried out), act (carried out,
- * within the limits above).
+ * Escalation modes (enum ms_escalation_mode, policy.h): off, advise, act;
+ * act carries actions out within the limits above.
  *
  * Pure: decisions on struct ms_migration's manager fields (migration.h);
  * the coordinator reads and writes libvirt.
@@ -35,19 +34,10 @@
 #include <linux/types.h>
 
 #include "migration.h"
+#include "policy.h"
 
 /* QEMU's downtime-limit when nobody set one. */
 #define MS_QEMU_DEFAULT_DOWNTIME_MS 300
-
-enum ms_escalation_mode {
-	MS_ESCALATION_OFF = 0,
-	MS_ESCALATION_ADVISE,
-	MS_ESCALATION_ACT,
-};
-
-const char *ms_escalation_mode_name(enum ms_escalation_mode mode);
-/* "off", "advise", "act": 0, or -EINVAL. */
-int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out);
 
 /*
  * libvirt's speed reads current_mibs (MS_VIRT_SPEED_UNLIMITED for libvirt's

@@ -285,6 +285,9 @@ void ms_agent_teardown(struct ms_agent *a)
 	ms_metrics_server_stop(a->metrics);
 	free(a->metric_classes);
 	free(a->metric_migrations);
+	/* A stopped agent leaves no migration throttled by it: needs libvirt still open. */
+	if (a->coord && a->virt)
+		ms_coord_restore_speeds(a->coord);
 	ms_virt_close(a->virt);
 	if (a->coord) {
 		if (!a->iface_gone)

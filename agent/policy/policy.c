@@ -58,6 +58,38 @@ void ms_policy_params_init(struct ms_policy_params *p)
 	p->aimd_holdoff_ms = 2000;
 }
 
+const char *ms_escalation_mode_name(enum ms_escalation_mode mode)
+{
+	switch (mode) {
+	case MS_ESCALATION_OFF:
+		return "off";
+	case MS_ESCALATION_ADVISE:
+		return "advise";
+	case MS_ESCALATION_ACT:
+		return "act";
+	}
+	return "?";
+}
+
+int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out)
+{
+	if (!strcmp(name, "0")) {
+		*out = MS_ESCALATION_OFF;
+		return 0;
+	}
+	if (!strcmp(name, "1")) {
+		*out = MS_ESCALATION_ACT;
+		return 0;
+	}
+	for (int mode = MS_ESCALATION_OFF; mode <= MS_ESCALATION_ACT; mode++) {
+		if (!strcmp(name, ms_escalation_mode_name(mode))) {
+			*out = mode;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t err_len)
 {
 	const char *why = NULL;

@@ -127,6 +127,25 @@ enum ms_policy_kind {
 
 #define MS_POLICY_DEFAULT MS_POLICY_SRPT
 
+/*
+ * What becomes of the engine's escalation decisions (the escalation key):
+ * off (none is taken: no downtime raise, no action), advise (each is
+ * reported, none is carried out: for hosts whose manager escalates itself,
+ * vdsm's downtime schedule, Nova's completion timeout), act (carried out,
+ * within what the manager holds: agent/control/manager.h).
+ */
+enum ms_escalation_mode {
+	MS_ESCALATION_OFF = 0,
+	MS_ESCALATION_ADVISE,
+	MS_ESCALATION_ACT,
+};
+
+#define MS_ESCALATION_DEFAULT MS_ESCALATION_ADVISE
+
+const char *ms_escalation_mode_name(enum ms_escalation_mode mode);
+/* "off", "advise", "act" (and 0 = off, 1 = act, as the key was a flag): 0, or -EINVAL. */
+int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out);
+
 enum ms_policy_action {
 	MS_POLICY_ACT_NONE = 0,
 	MS_POLICY_ACT_RAISE_DOWNTIME, /* virDomainMigrateSetMaxDowntime(max_downtime_ms) */
