@@ -20,36 +20,27 @@
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "physlink.h"
 #include "reconfig.h"
 #include "state.h"
 
 /*
- * Link speed in Mbit/s as the driver reports it, 0 when unknown: through
- * ethtool netlink, which answers for the agent's network namespace, else
- * sysfs.
+ * The speed of the physical link behind the interface (physlink.h: a
+ * bridge's uplink, a bond's slaves, a VLAN's lower device), 0 when no
+ * trustworthy speed is found: link_mbps = auto is then refused rather than
+ * shaped at a tap's or veth's made-up 10000 Mb/s. Read afresh each time: a
+ * bond fails over, a bridge gains or loses its uplink.
  */
-static __u32 read_link_speed_mbps(struct ms_ethtool *e, int ifindex, const char *ifname)
-{
-	char path[PATH_MAX];
-	long speed = -1;
-	__u32 mbps;
-	FILE *f;
-
-	if (e && ifindex > 0 && ms_ethtool_speed_mbps(e, ifindex, &mbps) == 0)
-		return mbps <= MS_MBPS_MAX ? mbps : 0;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/speed", ifname);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &speed) != 1)
-		speed = -1;
-	fclose(f);
-	return speed > 0 && speed <= (long)MS_MBPS_MAX ? (__u32)speed : 0;
-}
-
 __u32 ms_agent_link_speed(const struct ms_agent *a)
 {
-	return read_link_speed_mbps(a->ethtool, a->ifindex, a->ifname);
+	char why[256];
+	__u32 mbps;
+
+	if (ms_physlink_speed_mbps(a->ifname, &mbps, why, sizeof(why)) == 0 && mbps <= MS_MBPS_MAX)
+		return mbps;
+	if (!a->set.requested.link_mbps)
+		ms_warn("link_mbps = auto: %s", why);
+	return 0;
 }
 
 static void on_flow_event(void *ctx, const struct ms_flow_event *ev)
@@ -319,13 +310,17 @@ static int on_linkwatch(void *ctx, uint32_t events)
 	return 0;
 }
 
-/* ethtool announced new link modes (ethtool -s): the speed may have changed. */
+/*
+ * ethtool announced new link modes (ethtool -s) somewhere: the speed may have
+ * changed. Any interface's, since the physical link behind a bridge or bond
+ * is another device than the one shaped.
+ */
 static int on_ethtool(void *ctx, uint32_t events)
 {
 	struct ms_agent *a = ctx;
 
 	(void)events;
-	if (ms_ethtool_dispatch(a->ethtool, a->ifindex) != 0)
+	if (ms_ethtool_dispatch(a->ethtool, 0) != 0)
 		ms_agent_rederive_link_speed(a);
 	return 0;
 }

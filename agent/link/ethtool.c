@@ -222,7 +222,7 @@ static int on_ntf_header(const struct nlattr *hdr, struct ntf_match *m)
 			continue;
 		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
 			return MNL_CB_ERROR;
-		if (mnl_attr_get_u32(a) == m->ifindex)
+		if (!m->ifindex || mnl_attr_get_u32(a) == m->ifindex)
 			m->hit = true;
 	}
 	return MNL_CB_OK;

@@ -36,7 +36,8 @@ int ms_ethtool_fd(const struct ms_ethtool *e);
 
 /*
  * Reads what is pending on ms_ethtool_fd(). Returns 1 if the link modes
- * (speed, duplex, autonegotiation) of ifindex were set meanwhile, or
+ * (speed, duplex, autonegotiation) of ifindex (0: of any interface) were set
+ * meanwhile, or
  * announcements were lost, so its speed should be read again; 0 if not;
  * -errno on failure.
  */
