@@ -38,8 +38,8 @@ enum {
 };
 
 static const char *const mig_fields[] = {
-    "direction",       "class",		 "rate_mbps", "libvirt_speed_mibs",
-    "remaining_bytes", "dirty_rate_bps", "iteration", "state",
+    "direction",      "class",	   "rate_mbps", "libvirt_speed_mibs",	     "remaining_bytes",
+    "dirty_rate_bps", "iteration", "state",	"autoconverge_throttle_pct", "manager_held",
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
@@ -560,8 +560,9 @@ static void print_table(const char *iface, const struct status *st)
 	}
 	if (w > 40)
 		w = 40;
-	printf("%-*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, "DOMAIN", "DIRECTION", "CLASS",
-	       "RATE", "SPEED", "REMAINING", "DIRTY RATE", "ITER", "STATE");
+	printf("%-*s %-9s %-6s %12s %12s %12s %14s %5s %-9s %-8s %s\n", w, "DOMAIN", "DIRECTION",
+	       "CLASS", "RATE", "SPEED", "REMAINING", "DIRTY RATE", "ITER", "STATE", "THROTTLE",
+	       "MANAGER HOLDS");
 	if (!st->n_migs)
 		printf("(no migrations)\n");
 	for (size_t i = 0; i < st->n_migs; i++) {
@@ -578,8 +579,9 @@ static void print_table(const char *iface, const struct status *st)
 		}
 		human_bytes(f[4], "", remaining, sizeof(remaining));
 		human_bytes(f[5], "/s", dirty, sizeof(dirty));
-		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %s\n", w, w, name, f[0], f[1],
-		       rate, speed, remaining, dirty, is_number(f[6]) ? f[6] : "-", f[7]);
+		printf("%-*.*s %-9s %-6s %12s %12s %12s %14s %5s %-9s %-8s %s\n", w, w, name, f[0],
+		       f[1], rate, speed, remaining, dirty, is_number(f[6]) ? f[6] : "-", f[7],
+		       is_number(f[8]) ? f[8] : "-", f[9]);
 	}
 	printf("\n%-14s %20s %16s %12s\n", "CLASS", "BYTES", "PACKETS", "DROPS");
 	for (size_t i = 0; i < st->n_classes; i++) {

@@ -70,8 +70,15 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 	mm->libvirt_speed_mibs = m->libvirt_speed_mibs;
 	mm->stalled = m->stalled;
 	/* enum ms_policy_action and enum ms_metrics_action list the actions alike. */
-	for (int i = 0; i < MS_METRICS_ACTIONS; i++)
+	for (int i = 0; i < MS_METRICS_ACTIONS; i++) {
 		mm->actions_total[i] = m->actions_total[i];
+		mm->advised_total[i] = m->advised_total[i];
+	}
+	mm->auto_converge = m->auto_converge;
+	mm->throttle_pct = m->auto_converge_throttle_pct;
+	mm->manager_speed = m->manager_speed_held;
+	mm->manager_downtime = m->manager_downtime_held;
+	mm->manager_escalation = m->manager_escalated;
 	if (m->minor)
 		ms_class_name(m->minor, mm->class_name, sizeof(mm->class_name));
 	if (ms_job_has(st, MS_JOB_MEM_REMAINING | MS_JOB_MEM_BPS)) {

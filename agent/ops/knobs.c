@@ -142,6 +142,36 @@ static void show_mig_stalled(const struct ms_migration *m, FILE *out)
 	fputs(m->stalled ? "1" : "0", out);
 }
 
+static void show_mig_throttle(const struct ms_migration *m, FILE *out)
+{
+	if (m->auto_converge)
+		fprintf(out, "%u", m->auto_converge_throttle_pct);
+	else
+		fputs("off", out);
+}
+
+static void show_mig_manager(const struct ms_migration *m, FILE *out)
+{
+	const char *held[3];
+	size_t n = 0;
+
+	if (m->manager_speed_held)
+		held[n++] = "speed";
+	if (m->manager_downtime_held)
+		held[n++] = "downtime";
+	if (m->manager_escalated)
+		held[n++] = "escalation";
+	if (!n)
+		fputs("none", out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%s", i ? " " : "", held[i]);
+}
+
+static void show_mig_advised(const struct ms_migration *m, FILE *out)
+{
+	fputs(ms_policy_action_name(m->advised_action), out);
+}
+
 static const struct mig_field mig_fields[] = {
     {"class", show_mig_class},
     {"rate_mbps", show_mig_rate},
@@ -155,6 +185,12 @@ static const struct mig_field mig_fields[] = {
     /* The last escalation step the policy carried out (none, raise_downtime, ...). */
     {"action", show_mig_action},
     {"stalled", show_mig_stalled},
+    /* QEMU's auto-converge CPU throttle in percent, "off" when it does not throttle. */
+    {"autoconverge_throttle_pct", show_mig_throttle},
+    /* What the manager holds (its speed, downtime, its own escalation), or "none". */
+    {"manager_held", show_mig_manager},
+    /* escalation = advise: the last action reported instead of taken. */
+    {"advised_action", show_mig_advised},
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))

@@ -418,6 +418,7 @@ enum mig_field {
 	MF_ITERATION,
 	MF_ETA,
 	MF_STALLED,
+	MF_THROTTLE,
 };
 
 /* false when the value is unknown and the sample must be left out. */
@@ -448,6 +449,9 @@ static bool mig_value(const struct ms_metrics_migration *m, enum mig_field field
 	case MF_STALLED:
 		*v = m->stalled ? 1 : 0;
 		return true;
+	case MF_THROTTLE:
+		*v = (double)m->throttle_pct / 100.0;
+		return m->auto_converge;
 	}
 	return false;
 }
@@ -474,12 +478,20 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 	     "Expected time until the migration completes.", MF_ETA},
 	    {"migshaper_migration_stalled",
 	     "1 if the migration makes no progress toward completion.", MF_STALLED},
+	    {"migshaper_migration_autoconverge_throttle_ratio",
+	     "Share of the guest's CPU time QEMU's auto-converge takes away.", MF_THROTTLE},
 	};
 	struct family info = {"migshaper_migration_info", "gauge",
 			      "A migration this host takes part in, with its class and state.",
 			      false};
 	struct family actions = {"migshaper_migration_actions_total", "counter",
 				 "Convergence actions taken on the migration.", false};
+	struct family advised = {"migshaper_migration_advised_total", "counter",
+				 "Convergence actions escalation = advise reported, not taken.",
+				 false};
+	struct family held = {"migshaper_migration_manager_held", "gauge",
+			      "1 if the manager holds the parameter: the agent keeps within it.",
+			      false};
 
 	struct labelsets ls;
 
@@ -518,6 +530,29 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 
 			sample_u64(b, &actions, &ls, i, l, NLABELS(l),
 				   s->migrations[i].actions_total[a]);
+		}
+	}
+	for (size_t i = 0; i < s->n_migrations; i++) {
+		for (int a = 1; a < MS_METRICS_ACTIONS; a++) {
+			struct label l[] = {{"action", action_names[a]}};
+
+			sample_u64(b, &advised, &ls, i, l, NLABELS(l),
+				   s->migrations[i].advised_total[a]);
+		}
+	}
+	for (size_t i = 0; i < s->n_migrations; i++) {
+		const struct ms_metrics_migration *m = &s->migrations[i];
+		const struct {
+			const char *param;
+			bool on;
+		} params[] = {{"speed", m->manager_speed},
+			      {"downtime", m->manager_downtime},
+			      {"escalation", m->manager_escalation}};
+
+		for (size_t p = 0; p < NLABELS(params); p++) {
+			struct label l[] = {{"param", params[p].param}};
+
+			sample_u64(b, &held, &ls, i, l, NLABELS(l), params[p].on);
 		}
 	}
 	labelsets_free(&ls, b);

@@ -115,6 +115,13 @@ struct ms_metrics_migration {
 	double expected_completion_s; /* < 0: unknown, omitted */
 	bool stalled;
 	__u64 actions_total[MS_METRICS_ACTIONS];
+	/* Would-be actions escalation = advise reported instead of taking them. */
+	__u64 advised_total[MS_METRICS_ACTIONS];
+	/* QEMU's auto-converge throttle; omitted unless auto_converge. */
+	bool auto_converge;
+	__u32 throttle_pct;
+	/* Parameters the manager holds (agent/control/manager.h). */
+	bool manager_speed, manager_downtime, manager_escalation;
 };
 
 struct ms_metrics_snapshot {

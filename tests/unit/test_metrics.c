@@ -80,6 +80,8 @@ static struct ms_metrics_migration *add_mig(struct fixture *f, const char *domai
 
 static void fill(struct fixture *f)
 {
+	struct ms_metrics_migration *m;
+
 	memset(f, 0, sizeof(*f));
 	f->snap.iface = "eth0";
 	f->snap.version = "0.1.0-test";
@@ -93,7 +95,12 @@ static void fill(struct fixture *f)
 	add_class(f, "mig:0", 600000);
 	add_class(f, "mig:1", 300000);
 	add_mig(f, "web-01", "outgoing", "mig:0");
-	add_mig(f, "db-02", "outgoing", "mig:1")->stalled = true;
+	m = add_mig(f, "db-02", "outgoing", "mig:1");
+	m->stalled = true;
+	m->auto_converge = true;
+	m->throttle_pct = 40;
+	m->manager_speed = true;
+	m->advised_total[MS_METRICS_ACTION_POSTCOPY] = 2;
 	add_mig(f, "cache-03", "incoming", NULL);
 	f->snap.have_mgmt_health = true;
 	f->snap.mgmt_rtt_seconds = 0.00042;
@@ -257,6 +264,21 @@ static void test_render_full(void **state)
 	assert_non_null(strstr(text,
 			       "\nmigshaper_migration_actions_total{iface=\"eth0\",domain=\""
 			       "web-01\",direction=\"outgoing\",action=\"raise_downtime\"} 1\n"));
+	/* Auto-converge, the manager's holds and advised actions, per migration. */
+	assert_non_null(strstr(text,
+			       "\nmigshaper_migration_autoconverge_throttle_ratio{iface=\"eth0\","
+			       "domain=\"db-02\",direction=\"outgoing\"} 0.4\n"));
+	assert_null(find_sample(text, "migshaper_migration_autoconverge_throttle_ratio",
+				"{iface=\"eth0\",domain=\"web-01\""));
+	assert_non_null(strstr(text,
+			       "\nmigshaper_migration_manager_held{iface=\"eth0\",domain=\"db-02\","
+			       "direction=\"outgoing\",param=\"speed\"} 1\n"));
+	assert_non_null(
+	    strstr(text, "\nmigshaper_migration_manager_held{iface=\"eth0\",domain=\"web-01\","
+			 "direction=\"outgoing\",param=\"speed\"} 0\n"));
+	assert_non_null(
+	    strstr(text, "\nmigshaper_migration_advised_total{iface=\"eth0\",domain=\"db-02\","
+			 "direction=\"outgoing\",action=\"postcopy\"} 2\n"));
 	assert_non_null(strstr(text, "\nmigshaper_errors_total{kind=\"netlink\"} 4\n"));
 	assert_non_null(strstr(text, "\nmigshaper_knob_writes_total{result=\"rejected\"} 1\n"));
 	assert_non_null(strstr(text, "\nmigshaper_build_info{version=\"0.1.0-test\"} 1\n"));
@@ -395,11 +417,12 @@ static void test_render_hostile_names(void **state)
 		samples++;
 	}
 	/*
-	 * 9 per-migration gauges (info included) and 5 actions, plus the host's
+	 * 9 per-migration gauges (info included), 5 actions, 4 advised actions
+	 * and 3 manager holds (no auto-converge here), plus the host's
 	 * (unattributed, evicted, tree, reasserts, one per limit) and the agent's own.
 	 */
-	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS) + 4 + MS_METRICS_LIMITS + 1 + 1 + 1 +
-				      4 + 2 + 1);
+	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS + MS_METRICS_ACTIONS - 1 + 3) + 4 +
+				      MS_METRICS_LIMITS + 1 + 1 + 1 + 4 + 2 + 1);
 	free(text);
 }
 
