@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "file.h"
 #include "policy.h"
 
 /* A config file larger than this is certainly not a config file. */
@@ -25,12 +26,6 @@
 #define MS_LINE_MAX	    4096U
 
 static const __u16 default_mgmt_ports[] = {22, 16509, 16514, 54321};
-
-const char *const ms_policy_names[MS_POLICY_COUNT] = {
-    [MS_POLICY_FAIR] = "fair",
-    [MS_POLICY_SERIAL] = "serial",
-    [MS_POLICY_SRPT] = "srpt",
-};
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -48,22 +43,24 @@ static void set_err(char *err, size_t err_len, const char *fmt, ...)
 
 void ms_config_init(struct ms_config *cfg)
 {
+	struct ms_policy_params pp;
+
+	ms_policy_params_init(&pp);
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->report_interval_ms = 1000;
 	cfg->cycle_ms = 1000;
 	cfg->speed_coordination = true;
 	snprintf(cfg->libvirt_uri, sizeof(cfg->libvirt_uri), "%s", MS_DEFAULT_LIBVIRT_URI);
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1");
-	cfg->policy = MS_POLICY_DEFAULT;
-	/* A TCP retransmit or two: sessions survive it (policy.h). */
-	cfg->max_downtime_ms = 500;
+	/* The policy keys' defaults are the engine's own (policy.h says why). */
+	cfg->policy = pp.kind;
+	cfg->max_downtime_ms = pp.max_downtime_ms;
 	cfg->escalation = MS_ESCALATION_DEFAULT;
+	cfg->suspend_allowed = pp.suspend_allowed;
+	cfg->migration_progress_timeout_s = pp.progress_timeout_s;
+	cfg->downtime_step_ms = pp.downtime_step_ms;
+	cfg->escalation_interval_ms = pp.escalate_interval_ms;
 	cfg->reassert_root_qdisc = true;
-	/* vdsm's migration_progress_timeout. */
-	cfg->migration_progress_timeout_s = 150;
-	cfg->downtime_step_ms = 100;
-	/* Lets a step show its effect before the next. */
-	cfg->escalation_interval_ms = 10000;
 	cfg->metrics_port = 9465;
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
@@ -603,11 +600,11 @@ static int set_ranged(const struct ms_config_key *key, struct ms_config *cfg, co
 
 static int set_policy(struct ms_config *cfg, const char *value, char *err, size_t err_len)
 {
-	for (int i = 0; i < MS_POLICY_COUNT; i++) {
-		if (strcmp(value, ms_policy_names[i]) == 0) {
-			cfg->policy = i;
-			return 0;
-		}
+	enum ms_policy_kind kind;
+
+	if (!ms_policy_kind_parse(value, &kind)) {
+		cfg->policy = kind;
+		return 0;
 	}
 	set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)", value);
 	return -EINVAL;
@@ -709,7 +706,7 @@ static void show_policy(int policy, FILE *out)
 
 	for (int i = 0; i < MS_POLICY_COUNT; i++)
 		fprintf(out, order[i] == policy ? "%s[%s]" : "%s%s", i ? " " : "",
-			ms_policy_names[order[i]]);
+			ms_policy_kind_name(order[i]));
 }
 
 static void show_cidrs(const struct ms_config *cfg, FILE *out)
@@ -907,54 +904,25 @@ out:
 int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifname, char *err,
 			size_t err_len)
 {
-	char *text = NULL;
 	char parse_err[MS_CONFIG_ERR_LEN];
-	struct stat st;
-	size_t got = 0;
-	int fd, ret;
+	char *text = NULL;
+	size_t len;
+	int ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		set_err(err, err_len, "%s: %s", path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		set_err(err, err_len, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)MS_CONFIG_MAX_BYTES) {
+	ret = ms_file_read(path, MS_CONFIG_MAX_BYTES, &text, &len);
+	if (ret == -EINVAL || ret == -EFBIG) {
 		set_err(err, err_len, "%s: not a regular file of at most %u bytes", path,
 			MS_CONFIG_MAX_BYTES);
-		ret = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		ret = -ENOMEM;
-		goto out;
+	if (ret) {
+		set_err(err, err_len, "%s: %s", path, strerror(-ret));
+		return ret;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			set_err(err, err_len, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	ret = ms_config_parse(cfg, text, got, ifname, parse_err, sizeof(parse_err));
+	ret = ms_config_parse(cfg, text, len, ifname, parse_err, sizeof(parse_err));
 	if (ret)
 		set_err(err, err_len, "%s: %s", path, parse_err);
-out:
 	free(text);
-	close(fd);
 	return ret;
 }
 

@@ -193,8 +193,7 @@ int ms_settings_set(struct ms_settings *next, const struct ms_settings *cur, con
  */
 bool ms_settings_follows_speed(const struct ms_settings *s, __u32 link_speed_mbps);
 
-/* Names of the allocation policies, indexed by enum ms_policy_kind. */
-extern const char *const ms_policy_names[];
+/* How many allocation policies there are (enum ms_policy_kind). */
 #define MS_POLICY_COUNT 3
 
 /* Parses "a.b.c.d[/len]" or "x:y::z[/len]" into an IPv4-mapped trie key. */

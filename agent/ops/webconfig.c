@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "file.h"
 #include "webconfig.h"
 
 /* Far above any config, certificate chain or key; bounds what a typo reads. */
@@ -30,54 +31,6 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_
 	va_start(ap, fmt);
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
-}
-
-/* Reads a whole regular file (at most MS_WEBCONFIG_MAX_FILE) as a C string. */
-static int read_file(const char *path, char **text, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > MS_WEBCONFIG_MAX_FILE) {
-		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*text = buf;
-	*len = got;
-	buf = NULL;
-	ret = 0;
-out:
-	free(buf);
-	close(fd);
-	return ret;
 }
 
 static const char *scalar(yaml_document_t *doc, yaml_node_t *node)
@@ -108,7 +61,7 @@ static int read_pem(const char *key, const char *name, const char *base_dir, cha
 		set_err(err, err_len, "tls_server_config.%s: the path is too long", key);
 		return -EINVAL;
 	}
-	ret = read_file(path, pem, &len);
+	ret = ms_file_read(path, MS_WEBCONFIG_MAX_FILE, pem, &len);
 	if (ret) {
 		set_err(err, err_len, "tls_server_config.%s: cannot read %s: %s", key, path,
 			strerror(-ret));
@@ -293,7 +246,7 @@ int ms_web_config_load(const char *path, struct ms_web_config *cfg, char *err, s
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
-	ret = read_file(path, &text, &len);
+	ret = ms_file_read(path, MS_WEBCONFIG_MAX_FILE, &text, &len);
 	if (ret) {
 		set_err(err, err_len, "cannot read %s: %s", path, strerror(-ret));
 		return ret;

@@ -58,38 +58,6 @@ void ms_policy_params_init(struct ms_policy_params *p)
 	p->aimd_holdoff_ms = 2000;
 }
 
-const char *ms_escalation_mode_name(enum ms_escalation_mode mode)
-{
-	switch (mode) {
-	case MS_ESCALATION_OFF:
-		return "off";
-	case MS_ESCALATION_ADVISE:
-		return "advise";
-	case MS_ESCALATION_ACT:
-		return "act";
-	}
-	return "?";
-}
-
-int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out)
-{
-	if (!strcmp(name, "0")) {
-		*out = MS_ESCALATION_OFF;
-		return 0;
-	}
-	if (!strcmp(name, "1")) {
-		*out = MS_ESCALATION_ACT;
-		return 0;
-	}
-	for (int mode = MS_ESCALATION_OFF; mode <= MS_ESCALATION_ACT; mode++) {
-		if (!strcmp(name, ms_escalation_mode_name(mode))) {
-			*out = mode;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t err_len)
 {
 	const char *why = NULL;
@@ -140,28 +108,67 @@ void ms_policy_state_init(struct ms_policy_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static const char *const kind_names[] = {
+    [MS_POLICY_FAIR] = "fair",
+    [MS_POLICY_SERIAL] = "serial",
+    [MS_POLICY_SRPT] = "srpt",
+};
+
+static const char *const escalation_names[] = {
+    [MS_ESCALATION_OFF] = "off",
+    [MS_ESCALATION_ADVISE] = "advise",
+    [MS_ESCALATION_ACT] = "act",
+};
+
+#define N_NAMES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *name_of(const char *const *names, int n, int value)
+{
+	return value >= 0 && value < n ? names[value] : "?";
+}
+
+/* The value whose name is name, or -EINVAL. */
+static int value_of(const char *const *names, int n, const char *name)
+{
+	for (int v = 0; v < n; v++)
+		if (!strcmp(name, names[v]))
+			return v;
+	return -EINVAL;
+}
+
 const char *ms_policy_kind_name(enum ms_policy_kind kind)
 {
-	switch (kind) {
-	case MS_POLICY_FAIR:
-		return "fair";
-	case MS_POLICY_SERIAL:
-		return "serial";
-	case MS_POLICY_SRPT:
-		return "srpt";
-	}
-	return "?";
+	return name_of(kind_names, N_NAMES(kind_names), kind);
 }
 
 int ms_policy_kind_parse(const char *name, enum ms_policy_kind *out)
 {
-	for (int k = MS_POLICY_FAIR; k <= MS_POLICY_SRPT; k++) {
-		if (!strcmp(name, ms_policy_kind_name(k))) {
-			*out = k;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = value_of(kind_names, N_NAMES(kind_names), name);
+
+	if (v < 0)
+		return v;
+	*out = v;
+	return 0;
+}
+
+const char *ms_escalation_mode_name(enum ms_escalation_mode mode)
+{
+	return name_of(escalation_names, N_NAMES(escalation_names), mode);
+}
+
+int ms_escalation_mode_parse(const char *name, enum ms_escalation_mode *out)
+{
+	int v = value_of(escalation_names, N_NAMES(escalation_names), name);
+
+	/* The key was a flag: 0 and 1 still mean off and act. */
+	if (!strcmp(name, "0"))
+		v = MS_ESCALATION_OFF;
+	else if (!strcmp(name, "1"))
+		v = MS_ESCALATION_ACT;
+	if (v < 0)
+		return v;
+	*out = v;
+	return 0;
 }
 
 const char *ms_policy_action_name(enum ms_policy_action action)

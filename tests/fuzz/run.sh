@@ -41,7 +41,7 @@ target_setup() {
 	SRCS="agent/lib/log.c" XFLAGS='' LIBS='' SKIP=''
 	case $1 in
 	fuzz_config)
-		SRCS="agent/config/config.c agent/lib/log.c"
+		SRCS="agent/config/config.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c"
 		;;
 	fuzz_jobstats)
 		SRCS="agent/virt/jobstats.c agent/lib/log.c"
