@@ -12,6 +12,7 @@
 #ifndef MS_LOG_H
 #define MS_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum ms_log_level {
@@ -26,6 +27,13 @@ enum ms_log_level ms_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int ms_log_level_parse(const char *name, enum ms_log_level *level);
 void ms_log(enum ms_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A library's own message (libmicrohttpd's, libfuse's log callback): who is
+ * the library, its trailing newlines are dropped. One message kind for all.
+ */
+void ms_log_library(enum ms_log_level level, const char *who, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Lines of one kind (format string) per window before the rest are counted. */
 #define MS_LOG_BURST	 20

@@ -274,3 +274,17 @@ void ms_log(enum ms_log_level level, const char *fmt, ...)
 	ms_log_escape(msg, (size_t)n, text, sizeof(text));
 	write_line(level, text);
 }
+
+void ms_log_library(enum ms_log_level level, const char *who, const char *fmt, va_list ap)
+{
+	char msg[MS_LOG_MSG_MAX + 1];
+	size_t len;
+
+	if (level > log_threshold)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	ms_log(level, "%s: %s", who, msg);
+}

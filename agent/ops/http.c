@@ -212,15 +212,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct ms_http_server *srv = cls;
-	char msg[256];
-	size_t n;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
 	/* Mostly a client that went away: not worth a warning. */
-	ms_info("%s: %s", srv->name, msg);
+	ms_log_library(MS_LOG_INFO, srv->name, fmt, ap);
 }
 
 static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int status,

@@ -1208,18 +1208,11 @@ static int on_fuse(void *ctx, uint32_t events)
 /* libfuse logs to stderr by default; keep its messages in the agent's log. */
 static void fuse_log_to_ms(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char msg[256];
-	size_t len;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	len = strlen(msg);
-	while (len && msg[len - 1] == '\n')
-		msg[--len] = '\0';
-	ms_log(level <= FUSE_LOG_ERR	   ? MS_LOG_ERROR
-	       : level <= FUSE_LOG_WARNING ? MS_LOG_WARN
-	       : level <= FUSE_LOG_INFO	   ? MS_LOG_INFO
-					   : MS_LOG_DEBUG,
-	       "fuse: %s", msg);
+	ms_log_library(level <= FUSE_LOG_ERR	   ? MS_LOG_ERROR
+		       : level <= FUSE_LOG_WARNING ? MS_LOG_WARN
+		       : level <= FUSE_LOG_INFO	   ? MS_LOG_INFO
+						   : MS_LOG_DEBUG,
+		       "fuse", fmt, ap);
 }
 
 static int mkdir_p(const char *path, mode_t mode)
