@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "coord.h"
+#include "units.h"
 #include "loader.h"
 #include "htb.h"
 #include "log.h"
@@ -26,7 +27,6 @@
 #include "virt.h"
 
 #define MS_LOGGED_FLOWS 256
-#define MBIT		1000000ULL
 /*
  * How long an ended job is remembered: libvirt may go on listing a job the
  * agent saw end (an aborted migration while libvirt cleans up), and that is
@@ -427,7 +427,7 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 	m->class_rate_bps = rate_bps;
 	m->class_ceil_bps = ceil_bps;
 	ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
-		(unsigned long long)(rate_bps / MBIT), (unsigned long long)(ceil_bps / MBIT));
+		(unsigned long long)ms_bps_to_mbps(rate_bps), (unsigned long long)ms_bps_to_mbps(ceil_bps));
 }
 
 static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
@@ -584,11 +584,11 @@ static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode e
 {
 	ms_policy_params_init(p);
 	p->kind = cfg->policy;
-	p->link_bps = (__u64)cfg->link_mbps * MBIT;
-	p->reserve_bps = (__u64)cfg->mgmt_reserve_mbps * MBIT;
-	p->aggregate_bps = (__u64)cfg->migration_aggregate_mbps * MBIT;
-	p->max_bps = (__u64)cfg->migration_max_mbps * MBIT;
-	p->min_bps = (__u64)cfg->migration_min_mbps * MBIT;
+	p->link_bps = ms_mbps_to_bps(cfg->link_mbps);
+	p->reserve_bps = ms_mbps_to_bps(cfg->mgmt_reserve_mbps);
+	p->aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
+	p->max_bps = ms_mbps_to_bps(cfg->migration_max_mbps);
+	p->min_bps = ms_mbps_to_bps(cfg->migration_min_mbps);
 	p->escalation = escalation != MS_ESCALATION_OFF;
 	p->max_downtime_ms = cfg->max_downtime_ms;
 	p->suspend_allowed = cfg->suspend_allowed;
@@ -655,7 +655,7 @@ static void apply_allocation(struct ms_coord *c)
 	}
 	if (out.effective_aggregate_bps != c->effective_aggregate_bps && c->effective_aggregate_bps)
 		ms_info("policy: effective migration aggregate %llu Mbit/s%s",
-			(unsigned long long)(out.effective_aggregate_bps / MBIT),
+			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
 			out.mgmt_unhealthy ? " (management unhealthy)" : "");
 	c->effective_aggregate_bps = out.effective_aggregate_bps;
 	for (size_t i = 0; i < in.n; i++) {
@@ -1113,7 +1113,7 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 			continue;
 		class_name(m, cls, sizeof(cls));
 		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows",
-			m->name, cls, (unsigned long long)(m->class_rate_bps / MBIT), m->n_flows);
+			m->name, cls, (unsigned long long)ms_bps_to_mbps(m->class_rate_bps), m->n_flows);
 	}
 	if (flows.n_orphans)
 		ms_info("removed %zu flows that no migration owns", flows.n_orphans);

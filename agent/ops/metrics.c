@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "units.h"
 
 #define MS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define MS_METRICS_INITIAL_BUF	16384
@@ -429,7 +430,7 @@ static bool mig_value(const struct ms_metrics_migration *m, enum mig_field field
 		*v = (double)m->allocated_bps / 8.0;
 		return m->allocated_bps != 0;
 	case MF_SPEED:
-		*v = (double)m->libvirt_speed_mibs * 1048576.0;
+		*v = (double)m->libvirt_speed_mibs * (double)MS_BYTES_PER_MIB;
 		return m->libvirt_speed_mibs != 0;
 	case MF_OBSERVED:
 		*v = (double)m->observed_bytes_per_s;

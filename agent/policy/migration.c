@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "migration.h"
+#include "units.h"
 
-#define MIB 1048576ULL
 
 enum ms_mig_state ms_mig_next_state(enum ms_mig_state cur, enum ms_mig_event ev)
 {
@@ -150,7 +150,7 @@ int ms_mig_flow_add(struct ms_migration *m, const struct ms_flow_key *key)
 __u32 ms_speed_mibs_for_rate(__u64 rate_bps)
 {
 	/* Dividing first keeps every 64-bit rate from overflowing. */
-	__u64 mibs = rate_bps / 100 * MS_SPEED_MARGIN_PCT / 8 / MIB;
+	__u64 mibs = rate_bps / 100 * MS_SPEED_MARGIN_PCT / 8 / MS_BYTES_PER_MIB;
 
 	if (mibs == 0)
 		return 1;
@@ -159,5 +159,5 @@ __u32 ms_speed_mibs_for_rate(__u64 rate_bps)
 
 __u64 ms_mibs_to_bps(__u32 mibs)
 {
-	return (__u64)mibs * MIB * 8;
+	return (__u64)mibs * MS_BYTES_PER_MIB * 8;
 }
