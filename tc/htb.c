@@ -91,6 +91,7 @@
 /* The default class keeps at least this fraction (1/N) of the link. */
 #define MS_HTB_DEFAULT_FLOOR_DIV 100ULL
 
+/* Indexes into ms_fixed_classes() (include/migshaper.h), in its order. */
 enum fixed_class {
 	FIX_LINK,
 	FIX_MGMT,
@@ -99,6 +100,8 @@ enum fixed_class {
 	FIX_DEFAULT,
 	FIX_COUNT,
 };
+
+_Static_assert(FIX_COUNT == MS_N_FIXED_CLASSES, "the fixed classes are those of migshaper.h");
 
 /* The desired configuration of one class. */
 struct class_spec {
@@ -941,16 +944,8 @@ static void class_dump_one(struct nl_object *obj, void *arg)
 	if (ms_minor_is_migration(minor)) {
 		seen = &d->mig[minor - MS_MINOR_MIG_BASE];
 	} else {
-		static const __u32 fixed_minors[FIX_COUNT] = {
-		    [FIX_LINK] = MS_MINOR_LINK,
-		    [FIX_MGMT] = MS_MINOR_MGMT,
-		    [FIX_AGGREGATE] = MS_MINOR_AGGREGATE,
-		    [FIX_UNATTRIBUTED] = MS_MINOR_UNATTRIBUTED,
-		    [FIX_DEFAULT] = MS_MINOR_DEFAULT,
-		};
-
 		for (int i = 0; i < FIX_COUNT; i++)
-			if (fixed_minors[i] == minor)
+			if (ms_fixed_classes()[i].minor == minor)
 				seen = &d->fixed[i];
 	}
 	if (!seen)
@@ -1008,7 +1003,8 @@ static int adopt_classes(struct ms_htb *h)
 	for (int i = 0; i < FIX_COUNT; i++) {
 		if (d->fixed[i].present && seen_matches(&d->fixed[i], &h->fixed[i]))
 			continue;
-		err = class_send(h, &h->fixed[i], d->fixed[i].present ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+		err = class_send(h, &h->fixed[i],
+				 d->fixed[i].present ? 0 : NLM_F_CREATE | NLM_F_EXCL);
 		if (err)
 			goto cleanup;
 		changed++;
@@ -1022,8 +1018,9 @@ static int adopt_classes(struct ms_htb *h)
 		/* Its rates as they are: the coordinator decides what they become. */
 		if (spec_fill(&h->mig[slot], minor, MS_HANDLE(MS_MINOR_AGGREGATE), 1, k->rate_bps,
 			      k->ceil_bps, h->mtu)) {
-			ms_warn("htb: ifindex %d: class %x:%x has rates we cannot express; left as is",
-				h->ifindex, MS_HTB_MAJOR, minor);
+			ms_warn(
+			    "htb: ifindex %d: class %x:%x has rates we cannot express; left as is",
+			    h->ifindex, MS_HTB_MAJOR, minor);
 			continue;
 		}
 		mig_mark(h, minor, true);
@@ -1037,8 +1034,7 @@ cleanup:
 	return err;
 }
 
-int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig,
-		 struct ms_htb **out)
+int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig, struct ms_htb **out)
 {
 	struct ms_htb_root cur;
 	struct ms_htb *h = NULL;
@@ -1228,8 +1224,7 @@ static int mig_spec(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil, struc
 }
 
 /* The checks add and change share: a live tree and a valid migration class. */
-static int mig_prepare(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil,
-		       struct class_spec *s)
+static int mig_prepare(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil, struct class_spec *s)
 {
 	if (!h)
 		return -EINVAL;

@@ -7,19 +7,6 @@
 
 #include "classes.h"
 
-static const struct {
-	__u32 minor;
-	const char *name;
-} fixed_classes[] = {
-	{ MS_MINOR_LINK, "link" },
-	{ MS_MINOR_MGMT, "mgmt" },
-	{ MS_MINOR_AGGREGATE, "aggregate" },
-	{ MS_MINOR_UNATTRIBUTED, "unattributed" },
-	{ MS_MINOR_DEFAULT, "default" },
-};
-
-#define N_FIXED (sizeof(fixed_classes) / sizeof(fixed_classes[0]))
-
 void ms_class_table_init(struct ms_class_table *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -84,9 +71,9 @@ int ms_class_name(__u32 minor, char *buf, size_t len)
 {
 	int n = -1;
 
-	for (size_t i = 0; i < N_FIXED; i++)
-		if (fixed_classes[i].minor == minor)
-			n = snprintf(buf, len, "%s", fixed_classes[i].name);
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++)
+		if (ms_fixed_classes()[i].minor == minor)
+			n = snprintf(buf, len, "%s", ms_fixed_classes()[i].name);
 	if (n < 0 && ms_minor_is_migration(minor))
 		n = snprintf(buf, len, "mig:%u", minor - MS_MINOR_MIG_BASE);
 	if (n < 0)
@@ -99,9 +86,9 @@ int ms_class_parse(const char *name, __u32 *minor)
 	char *end;
 	unsigned long slot;
 
-	for (size_t i = 0; i < N_FIXED; i++) {
-		if (strcmp(name, fixed_classes[i].name) == 0) {
-			*minor = fixed_classes[i].minor;
+	for (size_t i = 0; i < MS_N_FIXED_CLASSES; i++) {
+		if (strcmp(name, ms_fixed_classes()[i].name) == 0) {
+			*minor = ms_fixed_classes()[i].minor;
 			return 0;
 		}
 	}
