@@ -197,11 +197,11 @@ install: all
 # The Debian package, built from a copy of the working tree's files that git
 # does not ignore (so build/ is left out) under $(BUILD)/deb-src, so that
 # dpkg-buildpackage writes nothing into the worktree. The version is
-# MS_VERSION in agent/main.c; debian/changelog must have an entry for it.
-MS_VERSION = $(shell sed -n 's/^\#define MS_VERSION "\(.*\)"$$/\1/p' agent/main.c)
+# MS_VERSION in include/version.h; debian/changelog must have an entry for it.
+MS_VERSION = $(shell sed -n 's/^\#define MS_VERSION "\(.*\)"$$/\1/p' include/version.h)
 DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH)
 deb:
-	@[ -n "$(MS_VERSION)" ] || { echo 'deb: no #define MS_VERSION "X.Y.Z" in agent/main.c' >&2; exit 1; }
+	@[ -n "$(MS_VERSION)" ] || { echo 'deb: no #define MS_VERSION "X.Y.Z" in include/version.h' >&2; exit 1; }
 	@v=$$(dpkg-parsechangelog -l debian/changelog -SVersion) && [ "$$v" = "$(MS_VERSION)" ] || \
 		{ echo "deb: debian/changelog is at $$v, MS_VERSION is $(MS_VERSION): add an entry (dch -v $(MS_VERSION))" >&2; exit 1; }
 	rm -rf $(BUILD)/deb-src && mkdir -p $(BUILD)/deb-src/migshaper-$(MS_VERSION)

@@ -24,8 +24,8 @@
 #include "config.h"
 #include "knobs.h"
 #include "migshaper.h"
+#include "version.h"
 
-#define MS_VERSION "0.1.0"
 /* Knob values are short; a mgmt_cidrs list is the longest. */
 #define VALUE_MAX (MS_KNOBS_WRITE_MAX + 1)
 #define FIELD_MAX 64

@@ -20,8 +20,7 @@
 
 #include "config.h"
 #include "mgmthealth.h"
-
-#define MS_VERSION "0.1.0"
+#include "version.h"
 
 struct ms_coord;
 struct ms_dataplane;

@@ -20,8 +20,8 @@ need_tools dpkg dpkg-deb dpkg-query dpkg-architecture lintian systemd-analyze ma
 python3 -c 'import yaml' 2>/dev/null || missing "python3's yaml module is missing (make deps installs python3-yaml)"
 [ "$(id -u)" -eq 0 ] || missing "not root (dpkg --root installs files owned by root)"
 
-version=$(sed -n 's/^#define MS_VERSION "\(.*\)"$/\1/p' agent/main.c)
-[ -n "$version" ] || fail "no MS_VERSION in agent/main.c"
+version=$(sed -n 's/^#define MS_VERSION "\(.*\)"$/\1/p' include/version.h)
+[ -n "$version" ] || fail "no MS_VERSION in include/version.h"
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 
 tmp=$(mktemp -d)
