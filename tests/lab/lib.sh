@@ -247,6 +247,23 @@ t_iperf_mbps() {
 	jq -r '(.end.sum_received.bits_per_second // 0) / 1e6' "$T_TMP/iperf-$1.json" 2>/dev/null || echo 0
 }
 
+# t_tap NS NAME: a tap in NS that has carrier, as a guest's does while QEMU
+# holds it: created persistent, then held open by a background process (in
+# T_LAST_PID and T_BG_PIDS; killing it drops the carrier). A tap nobody holds
+# has no carrier, and the agent trusts no speed on such a link.
+t_tap() {
+	ip -n "$1" tuntap add dev "$2" mode tap || return 1
+	ip netns exec "$1" python3 -c '
+import fcntl, os, signal, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))
+print("held", flush=True)
+signal.pause()' "$2" >"$T_TMP/tap-$2.out" 2>&1 &
+	T_LAST_PID=$!
+	T_BG_PIDS+=("$T_LAST_PID")
+	t_wait_until 5 grep -q held "$T_TMP/tap-$2.out"
+}
+
 t_hb_server() {
 	t_bg "$LAB_NS_HV1" "$T_TMP/heartbeat-server.out" "$HB" server --listen "$LAB_HV1_IP" --port "$T_MGMT_PORT"
 	t_wait_listen "$LAB_NS_HV1" "$T_MGMT_PORT" || t_fail "heartbeat server not listening"

@@ -17,10 +17,11 @@ command -v ethtool >/dev/null || t_skip "ethtool is not installed (make deps)"
 tap="$LAB_PREFIX-tap"
 log="$T_TMP/agent.log"
 K="$T_TMP/run/$tap"
-# A tap counts as a link once an admin set its speed (its default 10000 Mb/s
-# is no link's): set before it comes up, so the agent sees a speed it trusts.
+# A tap counts as a link once it has carrier (held open, t_tap) and an admin
+# set its speed (its default 10000 Mb/s is no link's): set before it comes
+# up, so the agent sees a speed it trusts.
 tap_create() {
-	ip -n "$LAB_NS_HV1" tuntap add dev "$tap" mode tap &&
+	t_tap "$LAB_NS_HV1" "$tap" &&
 		ip netns exec "$LAB_NS_HV1" ethtool -s "$tap" speed 5000 duplex full autoneg off &&
 		ip -n "$LAB_NS_HV1" link set "$tap" up
 }

@@ -12,7 +12,7 @@ t_setup need_agent
 command -v ethtool >/dev/null || t_skip "ethtool is not installed (make deps)"
 tap="$LAB_PREFIX-tap"
 log="$T_TMP/agent.log"
-ip -n "$LAB_NS_HV1" tuntap add dev "$tap" mode tap || t_fail "cannot create $tap"
+t_tap "$LAB_NS_HV1" "$tap" || t_fail "cannot create $tap"
 ip -n "$LAB_NS_HV1" link set "$tap" up
 t_config "$T_TMP/agent.conf" link_mbps=auto mgmt_reserve_mbps=auto migration_aggregate_mbps=auto \
 	migration_max_mbps=auto migration_min_mbps=30
