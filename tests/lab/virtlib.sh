@@ -66,11 +66,13 @@ v_guest() {
 
 # v_migrate_bg NAME [virsh migrate options]: live p2p migration hv1 -> hv2 in
 # the background; pid in T_LAST_PID, output in $T_TMP/migrate-NAME.log.
+# virsh is stopped after V_MIG_LIMIT_S (default 60) s, exit 124 (the
+# migration itself goes on).
 v_migrate_bg() {
 	local name=$1
 	shift
-	virtlab_virsh hv1 migrate --live --p2p "$@" "$name" "qemu+tcp://$LAB_HV2_IP/system" \
-		>"$T_TMP/migrate-$name.log" 2>&1 &
+	timeout "${V_MIG_LIMIT_S:-60}" virsh -q -c "$V_HV1_URI" migrate --live --p2p "$@" "$name" \
+		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-$name.log" 2>&1 &
 	T_LAST_PID=$!
 	T_BG_PIDS+=("$T_LAST_PID")
 }
@@ -197,7 +199,7 @@ v_migrations_run() {
 	hb_off=$(awk -v t="$(t_now_ns)" -v t0="$t0" 'BEGIN { printf "%.3f", (t - t0) / 1e9 }')
 	for g in "$@"; do
 		start_ns+=("$(t_now_ns)")
-		v_migrate_bg "$g"
+		V_MIG_LIMIT_S=$((timeout_s + 10)) v_migrate_bg "$g"
 		pids+=("$T_LAST_PID")
 	done
 	# Completion times as they happen (bounded by the timeout).
