@@ -334,6 +334,12 @@ int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned ch
  */
 enum outcome { OUTCOME_UNKNOWN, OUTCOME_INFERRED, OUTCOME_ANSWERED };
 
+/* The QEMU that ran the migration (found when its flows were) is gone. */
+static bool qemu_exited(const struct ms_migration *m)
+{
+	return m->qemu_pid > 0 && kill(m->qemu_pid, 0) < 0 && errno == ESRCH;
+}
+
 static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 			       enum ms_mig_event *ev, struct ms_job_stats *final)
 {
@@ -351,9 +357,14 @@ static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 	running = ms_virt_domain_running(c->virt, m->uuid);
 	if (running != 0 && running != -ENOENT)
 		return OUTCOME_UNKNOWN;
-	/* A domain that left after an outgoing migration arrived; one still here did not. */
+	/*
+	 * A domain that left after an outgoing migration arrived; one still
+	 * here did not, unless its QEMU is another: the source QEMU exits once
+	 * a migration completes, so a domain migrated back while libvirtd was
+	 * away (no event, no stats) runs in a new process.
+	 */
 	if (m->dir == MS_MIG_OUTGOING)
-		*ev = running == -ENOENT ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+		*ev = running == -ENOENT || qemu_exited(m) ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
 	else
 		*ev = running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
 	return OUTCOME_INFERRED;
@@ -427,7 +438,8 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 	m->class_rate_bps = rate_bps;
 	m->class_ceil_bps = ceil_bps;
 	ms_info("%s: class %s rate %llu Mbit/s, ceil %llu Mbit/s", m->name, cls,
-		(unsigned long long)ms_bps_to_mbps(rate_bps), (unsigned long long)ms_bps_to_mbps(ceil_bps));
+		(unsigned long long)ms_bps_to_mbps(rate_bps),
+		(unsigned long long)ms_bps_to_mbps(ceil_bps));
 }
 
 static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
@@ -726,18 +738,21 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 	size_t n_inodes = 0;
 	int ret;
 
-	if (!m->qemu_pid || kill(m->qemu_pid, 0) < 0) {
+	/*
+	 * Its QEMU exited: the migration is over (qemu_exited()), and another
+	 * QEMU of the domain (migrated back) is another migration's.
+	 */
+	if (qemu_exited(m))
+		return;
+	if (!m->qemu_pid && ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
 		m->qemu_pid = 0;
-		if (ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
-			ms_debug("%s: no QEMU process found in this network namespace", m->name);
-			return;
-		}
+		ms_debug("%s: no QEMU process found in this network namespace", m->name);
+		return;
 	}
 	ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
 	if (ret) {
-		if (ret == -ESRCH) {
-			m->qemu_pid = 0;
-		} else {
+		/* -ESRCH: it exited meanwhile; its pid stays, for qemu_exited(). */
+		if (ret != -ESRCH) {
 			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
 			ms_warn("%s: listing QEMU's sockets: %s", m->name, strerror(-ret));
 		}
@@ -1113,7 +1128,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 			continue;
 		class_name(m, cls, sizeof(cls));
 		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows",
-			m->name, cls, (unsigned long long)ms_bps_to_mbps(m->class_rate_bps), m->n_flows);
+			m->name, cls, (unsigned long long)ms_bps_to_mbps(m->class_rate_bps),
+			m->n_flows);
 	}
 	if (flows.n_orphans)
 		ms_info("removed %zu flows that no migration owns", flows.n_orphans);
