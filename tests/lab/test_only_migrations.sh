@@ -95,7 +95,9 @@ PY
 hb=$(t_hb_run 2)
 dm=$(delta $MGMT "$m0") dd=$(delta $DEFAULT "$d0")
 t_log "C: $FRAMES guest frames to port 22 and a 2 s heartbeat: mgmt +$dm bytes, default +$dd bytes; heartbeat $hb"
-t_num_gt "$dd" $((FRAMES * FRAME_LEN - 1)) || t_fail "C: the guest's frames did not all land in default (+$dd bytes)"
+# A few frames may be dropped before the qdisc (the tap's backlog, written
+# in a burst): what reaches the classifier must land in default.
+t_num_gt "$dd" $((FRAMES * FRAME_LEN * 9 / 10)) || t_fail "C: the guest's frames did not land in default (+$dd bytes of $((FRAMES * FRAME_LEN)))"
 t_num_le "$dm" $((FRAMES * FRAME_LEN / 4)) || t_fail "C: the guest's port-22 frames went to management (+$dm bytes)"
 t_num_gt "$dm" 0 || t_fail "C: the host's heartbeat answers through the bridge left management"
 [ "$(echo "$hb" | jq -r .missed)" = 0 ] || t_fail "C: heartbeats missed: $hb"
