@@ -126,6 +126,14 @@ worker() {
 	local uri2="qemu+tcp://$LAB_HV2_IP/system" uri1="qemu+tcp://$LAB_HV1_IP/system"
 	while [ "$(t_now_ns)" -lt "$end" ] && [ $n -lt $max ]; do
 		n=$((n + 1))
+		# No new migration while the agent cannot see libvirt (the restart,
+		# until it reconnected): one that began and ended unseen could
+		# not be counted. Those in flight go on.
+		if [ -e "$T_TMP/paused" ]; then
+			echo "wait paused"
+			sleep 0.2
+			continue
+		fi
 		s1=$(dom_state hv1 "$g")
 		s2=$(dom_state hv2 "$g")
 		t0=$(t_now_ns)
@@ -210,7 +218,13 @@ for ((tick = 0; tick <= DURATION_S; tick++)); do
 	fi
 	if [ "$tick" -eq "$RESTART_AT" ]; then
 		t_log "t=${tick}s: restarting hv1's libvirtd"
-		(virtlab_daemon_stop hv1 && virtlab_daemon_start "$LAB_NS_HV1" hv1) >"$T_TMP/restart.out" 2>&1 &
+		touch "$T_TMP/paused"
+		connects=$(grep -c 'libvirt: connected' "$log")
+		(virtlab_daemon_stop hv1 && virtlab_daemon_start "$LAB_NS_HV1" hv1 &&
+			t_wait_until 60 v_log_count_ge "$log" 'libvirt: connected' $((connects + 1))
+		 rc=$?
+		 rm -f "$T_TMP/paused"
+		 exit $rc) >"$T_TMP/restart.out" 2>&1 &
 		restart_pid=$!
 		T_BG_PIDS+=("$restart_pid")
 	fi
