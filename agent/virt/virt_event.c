@@ -201,7 +201,7 @@ static size_t take_releases(struct release *out)
 			continue;
 		w->kind = WATCH_FREE;
 		if (w->ff)
-			out[n++] = (struct release){ .ff = w->ff, .opaque = w->opaque };
+			out[n++] = (struct release){.ff = w->ff, .opaque = w->opaque};
 	}
 	return n;
 }
@@ -281,30 +281,48 @@ static int on_kick(void *ctx, uint32_t events)
 	return 0;
 }
 
-static int add_handle(int fd, int events, virEventHandleCallback cb, void *opaque,
-		      virFreeCallback ff)
+/*
+ * Takes a free slot for a watch whose own fd is made: the slot keeps its new
+ * id and everything else comes from tmpl. Returns the id, or -1 when the
+ * table is full or gone; then the caller still owns tmpl->loop_fd.
+ */
+static int add_watch(const struct virt_watch *tmpl)
 {
 	struct virt_watch *w;
 	int id = -1;
 
 	pthread_mutex_lock(&state_lock);
 	w = alloc_watch();
-	if (!w)
-		goto out;
-	/* A private dup: libvirt may watch one fd twice, which epoll refuses. */
-	w->loop_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (w->loop_fd < 0)
-		goto out;
-	w->kind = WATCH_HANDLE;
-	w->libvirt_fd = fd;
-	w->events = to_epoll(events);
-	w->handle_cb = cb;
-	w->opaque = opaque;
-	w->ff = ff;
-	changed(w);
-	id = w->id;
-out:
+	if (w) {
+		id = w->id;
+		*w = *tmpl;
+		w->id = id;
+		changed(w);
+	}
 	pthread_mutex_unlock(&state_lock);
+	return id;
+}
+
+static int add_handle(int fd, int events, virEventHandleCallback cb, void *opaque,
+		      virFreeCallback ff)
+{
+	struct virt_watch tmpl = {
+	    .kind = WATCH_HANDLE,
+	    .libvirt_fd = fd,
+	    .events = to_epoll(events),
+	    .handle_cb = cb,
+	    .opaque = opaque,
+	    .ff = ff,
+	};
+	int id;
+
+	/* A private dup: libvirt may watch one fd twice, which epoll refuses. */
+	tmpl.loop_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (tmpl.loop_fd < 0)
+		return -1;
+	id = add_watch(&tmpl);
+	if (id < 0)
+		close(tmpl.loop_fd);
 	return id;
 }
 
@@ -358,30 +376,22 @@ static int arm_timer(int timer_fd, int timeout_ms)
 
 static int add_timeout(int timeout_ms, virEventTimeoutCallback cb, void *opaque, virFreeCallback ff)
 {
-	struct virt_watch *w;
-	int id = -1;
+	struct virt_watch tmpl = {
+	    .kind = WATCH_TIMER,
+	    .libvirt_fd = -1,
+	    .timer_cb = cb,
+	    .opaque = opaque,
+	    .ff = ff,
+	};
+	int id;
 
-	pthread_mutex_lock(&state_lock);
-	w = alloc_watch();
-	if (!w)
-		goto out;
-	w->loop_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (w->loop_fd < 0)
-		goto out;
+	tmpl.loop_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (tmpl.loop_fd < 0)
+		return -1;
 	/* timerfds may be armed from any thread; only registering them is the loop's. */
-	if (arm_timer(w->loop_fd, timeout_ms) < 0) {
-		close(w->loop_fd);
-		w->loop_fd = -1;
-		goto out;
-	}
-	w->kind = WATCH_TIMER;
-	w->timer_cb = cb;
-	w->opaque = opaque;
-	w->ff = ff;
-	changed(w);
-	id = w->id;
-out:
-	pthread_mutex_unlock(&state_lock);
+	id = arm_timer(tmpl.loop_fd, timeout_ms) < 0 ? -1 : add_watch(&tmpl);
+	if (id < 0)
+		close(tmpl.loop_fd);
 	return id;
 }
 
