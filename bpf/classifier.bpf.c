@@ -10,6 +10,11 @@
  * compiles too as the reference classifier; this file supplies the map
  * lookups and does what only the kernel can: counting, reporting new
  * unattributed flows, and DSCP marking.
+ *
+ * A host TCP connection is classified once: its class is kept on its socket
+ * with the generation of the tables it came from (see migshaper.h), and its
+ * later packets only read it. Packets without such a socket (bridged or
+ * forwarded guest traffic, UDP, a connection's SYN) take the full parse.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +25,11 @@
 #define TC_ACT_OK   0
 #define MS_AF_INET  2
 #define MS_AF_INET6 10
+
+/* TCP states of struct bpf_sock; uapi macros are not in vmlinux.h. */
+#define MS_TCP_SYN_SENT 2
+#define MS_TCP_CLOSE	7
+#define MS_TCP_LISTEN	10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -89,6 +99,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } ms_cidr_hint SEC(".maps");
+
+/* Generation of the tables, bumped by user space after each change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ms_generation SEC(".maps");
+
+/* The class of a host TCP connection, on its socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ms_sk_class);
+} ms_sk_class SEC(".maps");
 
 static __always_inline __u32 flow_minor(const struct ms_flow_key *key, __u8 sflags, __u8 dflags)
 {
@@ -227,17 +253,46 @@ static __always_inline int from_host_socket(struct __sk_buff *skb)
 	return sk->family == MS_AF_INET || sk->family == MS_AF_INET6;
 }
 
-SEC("tc")
-int classifier(struct __sk_buff *skb)
+/*
+ * The socket whose class can be kept on it: a full TCP socket of the host
+ * with a peer. Every packet it sends carries the same 5-tuple, so its class
+ * depends only on the tables. Not: request and time-wait sockets (not
+ * full), a closed socket (the kernel's TCP control sockets, which send resets
+ * for anyone, are closed), a listener, UDP (sendto names any peer), a tap's
+ * socket or none (bridged and forwarded guest traffic).
+ */
+static __always_inline struct bpf_sock *connection_socket(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return NULL;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != MS_IPPROTO_TCP)
+		return NULL;
+	if (sk->family != MS_AF_INET && sk->family != MS_AF_INET6)
+		return NULL;
+	if (sk->state == MS_TCP_CLOSE || sk->state == MS_TCP_LISTEN)
+		return NULL;
+	return sk;
+}
+
+static __always_inline __u64 table_generation(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&ms_generation, &zero);
+
+	return gen ? *gen : 0;
+}
+
+/* Parses the packet, making its headers linear first if they are not. */
+static __always_inline int parse_skb(struct __sk_buff *skb, struct ms_pkt *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	const struct ms_dp_config *cfg;
-	__u32 zero = 0, minor;
-	struct ms_pkt pkt;
-	int res, dscp;
+	int res;
 
-	res = ms_parse(data, data_end, &pkt);
+	res = ms_parse(data, data_end, pkt);
 	/*
 	 * Headers beyond the linear area (some drivers and tunnels leave them
 	 * in fragments): make them linear once and parse again.
@@ -246,25 +301,76 @@ int classifier(struct __sk_buff *skb)
 		if (!bpf_skb_pull_data(skb, skb->len < MS_PULL_LEN ? skb->len : MS_PULL_LEN)) {
 			data = (void *)(long)skb->data;
 			data_end = (void *)(long)skb->data_end;
-			res = ms_parse(data, data_end, &pkt);
+			res = ms_parse(data, data_end, pkt);
 		}
 	}
+	return res;
+}
 
-	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
+/*
+ * What follows the decision: the class, its counters, the report of an
+ * unattributed flow, DSCP. parsed: pkt holds the parse; a class read from the
+ * socket has none, and only DSCP marking needs one then.
+ */
+static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct ms_pkt *pkt,
+				      int parsed)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+	int dscp;
+
 	skb->priority = MS_HANDLE(minor);
 	count(minor, skb->len);
 	if (minor == MS_MINOR_DEFAULT)
 		return TC_ACT_OK;
 
 	cfg = bpf_map_lookup_elem(&ms_config, &zero);
-	if (minor == MS_MINOR_UNATTRIBUTED)
-		report_flow(skb, &pkt.key, cfg);
+	if (minor == MS_MINOR_UNATTRIBUTED && parsed)
+		report_flow(skb, &pkt->key, cfg);
 	if (cfg && (cfg->flags & MS_CFG_DSCP_MARKING)) {
 		dscp = ms_class_dscp(minor);
-		if (dscp >= 0)
-			mark_dscp(skb, &pkt, (__u8)dscp);
+		if (dscp >= 0 && (parsed || parse_skb(skb, pkt) == MS_PARSE_OK))
+			mark_dscp(skb, pkt, (__u8)dscp);
 	}
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int classifier(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = connection_socket(skb);
+	struct ms_sk_class *cached = NULL;
+	struct ms_pkt pkt;
+	__u64 gen = 0;
+	__u32 minor;
+	int res;
+
+	/*
+	 * A connection's SYN derives its class afresh: a socket that connects
+	 * again after a failed or undone connect has a new 5-tuple.
+	 */
+	if (sk) {
+		gen = table_generation();
+		if (sk->state != MS_TCP_SYN_SENT)
+			cached = bpf_sk_storage_get(&ms_sk_class, sk, NULL, 0);
+		if (cached && cached->generation == gen)
+			return classified(skb, cached->minor, &pkt, 0);
+	}
+
+	res = parse_skb(skb, &pkt);
+	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
+	/*
+	 * Not kept: an unattributed flow, which is reported again every
+	 * interval from its parse until user space attributes it.
+	 */
+	if (sk && minor != MS_MINOR_UNATTRIBUTED) {
+		cached = bpf_sk_storage_get(&ms_sk_class, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (cached) {
+			cached->generation = gen;
+			cached->minor = minor;
+		}
+	}
+	return classified(skb, minor, &pkt, 1);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
