@@ -338,36 +338,39 @@ static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
-	struct bpf_sock *sk = connection_socket(skb);
-	struct ms_sk_class *cached = NULL;
+	struct bpf_sock *sk = skb->sk;
+	struct ms_sk_class *kept;
 	struct ms_pkt pkt;
-	__u64 gen = 0;
 	__u32 minor;
+	__u64 gen;
 	int res;
 
 	/*
-	 * A connection's SYN derives its class afresh: a socket that connects
-	 * again after a failed or undone connect has a new 5-tuple.
+	 * Only sockets connection_socket() accepted carry a class, so the
+	 * common case needs no more checks (the helper returns nothing for
+	 * sockets that are not full). A connection's SYN derives its class
+	 * afresh: a socket that connects again after a failed or undone
+	 * connect has a new 5-tuple. An unattributed flow takes the parse all
+	 * the same: it is reported again every interval until attributed.
 	 */
-	if (sk) {
-		gen = table_generation();
-		if (sk->state != MS_TCP_SYN_SENT)
-			cached = bpf_sk_storage_get(&ms_sk_class, sk, NULL, 0);
-		if (cached && cached->generation == gen)
-			return classified(skb, cached->minor, &pkt, 0);
+	if (sk && sk->state != MS_TCP_SYN_SENT) {
+		kept = bpf_sk_storage_get(&ms_sk_class, sk, NULL, 0);
+		if (kept && kept->minor != MS_MINOR_UNATTRIBUTED &&
+		    kept->generation == table_generation())
+			return classified(skb, kept->minor, &pkt, 0);
 	}
 
+	/* Before the tables: a change after this read bumps past it. */
+	gen = table_generation();
 	res = parse_skb(skb, &pkt);
 	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
-	/*
-	 * Not kept: an unattributed flow, which is reported again every
-	 * interval from its parse until user space attributes it.
-	 */
-	if (sk && minor != MS_MINOR_UNATTRIBUTED) {
-		cached = bpf_sk_storage_get(&ms_sk_class, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-		if (cached) {
-			cached->generation = gen;
-			cached->minor = minor;
+	/* Unattributed too: it replaces what a previous connect left. */
+	sk = connection_socket(skb);
+	if (sk) {
+		kept = bpf_sk_storage_get(&ms_sk_class, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (kept) {
+			kept->generation = gen;
+			kept->minor = minor;
 		}
 	}
 	return classified(skb, minor, &pkt, 1);

@@ -648,8 +648,9 @@ int ms_dataplane_flow_add(struct ms_dataplane *dp, const struct ms_flow_key *key
 			goto undo;
 	}
 	err = bpf_map_update_elem(fd, &k, val, BPF_ANY);
+	/* The same class again changes no packet's class: no new generation. */
 	if (!err)
-		return generation_bump(dp);
+		return !is_new && old.class_minor == val->class_minor ? 0 : generation_bump(dp);
 	ms_flow_key_format(&k, buf, sizeof(buf));
 	ms_err("dataplane: add flow %s: %s", buf, strerror(-err));
 	if (!is_new)
