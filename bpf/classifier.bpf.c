@@ -175,18 +175,24 @@ static __always_inline void count(__u32 minor, __u32 len)
  * even when the ring buffer is full, so a full buffer costs one lost event
  * per interval instead of one per packet.
  */
-static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
-					const struct ms_dp_config *cfg)
+static __always_inline __u64 report_interval_ns(const struct ms_dp_config *cfg)
 {
 	__u64 interval_ms = cfg && cfg->report_interval_ms ? cfg->report_interval_ms
 							   : MS_REPORT_INTERVAL_DEFAULT_MS;
-	__u64 now = bpf_ktime_get_ns();
+
+	return interval_ms * 1000000ULL;
+}
+
+/* now: bpf_ktime_get_ns() of this packet, also what the socket keeps (see classifier()). */
+static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
+					const struct ms_dp_config *cfg, __u64 now)
+{
 	struct ms_flow_event *ev;
 	__u32 stat = MS_STAT_EVENTS_LOST;
 	__u64 *last, *lost;
 
 	last = bpf_map_lookup_elem(&ms_reported, key);
-	if (last && now - *last < interval_ms * 1000000ULL)
+	if (last && now - *last < report_interval_ns(cfg))
 		return;
 	bpf_map_update_elem(&ms_reported, key, &now, BPF_ANY);
 
@@ -265,12 +271,11 @@ static __always_inline struct bpf_sock *connection_socket(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 
-	if (!sk)
+	/* the family first: it spares a tap's frames the helper call */
+	if (!sk || (sk->family != MS_AF_INET && sk->family != MS_AF_INET6))
 		return NULL;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != MS_IPPROTO_TCP)
-		return NULL;
-	if (sk->family != MS_AF_INET && sk->family != MS_AF_INET6)
 		return NULL;
 	if (sk->state == MS_TCP_CLOSE || sk->state == MS_TCP_LISTEN)
 		return NULL;
@@ -309,11 +314,11 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ms_pkt *pkt)
 
 /*
  * What follows the decision: the class, its counters, the report of an
- * unattributed flow, DSCP. parsed: pkt holds the parse; a class read from the
- * socket has none, and only DSCP marking needs one then.
+ * unattributed flow (at time now), DSCP. parsed: pkt holds the parse; a class
+ * read from the socket has none, and only DSCP marking needs one then.
  */
 static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct ms_pkt *pkt,
-				      int parsed)
+				      int parsed, __u64 now)
 {
 	const struct ms_dp_config *cfg;
 	__u32 zero = 0;
@@ -326,7 +331,7 @@ static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct
 
 	cfg = bpf_map_lookup_elem(&ms_config, &zero);
 	if (minor == MS_MINOR_UNATTRIBUTED && parsed)
-		report_flow(skb, &pkt->key, cfg);
+		report_flow(skb, &pkt->key, cfg, now);
 	if (cfg && (cfg->flags & MS_CFG_DSCP_MARKING)) {
 		dscp = ms_class_dscp(minor);
 		if (dscp >= 0 && (parsed || parse_skb(skb, pkt) == MS_PARSE_OK))
@@ -335,14 +340,28 @@ static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct
 	return TC_ACT_OK;
 }
 
+/*
+ * An unattributed connection's kept class holds until its next report is due:
+ * then the packet takes the parse, which reports it (report_flow() and the
+ * socket keep the same time, so neither skips a report).
+ */
+static __always_inline int report_due(const struct ms_sk_class *kept, __u64 now)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	return now - kept->reported_ns >= report_interval_ns(cfg);
+}
+
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct ms_sk_class *kept;
 	struct ms_pkt pkt;
+	__u64 gen, now = 0;
 	__u32 minor;
-	__u64 gen;
 	int res;
 
 	/*
@@ -350,20 +369,25 @@ int classifier(struct __sk_buff *skb)
 	 * common case needs no more checks (the helper returns nothing for
 	 * sockets that are not full). A connection's SYN derives its class
 	 * afresh: a socket that connects again after a failed or undone
-	 * connect has a new 5-tuple. An unattributed flow takes the parse all
-	 * the same: it is reported again every interval until attributed.
+	 * connect has a new 5-tuple.
 	 */
 	if (sk && sk->state != MS_TCP_SYN_SENT) {
 		kept = bpf_sk_storage_get(&ms_sk_class, sk, NULL, 0);
-		if (kept && kept->minor != MS_MINOR_UNATTRIBUTED &&
-		    kept->generation == table_generation())
-			return classified(skb, kept->minor, &pkt, 0);
+		if (kept && kept->generation == table_generation()) {
+			if (kept->minor != MS_MINOR_UNATTRIBUTED)
+				return classified(skb, kept->minor, &pkt, 0, 0);
+			now = bpf_ktime_get_ns();
+			if (!report_due(kept, now))
+				return classified(skb, MS_MINOR_UNATTRIBUTED, &pkt, 0, 0);
+		}
 	}
 
 	/* Before the tables: a change after this read bumps past it. */
 	gen = table_generation();
 	res = parse_skb(skb, &pkt);
 	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
+	if (minor == MS_MINOR_UNATTRIBUTED && !now)
+		now = bpf_ktime_get_ns();
 	/* Unattributed too: it replaces what a previous connect left. */
 	sk = connection_socket(skb);
 	if (sk) {
@@ -371,9 +395,10 @@ int classifier(struct __sk_buff *skb)
 		if (kept) {
 			kept->generation = gen;
 			kept->minor = minor;
+			kept->reported_ns = now;
 		}
 	}
-	return classified(skb, minor, &pkt, 1);
+	return classified(skb, minor, &pkt, 1, now);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -140,6 +140,8 @@ struct ms_dp_config {
  */
 struct ms_sk_class {
 	__u64 generation;
+	/* unattributed: when it was last reported (bpf_ktime_get_ns) */
+	__u64 reported_ns;
 	__u32 minor;
 	__u32 pad;
 };
