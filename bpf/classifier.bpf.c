@@ -10,6 +10,11 @@
  * compiles too as the reference classifier; this file supplies the map
  * lookups and does what only the kernel can: counting, reporting new
  * unattributed flows, and DSCP marking.
+ *
+ * A host TCP connection is classified once: its class is kept on its socket
+ * with the generation of the tables it came from (see migshaper.h), and its
+ * later packets only read it. Packets without such a socket (bridged or
+ * forwarded guest traffic, UDP, a connection's SYN) take the full parse.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +25,11 @@
 #define TC_ACT_OK   0
 #define MS_AF_INET  2
 #define MS_AF_INET6 10
+
+/* TCP states of struct bpf_sock; uapi macros are not in vmlinux.h. */
+#define MS_TCP_SYN_SENT 2
+#define MS_TCP_CLOSE	7
+#define MS_TCP_LISTEN	10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -90,6 +100,22 @@ struct {
 	__type(value, __u8);
 } ms_cidr_hint SEC(".maps");
 
+/* Generation of the tables, bumped by user space after each change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ms_generation SEC(".maps");
+
+/* The class of a host TCP connection, on its socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ms_sk_class);
+} ms_sk_class SEC(".maps");
+
 static __always_inline __u32 flow_minor(const struct ms_flow_key *key, __u8 sflags, __u8 dflags)
 {
 	struct ms_flow_val *val;
@@ -149,18 +175,24 @@ static __always_inline void count(__u32 minor, __u32 len)
  * even when the ring buffer is full, so a full buffer costs one lost event
  * per interval instead of one per packet.
  */
-static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
-					const struct ms_dp_config *cfg)
+static __always_inline __u64 report_interval_ns(const struct ms_dp_config *cfg)
 {
 	__u64 interval_ms = cfg && cfg->report_interval_ms ? cfg->report_interval_ms
 							   : MS_REPORT_INTERVAL_DEFAULT_MS;
-	__u64 now = bpf_ktime_get_ns();
+
+	return interval_ms * 1000000ULL;
+}
+
+/* now: bpf_ktime_get_ns() of this packet, also what the socket keeps (see classifier()). */
+static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
+					const struct ms_dp_config *cfg, __u64 now)
+{
 	struct ms_flow_event *ev;
 	__u32 stat = MS_STAT_EVENTS_LOST;
 	__u64 *last, *lost;
 
 	last = bpf_map_lookup_elem(&ms_reported, key);
-	if (last && now - *last < interval_ms * 1000000ULL)
+	if (last && now - *last < report_interval_ns(cfg))
 		return;
 	bpf_map_update_elem(&ms_reported, key, &now, BPF_ANY);
 
@@ -227,17 +259,45 @@ static __always_inline int from_host_socket(struct __sk_buff *skb)
 	return sk->family == MS_AF_INET || sk->family == MS_AF_INET6;
 }
 
-SEC("tc")
-int classifier(struct __sk_buff *skb)
+/*
+ * The socket whose class can be kept on it: a full TCP socket of the host
+ * with a peer. Every packet it sends carries the same 5-tuple, so its class
+ * depends only on the tables. Not: request and time-wait sockets (not
+ * full), a closed socket (the kernel's TCP control sockets, which send resets
+ * for anyone, are closed), a listener, UDP (sendto names any peer), a tap's
+ * socket or none (bridged and forwarded guest traffic).
+ */
+static __always_inline struct bpf_sock *connection_socket(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	/* the family first: it spares a tap's frames the helper call */
+	if (!sk || (sk->family != MS_AF_INET && sk->family != MS_AF_INET6))
+		return NULL;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != MS_IPPROTO_TCP)
+		return NULL;
+	if (sk->state == MS_TCP_CLOSE || sk->state == MS_TCP_LISTEN)
+		return NULL;
+	return sk;
+}
+
+static __always_inline __u64 table_generation(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&ms_generation, &zero);
+
+	return gen ? *gen : 0;
+}
+
+/* Parses the packet, making its headers linear first if they are not. */
+static __always_inline int parse_skb(struct __sk_buff *skb, struct ms_pkt *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	const struct ms_dp_config *cfg;
-	__u32 zero = 0, minor;
-	struct ms_pkt pkt;
-	int res, dscp;
+	int res;
 
-	res = ms_parse(data, data_end, &pkt);
+	res = ms_parse(data, data_end, pkt);
 	/*
 	 * Headers beyond the linear area (some drivers and tunnels leave them
 	 * in fragments): make them linear once and parse again.
@@ -246,25 +306,99 @@ int classifier(struct __sk_buff *skb)
 		if (!bpf_skb_pull_data(skb, skb->len < MS_PULL_LEN ? skb->len : MS_PULL_LEN)) {
 			data = (void *)(long)skb->data;
 			data_end = (void *)(long)skb->data_end;
-			res = ms_parse(data, data_end, &pkt);
+			res = ms_parse(data, data_end, pkt);
 		}
 	}
+	return res;
+}
 
-	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
+/*
+ * What follows the decision: the class, its counters, the report of an
+ * unattributed flow (at time now), DSCP. parsed: pkt holds the parse; a class
+ * read from the socket has none, and only DSCP marking needs one then.
+ */
+static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct ms_pkt *pkt,
+				      int parsed, __u64 now)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+	int dscp;
+
 	skb->priority = MS_HANDLE(minor);
 	count(minor, skb->len);
 	if (minor == MS_MINOR_DEFAULT)
 		return TC_ACT_OK;
 
 	cfg = bpf_map_lookup_elem(&ms_config, &zero);
-	if (minor == MS_MINOR_UNATTRIBUTED)
-		report_flow(skb, &pkt.key, cfg);
+	if (minor == MS_MINOR_UNATTRIBUTED && parsed)
+		report_flow(skb, &pkt->key, cfg, now);
 	if (cfg && (cfg->flags & MS_CFG_DSCP_MARKING)) {
 		dscp = ms_class_dscp(minor);
-		if (dscp >= 0)
-			mark_dscp(skb, &pkt, (__u8)dscp);
+		if (dscp >= 0 && (parsed || parse_skb(skb, pkt) == MS_PARSE_OK))
+			mark_dscp(skb, pkt, (__u8)dscp);
 	}
 	return TC_ACT_OK;
+}
+
+/*
+ * An unattributed connection's kept class holds until its next report is due:
+ * then the packet takes the parse, which reports it (report_flow() and the
+ * socket keep the same time, so neither skips a report).
+ */
+static __always_inline int report_due(const struct ms_sk_class *kept, __u64 now)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	return now - kept->reported_ns >= report_interval_ns(cfg);
+}
+
+SEC("tc")
+int classifier(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct ms_sk_class *kept;
+	struct ms_pkt pkt;
+	__u64 gen, now = 0;
+	__u32 minor;
+	int res;
+
+	/*
+	 * Only sockets connection_socket() accepted carry a class, so the
+	 * common case needs no more checks (the helper returns nothing for
+	 * sockets that are not full). A connection's SYN derives its class
+	 * afresh: a socket that connects again after a failed or undone
+	 * connect has a new 5-tuple.
+	 */
+	if (sk && sk->state != MS_TCP_SYN_SENT) {
+		kept = bpf_sk_storage_get(&ms_sk_class, sk, NULL, 0);
+		if (kept && kept->generation == table_generation()) {
+			if (kept->minor != MS_MINOR_UNATTRIBUTED)
+				return classified(skb, kept->minor, &pkt, 0, 0);
+			now = bpf_ktime_get_ns();
+			if (!report_due(kept, now))
+				return classified(skb, MS_MINOR_UNATTRIBUTED, &pkt, 0, 0);
+		}
+	}
+
+	/* Before the tables: a change after this read bumps past it. */
+	gen = table_generation();
+	res = parse_skb(skb, &pkt);
+	minor = ms_classify_parsed(NULL, res, &pkt, from_host_socket(skb));
+	if (minor == MS_MINOR_UNATTRIBUTED && !now)
+		now = bpf_ktime_get_ns();
+	/* Unattributed too: it replaces what a previous connect left. */
+	sk = connection_socket(skb);
+	if (sk) {
+		kept = bpf_sk_storage_get(&ms_sk_class, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (kept) {
+			kept->generation = gen;
+			kept->minor = minor;
+			kept->reported_ns = now;
+		}
+	}
+	return classified(skb, minor, &pkt, 1, now);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -53,6 +53,8 @@ struct ms_dataplane {
 	bool detached_mode;
 	/* Flows the LRU evicted that the owner noticed (ms_dataplane_flow_forget). */
 	__u64 flows_evicted;
+	/* What ms_generation holds: this process is its only writer. */
+	__u64 generation;
 	/*
 	 * The port map is base_ports plus the flow hints, derived from how
 	 * many flows use each port as source and as destination; the CIDR
@@ -407,6 +409,26 @@ static int write_port(struct ms_dataplane *dp, __u16 port)
 	return err;
 }
 
+/*
+ * Tells the classifier the tables changed: classes kept on sockets under an
+ * older generation are derived again (see migshaper.h). Called after the
+ * change, so a packet that read the old tables kept the old generation.
+ */
+static int generation_bump(struct ms_dataplane *dp)
+{
+	__u64 next = dp->generation + 1;
+	__u32 zero = 0;
+	int err;
+
+	err = bpf_map_update_elem(bpf_map__fd(dp->skel->maps.ms_generation), &zero, &next, BPF_ANY);
+	if (err) {
+		ms_err("dataplane: write table generation: %s", strerror(-err));
+		return err;
+	}
+	dp->generation = next;
+	return 0;
+}
+
 int ms_dataplane_set_ports(struct ms_dataplane *dp, const __u16 *mgmt_ports, size_t n_mgmt,
 			   __u16 migration_port_min, __u16 migration_port_max)
 {
@@ -432,7 +454,8 @@ int ms_dataplane_set_ports(struct ms_dataplane *dp, const __u16 *mgmt_ports, siz
 	if (err)
 		ms_err("dataplane: write port map: %s", strerror(-err));
 	free(vals);
-	return err;
+	/* Even after a failure: part of the map may be new. */
+	return generation_bump(dp) ?: err;
 }
 
 /* Clears the address bits beyond prefixlen, so equal prefixes compare equal. */
@@ -494,6 +517,7 @@ int ms_dataplane_set_mgmt_cidrs(struct ms_dataplane *dp, const struct ms_cidr_ke
 	struct ms_cidr_key *want = NULL, *have = NULL, key, *prev;
 	int fd, hint_fd, err = 0;
 	__u8 *hint = NULL;
+	bool trie_touched = false;
 	size_t i, n_have = 0;
 	__u8 one = 1;
 
@@ -544,6 +568,7 @@ int ms_dataplane_set_mgmt_cidrs(struct ms_dataplane *dp, const struct ms_cidr_ke
 	}
 
 	/* Delete stale entries before adding, so the trie never overflows. */
+	trie_touched = true;
 	for (i = 0; i < n_have; i++) {
 		if (cidr_in(want, n, &have[i]))
 			continue;
@@ -569,6 +594,9 @@ cleanup:
 	free(want);
 	free(have);
 	free(hint);
+	/* The trie may have changed, even on a failure after the hints. */
+	if (trie_touched)
+		return generation_bump(dp) ?: err;
 	return err;
 }
 
@@ -620,8 +648,9 @@ int ms_dataplane_flow_add(struct ms_dataplane *dp, const struct ms_flow_key *key
 			goto undo;
 	}
 	err = bpf_map_update_elem(fd, &k, val, BPF_ANY);
+	/* The same class again changes no packet's class: no new generation. */
 	if (!err)
-		return 0;
+		return !is_new && old.class_minor == val->class_minor ? 0 : generation_bump(dp);
 	ms_flow_key_format(&k, buf, sizeof(buf));
 	ms_err("dataplane: add flow %s: %s", buf, strerror(-err));
 	if (!is_new)
@@ -659,7 +688,7 @@ int ms_dataplane_flow_del(struct ms_dataplane *dp, const struct ms_flow_key *key
 		return err;
 	}
 	hints_drop(dp, &k);
-	return 0;
+	return generation_bump(dp);
 }
 
 int ms_dataplane_flow_present(struct ms_dataplane *dp, const struct ms_flow_key *key)
@@ -956,6 +985,19 @@ static int mirrors_rebuild(struct ms_dataplane *dp)
 	return err;
 }
 
+/* The generation a taken-over map holds, so bumps go on from there. */
+static int generation_read(struct ms_dataplane *dp)
+{
+	__u32 zero = 0;
+	int err;
+
+	err =
+	    bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_generation), &zero, &dp->generation);
+	if (err)
+		ms_err("dataplane: read the pinned table generation: %s", strerror(-err));
+	return err;
+}
+
 /*
  * Loads the program and opens the ring buffer. reuse: on the pinned maps as
  * they are (-ESTALE if they cannot be); otherwise on fresh maps with the
@@ -983,7 +1025,10 @@ static int load(struct ms_dataplane *dp, bool reuse)
 		return reuse ? -ESTALE : err;
 	}
 	if (reuse) {
-		err = mirrors_rebuild(dp);
+		err = mirrors_rebuild(dp) ?: generation_read(dp);
+		/* The new program may decide otherwise than the one it replaces. */
+		if (!err)
+			err = generation_bump(dp);
 	} else {
 		err = ms_dataplane_set_ports(dp, default_mgmt_ports,
 					     sizeof(default_mgmt_ports) /

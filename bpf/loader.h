@@ -5,8 +5,12 @@
  * it at clsact egress, fills its tables and reads its counters and events.
  *
  * Pinned names: maps ms_flows, ms_mgmt_cidrs, ms_ports, ms_config,
- * ms_counters, ms_events, ms_reported, ms_stats, ms_cidr_hint; the program
- * "classifier".
+ * ms_counters, ms_events, ms_reported, ms_stats, ms_cidr_hint,
+ * ms_generation, ms_sk_class; the program "classifier".
+ *
+ * Every change of the flows, ports or CIDRs through this API bumps the table
+ * generation, so classes the classifier kept on sockets are derived again
+ * (see migshaper.h). Taking over pins bumps it too.
  *
  * The port map and ms_cidr_hint also carry lookup hints derived from the
  * flows and CIDRs (see migshaper.h), so flows and CIDRs must be changed

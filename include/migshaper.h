@@ -130,6 +130,22 @@ struct ms_dp_config {
 	__u32 report_interval_ms;
 };
 
+/*
+ * Classification once per connection. The class of a host TCP connection is
+ * kept on its socket (map ms_sk_class, socket-local storage) with the table
+ * generation it was derived under; later packets of the connection read it
+ * instead of parsing and looking up. bpf/loader.c bumps the generation (map
+ * ms_generation, one __u64) after every change of the flows, ports or CIDRs,
+ * so a class derived from older tables is derived again on the next packet.
+ */
+struct ms_sk_class {
+	__u64 generation;
+	/* unattributed: when it was last reported (bpf_ktime_get_ns) */
+	__u64 reported_ns;
+	__u32 minor;
+	__u32 pad;
+};
+
 /* Per-CPU, indexed by class minor. */
 struct ms_class_counter {
 	__u64 packets;
