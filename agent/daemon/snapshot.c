@@ -19,6 +19,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
+#include "peerserver.h"
+#include "policy.h"
 #include "reconfig.h"
 #include "snapshot.h"
 #include "units.h"
@@ -79,6 +81,10 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 	mm->manager_speed = m->manager_speed_held;
 	mm->manager_downtime = m->manager_downtime_held;
 	mm->manager_escalation = m->manager_escalated;
+	if (m->dir == MS_MIG_OUTGOING && m->divisor) {
+		mm->divisor = m->divisor;
+		mm->peer_state = ms_policy_dst_name(m->peer_state);
+	}
 	if (m->minor)
 		ms_class_name(m->minor, mm->class_name, sizeof(mm->class_name));
 	if (ms_job_has(st, MS_JOB_MEM_REMAINING | MS_JOB_MEM_BPS)) {
@@ -153,6 +159,31 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 	}
 	return ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
 				       cfg->metrics_web_config, metrics_snapshot, a, out);
+}
+
+/* The peer answer, from the migration table and the settings in force: no libvirt call. */
+static int peer_snapshot(void *ctx, struct ms_peer_answer *out)
+{
+	struct ms_agent *a = ctx;
+	const struct ms_migration_table *t = a->coord ? ms_coord_table(a->coord) : NULL;
+
+	if (t) {
+		out->incoming_migrations = (__u32)ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE);
+		out->outgoing_migrations = (__u32)ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE);
+	}
+	out->incoming_aggregate_mbps = a->set.effective.incoming_aggregate_mbps;
+	out->link_mbps = a->set.effective.link_mbps;
+	return 0;
+}
+
+int ms_agent_start_peer_server(struct ms_agent *a, const struct ms_config *cfg,
+			       struct ms_peer_server **out)
+{
+	*out = NULL;
+	if (!cfg->n_peer_listen)
+		return 0;
+	return ms_peer_server_start(a->loop, cfg->peer_listen, cfg->n_peer_listen, cfg->peer_port,
+				    peer_snapshot, a, out);
 }
 
 /* At start-up /metrics is optional: without it the agent still shapes. */

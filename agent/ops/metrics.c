@@ -420,6 +420,7 @@ enum mig_field {
 	MF_ETA,
 	MF_STALLED,
 	MF_THROTTLE,
+	MF_DIVISOR,
 };
 
 /* false when the value is unknown and the sample must be left out. */
@@ -453,6 +454,9 @@ static bool mig_value(const struct ms_metrics_migration *m, enum mig_field field
 	case MF_THROTTLE:
 		*v = (double)m->throttle_pct / 100.0;
 		return m->auto_converge;
+	case MF_DIVISOR:
+		*v = (double)m->divisor;
+		return m->divisor != 0;
 	}
 	return false;
 }
@@ -481,7 +485,11 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 	     "1 if the migration makes no progress toward completion.", MF_STALLED},
 	    {"migshaper_migration_autoconverge_throttle_ratio",
 	     "Share of the guest's CPU time QEMU's auto-converge takes away.", MF_THROTTLE},
+	    {"migshaper_migration_divisor",
+	     "What the fair share divides by: max(this host's migrations, the destination's).",
+	     MF_DIVISOR},
 	};
+	static const char *const peer_states[] = {"unknown", "answered", "silent", "refused"};
 	struct family info = {"migshaper_migration_info", "gauge",
 			      "A migration this host takes part in, with its class and state.",
 			      false};
@@ -492,6 +500,10 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 				 false};
 	struct family held = {"migshaper_migration_manager_held", "gauge",
 			      "1 if the manager holds the parameter: the agent keeps within it.",
+			      false};
+	struct family peer = {"migshaper_migration_peer_state", "gauge",
+			      "1 for what the destination's agent last said: answered, silent "
+			      "(halving), refused (answer not believed), unknown (no agent).",
 			      false};
 
 	struct labelsets ls;
@@ -554,6 +566,16 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 			struct label l[] = {{"param", params[p].param}};
 
 			sample_u64(b, &held, &ls, i, l, NLABELS(l), params[p].on);
+		}
+	}
+	for (size_t i = 0; i < s->n_migrations; i++) {
+		const char *now = s->migrations[i].peer_state;
+
+		for (size_t k = 0; now && k < NLABELS(peer_states); k++) {
+			struct label l[] = {{"state", peer_states[k]}};
+
+			sample_u64(b, &peer, &ls, i, l, NLABELS(l),
+				   strcmp(now, peer_states[k]) == 0);
 		}
 	}
 	labelsets_free(&ls, b);

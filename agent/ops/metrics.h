@@ -26,6 +26,11 @@
  *     migshaper_migration_expected_completion_seconds         gauge
  *     migshaper_migration_stalled                             gauge, 0/1
  *     migshaper_migration_actions_total{action}               counter
+ *     migshaper_migration_divisor                             gauge (outgoing)
+ *       (fair's max(n_src, n_dst): this host's migrations or the destination's count)
+ *     migshaper_migration_peer_state{state}                   gauge, 0/1 (outgoing)
+ *       (state: unknown, answered, silent, refused: what the destination's agent
+ *        said, agent/peer/peerclient.h)
  *   management and link:
  *     migshaper_mgmt_rtt_seconds, migshaper_mgmt_retransmits_total,
  *     migshaper_effective_aggregate_bytes_per_second,
@@ -122,6 +127,9 @@ struct ms_metrics_migration {
 	__u32 throttle_pct;
 	/* Parameters the manager holds (agent/control/manager.h). */
 	bool manager_speed, manager_downtime, manager_escalation;
+	/* The destination's agent (outgoing only): 0 / NULL: omitted. */
+	__u32 divisor;
+	const char *peer_state; /* "unknown", "answered", "silent", "refused" */
 };
 
 struct ms_metrics_snapshot {

@@ -17,8 +17,8 @@
 #include "jobstats.h"
 #include "migshaper.h"
 
-#define MS_DOMAIN_NAME_MAX 256
-#define MS_UUID_LEN 16
+#define MS_DOMAIN_NAME_MAX	   256
+#define MS_UUID_LEN		   16
 #define MS_MAX_FLOWS_PER_MIGRATION 32
 
 /*
@@ -87,7 +87,7 @@ struct ms_migration {
 	 */
 	__u32 auto_converge_throttle_pct;
 	bool auto_converge;
-	int last_action;       /* enum ms_policy_action */
+	int last_action;	/* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
@@ -107,6 +107,9 @@ struct ms_migration {
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
+	/* Its destination's agent as the last decision saw it (agent/peer/peerclient.h). */
+	__u32 divisor;	/* fair's max(n_src, n_dst); 0: not decided yet */
+	int peer_state; /* enum ms_policy_dst */
 };
 
 struct ms_migration_table {
