@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
+#include "peerclient.h"
 #include "peerserver.h"
 #include "policy.h"
 #include "reconfig.h"
@@ -139,6 +140,17 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->last_cycle_seconds = a->last_cycle_s;
 	for (unsigned int k = 0; k < MS_METRICS_ERR_KINDS; k++)
 		snap->errors_total[k] = ms_coord_errors(a->coord, k);
+	if (a->peer_client) {
+		struct ms_peer_stats ps;
+
+		ms_peer_client_stats(a->peer_client, &ps);
+		snap->peer_requests_total[0] = ps.answered_total;
+		snap->peer_requests_total[1] = ps.silent_total;
+		snap->peer_requests_total[2] = ps.refused_total;
+		snap->peer_requests_total[3] = ps.absent_total;
+	}
+	ms_peer_server_counts(a->peer_server, &snap->peer_answers_total,
+			      &snap->peer_answers_limited_total);
 	if (a->knobs) {
 		snap->knob_writes_accepted_total = ms_knobs_writes(a->knobs, true);
 		snap->knob_writes_rejected_total = ms_knobs_writes(a->knobs, false);

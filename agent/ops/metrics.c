@@ -665,6 +665,26 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 		sample_u64(b, &build, NULL, 0, version, NLABELS(version), 1);
 }
 
+static void render_peer(struct mbuf *b, const struct ms_metrics_snapshot *s)
+{
+	static const char *const outcomes[] = {"answered", "silent", "refused", "absent"};
+	struct family asked = {"migshaper_peer_requests_total", "counter",
+			       "Questions to migrations' destinations, by how they ended.", false};
+	struct family answers = {"migshaper_peer_answers_total", "counter",
+				 "Peer answers given to sources, and refused over the rate limit.",
+				 false};
+	struct label answered[] = {{"result", "answered"}};
+	struct label limited[] = {{"result", "limited"}};
+
+	for (size_t i = 0; i < NLABELS(outcomes); i++) {
+		struct label l[] = {{"outcome", outcomes[i]}};
+
+		sample_u64(b, &asked, NULL, 0, l, NLABELS(l), s->peer_requests_total[i]);
+	}
+	sample_u64(b, &answers, NULL, 0, answered, NLABELS(answered), s->peer_answers_total);
+	sample_u64(b, &answers, NULL, 0, limited, NLABELS(limited), s->peer_answers_limited_total);
+}
+
 static void render_http(struct mbuf *b, const struct ms_metrics_snapshot *s)
 {
 	struct family conns = {"migshaper_http_connections", "gauge",
@@ -698,6 +718,7 @@ int ms_metrics_render(const struct ms_metrics_snapshot *s, char **text, size_t *
 	render_migrations(&b, s);
 	render_host(&b, s);
 	render_agent(&b, s);
+	render_peer(&b, s);
 	render_http(&b, s);
 	if (b.err) {
 		free(b.p);

@@ -39,6 +39,12 @@
  *     migshaper_libvirt_connected, migshaper_libvirt_reconnects_total,
  *     migshaper_cycle_duration_seconds, migshaper_errors_total{kind},
  *     migshaper_knob_writes_total{result}, migshaper_build_info{version}
+ *   the peer endpoint and client (agent/peer/; no iface label):
+ *     migshaper_peer_requests_total{outcome}                  counter
+ *       (outcome: answered, silent, refused, absent: how this host's questions
+ *        to its destinations ended)
+ *     migshaper_peer_answers_total{result}                    counter
+ *       (result: answered, limited: what this host's /v1/peer gave sources)
  *   the HTTP server itself (no iface label):
  *     migshaper_http_connections                              gauge
  *     migshaper_http_connections_shed_total{reason}           counter
@@ -160,6 +166,10 @@ struct ms_metrics_snapshot {
 	double last_cycle_seconds;	   /* < 0: no cycle yet */
 	__u64 errors_total[MS_METRICS_ERR_KINDS];
 	__u64 knob_writes_accepted_total, knob_writes_rejected_total;
+	/* Questions to destinations by outcome (answered, silent, refused, absent). */
+	__u64 peer_requests_total[4];
+	/* /v1/peer given to sources, and refused over its rate. */
+	__u64 peer_answers_total, peer_answers_limited_total;
 	/* Filled by the server for each scrape; the http series need it. */
 	bool have_http;
 	struct ms_http_stats http;
