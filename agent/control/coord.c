@@ -658,6 +658,7 @@ static void peer_row(const struct ms_coord *c, const struct ms_migration *m,
 		return;
 	ms_peer_status(c->deps.peer, &a, &st);
 	in->dst_state = st.state;
+	in->dst_silent = st.silent;
 	if (!st.have_answer ||
 	    (st.state != MS_POLICY_DST_ANSWERED && st.state != MS_POLICY_DST_REFUSED))
 		return;

@@ -147,6 +147,8 @@ static void conclude(struct dest *d, enum outcome out, const char *why)
 	enum ms_policy_dst before = d->status.state;
 
 	close_request(d);
+	if (out != OUT_TIMEOUT && out != OUT_SERVER && !(out == OUT_GONE && d->answered_before))
+		d->status.silent = 0;
 	switch (out) {
 	case OUT_ANSWER:
 		/* Parsed by the caller, which set the answer. */
@@ -179,6 +181,7 @@ static void conclude(struct dest *d, enum outcome out, const char *why)
 	}
 	st->silent_total++;
 	d->status.state = MS_POLICY_DST_SILENT;
+	d->status.silent++;
 	if (before != MS_POLICY_DST_SILENT)
 		ms_warn("peer %s: no answer (%s); halving its migrations each cycle down to the "
 			"floor until it answers",

@@ -49,6 +49,7 @@ struct ms_peer_addr {
 
 struct ms_peer_status {
 	enum ms_policy_dst state;
+	__u32 silent;	  /* silent: questions in a row left unanswered (the policy's dst_silent) */
 	bool have_answer; /* answer is the last good one (still used when refused) */
 	struct ms_peer_answer answer;
 };

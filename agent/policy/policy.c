@@ -534,7 +534,7 @@ static void alloc_ordered(const struct ms_policy_params *p, struct work *w, size
  * silent or its answer was refused, at most half of / all of what the
  * migration had. Returns the rate cap, 0 for none.
  */
-static __u64 dst_cap(const struct ms_policy_mig_in *m, const struct ms_policy_track *t, __u64 rate,
+static __u64 dst_cap(const struct ms_policy_mig_in *m, struct ms_policy_track *t, __u64 rate,
 		     __u64 floor)
 {
 	__u64 cap = 0, had = t->last_rate_bps ? t->last_rate_bps : rate;
@@ -542,10 +542,23 @@ static __u64 dst_cap(const struct ms_policy_mig_in *m, const struct ms_policy_tr
 	/* tc takes no class rate of 0: a budget share rounds up to 1 bit/s. */
 	if (m->dst_budget_bps)
 		cap = m->dst_budget_bps / (m->dst_incoming ? m->dst_incoming : 1) ?: 1;
+	if (m->dst_state != MS_POLICY_DST_SILENT)
+		t->silent_base_bps = 0;
 	if (m->dst_state == MS_POLICY_DST_SILENT) {
-		/* Half, down to the floor; below it already (a budget share), no lower. */
-		__u64 half = had / 2 < floor ? (had < floor ? had : floor) : had / 2;
+		/*
+		 * Half per unanswered question (the caller asks once a cycle),
+		 * from what it had when the silence began: a decision more in
+		 * the same cycle (an event) halves nothing more.
+		 */
+		__u32 k = m->dst_silent ? m->dst_silent : 1;
+		__u64 half;
 
+		if (!t->silent_base_bps)
+			t->silent_base_bps = had;
+		half = k >= 64 ? 0 : t->silent_base_bps >> k;
+		/* Down to the floor; below it already (a budget share), no lower. */
+		if (half < floor)
+			half = t->silent_base_bps < floor ? t->silent_base_bps : floor;
 		if (!cap || half < cap)
 			cap = half;
 	} else if (m->dst_state == MS_POLICY_DST_REFUSED && t->last_rate_bps) {

@@ -71,9 +71,10 @@
  * destination's incoming budget divided among its incoming migrations
  * (dst_budget_bps / dst_incoming). A destination that was asked and did not
  * answer (dst_state SILENT) is taken as overloaded, as oVirt does: the
- * migration gets half of what it had at the previous decision, each
- * decision, down to the floor (never more than it had); it answers again,
- * the limit goes. An answer that was refused (dst_state REFUSED: malformed,
+ * migration gets half of what it had when the silence began per question
+ * left unanswered (dst_silent, one a cycle: extra decisions within a cycle
+ * halve nothing more), down to the floor (never more than it had); it
+ * answers again, the limit goes. An answer that was refused (dst_state REFUSED: malformed,
  * oversized, lying) holds the migration at most at what it had. No
  * destination input can raise a migration above what it gets without one,
  * and what a limit frees goes to the others as a manager's limit does.
@@ -236,6 +237,8 @@ struct ms_policy_mig_in {
 	/* The destination's incoming budget and how many it divides it among; 0: none. */
 	__u64 dst_budget_bps;
 	__u32 dst_incoming;
+	/* SILENT: questions in a row it left unanswered (one a cycle); 0 counts as 1. */
+	__u32 dst_silent;
 	/* The speed its manager set (agent/control/manager.h): a ceiling; 0: none. */
 	__u32 manager_max_mibs;
 };
@@ -298,6 +301,7 @@ struct ms_policy_track {
 	__u64 waited_ns;       /* total time held at the floor by the policy */
 	__u64 noconv_since_ns; /* since when it cannot converge; 0 while it can */
 	__u64 last_rate_bps;   /* the rate it got at the previous decision; 0: none yet */
+	__u64 silent_base_bps; /* what it had when its destination fell silent; 0: not silent */
 };
 
 struct ms_policy_state {

@@ -429,6 +429,8 @@ static void test_history(void **state)
 			fail_msg("step %zu (mode %d): %s, want %s", i, history[i].mode,
 				 ms_policy_dst_name(st->state),
 				 ms_policy_dst_name(history[i].want));
+		/* One unanswered question each time: the count restarts after any answer. */
+		assert_int_equal(st->silent, st->state == MS_POLICY_DST_SILENT ? 1 : 0);
 		/* From the first good answer on, the last good one is kept, whatever came after. */
 		assert_true(st->have_answer);
 		assert_int_equal(st->answer.incoming_migrations, 2);

@@ -162,10 +162,14 @@ static void test_silent_halves_to_floor(void **state)
 		for (int cycle = 0; cycle < 8; cycle++) {
 			__u64 want = had / 2 < p.min_bps ? p.min_bps : had / 2;
 
+			in[0].dst_silent = (__u32)cycle + 1;
 			decide(&p, s, t++ * SEC, in, 1, out);
 			assert_int_equal(out[0].rate_bps, want);
 			assert_true(out[0].ceil_bps <= want);
 			assert_true(out[0].speed_mibs <= ms_speed_mibs_for_rate(want));
+			/* A second decision in the same cycle (an event) halves nothing more. */
+			decide(&p, s, t * SEC - SEC / 2, in, 1, out);
+			assert_int_equal(out[0].rate_bps, want);
 			had = out[0].rate_bps;
 		}
 		/* 665 -> 332 -> 166 -> 83 -> 41 -> 20 -> floor 19, and there it stays. */
@@ -301,6 +305,7 @@ static void test_peer_only_lowers(void **state)
 					told[i].dst_migrations = counts[rand() % 5];
 					told[i].dst_budget_bps = budgets[rand() % 5];
 					told[i].dst_incoming = counts[rand() % 5];
+					told[i].dst_silent = counts[rand() % 5];
 				}
 				decide(&p, s_plain, t * SEC, plain, n, o_plain);
 				decide(&p, s_told, t * SEC, told, n, o_told);
