@@ -169,6 +169,12 @@ awk -v base="$base" '$2 != "" && $2 + 0 > base + 0 { print; exit 1 }' "$alloc_lo
 awk '$1 == "slow" && $2 != "" { if (prev != "" && $2 + 0 > prev + 0) { print; exit 1 } prev = $2 }' "$alloc_log" ||
 	t_fail "allocation rose while the peer was silent"
 t_log "allocation samples: $(wc -l <"$alloc_log"), at most ${base} Mbit/s"
+steps=$(awk '$1 == "slow" && $2 != "" && $2 != prev { printf "%s ", $2; prev = $2 }' "$alloc_log")
+t_log "while silent (Mbit/s): $steps"
+# Halved, not cut: each step at least half the one before (a step the
+# 100 ms sampling missed would look like a cut: a timing sample).
+halving=$(echo "$steps" | awk '{ for (i = 2; i <= NF; i++) if ($i * 2 + 1 < $(i - 1)) { print $(i - 1) " -> " $i; exit } }')
+[ -z "$halving" ] || silent_cut=$halving
 
 # Every scrape answered (200), whatever the peer did.
 total=$(wc -l <"$scrape_log")
@@ -199,6 +205,7 @@ t_wait_exit "$idle_pid" 15 || t_fail "the idle client did not end"
 peer_get "$LAB_NS_HV2" | grep -q '"version":1' || t_fail "/v1/peer not answered after the idle connections"
 t_log "/v1/peer answered with 30 idle connections held, and after"
 
+[ -z "${silent_cut:-}" ] || t_fail_timing "while silent the allocation fell by more than half in one step: $silent_cut"
 if awk -v p="$p99" 'BEGIN { exit !(p > 20) }'; then
 	t_fail_timing "/metrics p99 ${p99} ms > 20 ms while the peer misbehaved"
 fi
