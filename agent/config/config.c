@@ -572,7 +572,7 @@ const struct ms_config_key ms_config_keys[] = {
 	 "incoming migrations together, as this host tells their "
 	 "sources through the peer endpoint; auto is the outgoing aggregate"),
     {.name = "peer_listen",
-     .type = MS_KEY_LISTEN_LIST,
+     .type = MS_KEY_LISTENS,
      .offset = CFG_OFF(peer_listen),
      .unit = "",
      .allowed = "IP addresses separated by commas, or none",
@@ -598,7 +598,7 @@ const struct ms_config_key *ms_config_key_find(const char *name)
 bool ms_config_key_is_list(const struct ms_config_key *key)
 {
 	return key->type == MS_KEY_CIDRS || key->type == MS_KEY_PORTS ||
-	       key->type == MS_KEY_LISTEN_LIST;
+	       key->type == MS_KEY_LISTENS;
 }
 
 void ms_config_key_allowed(const struct ms_config_key *key, char *buf, size_t len)
@@ -750,7 +750,7 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		return set_mgmt_ports(cfg, value, err, err_len);
 	case MS_KEY_PORT_RANGE:
 		return set_migration_ports(cfg, value, err, err_len);
-	case MS_KEY_LISTEN_LIST:
+	case MS_KEY_LISTENS:
 		return set_peer_listen(cfg, value, err, err_len);
 	}
 	set_err(err, err_len, "%s: no parser for this key", key);
@@ -839,7 +839,7 @@ void ms_config_key_show(const struct ms_config_key *key, const struct ms_config 
 	case MS_KEY_PORT_RANGE:
 		fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
 		return;
-	case MS_KEY_LISTEN_LIST:
+	case MS_KEY_LISTENS:
 		if (!cfg->n_peer_listen)
 			fputs("none", out);
 		for (size_t i = 0; i < cfg->n_peer_listen; i++)

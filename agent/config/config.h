@@ -85,20 +85,20 @@ void ms_config_init(struct ms_config *cfg);
  * read it; a key is added here and nowhere else.
  */
 enum ms_config_key_type {
-	MS_KEY_MBPS,	    /* __u32 Mbit/s, min-max, or auto (0) */
-	MS_KEY_U32,	    /* __u32, min-max */
-	MS_KEY_U16,	    /* __u16, min-max */
-	MS_KEY_BOOL,	    /* bool, 0 or 1 */
-	MS_KEY_POLICY,	    /* int, enum ms_policy_kind by name */
-	MS_KEY_ESCALATION,  /* int, enum ms_escalation_mode by name (0 = off, 1 = act) */
-	MS_KEY_LOG_LEVEL,   /* enum ms_log_level by name */
-	MS_KEY_URI,	    /* char[MS_URI_MAX], or none */
-	MS_KEY_LISTEN,	    /* char[64] IP address, or none */
-	MS_KEY_PATH,	    /* char[max] absolute path, or none */
-	MS_KEY_CIDRS,	    /* mgmt_cidrs and n_mgmt_cidrs */
-	MS_KEY_PORTS,	    /* mgmt_ports and n_mgmt_ports */
-	MS_KEY_PORT_RANGE,  /* migration_port_min and migration_port_max */
-	MS_KEY_LISTEN_LIST, /* peer_listen and n_peer_listen: IP addresses, or none */
+	MS_KEY_MBPS,	   /* __u32 Mbit/s, min-max, or auto (0) */
+	MS_KEY_U32,	   /* __u32, min-max */
+	MS_KEY_U16,	   /* __u16, min-max */
+	MS_KEY_BOOL,	   /* bool, 0 or 1 */
+	MS_KEY_POLICY,	   /* int, enum ms_policy_kind by name */
+	MS_KEY_ESCALATION, /* int, enum ms_escalation_mode by name (0 = off, 1 = act) */
+	MS_KEY_LOG_LEVEL,  /* enum ms_log_level by name */
+	MS_KEY_URI,	   /* char[MS_URI_MAX], or none */
+	MS_KEY_LISTEN,	   /* char[64] IP address, or none */
+	MS_KEY_PATH,	   /* char[max] absolute path, or none */
+	MS_KEY_CIDRS,	   /* mgmt_cidrs and n_mgmt_cidrs */
+	MS_KEY_PORTS,	   /* mgmt_ports and n_mgmt_ports */
+	MS_KEY_PORT_RANGE, /* migration_port_min and migration_port_max */
+	MS_KEY_LISTENS,	   /* peer_listen and n_peer_listen: IP addresses, or none */
 };
 
 struct ms_config_key {

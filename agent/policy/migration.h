@@ -17,8 +17,8 @@
 #include "jobstats.h"
 #include "migshaper.h"
 
-#define MS_DOMAIN_NAME_MAX	   256
-#define MS_UUID_LEN		   16
+#define MS_DOMAIN_NAME_MAX 256
+#define MS_UUID_LEN 16
 #define MS_MAX_FLOWS_PER_MIGRATION 32
 
 /*
@@ -87,7 +87,7 @@ struct ms_migration {
 	 */
 	__u32 auto_converge_throttle_pct;
 	bool auto_converge;
-	int last_action;	/* enum ms_policy_action */
+	int last_action;       /* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
