@@ -68,6 +68,7 @@ void ms_config_init(struct ms_config *cfg)
 	/* libvirt's migration_port_min/max defaults. */
 	cfg->migration_port_min = 49152;
 	cfg->migration_port_max = 49215;
+	cfg->peer_port = MS_PEER_DEFAULT_PORT;
 }
 
 /* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
@@ -404,6 +405,59 @@ static int set_listen(struct ms_config *cfg, const char *value, char *err, size_
 	return 0;
 }
 
+struct listen_list {
+	char addrs[MS_PEER_LISTEN_MAX][64];
+	size_t n;
+	char bad_buf[128];
+};
+
+static int add_listen(void *ctx, const char *item)
+{
+	struct listen_list *list = ctx;
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	snprintf(list->bad_buf, sizeof(list->bad_buf), "%s", item);
+	if (strlen(item) >= sizeof(list->addrs[0]) ||
+	    (inet_pton(AF_INET, item, addr) != 1 && inet_pton(AF_INET6, item, addr) != 1))
+		return -EINVAL;
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->addrs[i], item) == 0)
+			return 0;
+	if (list->n == MS_PEER_LISTEN_MAX)
+		return -E2BIG;
+	snprintf(list->addrs[list->n++], sizeof(list->addrs[0]), "%s", item);
+	return 0;
+}
+
+/* peer_listen: IP address literals separated by commas; none (or empty) turns it off. */
+static int set_peer_listen(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	struct listen_list list = {};
+	int ret = 0;
+
+	if (strcmp(value, "none") != 0 && value[0])
+		ret = for_each_item(value, add_listen, &list);
+	if (ret == -ENODATA) {
+		set_err(err, err_len, "peer_listen: '%s' has an empty element (%s)", value,
+			EMPTY_ELEMENT_HINT);
+		return -EINVAL;
+	}
+	if (ret == -E2BIG) {
+		set_err(err, err_len, "peer_listen: more than %u addresses", MS_PEER_LISTEN_MAX);
+		return -ERANGE;
+	}
+	if (ret) {
+		set_err(err, err_len,
+			"peer_listen: '%s' is not an IP address (allowed: e.g. 192.0.2.10, "
+			"2001:db8::10, separated by commas, or none)",
+			list.bad_buf);
+		return -EINVAL;
+	}
+	memcpy(cfg->peer_listen, list.addrs, sizeof(list.addrs));
+	cfg->n_peer_listen = list.n;
+	return 0;
+}
+
 #define CFG_OFF(field) offsetof(struct ms_config, field)
 #define RATE(key, help_text)                                                          \
 	{                                                                             \
@@ -514,6 +568,23 @@ const struct ms_config_key ms_config_keys[] = {
      .unit = "",
      .allowed = "an absolute path, or none",
      .help = "web config of /metrics (TLS, basic auth), as Prometheus exporters read it"},
+    RATE(incoming_aggregate_mbps,
+	 "incoming migrations together, as this host tells their "
+	 "sources through the peer endpoint; auto is the outgoing aggregate"),
+    {.name = "peer_listen",
+     .type = MS_KEY_LISTENS,
+     .offset = CFG_OFF(peer_listen),
+     .unit = "",
+     .allowed = "IP addresses separated by commas, or none",
+     .help = "addresses of the peer endpoint GET /v1/peer that migration sources ask; "
+	     "none turns it off"},
+    {.name = "peer_port",
+     .type = MS_KEY_U16,
+     .offset = CFG_OFF(peer_port),
+     .min = 1,
+     .max = 65535,
+     .unit = "",
+     .help = "port of the peer endpoint, here and on the destinations this host asks"},
 };
 
 const struct ms_config_key *ms_config_key_find(const char *name)
@@ -526,7 +597,8 @@ const struct ms_config_key *ms_config_key_find(const char *name)
 
 bool ms_config_key_is_list(const struct ms_config_key *key)
 {
-	return key->type == MS_KEY_CIDRS || key->type == MS_KEY_PORTS;
+	return key->type == MS_KEY_CIDRS || key->type == MS_KEY_PORTS ||
+	       key->type == MS_KEY_LISTENS;
 }
 
 void ms_config_key_allowed(const struct ms_config_key *key, char *buf, size_t len)
@@ -678,6 +750,8 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		return set_mgmt_ports(cfg, value, err, err_len);
 	case MS_KEY_PORT_RANGE:
 		return set_migration_ports(cfg, value, err, err_len);
+	case MS_KEY_LISTENS:
+		return set_peer_listen(cfg, value, err, err_len);
 	}
 	set_err(err, err_len, "%s: no parser for this key", key);
 	return -EINVAL;
@@ -764,6 +838,12 @@ void ms_config_key_show(const struct ms_config_key *key, const struct ms_config 
 		return;
 	case MS_KEY_PORT_RANGE:
 		fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
+		return;
+	case MS_KEY_LISTENS:
+		if (!cfg->n_peer_listen)
+			fputs("none", out);
+		for (size_t i = 0; i < cfg->n_peer_listen; i++)
+			fprintf(out, "%s%s", i ? "," : "", cfg->peer_listen[i]);
 		return;
 	}
 }
@@ -962,6 +1042,11 @@ int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len
 			r->migration_max_mbps, r->migration_aggregate_mbps);
 		return -ERANGE;
 	}
+	if (r->incoming_aggregate_mbps > r->link_mbps) {
+		set_err(err, err_len, "incoming_aggregate_mbps: %u must be at most link_mbps (%u)",
+			r->incoming_aggregate_mbps, r->link_mbps);
+		return -ERANGE;
+	}
 	if (r->migration_min_mbps > r->migration_max_mbps) {
 		set_err(err, err_len,
 			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
@@ -1003,6 +1088,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	}
 	if (!r.migration_max_mbps)
 		r.migration_max_mbps = r.migration_aggregate_mbps;
+	if (!r.incoming_aggregate_mbps)
+		r.incoming_aggregate_mbps = r.migration_aggregate_mbps;
 	if (!r.migration_min_mbps) {
 		r.migration_min_mbps = r.link_mbps / 50 ? r.link_mbps / 50 : 1;
 		if (r.migration_min_mbps > r.migration_max_mbps)

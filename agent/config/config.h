@@ -21,6 +21,9 @@
 #define MS_CONFIG_ERR_LEN      256
 #define MS_URI_MAX	       256
 #define MS_DEFAULT_LIBVIRT_URI "qemu:///system"
+/* The peer endpoint (agent/peer/): addresses it listens on, its default port. */
+#define MS_PEER_LISTEN_MAX   4U
+#define MS_PEER_DEFAULT_PORT 9466
 
 struct ms_config {
 	/* Mbit/s (10^6 bit/s). 0 means "auto": derived in ms_config_resolve(). */
@@ -62,6 +65,16 @@ struct ms_config {
 	__u16 mgmt_ports[MS_MAX_MGMT_PORTS];
 	__u16 migration_port_min;
 	__u16 migration_port_max;
+	/*
+	 * The peer endpoint (issue 14, agent/peer/): GET /v1/peer on each
+	 * address of peer_listen (none: off) at peer_port, which is also the
+	 * port this host asks its migrations' destinations on; the incoming
+	 * budget it announces (0: auto, the outgoing aggregate).
+	 */
+	size_t n_peer_listen;
+	char peer_listen[MS_PEER_LISTEN_MAX][64];
+	__u16 peer_port;
+	__u32 incoming_aggregate_mbps;
 };
 
 void ms_config_init(struct ms_config *cfg);
@@ -85,6 +98,7 @@ enum ms_config_key_type {
 	MS_KEY_CIDRS,	   /* mgmt_cidrs and n_mgmt_cidrs */
 	MS_KEY_PORTS,	   /* mgmt_ports and n_mgmt_ports */
 	MS_KEY_PORT_RANGE, /* migration_port_min and migration_port_max */
+	MS_KEY_LISTENS,	   /* peer_listen and n_peer_listen: IP addresses, or none */
 };
 
 struct ms_config_key {
@@ -104,8 +118,12 @@ struct ms_config_key {
 	const char *help;
 };
 
-#define MS_CONFIG_N_KEYS 25U
-/* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
+#define MS_CONFIG_N_KEYS 28U
+/*
+ * The link's rates, shown by migshaperctl status: the first this many
+ * Mbit/s keys (MS_KEY_MBPS) of the table; incoming_aggregate_mbps, a rate
+ * of the peer endpoint, comes after them.
+ */
 #define MS_CONFIG_N_RATE_KEYS 5U
 extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "peerclient.h"
 #include "policy.h"
 #include "qemupid.h"
 #include "sockdiag.h"
@@ -631,6 +632,68 @@ static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in
 	in->manager_max_mibs = ms_manager_speed_ceiling(m);
 }
 
+/*
+ * The destination a migration's flows go to, at the peer port (the
+ * destination's agent listens there): false for an incoming migration or
+ * one whose flows are not attributed yet.
+ */
+static bool peer_of(const struct ms_coord *c, const struct ms_migration *m, struct ms_peer_addr *a)
+{
+	if (m->dir != MS_MIG_OUTGOING || m->state != MS_MIG_ACTIVE || !m->n_flows)
+		return false;
+	memcpy(a->ip, m->flows[0].daddr, sizeof(a->ip));
+	a->port = c->deps.cfg->peer_port;
+	return true;
+}
+
+/* What the destination's agent said, as policy input (policy.h). */
+static void peer_row(const struct ms_coord *c, const struct ms_migration *m,
+		     struct ms_policy_mig_in *in)
+{
+	struct ms_peer_status st;
+	struct ms_peer_addr a, other;
+	__u32 ours = 0, incoming;
+
+	if (!c->deps.peer || !peer_of(c, m, &a))
+		return;
+	ms_peer_status(c->deps.peer, &a, &st);
+	in->dst_state = st.state;
+	in->dst_silent = st.silent;
+	if (!st.have_answer ||
+	    (st.state != MS_POLICY_DST_ANSWERED && st.state != MS_POLICY_DST_REFUSED))
+		return;
+	/* Ours to it count even if its agent has not seen them all yet. */
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (c->table.entries[i].used && peer_of(c, &c->table.entries[i], &other) &&
+		    !memcmp(&other, &a, sizeof(a)))
+			ours++;
+	incoming = st.answer.incoming_migrations > ours ? st.answer.incoming_migrations : ours;
+	in->dst_migrations = incoming + st.answer.outgoing_migrations;
+	in->dst_incoming = incoming;
+	in->dst_budget_bps = ms_mbps_to_bps(st.answer.incoming_aggregate_mbps);
+}
+
+/*
+ * This cycle's questions to the destinations, one per destination: the
+ * answers are there for the next decision. Each must end well within a
+ * cycle.
+ */
+static void ask_peers(struct ms_coord *c)
+{
+	__u32 timeout_ms = c->deps.cfg->cycle_ms / 4;
+	struct ms_peer_addr a;
+
+	if (!c->deps.peer)
+		return;
+	if (timeout_ms > MS_PEER_TIMEOUT_MAX_MS)
+		timeout_ms = MS_PEER_TIMEOUT_MAX_MS;
+	ms_peer_begin(c->deps.peer);
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
+		if (c->table.entries[i].used && peer_of(c, &c->table.entries[i], &a))
+			ms_peer_ask(c->deps.peer, &a, timeout_ms);
+	ms_peer_end(c->deps.peer);
+}
+
 /* One policy decision for every running migration, applied to tc and libvirt. */
 static void apply_allocation(struct ms_coord *c)
 {
@@ -654,7 +717,8 @@ static void apply_allocation(struct ms_coord *c)
 		if (!m->used || m->state != MS_MIG_ACTIVE)
 			continue;
 		c->policy_rows[in.n] = m;
-		policy_row(m, &c->policy_in[in.n++]);
+		policy_row(m, &c->policy_in[in.n]);
+		peer_row(c, m, &c->policy_in[in.n++]);
 	}
 	in.health.valid = c->health_valid;
 	in.health.rtt_us = c->health_rtt_us;
@@ -677,6 +741,8 @@ static void apply_allocation(struct ms_coord *c)
 		m->stalled = o->stalled;
 		if (m->dir != MS_MIG_OUTGOING)
 			continue;
+		m->divisor = o->divisor;
+		m->peer_state = c->policy_in[i].dst_state;
 		apply_class(c, m, o->rate_bps, o->ceil_bps);
 		apply_speed(c, m, o->speed_mibs);
 		apply_escalation(c, m, o);
@@ -871,6 +937,7 @@ void ms_coord_cycle(struct ms_coord *c)
 		apply_allocation(c);
 	check_evictions(c);
 	attribute_all(c);
+	ask_peers(c);
 }
 
 void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)

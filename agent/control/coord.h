@@ -20,12 +20,15 @@ struct ms_sockdiag;
 struct ms_virt;
 struct ms_virt_ops;
 struct ms_flow_event;
+struct ms_peer_client;
 
 struct ms_coord_deps {
 	const struct ms_config *cfg;
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */
+	/* NULL: destinations are not asked (agent/peer/peerclient.h). */
+	struct ms_peer_client *peer;
 	/* Called after a migration gained or lost its class (state file); may be NULL. */
 	void (*owners_changed)(void *ctx);
 	void *ctx;

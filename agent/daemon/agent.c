@@ -25,7 +25,10 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "peerclient.h"
+#include "peerserver.h"
 #include "reconfig.h"
+#include "snapshot.h"
 #include "sockdiag.h"
 #include "state.h"
 #include "virt.h"
@@ -149,6 +152,25 @@ int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 		ms_warn("sock_diag unavailable (%s): migration flows stay unattributed",
 			strerror(-ret));
 	deps.sd = a->sd;
+	/*
+	 * The peer endpoint and the client that asks destinations (issue 14).
+	 * Neither is required: without them migrations are shaped on local
+	 * counts, as they are towards a destination without an agent.
+	 */
+	ret = ms_peer_client_new(a->loop, &a->peer_client);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret)
+		ms_warn("peer: cannot ask destinations (%s): shaping on local counts only",
+			strerror(-ret));
+	deps.peer = a->peer_client;
+	ret = ms_agent_start_peer_server(a, &a->set.effective, &a->peer_server);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret)
+		ms_warn("peer: cannot serve %s on peer_listen: %s; sources will not hear "
+			"from this host",
+			MS_PEER_PATH, strerror(-ret));
 	if (a->sd) {
 		ret = ms_mgmt_tracker_new(&a->mgmt_tracker);
 		if (ret)
@@ -283,6 +305,7 @@ void ms_agent_teardown(struct ms_agent *a)
 
 	ms_knobs_stop(a->knobs);
 	ms_metrics_server_stop(a->metrics);
+	ms_peer_server_stop(a->peer_server);
 	free(a->metric_classes);
 	free(a->metric_migrations);
 	/* A stopped agent leaves no migration throttled by it: needs libvirt still open. */
@@ -294,6 +317,8 @@ void ms_agent_teardown(struct ms_agent *a)
 			ms_coord_release(a->coord);
 		ms_coord_free(a->coord);
 	}
+	/* After the coordinator, which asks through it. */
+	ms_peer_client_free(a->peer_client);
 	ms_mgmt_tracker_free(a->mgmt_tracker);
 	ms_sockdiag_close(a->sd);
 	if (a->virt_events_registered)

@@ -32,6 +32,8 @@ struct ms_loop;
 struct ms_metrics_class;
 struct ms_metrics_migration;
 struct ms_metrics_server;
+struct ms_peer_client;
+struct ms_peer_server;
 struct ms_sockdiag;
 struct ms_state;
 struct ms_virt;
@@ -74,6 +76,9 @@ struct ms_agent {
 	bool virt_events_registered;
 	struct ms_knobs *knobs;
 	struct ms_metrics_server *metrics;
+	/* Issue 14: asking destinations, and answering sources (agent/peer/). */
+	struct ms_peer_client *peer_client;
+	struct ms_peer_server *peer_server;
 	/* Storage the metrics snapshot points into; valid until the next loop turn. */
 	struct ms_metrics_class *metric_classes;
 	struct ms_metrics_migration *metric_migrations;

@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "peerserver.h"
 #include "reconfig.h"
 #include "snapshot.h"
 #include "units.h"
@@ -96,10 +97,11 @@ int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *
 {
 	struct ms_htb_params old_params, new_params;
 	struct ms_metrics_server *new_metrics = NULL;
+	struct ms_peer_server *new_peer = NULL;
 	const struct ms_config *old = &a->set.effective;
 	struct ms_settings settings;
 	const struct ms_config *next = &settings.effective;
-	bool restart_metrics;
+	bool restart_metrics, restart_peer;
 	int ret;
 
 	ret = ms_settings_derive(&settings, requested, ms_agent_link_speed(a), err, err_len);
@@ -119,6 +121,23 @@ int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *
 			snprintf(err, err_len, "metrics: cannot listen on %s port %u: %s",
 				 next->metrics_listen, next->metrics_port, strerror(-ret));
 			return ret;
+		}
+	}
+	/* The peer endpoint likewise; its old listeners close only once the change holds. */
+	restart_peer = next->n_peer_listen != old->n_peer_listen ||
+		       memcmp(next->peer_listen, old->peer_listen, sizeof(next->peer_listen)) ||
+		       next->peer_port != old->peer_port;
+	if (restart_peer) {
+		/* The same address and port cannot be bound twice: free them first. */
+		ms_peer_server_stop(a->peer_server);
+		a->peer_server = NULL;
+		ret = ms_agent_start_peer_server(a, next, &new_peer);
+		if (ret) {
+			snprintf(err, err_len, "peer: cannot listen on peer_listen port %u: %s",
+				 next->peer_port, strerror(-ret));
+			if (ms_agent_start_peer_server(a, old, &a->peer_server))
+				ms_err("peer: could not reopen the previous peer endpoint");
+			goto fail;
 		}
 	}
 	ms_agent_htb_params(a, old, &old_params);
@@ -147,11 +166,18 @@ int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *
 		ms_metrics_server_stop(a->metrics);
 		a->metrics = new_metrics;
 	}
+	if (restart_peer)
+		a->peer_server = new_peer;
 	a->set = settings;
 	ms_coord_cycle(a->coord);
 	return 0;
 fail:
 	ms_metrics_server_stop(new_metrics);
+	if (new_peer) {
+		ms_peer_server_stop(new_peer);
+		if (ms_agent_start_peer_server(a, old, &a->peer_server))
+			ms_err("peer: could not reopen the previous peer endpoint");
+	}
 	return ret;
 }
 

@@ -19,6 +19,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "migration.h"
+#include "peerclient.h"
+#include "peerserver.h"
+#include "policy.h"
 #include "reconfig.h"
 #include "snapshot.h"
 #include "units.h"
@@ -79,6 +82,10 @@ static void fill_metric_migration(const struct ms_migration *m, struct ms_metric
 	mm->manager_speed = m->manager_speed_held;
 	mm->manager_downtime = m->manager_downtime_held;
 	mm->manager_escalation = m->manager_escalated;
+	if (m->dir == MS_MIG_OUTGOING && m->divisor) {
+		mm->divisor = m->divisor;
+		mm->peer_state = ms_policy_dst_name(m->peer_state);
+	}
 	if (m->minor)
 		ms_class_name(m->minor, mm->class_name, sizeof(mm->class_name));
 	if (ms_job_has(st, MS_JOB_MEM_REMAINING | MS_JOB_MEM_BPS)) {
@@ -133,6 +140,17 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->last_cycle_seconds = a->last_cycle_s;
 	for (unsigned int k = 0; k < MS_METRICS_ERR_KINDS; k++)
 		snap->errors_total[k] = ms_coord_errors(a->coord, k);
+	if (a->peer_client) {
+		struct ms_peer_stats ps;
+
+		ms_peer_client_stats(a->peer_client, &ps);
+		snap->peer_requests_total[0] = ps.answered_total;
+		snap->peer_requests_total[1] = ps.silent_total;
+		snap->peer_requests_total[2] = ps.refused_total;
+		snap->peer_requests_total[3] = ps.absent_total;
+	}
+	ms_peer_server_counts(a->peer_server, &snap->peer_answers_total,
+			      &snap->peer_answers_limited_total);
 	if (a->knobs) {
 		snap->knob_writes_accepted_total = ms_knobs_writes(a->knobs, true);
 		snap->knob_writes_rejected_total = ms_knobs_writes(a->knobs, false);
@@ -153,6 +171,31 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 	}
 	return ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
 				       cfg->metrics_web_config, metrics_snapshot, a, out);
+}
+
+/* The peer answer, from the migration table and the settings in force: no libvirt call. */
+static int peer_snapshot(void *ctx, struct ms_peer_answer *out)
+{
+	struct ms_agent *a = ctx;
+	const struct ms_migration_table *t = a->coord ? ms_coord_table(a->coord) : NULL;
+
+	if (t) {
+		out->incoming_migrations = (__u32)ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE);
+		out->outgoing_migrations = (__u32)ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE);
+	}
+	out->incoming_aggregate_mbps = a->set.effective.incoming_aggregate_mbps;
+	out->link_mbps = a->set.effective.link_mbps;
+	return 0;
+}
+
+int ms_agent_start_peer_server(struct ms_agent *a, const struct ms_config *cfg,
+			       struct ms_peer_server **out)
+{
+	*out = NULL;
+	if (!cfg->n_peer_listen)
+		return 0;
+	return ms_peer_server_start(a->loop, cfg->peer_listen, cfg->n_peer_listen, cfg->peer_port,
+				    peer_snapshot, a, out);
 }
 
 /* At start-up /metrics is optional: without it the agent still shapes. */

@@ -18,6 +18,13 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 				  struct ms_metrics_server **out);
 /* At start-up /metrics is optional: without it the agent still shapes. -ENOMEM only. */
 int ms_agent_start_metrics(struct ms_agent *a);
+/*
+ * Opens the peer endpoint cfg names (peer_listen at peer_port; *out NULL
+ * when peer_listen is none). 0 or -errno, logged.
+ */
+struct ms_peer_server;
+int ms_agent_start_peer_server(struct ms_agent *a, const struct ms_config *cfg,
+			       struct ms_peer_server **out);
 /* The knob tree is optional: without FUSE the agent runs without it. */
 void ms_agent_start_knobs(struct ms_agent *a);
 /*

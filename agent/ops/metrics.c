@@ -420,6 +420,7 @@ enum mig_field {
 	MF_ETA,
 	MF_STALLED,
 	MF_THROTTLE,
+	MF_DIVISOR,
 };
 
 /* false when the value is unknown and the sample must be left out. */
@@ -453,6 +454,9 @@ static bool mig_value(const struct ms_metrics_migration *m, enum mig_field field
 	case MF_THROTTLE:
 		*v = (double)m->throttle_pct / 100.0;
 		return m->auto_converge;
+	case MF_DIVISOR:
+		*v = (double)m->divisor;
+		return m->divisor != 0;
 	}
 	return false;
 }
@@ -481,7 +485,11 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 	     "1 if the migration makes no progress toward completion.", MF_STALLED},
 	    {"migshaper_migration_autoconverge_throttle_ratio",
 	     "Share of the guest's CPU time QEMU's auto-converge takes away.", MF_THROTTLE},
+	    {"migshaper_migration_divisor",
+	     "What the fair share divides by: max(this host's migrations, the destination's).",
+	     MF_DIVISOR},
 	};
+	static const char *const peer_states[] = {"unknown", "answered", "silent", "refused"};
 	struct family info = {"migshaper_migration_info", "gauge",
 			      "A migration this host takes part in, with its class and state.",
 			      false};
@@ -492,6 +500,10 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 				 false};
 	struct family held = {"migshaper_migration_manager_held", "gauge",
 			      "1 if the manager holds the parameter: the agent keeps within it.",
+			      false};
+	struct family peer = {"migshaper_migration_peer_state", "gauge",
+			      "1 for what the destination's agent last said: answered, silent "
+			      "(halving), refused (answer not believed), unknown (no agent).",
 			      false};
 
 	struct labelsets ls;
@@ -554,6 +566,16 @@ static void render_migrations(struct mbuf *b, const struct ms_metrics_snapshot *
 			struct label l[] = {{"param", params[p].param}};
 
 			sample_u64(b, &held, &ls, i, l, NLABELS(l), params[p].on);
+		}
+	}
+	for (size_t i = 0; i < s->n_migrations; i++) {
+		const char *now = s->migrations[i].peer_state;
+
+		for (size_t k = 0; now && k < NLABELS(peer_states); k++) {
+			struct label l[] = {{"state", peer_states[k]}};
+
+			sample_u64(b, &peer, &ls, i, l, NLABELS(l),
+				   strcmp(now, peer_states[k]) == 0);
 		}
 	}
 	labelsets_free(&ls, b);
@@ -643,6 +665,26 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 		sample_u64(b, &build, NULL, 0, version, NLABELS(version), 1);
 }
 
+static void render_peer(struct mbuf *b, const struct ms_metrics_snapshot *s)
+{
+	static const char *const outcomes[] = {"answered", "silent", "refused", "absent"};
+	struct family asked = {"migshaper_peer_requests_total", "counter",
+			       "Questions to migrations' destinations, by how they ended.", false};
+	struct family answers = {"migshaper_peer_answers_total", "counter",
+				 "Peer answers given to sources, and refused over the rate limit.",
+				 false};
+	struct label answered[] = {{"result", "answered"}};
+	struct label limited[] = {{"result", "limited"}};
+
+	for (size_t i = 0; i < NLABELS(outcomes); i++) {
+		struct label l[] = {{"outcome", outcomes[i]}};
+
+		sample_u64(b, &asked, NULL, 0, l, NLABELS(l), s->peer_requests_total[i]);
+	}
+	sample_u64(b, &answers, NULL, 0, answered, NLABELS(answered), s->peer_answers_total);
+	sample_u64(b, &answers, NULL, 0, limited, NLABELS(limited), s->peer_answers_limited_total);
+}
+
 static void render_http(struct mbuf *b, const struct ms_metrics_snapshot *s)
 {
 	struct family conns = {"migshaper_http_connections", "gauge",
@@ -676,6 +718,7 @@ int ms_metrics_render(const struct ms_metrics_snapshot *s, char **text, size_t *
 	render_migrations(&b, s);
 	render_host(&b, s);
 	render_agent(&b, s);
+	render_peer(&b, s);
 	render_http(&b, s);
 	if (b.err) {
 		free(b.p);

@@ -26,6 +26,11 @@
  *     migshaper_migration_expected_completion_seconds         gauge
  *     migshaper_migration_stalled                             gauge, 0/1
  *     migshaper_migration_actions_total{action}               counter
+ *     migshaper_migration_divisor                             gauge (outgoing)
+ *       (fair's max(n_src, n_dst): this host's migrations or the destination's count)
+ *     migshaper_migration_peer_state{state}                   gauge, 0/1 (outgoing)
+ *       (state: unknown, answered, silent, refused: what the destination's agent
+ *        said, agent/peer/peerclient.h)
  *   management and link:
  *     migshaper_mgmt_rtt_seconds, migshaper_mgmt_retransmits_total,
  *     migshaper_effective_aggregate_bytes_per_second,
@@ -34,6 +39,12 @@
  *     migshaper_libvirt_connected, migshaper_libvirt_reconnects_total,
  *     migshaper_cycle_duration_seconds, migshaper_errors_total{kind},
  *     migshaper_knob_writes_total{result}, migshaper_build_info{version}
+ *   the peer endpoint and client (agent/peer/; no iface label):
+ *     migshaper_peer_requests_total{outcome}                  counter
+ *       (outcome: answered, silent, refused, absent: how this host's questions
+ *        to its destinations ended)
+ *     migshaper_peer_answers_total{result}                    counter
+ *       (result: answered, limited: what this host's /v1/peer gave sources)
  *   the HTTP server itself (no iface label):
  *     migshaper_http_connections                              gauge
  *     migshaper_http_connections_shed_total{reason}           counter
@@ -122,6 +133,9 @@ struct ms_metrics_migration {
 	__u32 throttle_pct;
 	/* Parameters the manager holds (agent/control/manager.h). */
 	bool manager_speed, manager_downtime, manager_escalation;
+	/* The destination's agent (outgoing only): 0 / NULL: omitted. */
+	__u32 divisor;
+	const char *peer_state; /* "unknown", "answered", "silent", "refused" */
 };
 
 struct ms_metrics_snapshot {
@@ -152,6 +166,10 @@ struct ms_metrics_snapshot {
 	double last_cycle_seconds;	   /* < 0: no cycle yet */
 	__u64 errors_total[MS_METRICS_ERR_KINDS];
 	__u64 knob_writes_accepted_total, knob_writes_rejected_total;
+	/* Questions to destinations by outcome (answered, silent, refused, absent). */
+	__u64 peer_requests_total[4];
+	/* /v1/peer given to sources, and refused over its rate. */
+	__u64 peer_answers_total, peer_answers_limited_total;
 	/* Filled by the server for each scrape; the http series need it. */
 	bool have_http;
 	struct ms_http_stats http;

@@ -107,6 +107,9 @@ struct ms_migration {
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
+	/* Its destination's agent as the last decision saw it (agent/peer/peerclient.h). */
+	__u32 divisor;	/* fair's max(n_src, n_dst); 0: not decided yet */
+	int peer_state; /* enum ms_policy_dst */
 };
 
 struct ms_migration_table {

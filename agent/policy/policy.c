@@ -188,6 +188,18 @@ const char *ms_policy_action_name(enum ms_policy_action action)
 	return "?";
 }
 
+const char *ms_policy_dst_name(enum ms_policy_dst state)
+{
+	static const char *const names[MS_POLICY_DST_STATES] = {
+	    [MS_POLICY_DST_UNKNOWN] = "unknown",
+	    [MS_POLICY_DST_ANSWERED] = "answered",
+	    [MS_POLICY_DST_SILENT] = "silent",
+	    [MS_POLICY_DST_REFUSED] = "refused",
+	};
+
+	return (unsigned int)state < MS_POLICY_DST_STATES ? names[state] : NULL;
+}
+
 /* Scratch for one decision, on the stack: the engine keeps nothing else. */
 struct work {
 	const struct ms_policy_mig_in *in;
@@ -202,6 +214,9 @@ struct work {
 	bool ac;     /* auto-converge is on, or may be (grace) */
 	bool known;  /* its dirty rate is measured (a sync happened) */
 	bool sticky; /* keeps its turn */
+	/* Its limits (manager, destination): rate and libvirt speed; 0: none. */
+	__u64 cap_bps;
+	__u32 cap_mibs;
 };
 
 static struct ms_policy_track *track_find(struct ms_policy_state *s, __u32 id)
@@ -446,18 +461,20 @@ static __u64 give(struct work *w, __u64 floor, __u64 max, __u64 budget)
 	return rate - floor;
 }
 
-static void alloc_fair(const struct ms_policy_input *in, struct work *w, size_t n_out, __u64 agg,
-		       __u64 floor, __u64 max)
+/* oVirt's max(n_src, n_dst): n_src counts this host's migrations, both ways. */
+static __u32 fair_divisor(const struct ms_policy_input *in, const struct ms_policy_mig_in *m)
 {
-	size_t n_src = in->n;
+	__u32 div = (__u32)in->n;
 
+	return m->dst_migrations > div ? m->dst_migrations : div;
+}
+
+static void alloc_fair(struct work *w, size_t n_out, __u64 agg, __u64 floor, __u64 max)
+{
 	for (size_t i = 0; i < n_out; i++) {
-		size_t div = n_src;
 		__u64 share;
 
-		if (w[i].in->dst_migrations > div)
-			div = w[i].in->dst_migrations;
-		share = agg / div;
+		share = agg / w[i].out->divisor;
 		if (share > max)
 			share = max;
 		w[i].out->rate_bps = share < floor ? floor : share;
@@ -513,42 +530,97 @@ static void alloc_ordered(const struct ms_policy_params *p, struct work *w, size
 }
 
 /*
- * Manager limits, after the allocation: a migration whose manager set its
- * speed gets no more than that (rate, ceil and speed); what it frees goes to
- * the others, in the order the policy served them, each up to its own limit
- * (srpt: only to those that can converge).
+ * The destination's limits (policy.h): its budget share, and while it is
+ * silent or its answer was refused, at most half of / all of what the
+ * migration had. Returns the rate cap, 0 for none.
  */
-static void cap_to_managers(const struct ms_policy_params *p, struct work *w, size_t n_out,
-			    __u64 max)
+static __u64 dst_cap(const struct ms_policy_mig_in *m, struct ms_policy_track *t, __u64 rate,
+		     __u64 floor)
+{
+	__u64 cap = 0, had = t->last_rate_bps ? t->last_rate_bps : rate;
+
+	/* tc takes no class rate of 0: a budget share rounds up to 1 bit/s. */
+	if (m->dst_budget_bps)
+		cap = m->dst_budget_bps / (m->dst_incoming ? m->dst_incoming : 1) ?: 1;
+	if (m->dst_state != MS_POLICY_DST_SILENT)
+		t->silent_base_bps = 0;
+	if (m->dst_state == MS_POLICY_DST_SILENT) {
+		/*
+		 * Half per unanswered question (the caller asks once a cycle),
+		 * from what it had when the silence began: a decision more in
+		 * the same cycle (an event) halves nothing more.
+		 */
+		__u32 k = m->dst_silent ? m->dst_silent : 1;
+		__u64 half;
+
+		if (!t->silent_base_bps)
+			t->silent_base_bps = had;
+		half = k >= 64 ? 0 : t->silent_base_bps >> k;
+		/* Down to the floor; below it already (a budget share), no lower. */
+		if (half < floor)
+			half = t->silent_base_bps < floor ? t->silent_base_bps : floor;
+		if (!cap || half < cap)
+			cap = half;
+	} else if (m->dst_state == MS_POLICY_DST_REFUSED && t->last_rate_bps) {
+		if (!cap || t->last_rate_bps < cap)
+			cap = t->last_rate_bps;
+	}
+	return cap;
+}
+
+/* Each migration's limits: what its manager set, what its destination allows. */
+static void find_limits(struct work *w, size_t n_out, __u64 floor)
+{
+	for (size_t i = 0; i < n_out; i++) {
+		__u32 lim = w[i].in->manager_max_mibs;
+		__u64 cap = dst_cap(w[i].in, w[i].tr, w[i].out->rate_bps, floor);
+
+		w[i].cap_bps = 0;
+		w[i].cap_mibs = 0;
+		if (lim) {
+			w[i].cap_bps = rate_for_stream((__u64)lim * 1024 * 1024);
+			w[i].cap_mibs = lim;
+		}
+		if (cap && (!w[i].cap_bps || cap < w[i].cap_bps)) {
+			w[i].cap_bps = cap;
+			w[i].cap_mibs = ms_speed_mibs_for_rate(cap);
+		}
+	}
+}
+
+/*
+ * The limits, after the allocation: a migration whose manager set its speed,
+ * or whose destination allows less, gets no more than that (rate, ceil and
+ * speed); what it frees goes to the others, in the order the policy served
+ * them, each up to its own limit (srpt: only to those that can converge).
+ */
+static void cap_to_limits(const struct ms_policy_params *p, struct work *w, size_t n_out, __u64 max)
 {
 	__u64 freed = 0;
 
 	for (size_t i = 0; i < n_out; i++) {
 		struct ms_policy_mig_out *o = w[i].out;
-		__u32 lim = w[i].in->manager_max_mibs;
-		__u64 cap;
+		__u64 cap = w[i].cap_bps;
 
-		if (!lim)
+		if (!cap)
 			continue;
-		cap = rate_for_stream((__u64)lim * 1024 * 1024);
 		if (o->rate_bps > cap) {
 			freed += o->rate_bps - cap;
 			o->rate_bps = cap;
 		}
 		if (!w[i].in->in_switchover && o->ceil_bps > cap)
 			o->ceil_bps = cap > o->rate_bps ? cap : o->rate_bps;
-		if (o->speed_mibs > lim)
-			o->speed_mibs = lim;
+		if (o->speed_mibs > w[i].cap_mibs)
+			o->speed_mibs = w[i].cap_mibs;
 	}
 	for (size_t i = 0; i < n_out && freed; i++) {
 		struct ms_policy_mig_out *o = w[i].out;
-		__u32 lim = w[i].in->manager_max_mibs;
 		__u64 top = max, add;
 
 		if (p->kind == MS_POLICY_SRPT && !w[i].conv)
 			continue;
-		if (lim && rate_for_stream((__u64)lim * 1024 * 1024) < top)
-			top = rate_for_stream((__u64)lim * 1024 * 1024);
+		if (w[i].cap_bps && w[i].cap_bps < top)
+			top = w[i].cap_bps;
 		if (o->rate_bps >= top)
 			continue;
 		add = top - o->rate_bps < freed ? top - o->rate_bps : freed;
@@ -557,8 +629,8 @@ static void cap_to_managers(const struct ms_policy_params *p, struct work *w, si
 		if (o->ceil_bps < o->rate_bps)
 			o->ceil_bps = o->rate_bps;
 		o->speed_mibs = ms_speed_mibs_for_rate(o->rate_bps);
-		if (lim && o->speed_mibs > lim)
-			o->speed_mibs = lim;
+		if (w[i].cap_mibs && o->speed_mibs > w[i].cap_mibs)
+			o->speed_mibs = w[i].cap_mibs;
 	}
 }
 
@@ -662,6 +734,7 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 			w[k].ert = w[k].key = 1e300;
 		}
 		o->rate_bps = floor;
+		o->divisor = fair_divisor(in, m);
 		k++;
 	}
 
@@ -684,7 +757,7 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		w[i].tr->served = false;
 	switch (p->kind) {
 	case MS_POLICY_FAIR:
-		alloc_fair(in, w, n_out, agg, floor, max);
+		alloc_fair(w, n_out, agg, floor, max);
 		break;
 	case MS_POLICY_SERIAL:
 		qsort(w, n_out, sizeof(w[0]), cmp_serial);
@@ -715,7 +788,10 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		escalate(p, &w[i], now, stalled);
 		o->max_downtime_ms = t->downtime_ms;
 	}
-	cap_to_managers(p, w, n_out, max);
+	find_limits(w, n_out, floor);
+	cap_to_limits(p, w, n_out, max);
+	for (size_t i = 0; i < n_out; i++)
+		w[i].tr->last_rate_bps = w[i].out->rate_bps;
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
 		if (s->tracks[i].used && !s->tracks[i].seen)

@@ -14,7 +14,9 @@
  * Policies (params.kind):
  *   fair    oVirt's formula: aggregate / max(n_src, n_dst) each, within
  *           [min, max]; n_src counts this host's outgoing and incoming
- *           migrations, n_dst the destination's when the caller knows it.
+ *           migrations, n_dst the destination's (its outgoing and incoming,
+ *           as its agent answered: agent/control/peer.h) when the caller
+ *           knows it.
  *   serial  Hyper-V's: the aggregate (up to max) to one migration at a time,
  *           oldest first; the others are held at the floor. Nothing is
  *           refused.
@@ -63,6 +65,19 @@
  * link - reserve, so management's reserve is never lent out. Incoming
  * migrations get no class here (the source shapes them); they count in
  * fair's n_src only.
+ *
+ * The destination (every policy; outgoing migrations): what its agent
+ * answered is a limit, never a grant. Each migration gets at most the
+ * destination's incoming budget divided among its incoming migrations
+ * (dst_budget_bps / dst_incoming). A destination that was asked and did not
+ * answer (dst_state SILENT) is taken as overloaded, as oVirt does: the
+ * migration gets half of what it had when the silence began per question
+ * left unanswered (dst_silent, one a cycle: extra decisions within a cycle
+ * halve nothing more), down to the floor (never more than it had); it
+ * answers again, the limit goes. An answer that was refused (dst_state REFUSED: malformed,
+ * oversized, lying) holds the migration at most at what it had. No
+ * destination input can raise a migration above what it gets without one,
+ * and what a limit frees goes to the others as a manager's limit does.
  *
  * Ceil: max(rate, min(max, effective aggregate)); a migration in switchover
  * (domain paused for the final copy, where QEMU lifts its own rate limit)
@@ -189,6 +204,18 @@ struct ms_policy_params {
 	__u32 aimd_holdoff_ms;	    /* 2000 */
 };
 
+/* What the caller knows of an outgoing migration's destination (its agent). */
+enum ms_policy_dst {
+	MS_POLICY_DST_UNKNOWN = 0, /* not asked, or no agent there: local counts only */
+	MS_POLICY_DST_ANSWERED,	   /* dst_* below are its latest answer */
+	MS_POLICY_DST_SILENT,	   /* asked, no answer (timeout, 5xx, gone): halve */
+	MS_POLICY_DST_REFUSED,	   /* its answer was refused: hold; dst_* are the last good */
+	MS_POLICY_DST_STATES,
+};
+
+/* "unknown", "answered", "silent", "refused"; NULL if out of range. */
+const char *ms_policy_dst_name(enum ms_policy_dst state);
+
 struct ms_policy_mig_in {
 	__u32 id; /* stable for the migration's life (struct ms_migration.id) */
 	enum ms_mig_dir dir;
@@ -206,6 +233,12 @@ struct ms_policy_mig_in {
 	bool auto_converge;    /* runs with auto-converge (seen throttling: ms_migration) */
 	__u32 throttle_pct;    /* auto-converge's guest CPU throttle now, 0..100 */
 	__u32 dst_migrations;  /* the destination's count, this one included; 0: unknown */
+	enum ms_policy_dst dst_state;
+	/* The destination's incoming budget and how many it divides it among; 0: none. */
+	__u64 dst_budget_bps;
+	__u32 dst_incoming;
+	/* SILENT: questions in a row it left unanswered (one a cycle); 0 counts as 1. */
+	__u32 dst_silent;
 	/* The speed its manager set (agent/control/manager.h): a ceiling; 0: none. */
 	__u32 manager_max_mibs;
 };
@@ -233,6 +266,8 @@ struct ms_policy_mig_out {
 	enum ms_policy_action action;
 	bool convergeable;
 	bool stalled;
+	/* fair's max(n_src, n_dst) for this migration (every policy reports it); 0 for incoming. */
+	__u32 divisor;
 	char reason[MS_POLICY_REASON_LEN];
 };
 
@@ -265,6 +300,8 @@ struct ms_policy_track {
 	__u64 last_action_ns;
 	__u64 waited_ns;       /* total time held at the floor by the policy */
 	__u64 noconv_since_ns; /* since when it cannot converge; 0 while it can */
+	__u64 last_rate_bps;   /* the rate it got at the previous decision; 0: none yet */
+	__u64 silent_base_bps; /* what it had when its destination fell silent; 0: not silent */
 };
 
 struct ms_policy_state {

@@ -43,6 +43,9 @@ target_setup() {
 	fuzz_config)
 		SRCS="agent/config/config.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c"
 		;;
+	fuzz_peer)
+		SRCS="agent/peer/peerwire.c"
+		;;
 	fuzz_jobstats)
 		SRCS="agent/virt/jobstats.c agent/lib/log.c"
 		if ! XFLAGS=$(pkg-config --cflags libvirt 2>/dev/null) ||

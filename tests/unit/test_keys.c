@@ -44,7 +44,9 @@ static void test_table_is_consistent(void **state)
 		}
 		rates += k->type == MS_KEY_MBPS;
 	}
-	assert_int_equal(rates, MS_CONFIG_N_RATE_KEYS);
+	/* migshaperctl's summary shows the first MS_CONFIG_N_RATE_KEYS of them. */
+	assert_true(rates >= MS_CONFIG_N_RATE_KEYS);
+	assert_int_equal(ms_config_keys[MS_CONFIG_N_RATE_KEYS - 1].type, MS_KEY_MBPS);
 	assert_null(ms_config_key_find("no_such_key"));
 }
 
