@@ -429,6 +429,8 @@ const struct ms_config_key ms_config_keys[] = {
     RATE(migration_aggregate_mbps, "all migrations together; auto is 70% of the link"),
     RATE(migration_max_mbps, "ceiling of each migration's class; auto is the aggregate"),
     RATE(migration_min_mbps, "floor of a migration's share; auto is 2% of the link"),
+    RATE(incoming_aggregate_mbps, "all incoming migrations together; auto is "
+				  "migration_aggregate_mbps"),
     FLAG(dscp_marking, "mark management CS6 and migration CS1"),
     FLAG(speed_coordination, "also pace QEMU through libvirt's migration speed"),
     RANGED(cycle_ms, MS_KEY_U32, 100, 60000, "ms",
@@ -494,6 +496,8 @@ const struct ms_config_key ms_config_keys[] = {
     RANGED(escalation_interval_ms, MS_KEY_U32, 500, 600000, "ms", "time between escalation steps"),
     FLAG(reassert_root_qdisc, "put our tree back when another tool replaces the root qdisc "
 			      "(1), or leave theirs and stop shaping (0)"),
+    FLAG(ingress_backstop, "cap incoming migration traffic at incoming_aggregate_mbps on the "
+			   "interface's ingress (IFB), for sources without an agent"),
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),
@@ -1003,6 +1007,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	}
 	if (!r.migration_max_mbps)
 		r.migration_max_mbps = r.migration_aggregate_mbps;
+	if (!r.incoming_aggregate_mbps)
+		r.incoming_aggregate_mbps = r.migration_aggregate_mbps;
 	if (!r.migration_min_mbps) {
 		r.migration_min_mbps = r.link_mbps / 50 ? r.link_mbps / 50 : 1;
 		if (r.migration_min_mbps > r.migration_max_mbps)
@@ -1012,6 +1018,11 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	ret = ms_config_check_rates(&r, err, err_len);
 	if (ret)
 		return ret;
+	if (r.incoming_aggregate_mbps > r.link_mbps) {
+		set_err(err, err_len, "incoming_aggregate_mbps: %u must be at most link_mbps (%u)",
+			r.incoming_aggregate_mbps, r.link_mbps);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
 		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
 			set_err(err, err_len,

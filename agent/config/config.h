@@ -29,6 +29,11 @@ struct ms_config {
 	__u32 migration_aggregate_mbps;
 	__u32 migration_max_mbps;
 	__u32 migration_min_mbps;
+	/*
+	 * What this host accepts from all incoming migrations together (its
+	 * downlink's share for migrations); auto (0) is migration_aggregate_mbps.
+	 */
+	__u32 incoming_aggregate_mbps;
 	bool dscp_marking;
 	/* Also pace QEMU through virDomainMigrateSetMaxSpeed, not only tc. */
 	bool speed_coordination;
@@ -50,6 +55,8 @@ struct ms_config {
 	 * (true), or leave theirs in place and stop shaping until it is gone.
 	 */
 	bool reassert_root_qdisc;
+	/* Cap incoming migration traffic at the NIC's ingress (tc/ingress.h). */
+	bool ingress_backstop;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
@@ -104,9 +111,9 @@ struct ms_config_key {
 	const char *help;
 };
 
-#define MS_CONFIG_N_KEYS 25U
+#define MS_CONFIG_N_KEYS 27U
 /* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
-#define MS_CONFIG_N_RATE_KEYS 5U
+#define MS_CONFIG_N_RATE_KEYS 6U
 extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];
 
 /* The key named name, or NULL. */
