@@ -308,10 +308,11 @@ void ms_agent_teardown(struct ms_agent *a)
 		}
 		ms_htb_free(a->htb);
 	}
-	if (a->ingress && !a->iface_gone && ms_ingress_remove(a->ingress))
-		restored = false;
-	else if (a->ingress)
+	if (a->iface_gone)
 		ms_ingress_free(a->ingress);
+	else if (ms_ingress_remove(a->ingress))
+		restored = false;
+	a->ingress = NULL;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
