@@ -5,7 +5,8 @@
 # bottleneck and the manager's heartbeat to hv2 queues behind it. Side by
 # side: the heartbeat without an agent on hv2 and with the backstop. Checked:
 #  - the IFB, its class and the filters appear with the agent and go with it,
-#    also after a restart that took over what a killed agent left;
+#    also after a restart that took over what a killed agent left, and
+#    follow the knobs (incoming_aggregate_mbps, ingress_backstop);
 #  - all migration traffic, and no management traffic, goes through the IFB;
 #  - (timing samples) the migration goodput stays at the cap, and the
 #    heartbeat misses nothing with the backstop.
@@ -82,6 +83,21 @@ agent=$T_LAST_PID
 [ "$(ip -n "$LAB_NS_HV2" -j link show dev "$IFB" | jq '.[0].ifindex')" = "$ifb_idx" ] ||
 	t_fail "the restarted agent made a new IFB"
 [ "$(n_filters)" -eq 8 ] || t_fail "after the restart: $(n_filters) filter entries, expected 8"
+
+# The knobs: the cap follows incoming_aggregate_mbps; ingress_backstop turns it off and on.
+knobs="$T_TMP/run-$LAB_NS_HV2/$LAB_HV2_IF"
+t_wait_until 5 mountpoint -q "$knobs" || t_fail "no knob tree at $knobs"
+echo 200 >"$knobs/incoming_aggregate_mbps" || t_fail "cannot write incoming_aggregate_mbps"
+tc_hv2 class show dev "$IFB" | grep -q "rate 200Mbit" || t_fail "the IFB class did not follow the knob: $(tc_hv2 class show dev "$IFB")"
+echo 0 >"$knobs/ingress_backstop" || t_fail "cannot turn the backstop off"
+ifb_present && t_fail "the IFB is left with ingress_backstop = 0"
+[ "$(n_filters)" -eq 0 ] || t_fail "ingress filters left with ingress_backstop = 0"
+echo 1 >"$knobs/ingress_backstop" || t_fail "cannot turn the backstop on"
+ifb_present || t_fail "no IFB after ingress_backstop = 1"
+[ "$(n_filters)" -eq 8 ] || t_fail "$(n_filters) filter entries after ingress_backstop = 1, expected 8"
+tc_hv2 class show dev "$IFB" | grep -q "rate 200Mbit" || t_fail "the IFB class lost the knob's cap"
+echo 2000 >"$knobs/incoming_aggregate_mbps" 2>/dev/null && t_fail "incoming_aggregate_mbps above link_mbps accepted"
+tc_hv2 class show dev "$IFB" | grep -q "rate 200Mbit" || t_fail "a refused write changed the cap"
 t_agent_stop "$agent"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "agent on hv2 exited with $T_STOP_RC"
 ifb_present && t_fail "the IFB is left after the agent stopped"
