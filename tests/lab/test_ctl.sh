@@ -178,7 +178,8 @@ t_log "lists with an empty element refused"
 fake="$T_TMP/fake/ifx"
 esc=$'\e[31m'
 mkdir -p "$fake/effective" "$fake/migrations/vm${esc}red" "$fake/stats/mgmt"
-for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps migration_min_mbps; do
+for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps migration_min_mbps \
+	incoming_aggregate_mbps; do
 	echo 100 >"$fake/$f"
 	echo 100 >"$fake/effective/$f"
 done

@@ -6,7 +6,8 @@
 # side: the heartbeat without an agent on hv2 and with the backstop. Checked:
 #  - the IFB, its class and the filters appear with the agent and go with it,
 #    also after a restart that took over what a killed agent left, and
-#    follow the knobs (incoming_aggregate_mbps, ingress_backstop);
+#    follow the knobs (incoming_aggregate_mbps, ingress_backstop), and
+#    --cleanup removes what a killed agent left;
 #  - all migration traffic, and no management traffic, goes through the IFB;
 #  - (timing samples) the migration goodput stays at the cap, and the
 #    heartbeat misses nothing with the backstop.
@@ -102,6 +103,17 @@ t_agent_stop "$agent"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "agent on hv2 exited with $T_STOP_RC"
 ifb_present && t_fail "the IFB is left after the agent stopped"
 [ "$(n_filters)" -eq 0 ] || t_fail "ingress filters left after the agent stopped"
+
+# --cleanup after a killed agent removes the backstop too.
+t3_agent_start "$LAB_NS_HV2" "$LAB_HV2_IF" "$conf" "$T_TMP/agent-hv2-3.log" ||
+	t_fail "agent on hv2 did not get ready a third time"
+kill -KILL "$T_LAST_PID"
+wait "$T_LAST_PID" 2>/dev/null
+ifb_present || t_fail "the IFB went with the killed agent (fail-static expected)"
+nsenter --net="/run/netns/$LAB_NS_HV2" -- "$AGENT" --cleanup --iface "$LAB_HV2_IF" \
+	--run-dir "$T_TMP/run-$LAB_NS_HV2" >"$T_TMP/cleanup.log" 2>&1 || t_fail "--cleanup failed: $(cat "$T_TMP/cleanup.log")"
+ifb_present && t_fail "the IFB is left after --cleanup"
+[ "$(n_filters)" -eq 0 ] || t_fail "ingress filters left after --cleanup"
 
 t_log "side by side (missed, p50, p99 ms; downlink queue mean/max KB):"
 for r in "idle $idle" "without $without" "backstop $with"; do
