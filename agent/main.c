@@ -137,6 +137,11 @@ static int run_agent(struct ms_agent *a)
 		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
 		goto out;
 	}
+	ret = ms_agent_ingress_apply(a, &a->set.effective, adopting);
+	if (ret) {
+		ms_err("cannot set up the ingress backstop on %s: %s", a->ifname, strerror(-ret));
+		goto out;
+	}
 	ret = ms_agent_record_state(a);
 	if (ret) {
 		ms_err("cannot record the state of %s: %s", a->ifname, strerror(-ret));

@@ -483,6 +483,9 @@ const struct ms_config_key ms_config_keys[] = {
     RATE(migration_aggregate_mbps, "all migrations together; auto is 70% of the link"),
     RATE(migration_max_mbps, "ceiling of each migration's class; auto is the aggregate"),
     RATE(migration_min_mbps, "floor of a migration's share; auto is 2% of the link"),
+    RATE(incoming_aggregate_mbps, "all incoming migrations together: what this host tells its "
+				  "sources at /v1/peer and the ingress backstop's cap; auto is "
+				  "migration_aggregate_mbps"),
     FLAG(dscp_marking, "mark management CS6 and migration CS1"),
     FLAG(speed_coordination, "also pace QEMU through libvirt's migration speed"),
     RANGED(cycle_ms, MS_KEY_U32, 100, 60000, "ms",
@@ -548,6 +551,8 @@ const struct ms_config_key ms_config_keys[] = {
     RANGED(escalation_interval_ms, MS_KEY_U32, 500, 600000, "ms", "time between escalation steps"),
     FLAG(reassert_root_qdisc, "put our tree back when another tool replaces the root qdisc "
 			      "(1), or leave theirs and stop shaping (0)"),
+    FLAG(ingress_backstop, "cap incoming migration traffic at incoming_aggregate_mbps on the "
+			   "interface's ingress (IFB), for sources without an agent"),
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),
@@ -568,9 +573,6 @@ const struct ms_config_key ms_config_keys[] = {
      .unit = "",
      .allowed = "an absolute path, or none",
      .help = "web config of /metrics (TLS, basic auth), as Prometheus exporters read it"},
-    RATE(incoming_aggregate_mbps,
-	 "incoming migrations together, as this host tells their "
-	 "sources through the peer endpoint; auto is the outgoing aggregate"),
     {.name = "peer_listen",
      .type = MS_KEY_LISTENS,
      .offset = CFG_OFF(peer_listen),

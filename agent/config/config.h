@@ -32,6 +32,11 @@ struct ms_config {
 	__u32 migration_aggregate_mbps;
 	__u32 migration_max_mbps;
 	__u32 migration_min_mbps;
+	/*
+	 * What this host accepts from all incoming migrations together (its
+	 * downlink's share for migrations); auto (0) is migration_aggregate_mbps.
+	 */
+	__u32 incoming_aggregate_mbps;
 	bool dscp_marking;
 	/* Also pace QEMU through virDomainMigrateSetMaxSpeed, not only tc. */
 	bool speed_coordination;
@@ -53,6 +58,8 @@ struct ms_config {
 	 * (true), or leave theirs in place and stop shaping until it is gone.
 	 */
 	bool reassert_root_qdisc;
+	/* Cap incoming migration traffic at the NIC's ingress (tc/ingress.h). */
+	bool ingress_backstop;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
@@ -68,13 +75,12 @@ struct ms_config {
 	/*
 	 * The peer endpoint (issue 14, agent/peer/): GET /v1/peer on each
 	 * address of peer_listen (none: off) at peer_port, which is also the
-	 * port this host asks its migrations' destinations on; the incoming
-	 * budget it announces (0: auto, the outgoing aggregate).
+	 * port this host asks its migrations' destinations on. The budget it
+	 * announces there is incoming_aggregate_mbps.
 	 */
 	size_t n_peer_listen;
 	char peer_listen[MS_PEER_LISTEN_MAX][64];
 	__u16 peer_port;
-	__u32 incoming_aggregate_mbps;
 };
 
 void ms_config_init(struct ms_config *cfg);
@@ -118,13 +124,9 @@ struct ms_config_key {
 	const char *help;
 };
 
-#define MS_CONFIG_N_KEYS 28U
-/*
- * The link's rates, shown by migshaperctl status: the first this many
- * Mbit/s keys (MS_KEY_MBPS) of the table; incoming_aggregate_mbps, a rate
- * of the peer endpoint, comes after them.
- */
-#define MS_CONFIG_N_RATE_KEYS 5U
+#define MS_CONFIG_N_KEYS 29U
+/* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
+#define MS_CONFIG_N_RATE_KEYS 6U
 extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];
 
 /* The key named name, or NULL. */

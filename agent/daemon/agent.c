@@ -19,6 +19,7 @@
 #include "coord.h"
 #include "htb.h"
 #include "iface.h"
+#include "ingress.h"
 #include "knobs.h"
 #include "linkwatch.h"
 #include "loader.h"
@@ -332,6 +333,11 @@ void ms_agent_teardown(struct ms_agent *a)
 		}
 		ms_htb_free(a->htb);
 	}
+	if (a->iface_gone)
+		ms_ingress_free(a->ingress);
+	else if (ms_ingress_remove(a->ingress))
+		restored = false;
+	a->ingress = NULL;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
@@ -380,6 +386,8 @@ int ms_agent_cleanup(struct ms_agent *a)
 	ret = ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
 	if (ret)
 		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
+	if (a->ifindex && ms_ingress_cleanup(a->ifindex))
+		ms_warn("cannot remove the ingress backstop of %s", a->ifname);
 	if (a->ifindex)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
 	if (tc_ret == -ESTALE)

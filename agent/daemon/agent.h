@@ -26,6 +26,7 @@ struct ms_coord;
 struct ms_dataplane;
 struct ms_ethtool;
 struct ms_htb;
+struct ms_ingress;
 struct ms_knobs;
 struct ms_linkwatch;
 struct ms_loop;
@@ -64,6 +65,8 @@ struct ms_agent {
 	char state_path[PATH_MAX];
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
+	/* The receive-side backstop; NULL while ingress_backstop is 0. */
+	struct ms_ingress *ingress;
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;

@@ -16,6 +16,7 @@
 #include "ethtool.h"
 #include "htb.h"
 #include "iface.h"
+#include "ingress.h"
 #include "linkwatch.h"
 #include "loader.h"
 #include "log.h"
@@ -23,6 +24,7 @@
 #include "physlink.h"
 #include "reconfig.h"
 #include "state.h"
+#include "units.h"
 
 /*
  * The speed of the physical link behind the interface (physlink.h: a
@@ -118,6 +120,30 @@ int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
 	return ms_htb_install(&params, &a->htb);
 }
 
+int ms_agent_ingress_apply(struct ms_agent *a, const struct ms_config *cfg, bool adopting)
+{
+	struct ms_ingress_params p = {
+	    .ifindex = a->ifindex,
+	    .cap_bps = ms_mbps_to_bps(cfg->incoming_aggregate_mbps),
+	    .migration_port_min = cfg->migration_port_min,
+	    .migration_port_max = cfg->migration_port_max,
+	    .mgmt_ports = cfg->mgmt_ports,
+	    .n_mgmt_ports = cfg->n_mgmt_ports,
+	};
+	int ret;
+
+	if (!cfg->ingress_backstop) {
+		ret = ms_ingress_remove(a->ingress);
+		a->ingress = NULL;
+		if (!ret && adopting)
+			ret = ms_ingress_cleanup(a->ifindex);
+		return ret;
+	}
+	if (a->ingress)
+		return ms_ingress_apply(a->ingress, &p);
+	return ms_ingress_install(&p, &a->ingress);
+}
+
 /*
  * Is our tree still the root? Another tool (tc qdisc replace, a network
  * manager) may have replaced or deleted it: put it back, or with
@@ -195,6 +221,9 @@ static void drop_link_state(struct ms_agent *a)
 	}
 	ms_htb_free(a->htb);
 	a->htb = NULL;
+	/* Its filters went with the interface; the IFB named after it is ours to delete. */
+	ms_ingress_remove(a->ingress);
+	a->ingress = NULL;
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;
@@ -221,6 +250,11 @@ static int reinstall(struct ms_agent *a, int ifindex)
 	ret = ms_agent_open_htb(a, NULL);
 	if (ret) {
 		ms_err("cannot build the HTB tree on %s: %s", a->ifname, strerror(-ret));
+		goto fail;
+	}
+	ret = ms_agent_ingress_apply(a, &a->set.effective, false);
+	if (ret) {
+		ms_err("cannot set up the ingress backstop on %s: %s", a->ifname, strerror(-ret));
 		goto fail;
 	}
 	ret = ms_agent_record_state(a);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The shaped interface: the classifier and the HTB tree on it, its link
+ * The shaped interface: the classifier, the HTB tree and the ingress
+ * backstop on it, its link
  * speed (rates re-derived when link_mbps is auto), its deletion and
  * re-creation (shaped again from the requested settings), and the root
  * qdisc another tool may replace. Link notes only set flags;
@@ -9,9 +10,11 @@
 #ifndef MS_IFACE_H
 #define MS_IFACE_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 
 struct ms_agent;
+struct ms_config;
 struct ms_state;
 
 /* Link speed in Mbit/s as the driver reports it (ethtool netlink, else sysfs); 0 unknown. */
@@ -20,6 +23,12 @@ __u32 ms_agent_link_speed(const struct ms_agent *a);
 int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
 /* Takes over the previous agent's tree, or builds one. */
 int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
+/*
+ * The receive-side backstop (tc/ingress.h) as cfg asks: installed or taken
+ * over when ingress_backstop is 1, changed in place, removed when it turns
+ * 0. adopting: a previous agent may have left one; with the key 0 it goes.
+ */
+int ms_agent_ingress_apply(struct ms_agent *a, const struct ms_config *cfg, bool adopting);
 /* rtnetlink and ethtool notes into the agent's loop. */
 int ms_agent_watch_link(struct ms_agent *a);
 /* Is our tree still the root? Puts it back, or yields (reassert_root_qdisc=0). */

@@ -156,6 +156,14 @@ int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *
 			       a->ifname);
 		goto fail;
 	}
+	ret = a->iface_gone ? 0 : ms_agent_ingress_apply(a, next, false);
+	if (ret) {
+		snprintf(err, err_len, "changing the ingress backstop: %s", strerror(-ret));
+		if (ms_htb_apply(a->htb, &old_params) || ms_agent_classifier_tables(a, old, NULL))
+			ms_err("could not roll back to the previous configuration of %s",
+			       a->ifname);
+		goto fail;
+	}
 	if (next->cycle_ms != old->cycle_ms && set_cycle(a, next->cycle_ms))
 		ms_warn("could not change the cycle to %u ms", next->cycle_ms);
 	if (strcmp(next->libvirt_uri, old->libvirt_uri) != 0 &&

@@ -458,3 +458,158 @@ t_mig_scenario() {
 	[ -n "$hb" ] || hb='{}'
 	echo "$hb" | jq -c --argjson m "$total" '. + {mig_mbps: $m}'
 }
+
+# --- Three hosts: two sources, one destination (issue 14) ------------------
+# t3_up adds to the lab (after t_setup) a second source hypervisor hv3 with
+# its own wire, a copy of hv1's:
+#   ms-hv3 ms-hv3-up 198.18.0.4 / fd00::4 --veth-- ms-w3 (bridge; TBF
+#   LAB_WIRE_MBIT, FIFO LAB_WIRE_QUEUE_PKTS on ms-w3-sw) --veth-- ms-sw
+# and makes the destination's downlink the bottleneck: a TBF of T3_DEST_MBIT
+# (default 500, below either source's wire) with the same FIFO on the
+# switch's port towards hv2 (ms-sw-hv2). Everything hv1 or hv3 sends to hv2
+# and the manager's requests to hv2 queue there, as on the switch port of a
+# destination that several hosts evacuate onto. hv2's own uplink stays
+# unshaped. lab_down removes the new namespaces with the others.
+T3_DEST_MBIT=${T3_DEST_MBIT:-500}
+LAB_NS_HV3=$LAB_PREFIX-hv3
+LAB_NS_WIRE3=$LAB_PREFIX-w3
+LAB_HV3_IF=$LAB_PREFIX-hv3-up
+LAB_WIRE3_IN=$LAB_PREFIX-w3-hv3
+LAB_WIRE3_OUT=$LAB_PREFIX-w3-sw
+LAB_WIRE3_BR=$LAB_PREFIX-w3-br
+LAB_SW_WIRE3=$LAB_PREFIX-sw-w3
+LAB_HV3_IP=198.18.0.4
+LAB_HV3_IP6=fd00::4
+
+# _t3_tbf NS DEV MBIT: a TBF as lab_wire_set makes it (1 ms bucket, FIFO of
+# LAB_WIRE_QUEUE_PKTS full-size packets).
+_t3_tbf() {
+	local bytes_per_s=$(($3 * 125000)) burst
+	burst=$((bytes_per_s / 1000))
+	[ "$burst" -lt 15140 ] && burst=15140
+	ip netns exec "$1" tc qdisc replace dev "$2" root handle 1: \
+		tbf rate "${3}mbit" burst "$burst" limit $((LAB_WIRE_QUEUE_PKTS * 1514))
+}
+
+t3_up() {
+	local ns
+	LAB_ALL_NS+=("$LAB_NS_HV3" "$LAB_NS_WIRE3")
+	for ns in "$LAB_NS_HV3" "$LAB_NS_WIRE3"; do
+		ip netns add "$ns" || return 1
+		_lab_ns_sysctl "$ns" || return 1
+	done
+	ip netns exec "$LAB_NS_WIRE3" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	_lab_veth "$LAB_NS_HV3" "$LAB_HV3_IF" "$LAB_NS_WIRE3" "$LAB_WIRE3_IN" || return 1
+	_lab_veth "$LAB_NS_WIRE3" "$LAB_WIRE3_OUT" "$LAB_NS_SW" "$LAB_SW_WIRE3" || return 1
+	ip -n "$LAB_NS_WIRE3" link add "$LAB_WIRE3_BR" type bridge stp_state 0 forward_delay 0 || return 1
+	ip -n "$LAB_NS_WIRE3" link set "$LAB_WIRE3_IN" master "$LAB_WIRE3_BR"
+	ip -n "$LAB_NS_WIRE3" link set "$LAB_WIRE3_OUT" master "$LAB_WIRE3_BR"
+	ip -n "$LAB_NS_SW" link set "$LAB_SW_WIRE3" master "$LAB_SW_BR"
+	_lab_if_up "$LAB_NS_HV3" "$LAB_HV3_IF"
+	_lab_if_up "$LAB_NS_WIRE3" "$LAB_WIRE3_IN"
+	_lab_if_up "$LAB_NS_WIRE3" "$LAB_WIRE3_OUT"
+	_lab_if_up "$LAB_NS_SW" "$LAB_SW_WIRE3"
+	ip -n "$LAB_NS_WIRE3" link set "$LAB_WIRE3_BR" up
+	ip -n "$LAB_NS_HV3" addr add "$LAB_HV3_IP/24" dev "$LAB_HV3_IF"
+	ip -n "$LAB_NS_HV3" addr add "$LAB_HV3_IP6/64" dev "$LAB_HV3_IF" nodad
+	_t3_tbf "$LAB_NS_WIRE3" "$LAB_WIRE3_OUT" "$LAB_WIRE_MBIT" || return 1
+	_t3_tbf "$LAB_NS_SW" "$LAB_SW_HV2" "$T3_DEST_MBIT" || return 1
+	t_wait_until 5 lab_reachable "$LAB_NS_HV3" "$LAB_HV2_IP" || return 1
+	t_wait_until 5 lab_reachable "$LAB_NS_HV3" "$LAB_MGR_IP" || return 1
+	t_log "three hosts: hv1 and hv3 -> hv2, destination downlink $T3_DEST_MBIT Mbit/s"
+}
+
+# t3_dest_queue: packets and bytes now queued on the destination's downlink,
+# "drops backlog_bytes" cumulative drops first.
+t3_dest_queue() {
+	ip netns exec "$LAB_NS_SW" tc -s -j qdisc show dev "$LAB_SW_HV2" |
+		jq -r '.[0] | "\(.drops) \(.backlog)"'
+}
+
+# t3_agent_start NS IF CONFIG LOG [args...]: an agent on another host of the
+# lab (hv2 or hv3), as t_agent_start does on hv1; its pid in T_LAST_PID and
+# T_BG_PIDS (stopped with t_agent_stop). 1 if it never got ready.
+t3_agent_start() {
+	local ns=$1 ifname=$2 config=$3 log=$4 i
+	shift 4
+	mkdir -p "$T_TMP/run-$ns"
+	nsenter --net="/run/netns/$ns" -- "$AGENT" --iface "$ifname" --config "$config" \
+		--run-dir "$T_TMP/run-$ns" "$@" >"$log" 2>&1 &
+	T_LAST_PID=$!
+	T_BG_PIDS+=("$T_LAST_PID")
+	T_AGENT_LOGS+=("$log")
+	for ((i = 0; i < 150; i++)); do
+		grep -q 'ready' "$log" 2>/dev/null && return 0
+		_t_gone "$T_LAST_PID" && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# t3_pins_remove: the pins agents on hv2 and hv3 may leave (keyed by ifname).
+t3_pins_remove() {
+	rm -rf "/sys/fs/bpf/migshaper/$LAB_HV2_IF" "/sys/fs/bpf/migshaper/$LAB_HV3_IF" 2>/dev/null
+	return 0
+}
+
+# t3_hb_server: heartbeat server on hv2 (the destination).
+t3_hb_server() {
+	t_bg "$LAB_NS_HV2" "$T_TMP/heartbeat-server-hv2.out" "$HB" server --listen "$LAB_HV2_IP" \
+		--port "$T_MGMT_PORT"
+	t_wait_listen "$LAB_NS_HV2" "$T_MGMT_PORT" || t_fail "heartbeat server on hv2 not listening"
+}
+
+# t3_hb_run SECONDS [TRACE]: heartbeat from mgr to hv2 (10/s, 1 s timeout); prints its JSON.
+t3_hb_run() {
+	ip netns exec "$LAB_NS_MGR" timeout $(($1 + 10)) "$HB" client --connect "$LAB_HV2_IP" \
+		--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$1" --json \
+		${2:+--trace "$2"}
+}
+
+# t3_queue_loop INTERVAL_S: every INTERVAL_S "backlog_bytes drops" of the
+# destination's downlink until killed or the lab is gone.
+t3_queue_loop() {
+	while [ -e "/run/netns/$LAB_NS_SW" ]; do
+		ip netns exec "$LAB_NS_SW" tc -s -j qdisc show dev "$LAB_SW_HV2" 2>/dev/null |
+			jq -r '.[0] | "\(.backlog) \(.drops)"'
+		sleep "$1"
+	done
+}
+
+# t3_flood_scenario SECONDS NFLOWS: NFLOWS cubic TCP flows from hv3 (no
+# agent there) to hv2's migration ports 49152.. (iperf3 servers already
+# listening there), the manager's heartbeat to hv2 during SECONDS once they
+# have filled the queue. Prints the heartbeat JSON plus "mig_mbps" (goodput
+# the receivers measured), "queue_kb_mean"/"queue_kb_max" (backlog of the
+# destination's downlink FIFO, sampled every 0.1 s) and "queue_drops".
+t3_flood_scenario() {
+	local secs=$1 n=$2 i pids=() hb total ql q d0 d1 stats
+	for ((i = 0; i < n; i++)); do
+		ip netns exec "$LAB_NS_HV3" timeout $((secs + 18)) iperf3 -c "$LAB_HV2_IP" \
+			-p $((T_MIG_PORT0 + i)) -t $((secs + 3)) -C "$LAB_TCP_CC" --json \
+			>"$T_TMP/iperf-$i.json" 2>"$T_TMP/iperf-$i.err" &
+		pids+=("$!")
+		T_BG_PIDS+=("$!")
+	done
+	sleep 2
+	d0=$(t3_dest_queue | cut -d' ' -f1)
+	t3_queue_loop 0.1 >"$T_TMP/queue.samples" 2>/dev/null &
+	ql=$!
+	T_BG_PIDS+=("$ql")
+	hb=$(t3_hb_run "$secs")
+	kill "$ql" 2>/dev/null
+	wait "$ql" 2>/dev/null
+	d1=$(t3_dest_queue | cut -d' ' -f1)
+	t_iperf_wait "${pids[@]}"
+	total=0
+	for ((i = 0; i < n; i++)); do
+		total=$(awk -v a="$total" -v b="$(t_iperf_mbps "$i")" 'BEGIN { printf "%.1f", a + b }')
+	done
+	q=$(awk '{ s += $1; if ($1 > m) m = $1; n++ }
+		END { printf "%.1f %.1f", n ? s / n / 1024 : 0, m / 1024 }' "$T_TMP/queue.samples")
+	[ -n "$hb" ] || hb='{}'
+	stats=$(jq -nc --argjson m "$total" --argjson qm "${q% *}" --argjson qx "${q#* }" \
+		--argjson dr $((d1 - d0)) '{mig_mbps: $m, queue_kb_mean: $qm, queue_kb_max: $qx, queue_drops: $dr}')
+	echo "$hb" | jq -c --argjson s "$stats" '. + $s'
+}

@@ -63,8 +63,8 @@ expect_rc 0 "status --json"
 echo "$OUT" | jq -e . >/dev/null || t_fail "status --json is not JSON: $OUT"
 echo "$OUT" | jq -e --arg ifname "$LAB_HV1_IF" '
 	.iface == $ifname and
-	(.settings | keys == ["link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps",
-		"migration_max_mbps", "migration_min_mbps"]) and
+	(.settings | keys == ["incoming_aggregate_mbps", "link_mbps", "mgmt_reserve_mbps",
+		"migration_aggregate_mbps", "migration_max_mbps", "migration_min_mbps"]) and
 	.settings.link_mbps == 950 and .settings.mgmt_reserve_mbps == 100 and
 	.settings.migration_aggregate_mbps == 800 and .settings.migration_max_mbps == 800 and
 	.settings.migration_min_mbps == 50 and
@@ -178,7 +178,8 @@ t_log "lists with an empty element refused"
 fake="$T_TMP/fake/ifx"
 esc=$'\e[31m'
 mkdir -p "$fake/effective" "$fake/migrations/vm${esc}red" "$fake/stats/mgmt"
-for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps migration_min_mbps; do
+for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps migration_min_mbps \
+	incoming_aggregate_mbps; do
 	echo 100 >"$fake/$f"
 	echo 100 >"$fake/effective/$f"
 done

@@ -46,7 +46,8 @@ v_config() {
 # v_guest NAME DIRTY_MIBS [mkimage options]: defines and starts a guest on
 # hv1, waits for its warm-up to finish (the guest prints a line "R").
 # V_MEM_MIB (default V_GUEST_MIB) sets its RAM; the dirtied range then ends
-# at its last MiB unless the options say otherwise.
+# at its last MiB unless the options say otherwise. V_GUEST_HOST (default
+# hv1) puts it on another lab host.
 v_guest() {
 	local name=$1 rate=$2 mem=${V_MEM_MIB:-$V_GUEST_MIB}
 	shift 2
@@ -59,8 +60,8 @@ v_guest() {
 		     s|<currentMemory unit='MiB'>$V_GUEST_MIB</currentMemory>|<currentMemory unit='MiB'>$mem</currentMemory>|" \
 			>"$T_TMP/$name.xml"
 	grep -q "<memory unit='MiB'>$mem<" "$T_TMP/$name.xml" || t_fail "domain template changed: cannot set the RAM"
-	virtlab_virsh hv1 define "$T_TMP/$name.xml" >/dev/null || t_fail "define $name"
-	virtlab_virsh hv1 start "$name" >/dev/null || t_fail "start $name"
+	virtlab_virsh "${V_GUEST_HOST:-hv1}" define "$T_TMP/$name.xml" >/dev/null || t_fail "define $name"
+	virtlab_virsh "${V_GUEST_HOST:-hv1}" start "$name" >/dev/null || t_fail "start $name"
 	t_wait_until 60 grep -qx R "$T_TMP/$name.serial" || t_fail "$name did not finish its warm-up"
 }
 
@@ -263,6 +264,134 @@ v_migrate_home() {
 			v_migrate_back "$g" || t_fail "$g: migration back to hv1 failed"
 		elif [ "$(virtlab_virsh hv1 domstate "$g" 2>/dev/null)" = paused ]; then
 			virtlab_virsh hv1 resume "$g" >/dev/null || t_fail "$g: cannot resume it on hv1"
+		fi
+	done
+}
+
+# --- Three libvirt hosts: hv1 and hv3 migrate to hv2 (issue 14) -------------
+# The network is lib.sh's t3_up (hv3 with its own wire, the destination's
+# downlink the bottleneck); each host runs its own libvirtd.
+V3_HOSTS=$(printf '%s hv1\n%s hv2\n%s hv3' "$LAB_HV1_IP" "$LAB_HV2_IP" "$LAB_HV3_IP")
+
+_v3_teardown() {
+	virtlab_host_down "$LAB_NS_HV1" hv1
+	virtlab_host_down "$LAB_NS_HV2" hv2
+	virtlab_host_down "$LAB_NS_HV3" hv3
+	t3_pins_remove
+}
+
+# v3_setup: the lab with hv3, three libvirt daemons; 77 as v_setup.
+v3_setup() {
+	local c
+	for c in libvirtd virsh qemu-system-x86_64 nasm; do
+		command -v "$c" >/dev/null || t_skip "$c is not installed (make deps)"
+	done
+	[ -c /dev/kvm ] || t_skip "/dev/kvm is missing"
+	t_setup need_agent
+	T_TEARDOWN=_v3_teardown
+	t3_up || t_fail "three-host lab up failed"
+	virtlab_host_up "$LAB_NS_HV1" hv1 "$LAB_HV1_IP" "$V3_HOSTS" || t_fail "libvirtd on hv1 did not start"
+	virtlab_host_up "$LAB_NS_HV2" hv2 "$LAB_HV2_IP" "$V3_HOSTS" || t_fail "libvirtd on hv2 did not start"
+	virtlab_host_up "$LAB_NS_HV3" hv3 "$LAB_HV3_IP" "$V3_HOSTS" || t_fail "libvirtd on hv3 did not start"
+}
+
+# v3_ns HOST / v3_if HOST / v3_ip HOST: the namespace, uplink and address of hv1|hv2|hv3.
+v3_ns() { case $1 in hv1) echo "$LAB_NS_HV1" ;; hv2) echo "$LAB_NS_HV2" ;; hv3) echo "$LAB_NS_HV3" ;; esac; }
+v3_if() { case $1 in hv1) echo "$LAB_HV1_IF" ;; hv2) echo "$LAB_HV2_IF" ;; hv3) echo "$LAB_HV3_IF" ;; esac; }
+v3_ip() { case $1 in hv1) echo "$LAB_HV1_IP" ;; hv2) echo "$LAB_HV2_IP" ;; hv3) echo "$LAB_HV3_IP" ;; esac; }
+
+# v3_config HOST FILE [key=value...]: v_config for the agent on HOST (its
+# own libvirt URI).
+v3_config() {
+	local host=$1 file=$2 kv
+	shift 2
+	t_config "$file" "$@"
+	echo "libvirt_uri = $(virtlab_uri "$host")" >>"$file"
+	for kv in "$@"; do
+		echo "${kv%%=*} = ${kv#*=}" >>"$file"
+	done
+}
+
+# v3_agent_start HOST CONFIG LOG: an agent on HOST's uplink; pid in T_LAST_PID.
+v3_agent_start() {
+	t3_agent_start "$(v3_ns "$1")" "$(v3_if "$1")" "$2" "$3"
+}
+
+# v3_migrations_run LABEL TIMEOUT_S HOST:GUEST...: every GUEST migrates from
+# its HOST (hv1 or hv3) to hv2 at once, at libvirt's default speed, while
+# the manager's heartbeat polls hv2 10 times a second (a server must listen
+# there: t3_hb_server). A migration still running after TIMEOUT_S is
+# aborted. Writes $V_DATA (default $T_TMP)/LABEL.json:
+#   {"hb": heartbeat JSON, "migrations_completed", "migrations_total",
+#    "completion_s": [per guest, null if it failed]}
+# and LABEL.queue (t3_queue_loop, every 0.2 s).
+v3_migrations_run() {
+	local label=$1 timeout_s=$2 data=${V_DATA:-$T_TMP}
+	shift 2
+	local hg host g i hb_pid ql pids=() start_ns=() done_s=()
+	ip netns exec "$LAB_NS_MGR" timeout $((timeout_s + 30)) "$HB" client --connect "$LAB_HV2_IP" \
+		--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$timeout_s" --json \
+		--trace "$data/$label.rtt" >"$T_TMP/hb-$label.json" &
+	hb_pid=$!
+	t3_queue_loop 0.2 >"$data/$label.queue" 2>/dev/null &
+	ql=$!
+	T_BG_PIDS+=("$hb_pid" "$ql")
+	for hg in "$@"; do
+		host=${hg%%:*} g=${hg#*:}
+		start_ns+=("$(t_now_ns)")
+		timeout $((timeout_s + 10)) virsh -q -c "$(virtlab_uri "$host")" migrate --live --p2p "$g" \
+			"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-$g.log" 2>&1 &
+		pids+=("$!")
+		T_BG_PIDS+=("$!")
+	done
+	local deadline=$(($(t_now_ns) + timeout_s * 1000000000)) left=$#
+	while [ "$left" -gt 0 ] && [ "$(t_now_ns)" -lt "$deadline" ]; do
+		left=0
+		for i in "${!pids[@]}"; do
+			[ -n "${done_s[$i]:-}" ] && continue
+			if _t_gone "${pids[$i]}"; then
+				if wait "${pids[$i]}"; then
+					done_s[i]=$(awk -v t="$(t_now_ns)" -v s="${start_ns[$i]}" 'BEGIN { printf "%.1f", (t - s) / 1e9 }')
+				else
+					done_s[i]=null
+				fi
+			else
+				left=$((left + 1))
+			fi
+		done
+		sleep 0.2
+	done
+	if [ "$left" -gt 0 ]; then
+		for hg in "$@"; do virtlab_virsh "${hg%%:*}" domjobabort "${hg#*:}" >/dev/null 2>&1; done
+		for i in "${!pids[@]}"; do
+			[ -n "${done_s[$i]:-}" ] || { wait "${pids[$i]}"; done_s[i]=null; }
+		done
+	fi
+	kill -INT "$hb_pid" 2>/dev/null
+	kill -TERM "$ql" 2>/dev/null
+	wait "$hb_pid" "$ql" 2>/dev/null
+	local completed=0 hb='{}'
+	for i in "${!done_s[@]}"; do [ "${done_s[$i]}" != null ] && completed=$((completed + 1)); done
+	if [ "$completed" -lt $# ]; then
+		for hg in "$@"; do t_log "$label: $hg: $(tr '\n' ' ' <"$T_TMP/migrate-${hg#*:}.log")"; done
+	fi
+	[ -s "$T_TMP/hb-$label.json" ] && hb=$(cat "$T_TMP/hb-$label.json")
+	jq -nc --argjson hb "$hb" --argjson done "$completed" --argjson total $# \
+		--argjson cs "[$(IFS=,; echo "${done_s[*]}")]" \
+		'{hb: $hb, migrations_completed: $done, migrations_total: $total, completion_s: $cs}' \
+		>"$data/$label.json" || t_fail "$label: bad result"
+}
+
+# v3_migrate_home HOST:GUEST...: every guest back on its source and running.
+v3_migrate_home() {
+	local hg host g
+	for hg in "$@"; do
+		host=${hg%%:*} g=${hg#*:}
+		if [ "$(virtlab_virsh hv2 domstate "$g" 2>/dev/null)" = running ]; then
+			virtlab_virsh hv2 migrate --live --p2p "$g" "qemu+tcp://$(v3_ip "$host")/system" \
+				>/dev/null || t_fail "$g: migration back to $host failed"
+		elif [ "$(virtlab_virsh "$host" domstate "$g" 2>/dev/null)" = paused ]; then
+			virtlab_virsh "$host" resume "$g" >/dev/null || t_fail "$g: cannot resume it on $host"
 		fi
 	done
 }

@@ -264,6 +264,8 @@ static void test_resolve_auto(void **state)
 	assert_int_equal(cfg.migration_aggregate_mbps, 6650);
 	assert_int_equal(cfg.migration_max_mbps, 6650);
 	assert_int_equal(cfg.migration_min_mbps, 190);
+	assert_int_equal(cfg.incoming_aggregate_mbps, 6650);
+	assert_false(cfg.ingress_backstop);
 	assert_true(cfg.mgmt_reserve_mbps + cfg.migration_aggregate_mbps <= cfg.link_mbps);
 }
 
@@ -281,6 +283,7 @@ static void test_resolve_cross_key(void **state)
 	    {"link_mbps=1000\nmigration_max_mbps=100\nmigration_min_mbps=200\n",
 	     "migration_min_mbps"},
 	    {"link_mbps=1000\nmgmt_ports=22,49160\n", "mgmt_ports"},
+	    {"link_mbps=1000\nincoming_aggregate_mbps=1001\n", "incoming_aggregate_mbps"},
 	};
 	(void)state;
 

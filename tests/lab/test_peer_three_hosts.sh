@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Two sources migrate to one destination, agents on all three talking
+# through the peer endpoint (issue 14; needs the peer branch: GET /v1/peer,
+# peer_listen, peer_port 9466, metric migshaper_migration_divisor).
+#  - hv1 and hv3 migrate one guest each to hv2 at once; hv2's switch port
+#    (500 Mbit/s) is the bottleneck. Both complete, and while both run every
+#    source's divisor equals the incoming count hv2 reports; (timing sample)
+#    the manager's heartbeat to hv2 misses nothing.
+#  - hv2's agent killed during migrations that cannot finish at the floor:
+#    each source halves its allocation every cycle down to the floor
+#    (migration_min_mbps) within the cycles that takes, and raises it again
+#    once hv2's agent is back.
+. "$(dirname "$0")/../lab/virtlib.sh"
+
+MIN_MBPS=20
+CAP_MBPS=350
+PAIR=(hv1:ms-pa0 hv3:ms-pb0)
+grep -qa peer_listen "$AGENT" || t_fail "$AGENT has no peer_listen key: the peer endpoint is missing"
+v3_setup
+t3_hb_server
+
+metric() { # HOST NAME: the first value of metric NAME on HOST's agent
+	ip netns exec "$(v3_ns "$1")" curl -s -m 2 http://127.0.0.1:9465/metrics |
+		awk -v m="$2" '$1 == m || index($1, m "{") == 1 { print $2; exit }'
+}
+peer_incoming() {
+	ip netns exec "$LAB_NS_MGR" curl -s -m 2 "http://$LAB_HV2_IP:9466/v1/peer" | jq -r '.incoming // empty'
+}
+alloc() { local a; a=$(metric "$1" migshaper_migration_allocated_bytes_per_second); echo "${a%.*}"; }
+
+V_GUEST_HOST=hv1 v_guest ms-pa0 5
+V_GUEST_HOST=hv3 v_guest ms-pb0 5
+pids=()
+for h in hv1 hv2 hv3; do
+	v3_config "$h" "$T_TMP/$h.conf" migration_min_mbps="$MIN_MBPS" peer_listen="$(v3_ip "$h")" \
+		incoming_aggregate_mbps="$CAP_MBPS"
+	v3_agent_start "$h" "$T_TMP/$h.conf" "$T_TMP/agent-$h.log" || t_fail "agent on $h did not get ready"
+	pids+=("$T_LAST_PID")
+	t_wait_log "$T_TMP/agent-$h.log" "libvirt: connected" 15 || t_fail "agent on $h did not connect to libvirt"
+done
+
+(
+	while [ -e "/run/netns/$LAB_NS_SW" ]; do
+		n=$(peer_incoming)
+		for h in hv1 hv3; do
+			d=$(metric "$h" migshaper_migration_divisor)
+			[ -n "$n" ] && [ -n "$d" ] && echo "$h $d $n"
+		done
+		sleep 0.5
+	done
+) >"$T_TMP/divisor.samples" 2>/dev/null &
+T_BG_PIDS+=("$!")
+dl=$!
+v3_migrations_run both 120 "${PAIR[@]}"
+kill "$dl" 2>/dev/null
+t_log "two sources -> hv2: $(cat "$T_TMP/both.json")"
+jq -e '.migrations_completed == 2' "$T_TMP/both.json" >/dev/null || t_fail "not both migrations completed"
+both=$(awk '$3 == 2' "$T_TMP/divisor.samples" | wc -l)
+[ "$both" -gt 0 ] || t_fail "hv2 never reported 2 incoming migrations with the sources' divisors: $(head "$T_TMP/divisor.samples")"
+bad=$(awk '$3 == 2 && $2 != $3' "$T_TMP/divisor.samples")
+[ -z "$bad" ] || t_fail "a source's divisor differs from hv2's incoming count (src dst): $bad"
+t_log "divisor = hv2's incoming count in all $both samples while both ran"
+v3_migrate_home "${PAIR[@]}"
+
+# The destination's agent dies.
+for hg in "${PAIR[@]}"; do V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}-busy" 45; done
+for hg in "${PAIR[@]}"; do
+	timeout 200 virsh -q -c "$(virtlab_uri "${hg%%:*}")" migrate --live --p2p "${hg#*:}-busy" \
+		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &
+	T_BG_PIDS+=("$!")
+done
+has_alloc() { [ -n "$(alloc hv1)" ] && [ -n "$(alloc hv3)" ]; }
+t_wait_until 20 has_alloc || t_fail "the sources show no allocation for their migrations"
+floor=$((MIN_MBPS * 125000))
+a0=$(alloc hv1)
+# Halvings from a0 to the floor, one a cycle (1 s), plus 3 cycles of slack.
+cycles=$(awk -v a="$a0" -v f="$floor" 'BEGIN { n = 0; while (a > f) { a /= 2; n++ } print n + 3 }')
+kill -KILL "${pids[1]}"
+wait "${pids[1]}" 2>/dev/null
+t0=$(t_now_ns)
+at_floor() { [ "$(alloc hv1)" -le "$floor" ] && [ "$(alloc hv3)" -le "$floor" ]; }
+t_wait_until "$cycles" at_floor || t_fail "the sources did not reach the floor within $cycles s of hv2's agent dying (hv1 $(alloc hv1), hv3 $(alloc hv3) B/s, floor $floor)"
+t_log "hv2's agent killed: both sources at the floor after $((($(t_now_ns) - t0) / 1000000)) ms (from $a0 B/s)"
+grep -q 'halv\|not answer' "$T_TMP/agent-hv1.log" || t_log "note: hv1's log does not mention the dead peer"
+
+v3_agent_start hv2 "$T_TMP/hv2.conf" "$T_TMP/agent-hv2-again.log" || t_fail "agent on hv2 did not come back"
+above_floor() { [ "$(alloc hv1)" -gt $((floor * 2)) ] && [ "$(alloc hv3)" -gt $((floor * 2)) ]; }
+t_wait_until 10 above_floor || t_fail "the sources did not recover once hv2's agent was back (hv1 $(alloc hv1), hv3 $(alloc hv3))"
+t_log "hv2's agent back: sources at $(alloc hv1) and $(alloc hv3) B/s"
+for hg in "${PAIR[@]}"; do virtlab_virsh "${hg%%:*}" domjobabort "${hg#*:}-busy" >/dev/null 2>&1; done
+
+jq -e '.hb.missed == 0' "$T_TMP/both.json" >/dev/null ||
+	t_fail_timing "heartbeats to hv2 missed with agents on all three: $(jq -c .hb "$T_TMP/both.json")"
+t_log "PASS"
