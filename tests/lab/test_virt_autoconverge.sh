@@ -38,12 +38,13 @@ start_agent() {
 }
 
 # sample_loop GUEST T0_NS: every 0.5 s "t_s throttle iteration dirty_bps
-# rate_mbps action" from GUEST's knobs while it migrates (- when absent).
+# rate_mbps action remaining_bytes" from GUEST's knobs while it migrates (-
+# when absent).
 sample_loop() {
 	local d="$K/migrations/$1" t0=$2 f line
 	while [ -e "/run/netns/$LAB_NS_WIRE" ]; do
 		line=$(awk -v t="$(t_now_ns)" -v t0="$t0" 'BEGIN { printf "%.1f", (t - t0) / 1e9 }')
-		for f in autoconverge_throttle_pct iteration dirty_rate_bps rate_mbps action; do
+		for f in autoconverge_throttle_pct iteration dirty_rate_bps rate_mbps action remaining_bytes; do
 			line+=" $(cat "$d/$f" 2>/dev/null || echo -)"
 		done
 		echo "$line"
@@ -60,8 +61,11 @@ T_BG_PIDS+=("$spl")
 V_MIG_LIMIT_S=120 v_migrate_bg "$AC"
 t_exit_status "$T_LAST_PID" 120
 rc=$T_STOP_RC
-kill "$spl" 2>/dev/null
-wait "$spl" 2>/dev/null
+kill "${spls[@]}" 2>/dev/null
+wait "${spls[@]}" 2>/dev/null
+# V_DATA=DIR keeps the samples and the agent's log (to study the policy's choices).
+[ -z "${V_DATA:-}" ] || cp "$T_TMP"/*.samples "$log" "$V_DATA/"
+cp "$T_TMP/$AC.samples" "$T_TMP/ac.samples"
 grep "$AC: \(max downtime\|no post-copy\|postcopy\|suspend\|abort\)" "$log" | sed 's/.*info: /  /'
 [ "$rc" -ne 124 ] || t_fail_timing "control: still migrating after 120 s (no abort)"
 [ "$rc" -ne 0 ] || t_fail "control: the migration completed without auto-converge: the scenario proves nothing"
@@ -78,10 +82,13 @@ t_agent_stop "$T_AGENT_PID"
 # --- 2. Three guests plus the same one with --auto-converge -----------------
 start_agent
 t0=$(t_now_ns)
-sample_loop "$AC" "$t0" >"$T_TMP/ac.samples" 2>/dev/null &
-spl=$!
-T_BG_PIDS+=("$spl")
 all=("${guests[@]}" "$AC")
+spls=()
+for g in "${all[@]}"; do
+	sample_loop "$g" "$t0" >"$T_TMP/$g.samples" 2>/dev/null &
+	spls+=($!)
+done
+T_BG_PIDS+=("${spls[@]}")
 pids=()
 for g in "${guests[@]}"; do
 	V_MIG_LIMIT_S=240 v_migrate_bg "$g"
@@ -107,11 +114,14 @@ done
 for i in "${!all[@]}"; do
 	[ -n "${rcs[$i]:-}" ] || { t_exit_status "${pids[$i]}" 1; rcs[i]=124; done_s[i]=-; }
 done
-kill "$spl" 2>/dev/null
-wait "$spl" 2>/dev/null
+kill "${spls[@]}" 2>/dev/null
+wait "${spls[@]}" 2>/dev/null
+# V_DATA=DIR keeps the samples and the agent's log (to study the policy's choices).
+[ -z "${V_DATA:-}" ] || cp "$T_TMP"/*.samples "$log" "$V_DATA/"
+cp "$T_TMP/$AC.samples" "$T_TMP/ac.samples"
 grep "$AC: \(max downtime\|no post-copy\|postcopy\|suspend\|abort\)" "$log" | sed 's/.*info: /  /'
 max_throttle=$(awk '$2 ~ /^[0-9]+$/ && $2 > m { m = $2 } END { print m + 0 }' "$T_TMP/ac.samples")
-t_log "auto-converge guest, at each new iteration: t_s throttle_pct iteration dirty_bps rate_mbps action"
+t_log "auto-converge guest, at each new iteration: t_s throttle_pct iteration dirty_bps rate_mbps action remaining_bytes"
 awk '$3 != last { print "  " $0; last = $3 }' "$T_TMP/ac.samples"
 for i in "${!all[@]}"; do
 	t_log "${all[$i]}: virsh exit ${rcs[$i]} at ${done_s[$i]} s"
