@@ -37,12 +37,12 @@ start_agent() {
 	t_wait_until 5 mountpoint -q "$K" || t_fail "the agent did not mount its knobs at $K"
 }
 
-# sample_loop GUEST T0_NS: every 0.5 s "t_s throttle iteration dirty_bps
-# rate_mbps action remaining_bytes" from GUEST's knobs while it migrates (-
-# when absent).
+# sample_loop GUEST T0_NS STOP_FILE: every 0.5 s "t_s throttle iteration
+# dirty_bps rate_mbps action remaining_bytes" from GUEST's knobs (- when
+# absent), until STOP_FILE exists or the lab is gone.
 sample_loop() {
-	local d="$K/migrations/$1" t0=$2 f line
-	while [ -e "/run/netns/$LAB_NS_WIRE" ]; do
+	local d="$K/migrations/$1" t0=$2 stop=$3 f line
+	while [ -e "/run/netns/$LAB_NS_WIRE" ] && [ ! -e "$stop" ]; do
 		line=$(awk -v t="$(t_now_ns)" -v t0="$t0" 'BEGIN { printf "%.1f", (t - t0) / 1e9 }')
 		for f in autoconverge_throttle_pct iteration dirty_rate_bps rate_mbps action remaining_bytes; do
 			line+=" $(cat "$d/$f" 2>/dev/null || echo -)"
@@ -52,20 +52,26 @@ sample_loop() {
 	done
 }
 
+# stop_samplers STOP_FILE PID...: ends the sample loops (bounded).
+stop_samplers() {
+	local p
+	touch "$1"
+	shift
+	for p in "$@"; do
+		t_wait_exit "$p" 5 || kill -KILL "$p" 2>/dev/null
+	done
+}
+
 # --- 1. Control: no auto-converge, escalated and aborted -------------------
 start_agent
 t0=$(t_now_ns)
-sample_loop "$AC" "$t0" >"$T_TMP/control.samples" 2>/dev/null &
+sample_loop "$AC" "$t0" "$T_TMP/stop-control" >"$T_TMP/control.samples" 2>/dev/null &
 spl=$!
 T_BG_PIDS+=("$spl")
 V_MIG_LIMIT_S=120 v_migrate_bg "$AC"
 t_exit_status "$T_LAST_PID" 120
 rc=$T_STOP_RC
-kill "${spls[@]}" 2>/dev/null
-wait "${spls[@]}" 2>/dev/null
-# V_DATA=DIR keeps the samples and the agent's log (to study the policy's choices).
-[ -z "${V_DATA:-}" ] || cp "$T_TMP"/*.samples "$log" "$V_DATA/"
-cp "$T_TMP/$AC.samples" "$T_TMP/ac.samples"
+stop_samplers "$T_TMP/stop-control" "$spl"
 grep "$AC: \(max downtime\|no post-copy\|postcopy\|suspend\|abort\)" "$log" | sed 's/.*info: /  /'
 [ "$rc" -ne 124 ] || t_fail_timing "control: still migrating after 120 s (no abort)"
 [ "$rc" -ne 0 ] || t_fail "control: the migration completed without auto-converge: the scenario proves nothing"
@@ -85,7 +91,7 @@ t0=$(t_now_ns)
 all=("${guests[@]}" "$AC")
 spls=()
 for g in "${all[@]}"; do
-	sample_loop "$g" "$t0" >"$T_TMP/$g.samples" 2>/dev/null &
+	sample_loop "$g" "$t0" "$T_TMP/stop-ac" >"$T_TMP/$g.samples" 2>/dev/null &
 	spls+=($!)
 done
 T_BG_PIDS+=("${spls[@]}")
@@ -114,8 +120,7 @@ done
 for i in "${!all[@]}"; do
 	[ -n "${rcs[$i]:-}" ] || { t_exit_status "${pids[$i]}" 1; rcs[i]=124; done_s[i]=-; }
 done
-kill "${spls[@]}" 2>/dev/null
-wait "${spls[@]}" 2>/dev/null
+stop_samplers "$T_TMP/stop-ac" "${spls[@]}"
 # V_DATA=DIR keeps the samples and the agent's log (to study the policy's choices).
 [ -z "${V_DATA:-}" ] || cp "$T_TMP"/*.samples "$log" "$V_DATA/"
 cp "$T_TMP/$AC.samples" "$T_TMP/ac.samples"
