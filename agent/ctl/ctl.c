@@ -23,6 +23,7 @@
 #include "classes.h"
 #include "config.h"
 #include "knobs.h"
+#include "migration.h"
 #include "migshaper.h"
 #include "version.h"
 
@@ -37,9 +38,11 @@ enum {
 	EXIT_USAGE = 2,
 };
 
-static const char *const mig_fields[] = {
-    "direction",      "class",	   "rate_mbps", "libvirt_speed_mibs",	     "remaining_bytes",
-    "dirty_rate_bps", "iteration", "state",	"autoconverge_throttle_pct", "manager_held",
+/* The migration files status reads, in its column order (migration.h names them). */
+static const enum ms_mig_field mig_fields[] = {
+    MS_MIG_FIELD_DIRECTION, MS_MIG_FIELD_CLASS,	       MS_MIG_FIELD_RATE,      MS_MIG_FIELD_SPEED,
+    MS_MIG_FIELD_REMAINING, MS_MIG_FIELD_DIRTY_RATE,   MS_MIG_FIELD_ITERATION, MS_MIG_FIELD_STATE,
+    MS_MIG_FIELD_THROTTLE,  MS_MIG_FIELD_MANAGER_HELD,
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
@@ -477,6 +480,7 @@ out:
 
 static int read_status(const char *dir, struct status *st)
 {
+	const char *mig_names[N_MIG_FIELDS];
 	int ret;
 
 	/* The rates in force: a knob may read "auto", effective/ has the number. */
@@ -488,7 +492,9 @@ static int read_status(const char *dir, struct status *st)
 		if (ret)
 			return ret;
 	}
-	ret = read_rows(dir, "migrations", mig_fields, N_MIG_FIELDS, st->migs, &st->n_migs);
+	for (size_t i = 0; i < N_MIG_FIELDS; i++)
+		mig_names[i] = ms_mig_fields[mig_fields[i]].name;
+	ret = read_rows(dir, "migrations", mig_names, N_MIG_FIELDS, st->migs, &st->n_migs);
 	if (!ret)
 		ret = read_rows(dir, "stats", class_fields, N_CLASS_FIELDS, st->classes,
 				&st->n_classes);
@@ -650,7 +656,7 @@ static void print_json(const char *iface, const struct status *st)
 		printf("%s{\"domain\":", i ? "," : "");
 		json_string(st->migs[i].name);
 		for (size_t f = 0; f < N_MIG_FIELDS; f++) {
-			printf(",\"%s\":", mig_fields[f]);
+			printf(",\"%s\":", ms_mig_fields[mig_fields[f]].name);
 			json_value(st->migs[i].field[f]);
 		}
 		putchar('}');

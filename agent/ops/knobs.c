@@ -71,11 +71,6 @@ static const struct ms_config_key *knob_key(size_t i)
 
 /* ---- read-only files of a migration and of a class ---------------------- */
 
-struct mig_field {
-	const char *name;
-	void (*show)(const struct ms_migration *m, FILE *out);
-};
-
 static void show_mig_class(const struct ms_migration *m, FILE *out)
 {
 	char name[32];
@@ -172,28 +167,26 @@ static void show_mig_advised(const struct ms_migration *m, FILE *out)
 	fputs(ms_policy_action_name(m->advised_action), out);
 }
 
-static const struct mig_field mig_fields[] = {
-    {"class", show_mig_class},
-    {"rate_mbps", show_mig_rate},
-    {"libvirt_speed_mibs", show_mig_speed},
-    {"remaining_bytes", show_mig_remaining},
-    /* Bytes of guest memory dirtied per second, as libvirt's job stats give it. */
-    {"dirty_rate_bps", show_mig_dirty},
-    {"iteration", show_mig_iteration},
-    {"state", show_mig_state},
-    {"direction", show_mig_dir},
-    /* The last escalation step the policy carried out (none, raise_downtime, ...). */
-    {"action", show_mig_action},
-    {"stalled", show_mig_stalled},
-    /* QEMU's auto-converge CPU throttle in percent, "off" when it does not throttle. */
-    {"autoconverge_throttle_pct", show_mig_throttle},
-    /* What the manager holds (its speed, downtime, its own escalation), or "none". */
-    {"manager_held", show_mig_manager},
-    /* escalation = advise: the last action reported instead of taken. */
-    {"advised_action", show_mig_advised},
+/* What each file of migrations/DOMAIN/ shows; migration.h's table names them. */
+static void (*const mig_show[])(const struct ms_migration *m, FILE *out) = {
+    [MS_MIG_FIELD_CLASS] = show_mig_class,
+    [MS_MIG_FIELD_RATE] = show_mig_rate,
+    [MS_MIG_FIELD_SPEED] = show_mig_speed,
+    [MS_MIG_FIELD_REMAINING] = show_mig_remaining,
+    [MS_MIG_FIELD_DIRTY_RATE] = show_mig_dirty,
+    [MS_MIG_FIELD_ITERATION] = show_mig_iteration,
+    [MS_MIG_FIELD_STATE] = show_mig_state,
+    [MS_MIG_FIELD_DIRECTION] = show_mig_dir,
+    [MS_MIG_FIELD_ACTION] = show_mig_action,
+    [MS_MIG_FIELD_STALLED] = show_mig_stalled,
+    [MS_MIG_FIELD_THROTTLE] = show_mig_throttle,
+    [MS_MIG_FIELD_MANAGER_HELD] = show_mig_manager,
+    [MS_MIG_FIELD_ADVISED_ACTION] = show_mig_advised,
 };
 
-#define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
+#define N_MIG_FIELDS MS_MIG_N_FIELDS
+_Static_assert(sizeof(mig_show) / sizeof(mig_show[0]) == N_MIG_FIELDS,
+	       "every migration field has a show function");
 
 static const char *const class_fields[] = {"bytes", "packets", "drops"};
 
@@ -517,7 +510,7 @@ static int node_lookup(const struct ms_knobs *k, fuse_ino_t parent, const char *
 		return -ENOENT;
 	case NODE_MIG_DIR:
 		for (size_t i = 0; i < N_MIG_FIELDS; i++) {
-			if (strcmp(name, mig_fields[i].name) == 0) {
+			if (strcmp(name, ms_mig_fields[i].name) == 0) {
 				*ino = mig_ino(p.mig->id, (unsigned int)i + 1);
 				return 0;
 			}
@@ -567,7 +560,7 @@ static int render(const struct ms_knobs *k, const struct node *n, char **data, s
 		ms_config_key_show(knob_key(n->index), k->ops->effective(k->ctx), out);
 		break;
 	case NODE_MIG_FILE:
-		mig_fields[n->index].show(n->mig, out);
+		mig_show[n->index](n->mig, out);
 		break;
 	case NODE_CLASS_FILE:
 		fprintf(out, "%llu", (unsigned long long)v[n->index]);
@@ -649,7 +642,7 @@ static int dir_fill(const struct ms_knobs *k, fuse_ino_t ino, const struct node 
 		break;
 	case NODE_MIG_DIR:
 		for (size_t i = 0; i < N_MIG_FIELDS && !ret; i++)
-			ret = dir_add(d, mig_fields[i].name,
+			ret = dir_add(d, ms_mig_fields[i].name,
 				      mig_ino(n->mig->id, (unsigned int)i + 1), S_IFREG);
 		break;
 	case NODE_STATS:

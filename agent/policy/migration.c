@@ -7,6 +7,30 @@
 #include "migration.h"
 #include "units.h"
 
+const struct ms_mig_field_desc ms_mig_fields[MS_MIG_N_FIELDS] = {
+    [MS_MIG_FIELD_CLASS] = {"class", "", "its HTB class, none for an incoming migration"},
+    [MS_MIG_FIELD_RATE] = {"rate_mbps", "Mbit/s", "the class rate in force"},
+    [MS_MIG_FIELD_SPEED] = {"libvirt_speed_mibs", "MiB/s", "the libvirt migration speed set"},
+    [MS_MIG_FIELD_REMAINING] = {"remaining_bytes", "bytes",
+				"data left to transfer, as libvirt's job stats give it"},
+    [MS_MIG_FIELD_DIRTY_RATE] = {"dirty_rate_bps", "bytes/s",
+				 "guest memory dirtied per second, as libvirt's job stats give "
+				 "it (under auto-converge: with the throttle in force)"},
+    [MS_MIG_FIELD_ITERATION] = {"iteration", "", "QEMU's memory pass"},
+    [MS_MIG_FIELD_STATE] = {"state", "", "migrating, completed, failed or cancelled"},
+    [MS_MIG_FIELD_DIRECTION] = {"direction", "", "outgoing or incoming"},
+    [MS_MIG_FIELD_ACTION] = {"action", "",
+			     "the last escalation step the policy carried out (none, "
+			     "raise_downtime, postcopy, suspend, abort)"},
+    [MS_MIG_FIELD_STALLED] = {"stalled", "", "1 while the policy sees no progress"},
+    [MS_MIG_FIELD_THROTTLE] = {"autoconverge_throttle_pct", "%",
+			       "QEMU's auto-converge CPU throttle, off when it does not throttle"},
+    [MS_MIG_FIELD_MANAGER_HELD] = {"manager_held", "",
+				   "what its manager holds (speed, downtime, escalation), or none"},
+    [MS_MIG_FIELD_ADVISED_ACTION] = {"advised_action", "",
+				     "escalation = advise: the last action reported instead of "
+				     "taken"},
+};
 
 enum ms_mig_state ms_mig_next_state(enum ms_mig_state cur, enum ms_mig_event ev)
 {
@@ -115,8 +139,7 @@ size_t ms_mig_count(const struct ms_migration_table *t, enum ms_mig_dir dir,
 	size_t n = 0;
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
-		n += t->entries[i].used && t->entries[i].dir == dir &&
-		     t->entries[i].state == state;
+		n += t->entries[i].used && t->entries[i].dir == dir && t->entries[i].state == state;
 	return n;
 }
 

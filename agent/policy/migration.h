@@ -17,8 +17,8 @@
 #include "jobstats.h"
 #include "migshaper.h"
 
-#define MS_DOMAIN_NAME_MAX 256
-#define MS_UUID_LEN 16
+#define MS_DOMAIN_NAME_MAX	   256
+#define MS_UUID_LEN		   16
 #define MS_MAX_FLOWS_PER_MIGRATION 32
 
 /*
@@ -87,7 +87,7 @@ struct ms_migration {
 	 */
 	__u32 auto_converge_throttle_pct;
 	bool auto_converge;
-	int last_action;       /* enum ms_policy_action */
+	int last_action;	/* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
@@ -111,6 +111,37 @@ struct ms_migration {
 	__u32 divisor;	/* fair's max(n_src, n_dst); 0: not decided yet */
 	int peer_state; /* enum ms_policy_dst */
 };
+
+/*
+ * The fields shown for each migration: a read-only file each under
+ * migrations/DOMAIN/ of the knob tree (agent/ops/knobs.c, in this order),
+ * and migshaperctl status's columns and JSON keys (agent/ctl/ctl.c).
+ */
+enum ms_mig_field {
+	MS_MIG_FIELD_CLASS = 0,
+	MS_MIG_FIELD_RATE,
+	MS_MIG_FIELD_SPEED,
+	MS_MIG_FIELD_REMAINING,
+	MS_MIG_FIELD_DIRTY_RATE,
+	MS_MIG_FIELD_ITERATION,
+	MS_MIG_FIELD_STATE,
+	MS_MIG_FIELD_DIRECTION,
+	MS_MIG_FIELD_ACTION,
+	MS_MIG_FIELD_STALLED,
+	MS_MIG_FIELD_THROTTLE,
+	MS_MIG_FIELD_MANAGER_HELD,
+	MS_MIG_FIELD_ADVISED_ACTION,
+	MS_MIG_N_FIELDS,
+};
+
+struct ms_mig_field_desc {
+	const char *name; /* the file's name and status --json's key */
+	const char *unit; /* "" when the value is a word or a count */
+	const char *help;
+};
+
+/* Indexed by enum ms_mig_field. */
+extern const struct ms_mig_field_desc ms_mig_fields[MS_MIG_N_FIELDS];
 
 struct ms_migration_table {
 	__u32 next_id;

@@ -117,7 +117,7 @@ static void test_auto_converge_stats(void **state)
 static void test_flows(void **state)
 {
 	struct ms_migration m = {};
-	struct ms_flow_key k = { .sport = 40000, .dport = 49152, .l4_proto = 6 };
+	struct ms_flow_key k = {.sport = 40000, .dport = 49152, .l4_proto = 6};
 
 	(void)state;
 	assert_int_equal(ms_mig_flow_add(&m, &k), 0);
@@ -153,13 +153,31 @@ static void test_speed_units(void **state)
 	assert_int_equal(ms_speed_mibs_for_rate(UINT64_MAX), 0xffffffffU);
 }
 
+/* Every field has a name (a file name: no '/'), unique, a unit and help. */
+static void test_field_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < MS_MIG_N_FIELDS; i++) {
+		const struct ms_mig_field_desc *f = &ms_mig_fields[i];
+
+		assert_non_null(f->name);
+		assert_non_null(f->unit);
+		assert_non_null(f->help);
+		assert_true(f->name[0] && f->help[0]);
+		assert_null(strchr(f->name, '/'));
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(f->name, ms_mig_fields[j].name);
+	}
+	assert_string_equal(ms_mig_fields[MS_MIG_FIELD_THROTTLE].name, "autoconverge_throttle_pct");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_machine), cmocka_unit_test(test_table_classes),
-		cmocka_unit_test(test_table_full),    cmocka_unit_test(test_auto_converge_stats),
-		cmocka_unit_test(test_flows),
-		cmocka_unit_test(test_speed_units),
+	    cmocka_unit_test(test_state_machine), cmocka_unit_test(test_table_classes),
+	    cmocka_unit_test(test_table_full),	  cmocka_unit_test(test_auto_converge_stats),
+	    cmocka_unit_test(test_flows),	  cmocka_unit_test(test_speed_units),
+	    cmocka_unit_test(test_field_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
