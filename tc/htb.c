@@ -78,14 +78,20 @@
 /*
  * DRR quantum: what a leaf may send per round when siblings of the same prio
  * borrow from their parent, so the surplus splits in proportion to quanta.
- * One millisecond of the class's rate keeps that split proportional to the
- * rates from ~12 Mbit to 1.6 Gbit. It is clamped to at least one full frame
- * (a smaller quantum only costs extra rounds) and into 1000..200000 bytes,
- * the range HTB itself accepts without complaint.
+ * Each class gets one millisecond of its own rate (r2q per class instead of
+ * HTB's one r2q for the whole qdisc), which keeps the split proportional to
+ * the rates from ~12 Mbit up to 1 Tbit. It is clamped to at least one full
+ * frame (a smaller quantum only costs extra rounds) and 1000 bytes. HTB's own
+ * 200000-byte clamp applies only to quanta it derives from r2q, never to one
+ * we give: with it, every class above 1.6 Gbit had the same quantum and a
+ * 10 Gbit class borrowed no more than a 2 Gbit sibling. A round is still one
+ * millisecond of the leaf's rate, so siblings wait no longer at 100 Gbit
+ * than at 100 Mbit; management never waits for it (prio 0, level 0).
  */
 #define MS_HTB_QUANTUM_NS  1000000ULL
 #define MS_HTB_QUANTUM_MIN 1000U
-#define MS_HTB_QUANTUM_MAX 200000U
+/* 1 ms at 1 Tbit/s; the kernel keeps the quantum in an int. */
+#define MS_HTB_QUANTUM_MAX 125000000U
 
 #define MS_HTB_MTU_MAX 65536U
 /* The default class keeps at least this fraction (1/N) of the link. */
