@@ -349,13 +349,17 @@ static int params_check(const struct ms_htb_params *p)
 	if (p->mgmt_reserve_bps > p->link_bps ||
 	    p->migration_aggregate_bps > p->link_bps - p->mgmt_reserve_bps)
 		goto bad;
+	if (p->migration_ceil_bps && (p->migration_ceil_bps < p->migration_aggregate_bps ||
+				      p->migration_ceil_bps > p->link_bps))
+		goto bad;
 	if (p->migration_min_bps > p->migration_max_bps ||
 	    p->migration_min_bps > p->migration_aggregate_bps || p->migration_max_bps > p->link_bps)
 		goto bad;
 	return 0;
 bad:
 	ms_err("htb: invalid parameters (every rate >= %llu bit/s, reserve + aggregate <= link, "
-	       "min <= max <= link, min <= aggregate, mtu <= %u)",
+	       "aggregate <= migration ceil <= link, min <= max <= link, min <= aggregate, "
+	       "mtu <= %u)",
 	       (unsigned long long)min, MS_HTB_MTU_MAX);
 	return -EINVAL;
 }
@@ -374,6 +378,8 @@ static int spec_fill(struct class_spec *s, __u32 minor, __u32 parent, __u32 prio
 static int specs_compute(const struct ms_htb_params *p, __u32 mtu, struct class_spec *s)
 {
 	const __u64 link = p->link_bps;
+	const __u64 mig_ceil =
+	    p->migration_ceil_bps ? p->migration_ceil_bps : p->migration_aggregate_bps;
 	__u64 def, floor;
 	int err = 0;
 
@@ -390,7 +396,7 @@ static int specs_compute(const struct ms_htb_params *p, __u32 mtu, struct class_
 			       p->mgmt_reserve_bps, link, mtu);
 	err = err
 		  ?: spec_fill(&s[FIX_AGGREGATE], MS_MINOR_AGGREGATE, MS_HANDLE(MS_MINOR_LINK), 1,
-			       p->migration_aggregate_bps, p->migration_aggregate_bps, mtu);
+			       p->migration_aggregate_bps, mig_ceil, mtu);
 	err = err
 		  ?: spec_fill(&s[FIX_UNATTRIBUTED], MS_MINOR_UNATTRIBUTED,
 			       MS_HANDLE(MS_MINOR_AGGREGATE), 1, p->migration_min_bps,

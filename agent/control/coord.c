@@ -591,8 +591,14 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	ms_info("%s: %s (%s)", m->name, ms_policy_action_name(o->action), o->reason);
 }
 
-static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode escalation,
-			  struct ms_policy_params *p)
+/*
+ * requested (may be NULL: every rate counts as set by hand) tells the
+ * work-conserving defaults from hard caps: with the aggregate and max both
+ * on auto, a migration may borrow up to the link, as the aggregate class
+ * does (agent/daemon/reconfig.c); either set by hand caps it.
+ */
+static void policy_params(const struct ms_config *cfg, const struct ms_config *requested,
+			  enum ms_escalation_mode escalation, struct ms_policy_params *p)
 {
 	ms_policy_params_init(p);
 	p->kind = cfg->policy;
@@ -601,6 +607,8 @@ static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode e
 	p->aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
 	p->max_bps = ms_mbps_to_bps(cfg->migration_max_mbps);
 	p->min_bps = ms_mbps_to_bps(cfg->migration_min_mbps);
+	if (requested && !requested->migration_aggregate_mbps && !requested->migration_max_mbps)
+		p->borrow_ceil_bps = p->link_bps;
 	p->escalation = escalation != MS_ESCALATION_OFF;
 	p->max_downtime_ms = cfg->max_downtime_ms;
 	p->suspend_allowed = cfg->suspend_allowed;
@@ -640,7 +648,7 @@ static void apply_allocation(struct ms_coord *c)
 	char err[128];
 	int ret;
 
-	policy_params(c->deps.cfg, escalation_mode(c), &params);
+	policy_params(c->deps.cfg, c->deps.requested, escalation_mode(c), &params);
 	if (ms_policy_params_check(&params, err, sizeof(err))) {
 		if (!c->params_bad_logged)
 			ms_err("policy: %s; keeping the current rates", err);

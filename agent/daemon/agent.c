@@ -137,6 +137,7 @@ int ms_agent_restart_libvirt(struct ms_agent *a, const char *uri)
 int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 {
 	struct ms_coord_deps deps = {.cfg = &a->set.effective,
+				     .requested = &a->set.requested,
 				     .dp = a->dp,
 				     .htb = a->htb,
 				     .owners_changed = on_owners_changed,
