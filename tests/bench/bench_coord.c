@@ -16,6 +16,8 @@
  * process, so the kernel's netlink and sock_diag work is included):
  *   first       the cycle that creates 64 classes and attributes 64 flows
  *   steady      cycles with nothing to change, as while 64 migrations run
+ *               (every flow attributed: the agent dumps sock_diag only every
+ *               10th such cycle, its backstop; see attribute_all() in coord.c)
  *   rate_change cycles where the aggregate alternates, so all 64 classes change
  *   no_attrib   steady cycles of a coordinator without sock_diag
  *
