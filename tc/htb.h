@@ -6,9 +6,9 @@
  *   htb MS_HTB_MAJOR:0, default MS_MINOR_DEFAULT
  *   `- LINK        rate = ceil = link
  *      |- MGMT        rate = mgmt_reserve, ceil = link, prio 0
- *      |- AGGREGATE   rate = migration_aggregate, ceil = migration_ceil, prio 1
- *      |  |- MIG_BASE + slot   rate = share, ceil = given, prio 1
- *      |  `- UNATTRIBUTED      rate = migration_min, ceil = migration_max, prio 1
+ *      |- AGGREGATE   rate = migration_aggregate, ceil = migration_ceil, prio 3
+ *      |  |- MIG_BASE + slot   rate = share, ceil = given, prio 3
+ *      |  `- UNATTRIBUTED      rate = migration_min, ceil = migration_max, prio 3
  *      `- DEFAULT     rate = max(link - reserve - aggregate, 1% of link), ceil = link, prio 2
  *
  * Every function returns 0 or -errno. Rates are in bits per second.

@@ -60,7 +60,9 @@
  * Invariants, every policy: outgoing rates sum to at most the effective
  * aggregate, floors included (when n * min exceeds it, the floor becomes
  * effective_aggregate / n); the effective aggregate never exceeds
- * link - reserve, so management's reserve is never lent out. Incoming
+ * link - reserve, so management's reserve is never promised to migrations
+ * (with a borrowing ceiling HTB lends it while idle, and management takes it
+ * back at once: its rate comes first). Incoming
  * migrations get no class here (the source shapes them); they count in
  * fair's n_src only.
  *

@@ -3,12 +3,17 @@
 # 1 Gbit wire, shaped at 950), one migration flow alone uses the link that
 # management and default traffic leave, instead of stopping at its
 # guaranteed 70% (665 Mbit/s), while mgr's heartbeat (10/s) misses nothing.
-# Then migration_aggregate_mbps set by hand is a hard cap again.
+# Next to a default-class flow (VM traffic), the migration borrows only what
+# default leaves: default keeps its rate (20%) and, ahead of migrations, the
+# idle management reserve. Then migration_aggregate_mbps set by hand is a
+# hard cap again.
 #   functional: the aggregate class 1:20 is rate 665 ceil 950 at the
 #     defaults and rate = ceil = 500 when set; no heartbeat missed.
 #   timing (exit 75): alone the flow's L2 rate >= 0.8 x link (the bench
-#     mgmt.sh reports the real share against the 0.9 goal); under the hard
-#     cap within 500 + 5%.
+#     mgmt.sh reports the real share against the 0.9 goal); next to a
+#     default flow, default's goodput >= 25% of the link (its 20% plus the
+#     reserve; 20% if migrations borrowed first) and the migration's >= 60%;
+#     under the hard cap within 500 + 5%.
 . "$(dirname "$0")/lib.sh"
 
 LINK=950
@@ -16,9 +21,13 @@ SECS=${LONE_SECS:-8}
 WARMUP=3
 CAP=500
 
+DEFAULT_PORT=5201
+
 t_setup need_agent
 t_iperf_servers 1
 t_hb_server
+t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-default.out" iperf3 -s -p $DEFAULT_PORT
+t_wait_listen "$LAB_NS_HV2" $DEFAULT_PORT || t_fail "iperf3 server on $DEFAULT_PORT not listening"
 auto="mgmt_reserve_mbps=auto migration_aggregate_mbps=auto migration_max_mbps=auto migration_min_mbps=auto"
 # shellcheck disable=SC2086 # one key=value per word
 t_config "$T_TMP/agent.conf" link_mbps=$LINK $auto
@@ -55,6 +64,19 @@ missed=$(echo "$lone" | jq -r '.missed // empty')
 [ "$missed" -eq 0 ] || t_fail "$missed heartbeats missed while the migration borrowed the link"
 t_num_gt "$(t_class_bytes 21)" 0 || t_fail "the flow did not go through the unattributed class 1:21"
 
+# Next to default traffic: both flows for WARMUP + SECS, goodput over the run.
+t_iperf_start 0 $((WARMUP + SECS))
+mig_pid=$T_LAST_PID
+ip netns exec "$LAB_NS_HV1" timeout $((WARMUP + SECS + 15)) iperf3 -c "$LAB_HV2_IP" -p $DEFAULT_PORT \
+	-t $((WARMUP + SECS)) -O "$WARMUP" -C "$LAB_TCP_CC" --json >"$T_TMP/iperf-default.json" 2>&1 &
+def_pid=$!
+T_BG_PIDS+=("$def_pid")
+t_iperf_wait "$mig_pid" "$def_pid"
+shared_mig=$(t_iperf_mbps 0)
+shared_def=$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e6' "$T_TMP/iperf-default.json")
+t_log "next to a default flow: migration $shared_mig Mbit/s, default $shared_def Mbit/s (goodput); class bytes: default 1:30 $(t_class_bytes 30)"
+t_num_gt "$(t_class_bytes 30)" 0 || t_fail "the default flow did not go through the default class 1:30"
+
 # The hard cap, set by hand, on the same tree (SIGHUP reloads the file).
 t_config "$T_TMP/agent.conf" link_mbps=$LINK $auto migration_aggregate_mbps=$CAP
 kill -HUP "$T_AGENT_PID"
@@ -70,6 +92,9 @@ t_agent_stop "$T_AGENT_PID"
 
 floor=$((LINK * 8 / 10))
 t_num_gt "$got" "$floor" || t_fail_timing "one migration alone reached $got Mbit/s, below 0.8 x $LINK = $floor"
+t_num_gt "$shared_def" $((LINK * 25 / 100)) ||
+	t_fail_timing "default got $shared_def Mbit/s next to a migration, below 25% of $LINK: migrations borrowed first"
+t_num_gt "$shared_mig" $((LINK * 60 / 100)) || t_fail_timing "the migration got $shared_mig Mbit/s next to default traffic"
 t_num_le "$capped_mbps" $((CAP * 105 / 100)) || t_fail_timing "under the hard cap $CAP the flow reached $capped_mbps Mbit/s"
 t_log "lone migration $got Mbit/s of link $LINK ($(awk -v a="$got" -v l=$LINK 'BEGIN { printf "%.3f", a / l }') x); hard cap $CAP: $capped_mbps Mbit/s"
 t_log "PASS"
