@@ -78,14 +78,34 @@
 /*
  * DRR quantum: what a leaf may send per round when siblings of the same prio
  * borrow from their parent, so the surplus splits in proportion to quanta.
- * One millisecond of the class's rate keeps that split proportional to the
- * rates from ~12 Mbit to 1.6 Gbit. It is clamped to at least one full frame
- * (a smaller quantum only costs extra rounds) and into 1000..200000 bytes,
- * the range HTB itself accepts without complaint.
+ * Each class gets one millisecond of its own rate (r2q per class instead of
+ * HTB's one r2q for the whole qdisc), which keeps the split proportional to
+ * the rates from ~12 Mbit up to 1 Tbit. It is clamped to at least one full
+ * frame (a smaller quantum only costs extra rounds) and 1000 bytes. HTB's own
+ * 200000-byte clamp applies only to quanta it derives from r2q, never to one
+ * we give: with it, every class above 1.6 Gbit had the same quantum and a
+ * 10 Gbit class borrowed no more than a 2 Gbit sibling. A round is still one
+ * millisecond of the leaf's rate, so siblings wait no longer at 100 Gbit
+ * than at 100 Mbit; management never waits for it (prio 0, level 0).
  */
 #define MS_HTB_QUANTUM_NS  1000000ULL
 #define MS_HTB_QUANTUM_MIN 1000U
-#define MS_HTB_QUANTUM_MAX 200000U
+/* 1 ms at 1 Tbit/s; the kernel keeps the quantum in an int. */
+#define MS_HTB_QUANTUM_MAX 125000000U
+
+/*
+ * Leaf priorities, which decide who borrows first what others leave:
+ * management (0), then default traffic (2), then migrations (3). Every leaf
+ * gets its own rate first whatever its prio, so this only orders the
+ * surplus: with the work-conserving defaults the aggregate borrows from the
+ * link, and migrations take only what management and default traffic leave
+ * (default keeps its rate and, ahead of migrations, the idle reserve). With
+ * the aggregate set by hand (ceil = rate) migrations borrow only inside the
+ * aggregate, among themselves, and the order changes nothing.
+ */
+#define MS_HTB_PRIO_MGMT      0U
+#define MS_HTB_PRIO_DEFAULT   2U
+#define MS_HTB_PRIO_MIGRATION 3U
 
 #define MS_HTB_MTU_MAX 65536U
 /* The default class keeps at least this fraction (1/N) of the link. */
@@ -343,13 +363,17 @@ static int params_check(const struct ms_htb_params *p)
 	if (p->mgmt_reserve_bps > p->link_bps ||
 	    p->migration_aggregate_bps > p->link_bps - p->mgmt_reserve_bps)
 		goto bad;
+	if (p->migration_ceil_bps && (p->migration_ceil_bps < p->migration_aggregate_bps ||
+				      p->migration_ceil_bps > p->link_bps))
+		goto bad;
 	if (p->migration_min_bps > p->migration_max_bps ||
 	    p->migration_min_bps > p->migration_aggregate_bps || p->migration_max_bps > p->link_bps)
 		goto bad;
 	return 0;
 bad:
 	ms_err("htb: invalid parameters (every rate >= %llu bit/s, reserve + aggregate <= link, "
-	       "min <= max <= link, min <= aggregate, mtu <= %u)",
+	       "aggregate <= migration ceil <= link, min <= max <= link, min <= aggregate, "
+	       "mtu <= %u)",
 	       (unsigned long long)min, MS_HTB_MTU_MAX);
 	return -EINVAL;
 }
@@ -368,6 +392,8 @@ static int spec_fill(struct class_spec *s, __u32 minor, __u32 parent, __u32 prio
 static int specs_compute(const struct ms_htb_params *p, __u32 mtu, struct class_spec *s)
 {
 	const __u64 link = p->link_bps;
+	const __u64 mig_ceil =
+	    p->migration_ceil_bps ? p->migration_ceil_bps : p->migration_aggregate_bps;
 	__u64 def, floor;
 	int err = 0;
 
@@ -380,18 +406,18 @@ static int specs_compute(const struct ms_htb_params *p, __u32 mtu, struct class_
 
 	err = err ?: spec_fill(&s[FIX_LINK], MS_MINOR_LINK, MS_HANDLE(0), 0, link, link, mtu);
 	err = err
-		  ?: spec_fill(&s[FIX_MGMT], MS_MINOR_MGMT, MS_HANDLE(MS_MINOR_LINK), 0,
-			       p->mgmt_reserve_bps, link, mtu);
+		  ?: spec_fill(&s[FIX_MGMT], MS_MINOR_MGMT, MS_HANDLE(MS_MINOR_LINK),
+			       MS_HTB_PRIO_MGMT, p->mgmt_reserve_bps, link, mtu);
 	err = err
-		  ?: spec_fill(&s[FIX_AGGREGATE], MS_MINOR_AGGREGATE, MS_HANDLE(MS_MINOR_LINK), 1,
-			       p->migration_aggregate_bps, p->migration_aggregate_bps, mtu);
+		  ?: spec_fill(&s[FIX_AGGREGATE], MS_MINOR_AGGREGATE, MS_HANDLE(MS_MINOR_LINK),
+			       MS_HTB_PRIO_MIGRATION, p->migration_aggregate_bps, mig_ceil, mtu);
 	err = err
 		  ?: spec_fill(&s[FIX_UNATTRIBUTED], MS_MINOR_UNATTRIBUTED,
-			       MS_HANDLE(MS_MINOR_AGGREGATE), 1, p->migration_min_bps,
-			       p->migration_max_bps, mtu);
+			       MS_HANDLE(MS_MINOR_AGGREGATE), MS_HTB_PRIO_MIGRATION,
+			       p->migration_min_bps, p->migration_max_bps, mtu);
 	err = err
-		  ?: spec_fill(&s[FIX_DEFAULT], MS_MINOR_DEFAULT, MS_HANDLE(MS_MINOR_LINK), 2, def,
-			       link, mtu);
+		  ?: spec_fill(&s[FIX_DEFAULT], MS_MINOR_DEFAULT, MS_HANDLE(MS_MINOR_LINK),
+			       MS_HTB_PRIO_DEFAULT, def, link, mtu);
 	return err;
 }
 
@@ -1016,8 +1042,8 @@ static int adopt_classes(struct ms_htb *h)
 		if (!k->present)
 			continue;
 		/* Its rates as they are: the coordinator decides what they become. */
-		if (spec_fill(&h->mig[slot], minor, MS_HANDLE(MS_MINOR_AGGREGATE), 1, k->rate_bps,
-			      k->ceil_bps, h->mtu)) {
+		if (spec_fill(&h->mig[slot], minor, MS_HANDLE(MS_MINOR_AGGREGATE),
+			      MS_HTB_PRIO_MIGRATION, k->rate_bps, k->ceil_bps, h->mtu)) {
 			ms_warn(
 			    "htb: ifindex %d: class %x:%x has rates we cannot express; left as is",
 			    h->ifindex, MS_HTB_MAJOR, minor);
@@ -1214,8 +1240,8 @@ cleanup:
 
 static int mig_spec(struct ms_htb *h, __u32 minor, __u64 rate, __u64 ceil, struct class_spec *s)
 {
-	if (!ms_minor_is_migration(minor) ||
-	    spec_fill(s, minor, MS_HANDLE(MS_MINOR_AGGREGATE), 1, rate, ceil, h->mtu)) {
+	if (!ms_minor_is_migration(minor) || spec_fill(s, minor, MS_HANDLE(MS_MINOR_AGGREGATE),
+						       MS_HTB_PRIO_MIGRATION, rate, ceil, h->mtu)) {
 		ms_err("htb: migration class %x:%x rate %llu ceil %llu: invalid", MS_HTB_MAJOR,
 		       minor, (unsigned long long)rate, (unsigned long long)ceil);
 		return -EINVAL;

@@ -6,9 +6,9 @@
  *   htb MS_HTB_MAJOR:0, default MS_MINOR_DEFAULT
  *   `- LINK        rate = ceil = link
  *      |- MGMT        rate = mgmt_reserve, ceil = link, prio 0
- *      |- AGGREGATE   rate = ceil = migration_aggregate, prio 1
- *      |  |- MIG_BASE + slot   rate = share, ceil = given, prio 1
- *      |  `- UNATTRIBUTED      rate = migration_min, ceil = migration_max, prio 1
+ *      |- AGGREGATE   rate = migration_aggregate, ceil = migration_ceil, prio 3
+ *      |  |- MIG_BASE + slot   rate = share, ceil = given, prio 3
+ *      |  `- UNATTRIBUTED      rate = migration_min, ceil = migration_max, prio 3
  *      `- DEFAULT     rate = max(link - reserve - aggregate, 1% of link), ceil = link, prio 2
  *
  * Every function returns 0 or -errno. Rates are in bits per second.
@@ -25,6 +25,12 @@ struct ms_htb_params {
 	__u64 link_bps;
 	__u64 mgmt_reserve_bps;
 	__u64 migration_aggregate_bps;
+	/*
+	 * Ceil of the aggregate: up to the link when migrations may borrow
+	 * what management and default traffic leave (work-conserving
+	 * defaults); 0 = the aggregate itself, a hard cap.
+	 */
+	__u64 migration_ceil_bps;
 	__u64 migration_max_bps; /* ceil of the unattributed leaf */
 	__u64 migration_min_bps; /* rate of the unattributed leaf */
 };

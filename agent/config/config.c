@@ -480,8 +480,11 @@ const struct ms_config_key ms_config_keys[] = {
     RATE(link_mbps, "rate the agent shapes the link to; auto is 95% of the driver's speed, "
 		    "followed when it changes"),
     RATE(mgmt_reserve_mbps, "guaranteed to management, top priority; auto is 10% of the link"),
-    RATE(migration_aggregate_mbps, "all migrations together; auto is 70% of the link"),
-    RATE(migration_max_mbps, "ceiling of each migration's class; auto is the aggregate"),
+    RATE(migration_aggregate_mbps,
+	 "all migrations together; auto guarantees 70% of the link "
+	 "and lends them what management and default leave; set, a hard cap"),
+    RATE(migration_max_mbps,
+	 "ceiling of each migration's class; auto follows the aggregate's ceiling"),
     RATE(migration_min_mbps, "floor of a migration's share; auto is 2% of the link"),
     RATE(incoming_aggregate_mbps, "all incoming migrations together: what this host tells its "
 				  "sources at /v1/peer and the ingress backstop's cap; auto is "

@@ -28,6 +28,8 @@
 #include "virt.h"
 
 #define MS_LOGGED_FLOWS 256
+/* Attribution dumps at least this often while migrations run (attribute_all()). */
+#define MS_ATTRIB_BACKSTOP_CYCLES 10
 /*
  * How long an ended job is remembered: libvirt may go on listing a job the
  * agent saw end (an aborted migration while libvirt cleans up), and that is
@@ -70,6 +72,9 @@ struct ms_coord {
 	__u64 health_retrans_used;
 	__u64 flows_evicted;
 	__u64 limit_hits[MS_METRICS_LIMITS];
+	/* Something may be left to attribute: the next cycle dumps (attribute_all()). */
+	bool attrib_due;
+	unsigned int cycles_since_dump;
 	struct retired_job retired[MS_MAX_MIGRATIONS];
 	size_t next_retired;
 };
@@ -592,8 +597,14 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	ms_info("%s: %s (%s)", m->name, ms_policy_action_name(o->action), o->reason);
 }
 
-static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode escalation,
-			  struct ms_policy_params *p)
+/*
+ * requested (may be NULL: every rate counts as set by hand) tells the
+ * work-conserving defaults from hard caps: with the aggregate and max both
+ * on auto, a migration may borrow up to the link, as the aggregate class
+ * does (agent/daemon/reconfig.c); either set by hand caps it.
+ */
+static void policy_params(const struct ms_config *cfg, const struct ms_config *requested,
+			  enum ms_escalation_mode escalation, struct ms_policy_params *p)
 {
 	ms_policy_params_init(p);
 	p->kind = cfg->policy;
@@ -602,6 +613,8 @@ static void policy_params(const struct ms_config *cfg, enum ms_escalation_mode e
 	p->aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
 	p->max_bps = ms_mbps_to_bps(cfg->migration_max_mbps);
 	p->min_bps = ms_mbps_to_bps(cfg->migration_min_mbps);
+	if (requested && !requested->migration_aggregate_mbps && !requested->migration_max_mbps)
+		p->borrow_ceil_bps = p->link_bps;
 	p->escalation = escalation != MS_ESCALATION_OFF;
 	p->max_downtime_ms = cfg->max_downtime_ms;
 	p->suspend_allowed = cfg->suspend_allowed;
@@ -703,7 +716,7 @@ static void apply_allocation(struct ms_coord *c)
 	char err[128];
 	int ret;
 
-	policy_params(c->deps.cfg, escalation_mode(c), &params);
+	policy_params(c->deps.cfg, c->deps.requested, escalation_mode(c), &params);
 	if (ms_policy_params_check(&params, err, sizeof(err))) {
 		if (!c->params_bad_logged)
 			ms_err("policy: %s; keeping the current rates", err);
@@ -857,11 +870,37 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 }
 
 /*
- * One sock_diag dump per cycle serves every migration: a dump walks the
- * whole TCP table, so one per migration would cost O(migrations x sockets).
- * SYN_SENT counts: the classifier reports a flow at its first packet, and the
- * 5-tuple is already fixed then. QEMU's sockets are only listed (from /proc)
- * when some candidate connection is not attributed yet.
+ * Whether this cycle's attribution needs a dump: a flow was reported or
+ * evicted, a running migration with its class has no flow yet (its
+ * connection is coming), or the backstop is due.
+ */
+static bool attribution_due(const struct ms_coord *c)
+{
+	if (c->attrib_due || c->cycles_since_dump + 1 >= MS_ATTRIB_BACKSTOP_CYCLES)
+		return true;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		const struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
+		    m->class_rate_bps && !m->n_flows)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * One sock_diag dump serves every migration: a dump walks the kernel's
+ * whole TCP hash table, so one per migration would cost O(migrations x
+ * sockets). Even one is the cycle's main cost (~3 ms of kernel time on the
+ * lab's 2-core machine however few sockets there are: the walk visits every
+ * bucket), so it is made only when attribution_due(): a new connection of a
+ * running migration announces itself, since the classifier reports an
+ * unknown migration flow at its first packet and again every
+ * report_interval_ms while it stays unattributed (ms_coord_on_flow_event()
+ * marks the dump due). The backstop every MS_ATTRIB_BACKSTOP_CYCLES covers
+ * a report lost to a full ring buffer. SYN_SENT counts: the 5-tuple is fixed
+ * at the first packet. QEMU's sockets are only listed (from /proc) when some
+ * candidate connection is not attributed yet.
  */
 static void attribute_all(struct ms_coord *c)
 {
@@ -873,10 +912,18 @@ static void attribute_all(struct ms_coord *c)
 
 	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
 		return;
-	ret = ms_sockdiag_dump_tcp(c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT),
-				   collect_conn, &set);
+	if (!attribution_due(c)) {
+		c->cycles_since_dump++;
+		return;
+	}
+	c->attrib_due = false;
+	c->cycles_since_dump = 0;
+	ret = ms_sockdiag_dump_tcp_dports(
+	    c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT), cfg->migration_port_min,
+	    cfg->migration_port_max, collect_conn, &set);
 	if (ret) {
 		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
+		c->attrib_due = true;
 		ms_warn("listing migration connections: %s", strerror(ret < 0 ? -ret : EIO));
 		goto out;
 	}
@@ -916,6 +963,7 @@ static void check_evictions(struct ms_coord *c)
 			}
 			ms_dataplane_flow_forget(c->deps.dp, &m->flows[f]);
 			c->flows_evicted++;
+			c->attrib_due = true;
 			if (ms_flow_key_format(&m->flows[f], flow, sizeof(flow)))
 				snprintf(flow, sizeof(flow), "?");
 			ms_warn("%s: flow %s was evicted from the full flow map; attributing it "
@@ -960,6 +1008,7 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 	for (size_t i = 0; i < c->n_logged; i++)
 		if (memcmp(&c->logged[i], &ev->key, sizeof(ev->key)) == 0)
 			return;
+	c->attrib_due = true;
 	ms_coord_cycle(c);
 	if (flow_attributed(c, &ev->key)) {
 		/* The stream is connected: a speed held back until then is set now. */
@@ -1200,6 +1249,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 	}
 	if (flows.n_orphans)
 		ms_info("removed %zu flows that no migration owns", flows.n_orphans);
+	/* A connection opened while no agent ran is in no map yet. */
+	c->attrib_due = true;
 	return adopted;
 }
 

@@ -24,6 +24,8 @@ struct ms_peer_client;
 
 struct ms_coord_deps {
 	const struct ms_config *cfg;
+	/* What the operator asked for, to tell auto rates from set ones; may be NULL. */
+	const struct ms_config *requested;
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */

@@ -141,6 +141,7 @@ int ms_agent_restart_libvirt(struct ms_agent *a, const char *uri)
 int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 {
 	struct ms_coord_deps deps = {.cfg = &a->set.effective,
+				     .requested = &a->set.requested,
 				     .dp = a->dp,
 				     .htb = a->htb,
 				     .owners_changed = on_owners_changed,
@@ -214,11 +215,43 @@ static int on_signal(void *ctx, uint32_t events)
 	return 0;
 }
 
+/*
+ * Management health while no outgoing migration runs is only the idle RTT
+ * the policy learns as its baseline and what /metrics shows: a sample every
+ * MS_AGENT_IDLE_HEALTH_CYCLES is plenty for that. The read is a sock_diag
+ * dump, which walks the kernel's whole TCP hash table (~3 ms of kernel time
+ * on the lab's 2-core machine), the idle agent's largest cost if made every
+ * cycle.
+ */
+#define MS_AGENT_IDLE_HEALTH_CYCLES 10
+
+static void read_mgmt_health(struct ms_agent *a)
+{
+	bool busy =
+	    a->coord && ms_mig_count(ms_coord_table(a->coord), MS_MIG_OUTGOING, MS_MIG_ACTIVE) > 0;
+	int ret;
+
+	if (!busy && a->have_mgmt && ++a->cycles_since_health < MS_AGENT_IDLE_HEALTH_CYCLES) {
+		/* No fresh sample: the policy must not count the old one again. */
+		if (a->coord)
+			ms_coord_set_health(a->coord, false, 0, a->mgmt.retrans_total);
+		return;
+	}
+	a->cycles_since_health = 0;
+	ret = ms_mgmt_health_read(a->sd, &a->set.effective, a->mgmt_tracker, &a->mgmt);
+	/* A failed dump leaves the last sample; it is not shown as current. */
+	a->have_mgmt = ret == 0;
+	if (ret)
+		ms_debug("management health: sock_diag dump: %s", strerror(-ret));
+	if (a->coord)
+		ms_coord_set_health(a->coord, a->have_mgmt && a->mgmt.n_conns > 0,
+				    a->mgmt.rtt_us_median, a->mgmt.retrans_total);
+}
+
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct ms_agent *a = ctx;
 	__u64 expirations;
-	int ret;
 
 	(void)events;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0)
@@ -227,16 +260,8 @@ static int on_timer(void *ctx, uint32_t events)
 	ms_log_flush();
 	/* Every cycle, as the backstop of the qdisc notifications. */
 	ms_agent_check_root(a);
-	if (a->mgmt_tracker) {
-		ret = ms_mgmt_health_read(a->sd, &a->set.effective, a->mgmt_tracker, &a->mgmt);
-		/* A failed dump leaves the last sample; it is not shown as current. */
-		a->have_mgmt = ret == 0;
-		if (ret)
-			ms_debug("management health: sock_diag dump: %s", strerror(-ret));
-		if (a->coord)
-			ms_coord_set_health(a->coord, a->have_mgmt && a->mgmt.n_conns > 0,
-					    a->mgmt.rtt_us_median, a->mgmt.retrans_total);
-	}
+	if (a->mgmt_tracker)
+		read_mgmt_health(a);
 	if (a->coord) {
 		struct timespec t0, t1;
 

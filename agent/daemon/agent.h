@@ -70,10 +70,15 @@ struct ms_agent {
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;
-	/* Management connections' TCP_INFO, read every cycle (mgmthealth.h). */
+	/*
+	 * Management connections' TCP_INFO (mgmthealth.h): read every cycle
+	 * while outgoing migrations run, every MS_AGENT_IDLE_HEALTH_CYCLES
+	 * otherwise (cycles_since_health counts).
+	 */
 	struct ms_mgmt_tracker *mgmt_tracker;
 	struct ms_mgmt_sample mgmt;
 	bool have_mgmt;
+	unsigned int cycles_since_health;
 	struct ms_coord *coord;
 	struct ms_virt *virt;
 	bool virt_events_registered;

@@ -106,7 +106,7 @@ int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
 	struct ms_htb_params params;
 	int ret;
 
-	ms_agent_htb_params(a, &a->set.effective, &params);
+	ms_agent_htb_params(a, &a->set, &params);
 	if (prev) {
 		ret = ms_htb_adopt(&params, &prev->orig, &a->htb);
 		if (ret != -ENOENT)

@@ -19,15 +19,30 @@
 #include "snapshot.h"
 #include "units.h"
 
-void ms_agent_htb_params(const struct ms_agent *a, const struct ms_config *cfg,
+/*
+ * The defaults are work-conserving: with migration_aggregate_mbps on auto
+ * the aggregate is what migrations are guaranteed, and they may borrow up
+ * to the link what management and default traffic leave (management keeps
+ * its reserve and priority 0, default its guaranteed rate); set by hand it
+ * is a hard cap. The unattributed class's ceil follows the aggregate's
+ * while migration_max_mbps is on auto, as the policy's per-migration ceil
+ * does (agent/control/coord.c).
+ */
+void ms_agent_htb_params(const struct ms_agent *a, const struct ms_settings *set,
 			 struct ms_htb_params *p)
 {
+	const struct ms_config *cfg = &set->effective;
+
 	memset(p, 0, sizeof(*p));
 	p->ifindex = a->ifindex;
 	p->link_bps = ms_mbps_to_bps(cfg->link_mbps);
 	p->mgmt_reserve_bps = ms_mbps_to_bps(cfg->mgmt_reserve_mbps);
 	p->migration_aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
-	p->migration_max_bps = ms_mbps_to_bps(cfg->migration_max_mbps);
+	p->migration_ceil_bps =
+	    set->requested.migration_aggregate_mbps ? p->migration_aggregate_bps : p->link_bps;
+	p->migration_max_bps = set->requested.migration_max_mbps
+				   ? ms_mbps_to_bps(cfg->migration_max_mbps)
+				   : p->migration_ceil_bps;
 	p->migration_min_bps = ms_mbps_to_bps(cfg->migration_min_mbps);
 }
 
@@ -140,8 +155,8 @@ int ms_agent_apply(struct ms_agent *a, const struct ms_config *requested, char *
 			goto fail;
 		}
 	}
-	ms_agent_htb_params(a, old, &old_params);
-	ms_agent_htb_params(a, next, &new_params);
+	ms_agent_htb_params(a, &a->set, &old_params);
+	ms_agent_htb_params(a, &settings, &new_params);
 	/* Without the interface there is no tree: it is built with next when it is back. */
 	ret = a->iface_gone ? 0 : ms_htb_apply(a->htb, &new_params);
 	if (ret) {

@@ -29,8 +29,11 @@ const struct ms_config *ms_agent_knob_effective(void *agent);
 int ms_agent_knob_apply(void *agent, const struct ms_config *requested, char *err, size_t err_len);
 /* SIGHUP: the file is read afresh from the defaults, so removed keys revert. */
 void ms_agent_reload(struct ms_agent *a);
-/* The HTB tree's rates for cfg (resolved) on the agent's interface. */
-void ms_agent_htb_params(const struct ms_agent *a, const struct ms_config *cfg,
+/*
+ * The HTB tree's rates for set (its effective configuration, and from its
+ * requested one which rates are auto) on the agent's interface.
+ */
+void ms_agent_htb_params(const struct ms_agent *a, const struct ms_settings *set,
 			 struct ms_htb_params *p);
 /*
  * Fills the classifier's tables from cfg. With old, only the tables whose

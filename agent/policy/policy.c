@@ -70,6 +70,8 @@ int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t e
 		why = "aggregate and max must be > 0";
 	else if (p->min_bps > p->max_bps)
 		why = "min must not exceed max";
+	else if (p->borrow_ceil_bps > p->link_bps)
+		why = "the borrowing ceiling must not exceed the link";
 	else if (!p->initial_downtime_ms || p->initial_downtime_ms > p->max_downtime_ms)
 		why = "initial_downtime_ms must be in 1..max_downtime_ms";
 	else if (!p->downtime_step_ms)
@@ -594,7 +596,8 @@ static void find_limits(struct work *w, size_t n_out, __u64 floor)
  * speed); what it frees goes to the others, in the order the policy served
  * them, each up to its own limit (srpt: only to those that can converge).
  */
-static void cap_to_limits(const struct ms_policy_params *p, struct work *w, size_t n_out, __u64 max)
+static void cap_to_limits(const struct ms_policy_params *p, struct work *w, size_t n_out, __u64 max,
+			  bool borrow)
 {
 	__u64 freed = 0;
 
@@ -628,19 +631,35 @@ static void cap_to_limits(const struct ms_policy_params *p, struct work *w, size
 		freed -= add;
 		if (o->ceil_bps < o->rate_bps)
 			o->ceil_bps = o->rate_bps;
-		o->speed_mibs = ms_speed_mibs_for_rate(o->rate_bps);
+		o->speed_mibs = ms_speed_mibs_for_rate(borrow ? o->ceil_bps : o->rate_bps);
 		if (w[i].cap_mibs && o->speed_mibs > w[i].cap_mibs)
 			o->speed_mibs = w[i].cap_mibs;
 	}
+}
+
+/*
+ * The ceil of every migration's class: max, or with a work-conserving
+ * ceiling above it, that ceiling, cut in the proportion AIMD cut the
+ * aggregate (agg of cap): a congested management path is a reason to borrow
+ * less too, or the cut would be undone by borrowing.
+ */
+static __u64 migration_ceil(const struct ms_policy_params *p, __u64 cap, __u64 agg, __u64 max)
+{
+	__u64 ceil;
+
+	if (p->borrow_ceil_bps <= max || !cap)
+		return max;
+	ceil = (__u64)((unsigned __int128)p->borrow_ceil_bps * agg / cap);
+	return ceil > max ? ceil : max;
 }
 
 int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,
 		     const struct ms_policy_input *in, struct ms_policy_output *out)
 {
 	struct work w[MS_MAX_MIGRATIONS];
-	__u64 now = in->now_ns, cap, agg, floor, max, alone_bytes_s, budget;
+	__u64 now = in->now_ns, cap, agg, floor, max, alone_bytes_s, budget, ceil;
 	size_t n_out = 0;
-	bool unhealthy;
+	bool unhealthy, borrow;
 
 	if (ms_policy_params_check(p, NULL, 0) || !out || !out->migs || (in->n && !in->migs))
 		return -EINVAL;
@@ -664,6 +683,8 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 	if (floor > max)
 		floor = max;
 	budget = agg - floor * n_out;
+	ceil = migration_ceil(p, cap, agg, max);
+	borrow = ceil > max;
 	alone_bytes_s = stream_bytes_s(max);
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
@@ -780,16 +801,18 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		/* Held this time: the next sample is taken while it waits. */
 		t->held = p->kind != MS_POLICY_FAIR && !t->served &&
 			  (p->kind == MS_POLICY_SERIAL || w[i].conv);
-		o->ceil_bps =
-		    w[i].in->in_switchover ? agg : (o->rate_bps > max ? o->rate_bps : max);
-		o->speed_mibs = ms_speed_mibs_for_rate(o->rate_bps);
+		if (w[i].in->in_switchover)
+			o->ceil_bps = ceil > agg ? ceil : agg;
+		else
+			o->ceil_bps = o->rate_bps > ceil ? o->rate_bps : ceil;
+		o->speed_mibs = ms_speed_mibs_for_rate(borrow ? o->ceil_bps : o->rate_bps);
 		o->convergeable = w[i].conv;
 		o->stalled = stalled;
 		escalate(p, &w[i], now, stalled);
 		o->max_downtime_ms = t->downtime_ms;
 	}
 	find_limits(w, n_out, floor);
-	cap_to_limits(p, w, n_out, max);
+	cap_to_limits(p, w, n_out, max, borrow);
 	for (size_t i = 0; i < n_out; i++)
 		w[i].tr->last_rate_bps = w[i].out->rate_bps;
 

@@ -62,7 +62,9 @@
  * Invariants, every policy: outgoing rates sum to at most the effective
  * aggregate, floors included (when n * min exceeds it, the floor becomes
  * effective_aggregate / n); the effective aggregate never exceeds
- * link - reserve, so management's reserve is never lent out. Incoming
+ * link - reserve, so management's reserve is never promised to migrations
+ * (with a borrowing ceiling HTB lends it while idle, and management takes it
+ * back at once: its rate comes first). Incoming
  * migrations get no class here (the source shapes them); they count in
  * fair's n_src only.
  *
@@ -82,6 +84,12 @@
  * Ceil: max(rate, min(max, effective aggregate)); a migration in switchover
  * (domain paused for the final copy, where QEMU lifts its own rate limit)
  * gets the effective aggregate, so the pause lasts no longer than it must.
+ * With borrow_ceil_bps above max (work-conserving defaults) the ceil is
+ * borrow_ceil_bps instead, scaled down in proportion while AIMD has cut the
+ * aggregate, and the libvirt speed is set for the ceil, not the rate: the
+ * rates still sum to the aggregate and are each class's guarantee, HTB lends
+ * what management and default traffic leave, and management keeps its
+ * reserve and priority (it is served first while under its rate).
  *
  * Stall detection (per migration, iteration-driven). QEMU's remaining falls
  * during an iteration and jumps back up when the next iteration's dirty set
@@ -177,6 +185,14 @@ struct ms_policy_params {
 	__u64 aggregate_bps;
 	__u64 max_bps;
 	__u64 min_bps;
+	/*
+	 * Work-conserving ceiling: what one migration's class may borrow up
+	 * to while management and default traffic leave the link idle, and
+	 * what its libvirt speed is set for, so that QEMU does not stop at
+	 * the guaranteed share. 0 (or not above max): no borrowing, the ceil
+	 * is max and the speed follows the rate, a hard cap.
+	 */
+	__u64 borrow_ceil_bps;
 
 	bool escalation;	    /* 1; 0 when the manager escalates itself */
 	__u32 initial_downtime_ms;  /* 300: QEMU's downtime-limit default */

@@ -16,6 +16,8 @@
  * process, so the kernel's netlink and sock_diag work is included):
  *   first       the cycle that creates 64 classes and attributes 64 flows
  *   steady      cycles with nothing to change, as while 64 migrations run
+ *               (every flow attributed: the agent dumps sock_diag only every
+ *               10th such cycle, its backstop; see attribute_all() in coord.c)
  *   rate_change cycles where the aggregate alternates, so all 64 classes change
  *   no_attrib   steady cycles of a coordinator without sock_diag
  *
@@ -98,7 +100,7 @@ static int setup_netns(void)
 
 static int listen_migration_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(MIG_PORT) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(MIG_PORT)};
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -117,7 +119,7 @@ static int listen_migration_port(void)
 /* A stand-in QEMU: `sh -c 'read x' -uuid UUID` holding one connection to the migration port. */
 static int spawn_qemu(struct bench *b, int i, int listen_fd, int stdin_r)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(MIG_PORT) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(MIG_PORT)};
 	char uuid_text[37];
 	int fd, peer, ret = 0;
 	pid_t pid;
@@ -158,8 +160,8 @@ cleanup:
 
 static int setup(struct bench *b)
 {
-	struct ms_dataplane_opts dp_opts = { .ifname = NULL };
-	struct ms_htb_params p = { .mtu = 1500 };
+	struct ms_dataplane_opts dp_opts = {.ifname = NULL};
+	struct ms_htb_params p = {.mtu = 1500};
 	char err[MS_CONFIG_ERR_LEN];
 	int pipefd[2], listen_fd, ret;
 
@@ -214,12 +216,12 @@ static int setup(struct bench *b)
 static int new_coord(struct bench *b, bool with_sockdiag, struct ms_coord **out)
 {
 	const struct ms_coord_deps deps = {
-		.cfg = &b->cfg,
-		.dp = b->dp,
-		.htb = b->htb,
-		.sd = with_sockdiag ? b->sd : NULL,
+	    .cfg = &b->cfg,
+	    .dp = b->dp,
+	    .htb = b->htb,
+	    .sd = with_sockdiag ? b->sd : NULL,
 	};
-	struct ms_job_stats stats = { .type = VIR_DOMAIN_JOB_UNBOUNDED };
+	struct ms_job_stats stats = {.type = VIR_DOMAIN_JOB_UNBOUNDED};
 	char name[32];
 	int ret;
 
@@ -259,7 +261,7 @@ static double time_cycles(struct bench *b, struct ms_coord *c, bool alternate)
 
 int main(void)
 {
-	struct bench b = { .stdin_w = -1 };
+	struct bench b = {.stdin_w = -1};
 	struct ms_coord *c = NULL;
 	double first, steady, change, no_attrib;
 	size_t flows;
@@ -290,8 +292,7 @@ int main(void)
 	       "\"rate_change\": %.2f, \"no_attrib\": %.2f, \"flows_attributed\": %zu}\n",
 	       N_MIGRATIONS, first, steady, change, no_attrib, flows);
 	if (flows != N_MIGRATIONS) {
-		fprintf(stderr, "bench_coord: %zu of %d flows attributed\n", flows,
-			N_MIGRATIONS);
+		fprintf(stderr, "bench_coord: %zu of %d flows attributed\n", flows, N_MIGRATIONS);
 		ret = -EIO;
 	}
 cleanup:

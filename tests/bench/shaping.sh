@@ -6,10 +6,13 @@
 # L2 rate hv2 received (the bytes HTB counts) over BENCH_SECS after BENCH_WARMUP
 # seconds; error_pct = |achieved - cap| / cap * 100. The wire is raised above
 # the cap (at least 1000 Mbit/s) and link_mbps set to 95% of the wire. Goal:
-# worst_error_pct <= 2.
+# worst_error_pct <= 2. The caps above 2 Gbit/s test the per-class quantum
+# and buckets at multi-Gbit rates (tc/htb.c); how far they reach is what
+# this machine can push through the veths, the TBF wire and HTB: a case the
+# sender cannot fill shows as achieved well below the cap, reported as measured.
 . "$(dirname "$0")/../lab/lib.sh"
 
-CAPS=${BENCH_CAPS:-10 50 200 800 2000}
+CAPS=${BENCH_CAPS:-10 50 200 800 2000 3000 5000 8000}
 WARMUP=${BENCH_WARMUP:-3}
 SECS=${BENCH_SECS:-8}
 OUT=$T_ROOT/tests/bench/out/shaping.json

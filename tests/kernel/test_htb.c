@@ -222,10 +222,12 @@ static void expect_tree(const struct ms_htb_params *p, __u32 mtu)
 		def = p->link_bps / 100;
 	expect_class(cache, MS_MINOR_LINK, 0, p->link_bps, p->link_bps, 0, mtu);
 	expect_class(cache, MS_MINOR_MGMT, MS_MINOR_LINK, p->mgmt_reserve_bps, p->link_bps, 0, mtu);
+	/* Migrations borrow last (prio 3), after management and default. */
 	expect_class(cache, MS_MINOR_AGGREGATE, MS_MINOR_LINK, p->migration_aggregate_bps,
-		     p->migration_aggregate_bps, 1, mtu);
+		     p->migration_ceil_bps ? p->migration_ceil_bps : p->migration_aggregate_bps, 3,
+		     mtu);
 	expect_class(cache, MS_MINOR_UNATTRIBUTED, MS_MINOR_AGGREGATE, p->migration_min_bps,
-		     p->migration_max_bps, 1, mtu);
+		     p->migration_max_bps, 3, mtu);
 	expect_class(cache, MS_MINOR_DEFAULT, MS_MINOR_LINK, def, p->link_bps, 2, mtu);
 	nl_cache_free(cache);
 	nl_socket_free(sk);
@@ -420,6 +422,20 @@ static void test_apply_is_one_change(void **state)
 	assert_int_equal(ev.del_class + ev.qdisc, 0);
 	expect_tree(&p, 1500);
 
+	/* Work-conserving: only the aggregate's ceil, up to the link: one change. */
+	p.migration_ceil_bps = p.link_bps;
+	assert_int_equal(ms_htb_apply(h, &p), 0);
+	ev = monitor_drain(mon);
+	assert_int_equal(ev.new_class, 1);
+	assert_int_equal(ev.last_class, MS_HANDLE(MS_MINOR_AGGREGATE));
+	assert_int_equal(ev.del_class + ev.qdisc, 0);
+	expect_tree(&p, 1500);
+	/* A ceil below the aggregate is refused. */
+	p.migration_ceil_bps = p.migration_aggregate_bps - MBIT;
+	assert_int_equal(ms_htb_apply(h, &p), -EINVAL);
+	p.migration_ceil_bps = p.link_bps;
+	expect_tree(&p, 1500);
+
 	/* Bad input changes nothing. */
 	p.mgmt_reserve_bps = 600 * MBIT; /* + aggregate > link */
 	assert_int_equal(ms_htb_apply(h, &p), -EINVAL);
@@ -450,8 +466,8 @@ static void test_migration_classes(void **state)
 	assert_int_equal(ms_htb_mig_class_add(h, 0x100, 100 * MBIT, 500 * MBIT), 0);
 	assert_int_equal(ms_htb_mig_class_add(h, 0x1ff, 200 * MBIT, 600 * MBIT), 0);
 	cache = classes_dump(&sk);
-	expect_class(cache, 0x100, MS_MINOR_AGGREGATE, 100 * MBIT, 500 * MBIT, 1, 1500);
-	expect_class(cache, 0x1ff, MS_MINOR_AGGREGATE, 200 * MBIT, 600 * MBIT, 1, 1500);
+	expect_class(cache, 0x100, MS_MINOR_AGGREGATE, 100 * MBIT, 500 * MBIT, 3, 1500);
+	expect_class(cache, 0x1ff, MS_MINOR_AGGREGATE, 200 * MBIT, 600 * MBIT, 3, 1500);
 	nl_cache_free(cache);
 	nl_socket_free(sk);
 	assert_int_equal(htb_class_count(), 7);

@@ -47,13 +47,16 @@ mkdir -p "$T_TMP/run"
 T_AGENT_PID=$!
 t_wait_log "$log" "ready" 15 || t_fail "agent did not get ready"
 [ -f "$K/link_mbps" ] || t_fail "no knob tree at $K"
-# 5000 Mb/s: link 4750, aggregate 3325, per-migration max = aggregate.
-rates_are 4750Mbit 3325Mbit 3325Mbit || t_fail "at 5000 Mb/s: $(rates)"
+# 5000 Mb/s: link 4750, aggregate 3325 guaranteed; at the defaults the
+# aggregate and the per-migration max borrow up to the link (work-conserving).
+rates_are 4750Mbit 3325Mbit 4750Mbit || t_fail "at 5000 Mb/s: $(rates)"
+[ "$(class_mbit 20 ceil)" = 4750Mbit ] || t_fail "aggregate auto: 1:20 ceil $(class_mbit 20 ceil), want the link"
 
 # 1. knob values across a speed change
 set_knob migration_max_mbps 400
 set_knob migration_aggregate_mbps 500
 rates_are 4750Mbit 500Mbit 400Mbit || t_fail "after the knob writes: $(rates)"
+[ "$(class_mbit 20 ceil)" = 500Mbit ] || t_fail "aggregate set by hand: 1:20 ceil $(class_mbit 20 ceil), want 500 (a hard cap)"
 set_speed 1000
 _at_1000() { [ "$(class_mbit 1 rate)" = 950Mbit ]; }
 t_wait_until 10 _at_1000 || t_fail "the link rate did not follow 1000 Mb/s: $(rates)"

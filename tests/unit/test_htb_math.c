@@ -12,9 +12,10 @@
 
 #define MBIT 1000000ULL
 #define GBIT 1000000000ULL
-/* HTB's quantum range without a "quantum of class ... is big/small" warning. */
+/* HTB's smallest quantum without a "quantum of class ... is small" warning. */
 #define HTB_QUANTUM_LO 1000U
-#define HTB_QUANTUM_HI 200000U
+/* The kernel keeps a class's quantum in an int. */
+#define HTB_QUANTUM_HI ((__u32)INT32_MAX)
 /* Kernel psched ticks are 64 ns; buffers travel as __u32 ticks. */
 #define MAX_BUFFER_US (UINT32_MAX / 16ULL)
 
@@ -53,9 +54,9 @@ static void test_known_values(void **state)
 	assert_int_equal(g.burst_bytes, 2500 + 1514);
 	assert_int_equal(g.cburst_bytes, 250000 + 1514);
 
-	/* 2 Gbit: 1 ms is 250 kB, so the quantum is clamped. */
+	/* 2 Gbit: 1 ms is 250 kB, above HTB's own 200 kB clamp, and kept. */
 	assert_int_equal(ms_htb_geometry_compute(2 * GBIT, 2 * GBIT, 1500, &g), 0);
-	assert_int_equal(g.quantum_bytes, HTB_QUANTUM_HI);
+	assert_int_equal(g.quantum_bytes, 250000);
 	assert_int_equal(g.burst_bytes, 500000 + 1514);
 
 	/* Jumbo frames raise the floor. */
@@ -75,12 +76,40 @@ static void test_64bit_rates(void **state)
 	assert_int_equal(g.cburst_bytes, 100000000 + 1514);
 	assert_in_range(g.buffer_us, 2000, 2001);
 	assert_in_range(g.cbuffer_us, 2000, 2001);
-	assert_int_equal(g.quantum_bytes, HTB_QUANTUM_HI);
+	/* 1 ms of 100 Gbit. */
+	assert_int_equal(g.quantum_bytes, 12500000);
 
 	/* Absurd rates clamp the bucket to what libnl can carry (an int). */
 	assert_int_equal(ms_htb_geometry_compute(UINT64_MAX / 2, UINT64_MAX, 1500, &g), 0);
 	assert_int_equal(g.burst_bytes, INT32_MAX);
 	assert_int_equal(g.cburst_bytes, INT32_MAX);
+}
+
+/*
+ * Siblings borrow in proportion to their quanta: from the rate where 1 ms
+ * exceeds a frame up to 100 Gbit, the quanta of any two classes are in the
+ * ratio of their rates (within rounding), so a 10 Gbit class borrows five
+ * times what a 2 Gbit sibling does.
+ */
+static void test_quantum_proportional(void **state)
+{
+	static const __u64 rates[] = {20 * MBIT, 100 * MBIT, 800 * MBIT, 1600 * MBIT, 2 * GBIT,
+				      5 * GBIT,	 10 * GBIT,  25 * GBIT,	 40 * GBIT,   100 * GBIT};
+	const size_t n = sizeof(rates) / sizeof(rates[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			struct ms_htb_geometry a, b;
+			double want, got;
+
+			assert_int_equal(ms_htb_geometry_compute(rates[i], rates[i], 1500, &a), 0);
+			assert_int_equal(ms_htb_geometry_compute(rates[j], rates[j], 1500, &b), 0);
+			want = (double)rates[i] / (double)rates[j];
+			got = (double)a.quantum_bytes / (double)b.quantum_bytes;
+			assert_true(got > want * 0.999 && got < want * 1.001);
+		}
+	}
 }
 
 /* Invariants over the whole range of rates and MTUs. */
@@ -123,9 +152,8 @@ static void test_invariants(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rejects_bad_input),
-	    cmocka_unit_test(test_known_values),
-	    cmocka_unit_test(test_64bit_rates),
+	    cmocka_unit_test(test_rejects_bad_input), cmocka_unit_test(test_known_values),
+	    cmocka_unit_test(test_64bit_rates),	      cmocka_unit_test(test_quantum_proportional),
 	    cmocka_unit_test(test_invariants),
 	};
 

@@ -75,7 +75,7 @@ static void test_invariants(void **state)
 	srand(7);
 	for (size_t k = 0; k < 3; k++) {
 		for (size_t n = 1; n <= 60; n += (n < 8 ? 1 : 13)) {
-			for (int variant = 0; variant < 3; variant++) {
+			for (int variant = 0; variant < 4; variant++) {
 				struct ms_policy_state *s = new_state();
 				__u64 eff, sum = 0, floor;
 
@@ -84,6 +84,8 @@ static void test_invariants(void **state)
 					p.max_bps = 200 * MBIT; /* cap below the aggregate */
 				if (variant == 2)
 					p.aggregate_bps = 900 * MBIT; /* above link - reserve */
+				if (variant == 3)
+					p.borrow_ceil_bps = p.link_bps; /* work-conserving */
 				for (size_t i = 0; i < n; i++) {
 					mig(&in[i], (__u32)i + 1, (__u64)(rand() % 4096 + 1) * MIB,
 					    (__u64)(rand() % 5) * 30 * MIB, (__u64)(rand() % 4));
@@ -107,6 +109,14 @@ static void test_invariants(void **state)
 					assert_true(out[i].rate_bps >= floor);
 					assert_true(out[i].rate_bps <= p.max_bps);
 					assert_true(out[i].ceil_bps >= out[i].rate_bps);
+					if (variant == 3) {
+						/* Borrowing up to the link, paced for the ceil. */
+						assert_int_equal(out[i].ceil_bps, p.link_bps);
+						assert_int_equal(
+						    out[i].speed_mibs,
+						    ms_speed_mibs_for_rate(p.link_bps));
+						continue;
+					}
 					assert_true(out[i].ceil_bps <= eff);
 					assert_int_equal(out[i].speed_mibs,
 							 ms_speed_mibs_for_rate(out[i].rate_bps));
@@ -119,6 +129,86 @@ static void test_invariants(void **state)
 	}
 	test_free(in);
 	test_free(out);
+}
+
+/*
+ * Work-conserving defaults: the rates still divide the aggregate (each
+ * class's guarantee), but a migration may borrow up to the link and QEMU is
+ * paced for that, so one alone is not held at its share; an AIMD cut shrinks
+ * what may be borrowed in proportion. Without a borrowing ceiling (the
+ * aggregate set by hand) the aggregate is a hard cap, as before.
+ */
+static void test_work_conserving(void **state)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in[2];
+	struct ms_policy_mig_out out[2];
+	struct ms_policy_input input = {.n = 1, .migs = in};
+	struct ms_policy_output o = {.migs = out};
+	struct ms_policy_params p;
+	char err[128];
+
+	(void)state;
+	params_1g(&p, MS_POLICY_SRPT);
+	p.borrow_ceil_bps = p.link_bps;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), 0);
+	mig(&in[0], 1, 4000 * MIB, 0, 1);
+	mig(&in[1], 2, 4000 * MIB, 0, 1);
+
+	/* Alone: guaranteed the aggregate, may use the whole link. */
+	input.now_ns = 1 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_int_equal(out[0].rate_bps, 665 * MBIT);
+	assert_int_equal(out[0].ceil_bps, 950 * MBIT);
+	assert_int_equal(out[0].speed_mibs, ms_speed_mibs_for_rate(950 * MBIT));
+
+	/* Two: the rates still sum to the aggregate; both may borrow. */
+	input.n = 2;
+	input.now_ns = 2 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_true(out[0].rate_bps + out[1].rate_bps <= 665 * MBIT);
+	assert_int_equal(out[0].ceil_bps, 950 * MBIT);
+	assert_int_equal(out[1].ceil_bps, 950 * MBIT);
+
+	/* A manager's speed limit still caps ceil and speed. */
+	in[1].manager_max_mibs = 10;
+	input.now_ns = 3 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_true(out[1].ceil_bps < 100 * MBIT);
+	assert_int_equal(out[1].speed_mibs, 10);
+	in[1].manager_max_mibs = 0;
+
+	/* Management unhealthy twice: the aggregate is halved, and the ceiling with it. */
+	input.health =
+	    (struct ms_policy_health){.valid = true, .rtt_us = 1000, .rtt_baseline_us = 1000};
+	input.now_ns = 4 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	input.health.rtt_us = 9000;
+	input.now_ns = 5 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	input.now_ns = 6 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_true(o.mgmt_unhealthy);
+	assert_int_equal(o.effective_aggregate_bps, 665 * MBIT / 100 * 50);
+	assert_in_range(out[0].ceil_bps, 474 * MBIT, 476 * MBIT);
+	assert_int_equal(out[0].speed_mibs, ms_speed_mibs_for_rate(out[0].ceil_bps));
+
+	/* The aggregate set by hand: a hard cap, QEMU paced at the rate. */
+	ms_policy_state_init(s);
+	p.borrow_ceil_bps = 0;
+	input.n = 1;
+	input.health.valid = false;
+	input.now_ns = 1 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_int_equal(out[0].rate_bps, 665 * MBIT);
+	assert_int_equal(out[0].ceil_bps, 665 * MBIT);
+	assert_int_equal(out[0].speed_mibs, ms_speed_mibs_for_rate(665 * MBIT));
+
+	/* Never above the link. */
+	p.borrow_ceil_bps = p.link_bps + 1;
+	assert_int_equal(ms_policy_params_check(&p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "borrowing ceiling"));
+	test_free(s);
 }
 
 static void test_fair_src_dst(void **state)
@@ -827,6 +917,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_invariants),
+	    cmocka_unit_test(test_work_conserving),
 	    cmocka_unit_test(test_fair_src_dst),
 	    cmocka_unit_test(test_serial_handover),
 	    cmocka_unit_test(test_srpt_no_starvation),

@@ -14,8 +14,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "agent.h"
 #include "config.h"
+#include "htb.h"
 #include "jobstats.h"
+#include "reconfig.h"
 #include "snapshot.h"
 
 static void start(struct ms_settings *s, __u32 speed)
@@ -114,6 +117,48 @@ static void test_auto_max_follows_lowered_aggregate(void **state)
 	assert_int_equal(next.effective.migration_max_mbps, 500);
 }
 
+/*
+ * The HTB tree at the defaults is work-conserving: the aggregate class is
+ * guaranteed 70% of the link and may borrow up to the link, the unattributed
+ * class with it; management keeps its reserve and default its share. An
+ * aggregate or max set by hand is a hard cap.
+ */
+static void test_htb_params_work_conserving(void **state)
+{
+	struct ms_agent *a = test_calloc(1, sizeof(*a));
+	struct ms_settings s, next;
+	struct ms_htb_params p;
+	char err[MS_CONFIG_ERR_LEN];
+
+	(void)state;
+	a->ifindex = 3;
+	ms_settings_init(&s);
+	assert_int_equal(ms_settings_derive(&s, &s.requested, 1000, err, sizeof(err)), 0);
+	ms_agent_htb_params(a, &s, &p);
+	assert_int_equal(p.link_bps, 950000000ULL);
+	assert_int_equal(p.mgmt_reserve_bps, 95000000ULL);
+	assert_int_equal(p.migration_aggregate_bps, 665000000ULL);
+	assert_int_equal(p.migration_ceil_bps, p.link_bps);
+	assert_int_equal(p.migration_max_bps, p.link_bps);
+
+	/* The aggregate by hand: ceil = rate, and max follows it. */
+	assert_int_equal(
+	    ms_settings_set(&next, &s, "migration_aggregate_mbps", "500", 1000, err, sizeof(err)),
+	    0);
+	ms_agent_htb_params(a, &next, &p);
+	assert_int_equal(p.migration_aggregate_bps, 500000000ULL);
+	assert_int_equal(p.migration_ceil_bps, 500000000ULL);
+	assert_int_equal(p.migration_max_bps, 500000000ULL);
+
+	/* Only max by hand: the aggregate still borrows, each migration is capped. */
+	assert_int_equal(
+	    ms_settings_set(&next, &s, "migration_max_mbps", "300", 1000, err, sizeof(err)), 0);
+	ms_agent_htb_params(a, &next, &p);
+	assert_int_equal(p.migration_ceil_bps, p.link_bps);
+	assert_int_equal(p.migration_max_bps, 300000000ULL);
+	test_free(a);
+}
+
 static void test_bad_value_changes_nothing(void **state)
 {
 	static const struct {
@@ -172,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_fixed_link_ignores_speed),
 	    cmocka_unit_test(test_knob_value_kept_across_speed_change),
 	    cmocka_unit_test(test_auto_max_follows_lowered_aggregate),
+	    cmocka_unit_test(test_htb_params_work_conserving),
 	    cmocka_unit_test(test_bad_value_changes_nothing),
 	    cmocka_unit_test(test_expected_completion),
 	};
