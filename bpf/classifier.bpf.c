@@ -227,6 +227,44 @@ static __always_inline int from_host_socket(struct __sk_buff *skb)
 	return sk->family == MS_AF_INET || sk->family == MS_AF_INET6;
 }
 
+#define TC_ACT_UNSPEC (-1)
+/* pfifo_fast's band 0 (linux/pkt_sched.h). */
+#define MS_TC_PRIO_INTERACTIVE 6
+
+/*
+ * Multiqueue backend (tc/mq.h). The IFB sends a shaped migration packet back
+ * through this hook with skb_iif set to itself: it was classified and counted
+ * on its way in.
+ */
+static __always_inline int shaped_already(const struct __sk_buff *skb)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+
+	if (!skb->ingress_ifindex)
+		return 0;
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	return cfg && cfg->mq_ifb_ifindex && skb->ingress_ifindex == cfg->mq_ifb_ifindex;
+}
+
+/*
+ * Multiqueue backend: migration classes go on (TC_ACT_UNSPEC) to the redirect
+ * filter behind this one, which sends them through the HTB tree on the IFB;
+ * management leaves in band 0 of its TX queue's pfifo_fast (priority
+ * TC_PRIO_INTERACTIVE), the rest in band 1 (the low bits of its handle are 0).
+ */
+static __always_inline int steer(struct __sk_buff *skb, __u32 minor, const struct ms_dp_config *cfg)
+{
+	if (!cfg || !cfg->mq_ifb_ifindex)
+		return TC_ACT_OK;
+	if (minor == MS_MINOR_MGMT) {
+		skb->priority = MS_TC_PRIO_INTERACTIVE;
+		return TC_ACT_OK;
+	}
+	return minor == MS_MINOR_UNATTRIBUTED || ms_minor_is_migration(minor) ? TC_ACT_UNSPEC
+									      : TC_ACT_OK;
+}
+
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
@@ -237,6 +275,8 @@ int classifier(struct __sk_buff *skb)
 	struct ms_pkt pkt;
 	int res, dscp;
 
+	if (shaped_already(skb))
+		return TC_ACT_OK;
 	res = ms_parse(data, data_end, &pkt);
 	/*
 	 * Headers beyond the linear area (some drivers and tunnels leave them
@@ -264,7 +304,7 @@ int classifier(struct __sk_buff *skb)
 		if (dscp >= 0)
 			mark_dscp(skb, &pkt, (__u8)dscp);
 	}
-	return TC_ACT_OK;
+	return steer(skb, minor, cfg);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mq.h"
 #include "reconfig.h"
 #include "sockdiag.h"
 #include "state.h"
@@ -307,6 +308,8 @@ void ms_agent_teardown(struct ms_agent *a)
 		}
 		ms_htb_free(a->htb);
 	}
+	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
+		restored = false;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
@@ -332,7 +335,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 	char path[PATH_MAX], err[MS_STATE_ERR_LEN];
 	struct ms_state *st = NULL;
 	int ret, tc_ret = 0, status = -EIO;
-	bool have;
+	bool have, had_ifb = false;
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -355,7 +358,10 @@ int ms_agent_cleanup(struct ms_agent *a)
 	ret = ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
 	if (ret)
 		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
+	/* The multiqueue backend left the root alone: its tree is on the IFB. */
 	if (a->ifindex)
+		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
+	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
 	if (tc_ret == -ESTALE)
 		ms_warn("the root qdisc of %s is not migshaper's; left as it is", a->ifname);

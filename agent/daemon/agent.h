@@ -62,6 +62,8 @@ struct ms_agent {
 	char state_path[PATH_MAX];
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
+	/* Multiqueue backend: the IFB carrying the HTB tree (tc/mq.h); 0 with the HTB root. */
+	int mq_ifb_ifindex;
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;
