@@ -234,7 +234,9 @@ static __always_inline int from_host_socket(struct __sk_buff *skb)
 /*
  * Multiqueue backend (tc/mq.h). The IFB sends a shaped migration packet back
  * through this hook with skb_iif set to itself: it was classified and counted
- * on its way in.
+ * on its way in. It goes on to the redirect filter, whose action only clears
+ * the IFB's "skip classification" mark (it would otherwise skip the ingress
+ * filters of a veth peer) and lets it pass.
  */
 static __always_inline int shaped_already(const struct __sk_buff *skb)
 {
@@ -276,7 +278,7 @@ int classifier(struct __sk_buff *skb)
 	int res, dscp;
 
 	if (shaped_already(skb))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	res = ms_parse(data, data_end, &pkt);
 	/*
 	 * Headers beyond the linear area (some drivers and tunnels leave them
