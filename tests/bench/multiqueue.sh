@@ -58,7 +58,7 @@ class_bytes() {
 
 # run BACKEND ROUND: one measurement; appends a JSON line to $T_TMP/results.
 run() {
-	local backend=$1 round=$2 tag="$1-$2" dev="" hz c0 c1 t0 t1 m0=0 m1=0 def_pid mig_pid hb
+	local backend=$1 tag="$1-$2" dev="" hz c0 c1 t0 t1 m0=0 m1=0 def_pid mig_pid hb
 	if [ "$backend" != none ]; then
 		t_config "$T_TMP/$tag.conf" link_mbps="$LINK" mgmt_reserve_mbps=$((LINK / 20)) \
 			migration_aggregate_mbps="$CAP" migration_max_mbps="$CAP" \

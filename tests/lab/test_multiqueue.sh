@@ -74,7 +74,7 @@ nic_bytes=$(($(nic_pfifo_bytes) - nic0))
 t_log "migration flow: sent $mig_sent B, IFB class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s (cap 300)"
 t_log "default flows: sent $def_sent B, IFB default class $def_htb B, NIC pfifo_fast $nic_bytes B"
 t_log "heartbeat: $(echo "$hb" | jq -c '{missed, p99_ms}' 2>/dev/null)"
-[ "$mig_sent" -gt 0 ] && [ "$def_sent" -gt 0 ] || t_fail "a flow sent nothing"
+{ [ "$mig_sent" -gt 0 ] && [ "$def_sent" -gt 0 ]; } || t_fail "a flow sent nothing"
 # Headers and retransmissions make the class count a little more than the payload.
 t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
 	t_fail "the migration flow bypassed the HTB class: $mig_bytes B for $mig_sent B sent"
