@@ -277,8 +277,11 @@ int classifier(struct __sk_buff *skb)
 	struct ms_pkt pkt;
 	int res, dscp;
 
-	if (shaped_already(skb))
+	if (shaped_already(skb)) {
+		/* Its class handle is spent: band 1 of the queue, never management's band 0. */
+		skb->priority = 0;
 		return TC_ACT_UNSPEC;
+	}
 	res = ms_parse(data, data_end, &pkt);
 	/*
 	 * Headers beyond the linear area (some drivers and tunnels leave them
