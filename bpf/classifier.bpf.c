@@ -259,6 +259,46 @@ static __always_inline int from_host_socket(struct __sk_buff *skb)
 	return sk->family == MS_AF_INET || sk->family == MS_AF_INET6;
 }
 
+#define TC_ACT_UNSPEC (-1)
+/* pfifo_fast's band 0 (linux/pkt_sched.h). */
+#define MS_TC_PRIO_INTERACTIVE 6
+
+/*
+ * Multiqueue backend (tc/mq.h). The IFB sends a shaped migration packet back
+ * through this hook with skb_iif set to itself: it was classified and counted
+ * on its way in. It goes on to the redirect filter, whose action only clears
+ * the IFB's "skip classification" mark (it would otherwise skip the ingress
+ * filters of a veth peer) and lets it pass.
+ */
+static __always_inline int shaped_already(const struct __sk_buff *skb)
+{
+	const struct ms_dp_config *cfg;
+	__u32 zero = 0;
+
+	if (!skb->ingress_ifindex)
+		return 0;
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	return cfg && cfg->mq_ifb_ifindex && skb->ingress_ifindex == cfg->mq_ifb_ifindex;
+}
+
+/*
+ * Multiqueue backend: migration classes go on (TC_ACT_UNSPEC) to the redirect
+ * filter behind this one, which sends them through the HTB tree on the IFB;
+ * management leaves in band 0 of its TX queue's pfifo_fast (priority
+ * TC_PRIO_INTERACTIVE), the rest in band 1 (the low bits of its handle are 0).
+ */
+static __always_inline int steer(struct __sk_buff *skb, __u32 minor, const struct ms_dp_config *cfg)
+{
+	if (!cfg || !cfg->mq_ifb_ifindex)
+		return TC_ACT_OK;
+	if (minor == MS_MINOR_MGMT) {
+		skb->priority = MS_TC_PRIO_INTERACTIVE;
+		return TC_ACT_OK;
+	}
+	return minor == MS_MINOR_UNATTRIBUTED || ms_minor_is_migration(minor) ? TC_ACT_UNSPEC
+									      : TC_ACT_OK;
+}
+
 /*
  * The socket whose class can be kept on it: a full TCP socket of the host
  * with a peer. Every packet it sends carries the same 5-tuple, so its class
@@ -337,7 +377,7 @@ static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct
 		if (dscp >= 0 && (parsed || parse_skb(skb, pkt) == MS_PARSE_OK))
 			mark_dscp(skb, pkt, (__u8)dscp);
 	}
-	return TC_ACT_OK;
+	return steer(skb, minor, cfg);
 }
 
 /*
@@ -364,6 +404,11 @@ int classifier(struct __sk_buff *skb)
 	__u32 minor;
 	int res;
 
+	if (shaped_already(skb)) {
+		/* Its class handle is spent: band 1 of the queue, never management's band 0. */
+		skb->priority = 0;
+		return TC_ACT_UNSPEC;
+	}
 	/*
 	 * Only sockets connection_socket() accepted carry a class, so the
 	 * common case needs no more checks (the helper returns nothing for

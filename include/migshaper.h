@@ -128,6 +128,12 @@ struct ms_dp_config {
 	__u32 flags;
 	/* A still-unattributed flow is reported again after this long. */
 	__u32 report_interval_ms;
+	/*
+	 * Multiqueue backend (tc/mq.h): the IFB carrying the HTB tree; 0 with
+	 * the HTB root. Migration classes are passed on to the redirect filter,
+	 * and what comes back from this IFB is already classified.
+	 */
+	__u32 mq_ifb_ifindex;
 };
 
 /*

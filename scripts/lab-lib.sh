@@ -68,6 +68,10 @@ LAB_OFFLOAD=${LAB_OFFLOAD:-1}
 # lab_iperf_client, which passes it to iperf3 (-C).
 LAB_TCP_CC=${LAB_TCP_CC:-cubic}
 LAB_MTU=1500
+# LAB_HV1_TXQUEUES=N (N > 1) gives hv1's uplink N TX and RX queues and the
+# root qdisc a multi-queue NIC has (mq, one pfifo_fast per queue);
+# LAB_WIRE_MBIT=0 takes the wire's bottleneck away (the multiqueue lab).
+LAB_HV1_TXQUEUES=${LAB_HV1_TXQUEUES:-1}
 
 lab_log() { echo "lab: $*" >&2; }
 
@@ -156,6 +160,10 @@ _lab_ns_sysctl() {
 # lab_wire_set MBIT: (re)configures the wire's bottleneck.
 lab_wire_set() {
 	local mbit=$1
+	if [ "$mbit" = 0 ]; then
+		ip netns exec "$LAB_NS_WIRE" tc qdisc del dev "$LAB_WIRE_OUT" root 2>/dev/null
+		return 0
+	fi
 	local bytes_per_s=$((mbit * 125000))
 	# A 1 ms token bucket (never below 10 full-size packets) and a byte FIFO
 	# of LAB_WIRE_QUEUE_PKTS full-size packets.
@@ -199,7 +207,14 @@ lab_up() {
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	done
 
-	_lab_veth "$LAB_NS_HV1" "$LAB_HV1_IF" "$LAB_NS_WIRE" "$LAB_WIRE_IN" || return 1
+	if [ "$LAB_HV1_TXQUEUES" -gt 1 ]; then
+		ip link add "$LAB_HV1_IF" netns "$LAB_NS_HV1" numtxqueues "$LAB_HV1_TXQUEUES" \
+			numrxqueues "$LAB_HV1_TXQUEUES" type veth peer name "$LAB_WIRE_IN" \
+			netns "$LAB_NS_WIRE" numtxqueues "$LAB_HV1_TXQUEUES" \
+			numrxqueues "$LAB_HV1_TXQUEUES" || return 1
+	else
+		_lab_veth "$LAB_NS_HV1" "$LAB_HV1_IF" "$LAB_NS_WIRE" "$LAB_WIRE_IN" || return 1
+	fi
 	_lab_veth "$LAB_NS_WIRE" "$LAB_WIRE_OUT" "$LAB_NS_SW" "$LAB_SW_WIRE" || return 1
 	_lab_veth "$LAB_NS_SW" "$LAB_SW_HV2" "$LAB_NS_HV2" "$LAB_HV2_IF" || return 1
 	_lab_veth "$LAB_NS_SW" "$LAB_SW_MGR" "$LAB_NS_MGR" "$LAB_MGR_IF" || return 1
@@ -231,6 +246,10 @@ lab_up() {
 	ip -n "$LAB_NS_MGR" addr add "$LAB_MGR_IP6/64" dev "$LAB_MGR_IF" nodad
 
 	lab_wire_set "$LAB_WIRE_MBIT" || return 1
+	# A veth is noqueue; a multi-queue NIC's default root is mq.
+	if [ "$LAB_HV1_TXQUEUES" -gt 1 ]; then
+		ip netns exec "$LAB_NS_HV1" tc qdisc add dev "$LAB_HV1_IF" root mq || return 1
+	fi
 
 	# Wait (bounded) until hv1 reaches hv2 and mgr on both families.
 	local dst ok

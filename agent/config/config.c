@@ -556,6 +556,14 @@ const struct ms_config_key ms_config_keys[] = {
 			      "(1), or leave theirs and stop shaping (0)"),
     FLAG(ingress_backstop, "cap incoming migration traffic at incoming_aggregate_mbps on the "
 			   "interface's ingress (IFB), for sources without an agent"),
+    {.name = "dataplane_backend",
+     .type = MS_KEY_BACKEND,
+     .offset = CFG_OFF(dataplane_backend),
+     .unit = "",
+     .allowed = "auto, htb-root, multiqueue",
+     .help = "htb-root shapes everything through one HTB root; multiqueue keeps the NIC's "
+	     "per-queue qdiscs and sends only migrations through HTB; auto picks multiqueue on "
+	     "a NIC with more than one TX queue. Read at start"},
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),
@@ -702,6 +710,26 @@ static int set_escalation(struct ms_config *cfg, const char *value, char *err, s
 	return 0;
 }
 
+static const char *const backend_names[] = {
+    [MS_BACKEND_AUTO] = "auto",
+    [MS_BACKEND_HTB_ROOT] = "htb-root",
+    [MS_BACKEND_MULTIQUEUE] = "multiqueue",
+};
+
+static int set_backend(struct ms_config *cfg, const char *value, char *err, size_t err_len)
+{
+	for (size_t i = 0; i < sizeof(backend_names) / sizeof(backend_names[0]); i++) {
+		if (strcmp(value, backend_names[i]) == 0) {
+			cfg->dataplane_backend = (int)i;
+			return 0;
+		}
+	}
+	set_err(err, err_len,
+		"dataplane_backend: '%s' is not a backend (allowed: auto, htb-root, multiqueue)",
+		value);
+	return -EINVAL;
+}
+
 static int set_log_level(struct ms_config *cfg, const char *value, char *err, size_t err_len)
 {
 	enum ms_log_level level;
@@ -757,6 +785,8 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 		return set_migration_ports(cfg, value, err, err_len);
 	case MS_KEY_LISTENS:
 		return set_peer_listen(cfg, value, err, err_len);
+	case MS_KEY_BACKEND:
+		return set_backend(cfg, value, err, err_len);
 	}
 	set_err(err, err_len, "%s: no parser for this key", key);
 	return -EINVAL;
@@ -849,6 +879,13 @@ void ms_config_key_show(const struct ms_config_key *key, const struct ms_config 
 			fputs("none", out);
 		for (size_t i = 0; i < cfg->n_peer_listen; i++)
 			fprintf(out, "%s%s", i ? "," : "", cfg->peer_listen[i]);
+		return;
+	case MS_KEY_BACKEND:
+		if ((unsigned int)cfg->dataplane_backend <
+		    sizeof(backend_names) / sizeof(backend_names[0]))
+			fputs(backend_names[cfg->dataplane_backend], out);
+		else
+			fprintf(out, "%d", cfg->dataplane_backend);
 		return;
 	}
 }

@@ -60,6 +60,8 @@ struct ms_config {
 	bool reassert_root_qdisc;
 	/* Cap incoming migration traffic at the NIC's ingress (tc/ingress.h). */
 	bool ingress_backstop;
+	/* Where the HTB tree goes: enum ms_dataplane_backend. Read at start only. */
+	int dataplane_backend;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
@@ -105,6 +107,19 @@ enum ms_config_key_type {
 	MS_KEY_PORTS,	   /* mgmt_ports and n_mgmt_ports */
 	MS_KEY_PORT_RANGE, /* migration_port_min and migration_port_max */
 	MS_KEY_LISTENS,	   /* peer_listen and n_peer_listen: IP addresses, or none */
+	MS_KEY_BACKEND,	   /* int, enum ms_dataplane_backend by name */
+};
+
+/*
+ * Where shaping happens. htb-root: one HTB tree as the NIC's root qdisc, so
+ * every packet takes its lock. multiqueue: the NIC keeps its per-queue root
+ * (mq), and only migration traffic is redirected through an HTB tree on an
+ * IFB device (tc/mq.h). auto: multiqueue on a NIC with more than one TX queue.
+ */
+enum ms_dataplane_backend {
+	MS_BACKEND_AUTO,
+	MS_BACKEND_HTB_ROOT,
+	MS_BACKEND_MULTIQUEUE,
 };
 
 struct ms_config_key {
@@ -124,7 +139,7 @@ struct ms_config_key {
 	const char *help;
 };
 
-#define MS_CONFIG_N_KEYS 29U
+#define MS_CONFIG_N_KEYS 30U
 /* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
 #define MS_CONFIG_N_RATE_KEYS 6U
 extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "peerclient.h"
 #include "peerserver.h"
+#include "mq.h"
 #include "reconfig.h"
 #include "snapshot.h"
 #include "sockdiag.h"
@@ -363,6 +364,8 @@ void ms_agent_teardown(struct ms_agent *a)
 	else if (ms_ingress_remove(a->ingress))
 		restored = false;
 	a->ingress = NULL;
+	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
+		restored = false;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
@@ -388,7 +391,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 	char path[PATH_MAX], err[MS_STATE_ERR_LEN];
 	struct ms_state *st = NULL;
 	int ret, tc_ret = 0, status = -EIO;
-	bool have;
+	bool have, had_ifb = false;
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -413,7 +416,10 @@ int ms_agent_cleanup(struct ms_agent *a)
 		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
 	if (a->ifindex && ms_ingress_cleanup(a->ifindex))
 		ms_warn("cannot remove the ingress backstop of %s", a->ifname);
+	/* The multiqueue backend left the root alone: its tree is on the IFB. */
 	if (a->ifindex)
+		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
+	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
 	if (tc_ret == -ESTALE)
 		ms_warn("the root qdisc of %s is not migshaper's; left as it is", a->ifname);

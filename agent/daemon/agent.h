@@ -67,6 +67,8 @@ struct ms_agent {
 	struct ms_htb *htb;
 	/* The receive-side backstop; NULL while ingress_backstop is 0. */
 	struct ms_ingress *ingress;
+	/* Multiqueue backend: the IFB carrying the HTB tree (tc/mq.h); 0 with the HTB root. */
+	int mq_ifb_ifindex;
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;

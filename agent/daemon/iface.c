@@ -21,6 +21,7 @@
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "mq.h"
 #include "physlink.h"
 #include "reconfig.h"
 #include "state.h"
@@ -69,12 +70,78 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	return 0;
 }
 
+/*
+ * htb-root or multiqueue (config.h). A restarted agent keeps the backend it
+ * finds, so that nothing is torn down under traffic: the IFB of a multiqueue
+ * tree, or the HTB root. A fresh start follows dataplane_backend; with auto,
+ * the NIC's TX queue count.
+ */
+static bool want_multiqueue(const struct ms_agent *a, const struct ms_state *prev)
+{
+	int backend = a->set.effective.dataplane_backend;
+	bool have_ifb = ms_mq_ifb_find(a->ifindex) > 0;
+	__u32 txqueues = 0;
+	int ret = -EOPNOTSUPP;
+
+	if (prev) {
+		if (have_ifb != (backend == MS_BACKEND_MULTIQUEUE) && backend != MS_BACKEND_AUTO)
+			ms_warn("dataplane_backend = %s, but the previous agent's tree on %s is "
+				"%s; it is kept until the agent stops",
+				backend == MS_BACKEND_MULTIQUEUE ? "multiqueue" : "htb-root",
+				a->ifname, have_ifb ? "multiqueue" : "htb-root");
+		return have_ifb;
+	}
+	if (backend != MS_BACKEND_AUTO)
+		return backend == MS_BACKEND_MULTIQUEUE;
+	if (a->ethtool)
+		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &txqueues);
+	if (ret == -EOPNOTSUPP)
+		txqueues = 1; /* no channels to report: one queue */
+	else if (ret)
+		ms_warn("dataplane_backend = auto: cannot count the TX queues of %s (%s); using "
+			"htb-root",
+			a->ifname, strerror(-ret));
+	ms_info("%s has %u TX queue%s", a->ifname, txqueues, txqueues == 1 ? "" : "s");
+	return !ret && txqueues > 1;
+}
+
+/* Multiqueue backend: the IFB the tree goes on, before the classifier is told of it. */
+static int open_backend(struct ms_agent *a, const struct ms_state *prev)
+{
+	int ret;
+
+	a->mq_ifb_ifindex = 0;
+	if (!want_multiqueue(a, prev)) {
+		/* An IFB of ours a crashed agent left without a record. */
+		ret = prev ? 0 : ms_mq_remove(a->ifindex, NULL);
+		if (ret)
+			ms_warn("cannot remove a stale migshaper IFB of %s: %s", a->ifname,
+				strerror(-ret));
+		ms_info("dataplane backend on %s: htb-root (one HTB tree as the root qdisc)",
+			a->ifname);
+		return 0;
+	}
+	ret = ms_mq_ifb_open(a->ifindex, &a->mq_ifb_ifindex);
+	if (ret) {
+		ms_err("cannot create the IFB of the multiqueue backend on %s: %s", a->ifname,
+		       strerror(-ret));
+		return ret;
+	}
+	ms_info("dataplane backend on %s: multiqueue (its root qdisc stays; migrations go "
+		"through the HTB tree on IFB ifindex %d)",
+		a->ifname, a->mq_ifb_ifindex);
+	return 0;
+}
+
 int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 {
 	struct ms_dataplane_opts opts = {
 	    .ifname = a->ifname, .pin_root = a->pin_root, .adopt = prev ? &prev->attach : NULL};
 	int ret;
 
+	ret = open_backend(a, prev);
+	if (ret)
+		return ret;
 	ret = ms_dataplane_open(&opts, &a->dp);
 	if (ret == -EEXIST || ret == -ESTALE) {
 		ms_warn("pinned state of an agent that did not stop cleanly is under %s/%s, with "
@@ -93,6 +160,14 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 	if (ret) {
 		ms_err("cannot fill the classifier tables on %s: %s", a->ifname, strerror(-ret));
 		return ret;
+	}
+	if (a->mq_ifb_ifindex) {
+		ret = ms_mq_redirect_set(a->ifindex, a->mq_ifb_ifindex);
+		if (ret) {
+			ms_err("cannot redirect migrations from %s to its IFB: %s", a->ifname,
+			       strerror(-ret));
+			return ret;
+		}
 	}
 	ret = ms_loop_add(a->loop, ms_dataplane_events_fd(a->dp), EPOLLIN, on_ringbuf, a);
 	if (ret)
@@ -224,6 +299,10 @@ static void drop_link_state(struct ms_agent *a)
 	/* Its filters went with the interface; the IFB named after it is ours to delete. */
 	ms_ingress_remove(a->ingress);
 	a->ingress = NULL;
+	/* The redirect went with the interface; its IFB did not. */
+	if (a->mq_ifb_ifindex && ms_mq_remove(a->ifindex, NULL))
+		ms_warn("cannot remove the IFB of the former %s", a->ifname);
+	a->mq_ifb_ifindex = 0;
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;

@@ -34,7 +34,7 @@ void ms_agent_htb_params(const struct ms_agent *a, const struct ms_settings *set
 	const struct ms_config *cfg = &set->effective;
 
 	memset(p, 0, sizeof(*p));
-	p->ifindex = a->ifindex;
+	p->ifindex = a->mq_ifb_ifindex ? a->mq_ifb_ifindex : a->ifindex;
 	p->link_bps = ms_mbps_to_bps(cfg->link_mbps);
 	p->mgmt_reserve_bps = ms_mbps_to_bps(cfg->mgmt_reserve_mbps);
 	p->migration_aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps);
@@ -71,6 +71,7 @@ int ms_agent_classifier_tables(struct ms_agent *a, const struct ms_config *cfg,
 	struct ms_dp_config dp_cfg = {
 	    .flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
 	    .report_interval_ms = cfg->report_interval_ms,
+	    .mq_ifb_ifindex = (__u32)a->mq_ifb_ifindex,
 	};
 	int ret;
 

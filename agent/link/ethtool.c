@@ -207,6 +207,53 @@ int ms_ethtool_speed_mbps(struct ms_ethtool *e, int ifindex, __u32 *mbps)
 	return 0;
 }
 
+struct channels {
+	__u32 tx, combined;
+};
+
+static int on_channels(const struct nlmsghdr *nlh, void *data)
+{
+	struct channels *ch = data;
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, GENL_HDRLEN)
+	{
+		__u16 type = mnl_attr_get_type(attr);
+
+		if (type != ETHTOOL_A_CHANNELS_TX_COUNT &&
+		    type != ETHTOOL_A_CHANNELS_COMBINED_COUNT)
+			continue;
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+			return MNL_CB_ERROR;
+		if (type == ETHTOOL_A_CHANNELS_TX_COUNT)
+			ch->tx = mnl_attr_get_u32(attr);
+		else
+			ch->combined = mnl_attr_get_u32(attr);
+	}
+	return MNL_CB_OK;
+}
+
+int ms_ethtool_tx_queues(struct ms_ethtool *e, int ifindex, __u32 *queues)
+{
+	struct channels ch = {0};
+	struct nlattr *hdr;
+	union genl_req r;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (ifindex <= 0)
+		return -EINVAL;
+	nlh = put_genl(&r, e->family_id, ETHTOOL_MSG_CHANNELS_GET, ETHTOOL_GENL_VERSION);
+	hdr = mnl_attr_nest_start(nlh, ETHTOOL_A_CHANNELS_HEADER);
+	mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_DEV_INDEX, (__u32)ifindex);
+	mnl_attr_nest_end(nlh, hdr);
+	ret = ms_nlreq_run(e->req, nlh, on_channels, &ch);
+	if (ret)
+		return ret;
+	*queues = ch.tx + ch.combined;
+	return *queues ? 0 : -EOPNOTSUPP;
+}
+
 int ms_ethtool_fd(const struct ms_ethtool *e)
 {
 	return mnl_socket_get_fd(e->mon);

@@ -31,6 +31,14 @@ void ms_ethtool_close(struct ms_ethtool *e);
  */
 int ms_ethtool_speed_mbps(struct ms_ethtool *e, int ifindex, __u32 *mbps);
 
+/*
+ * The TX queues of ifindex as its driver's channels say (TX-only plus
+ * combined channels; ethtool -l): what dataplane_backend = auto decides on.
+ * -EOPNOTSUPP if the driver reports no channels (a single-queue device),
+ * -ENODEV if there is no such interface, -EINVAL for ifindex <= 0.
+ */
+int ms_ethtool_tx_queues(struct ms_ethtool *e, int ifindex, __u32 *queues);
+
 /* Readable when ethtool announces something (non-blocking; for epoll). */
 int ms_ethtool_fd(const struct ms_ethtool *e);
 

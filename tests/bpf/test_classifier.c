@@ -879,6 +879,72 @@ static void test_counters(void **state)
 	assert_int_equal(c.packets, 0);
 }
 
+/* One packet with skb_iif = ingress_ifindex; returns the program's verdict, *priority what it set.
+ */
+static int run_steer(struct fx *fx, const struct pkt_spec *s, __u32 ingress_ifindex,
+		     __u32 *priority)
+{
+	struct __sk_buff skb = {.ingress_ifindex = ingress_ifindex, .priority = *priority};
+	__u8 buf[PKT_MAX];
+	size_t len = pkt_build(s, buf);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+		    .ctx_in = &skb, .ctx_size_in = sizeof(skb), .ctx_out = &skb,
+		    .ctx_size_out = sizeof(skb), .repeat = 1);
+
+	assert_true(len > 0);
+	assert_int_equal(bpf_prog_test_run_opts(fx->prog_fd, &opts), 0);
+	*priority = skb.priority;
+	return (int)opts.retval;
+}
+
+/*
+ * Multiqueue backend: migration classes go on to the redirect filter
+ * (TC_ACT_UNSPEC), management leaves with priority 6 (pfifo_fast band 0),
+ * the rest as with htb-root; a packet the IFB sends back goes on uncounted.
+ */
+static void test_multiqueue_steer(void **state)
+{
+	struct fx *fx = *state;
+	struct ms_dp_config cfg = {.mq_ifb_ifindex = 7};
+	struct pkt_spec s = {.src = "198.18.0.1",
+			     .dst = "198.18.0.2",
+			     .proto = IPPROTO_TCP,
+			     .sport = 40000,
+			     .dport = 22,
+			     .payload = 100};
+	struct pkt_spec d = s, m = s, a = s;
+	__u64 before;
+	__u32 prio = 0;
+
+	d.dport = 80;
+	m.dport = 49152;
+	a.dport = 49153;
+	flow_add(fx, &a, MIG_B);
+	/* htb-root first: every verdict TC_ACT_OK. */
+	assert_int_equal(run_steer(fx, &a, 0, &prio), 0);
+	assert_int_equal(prio, MS_HANDLE(MIG_B));
+	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
+	assert_int_equal(run_steer(fx, &s, 0, &prio), 0);
+	assert_int_equal(prio, 6);
+	assert_int_equal(run_steer(fx, &d, 0, &prio), 0);
+	assert_int_equal(prio, MS_HANDLE(MS_MINOR_DEFAULT));
+	assert_int_equal(run_steer(fx, &m, 0, &prio), -1);
+	assert_int_equal(prio, MS_HANDLE(MS_MINOR_UNATTRIBUTED));
+	assert_int_equal(run_steer(fx, &a, 0, &prio), -1);
+	assert_int_equal(prio, MS_HANDLE(MIG_B));
+	/* Bridged in from a tap: classified as usual. */
+	before = counter(fx, MIG_B).packets;
+	prio = 0;
+	assert_int_equal(run_steer(fx, &a, 5, &prio), -1);
+	assert_int_equal(prio, MS_HANDLE(MIG_B));
+	assert_int_equal(counter(fx, MIG_B).packets, before + 1);
+	/* Back from the IFB: on to the filter uncounted, in pfifo_fast band 1 (priority 0). */
+	prio = MS_HANDLE(MS_MINOR_MIG_BASE + 6);
+	assert_int_equal(run_steer(fx, &a, 7, &prio), -1);
+	assert_int_equal(prio, 0);
+	assert_int_equal(counter(fx, MIG_B).packets, before + 1);
+}
+
 static void test_events(void **state)
 {
 	struct fx *fx = *state;
@@ -1174,6 +1240,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dscp_marking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multiqueue_steer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_property, setup, teardown),

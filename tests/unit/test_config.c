@@ -41,6 +41,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.libvirt_uri, "qemu:///system");
 	assert_string_equal(cfg.metrics_listen, "127.0.0.1");
 	assert_int_equal(cfg.metrics_port, 9465);
+	assert_int_equal(cfg.dataplane_backend, MS_BACKEND_AUTO);
 }
 
 static void test_good_file(void **state)
@@ -59,6 +60,7 @@ static void test_good_file(void **state)
 			   "libvirt_uri = qemu+unix:///system?socket=/tmp/x/libvirt-sock\n"
 			   "cycle_ms = 250\n"
 			   "speed_coordination = 0\n"
+			   "dataplane_backend = multiqueue\n"
 			   "; other comment\n"
 			   "[interface eth1]\n"
 			   "migration_max_mbps = 200\n"
@@ -91,6 +93,9 @@ static void test_good_file(void **state)
 	assert_string_equal(cfg.libvirt_uri, "qemu+unix:///system?socket=/tmp/x/libvirt-sock");
 	assert_int_equal(cfg.cycle_ms, 250);
 	assert_false(cfg.speed_coordination);
+	assert_int_equal(cfg.dataplane_backend, MS_BACKEND_MULTIQUEUE);
+	assert_int_equal(parse_text(&cfg, "dataplane_backend = htb-root\n", NULL, err), 0);
+	assert_int_equal(cfg.dataplane_backend, MS_BACKEND_HTB_ROOT);
 	assert_int_equal(parse_text(&cfg, "libvirt_uri = none\n", NULL, err), 0);
 	assert_string_equal(cfg.libvirt_uri, "");
 
@@ -153,6 +158,8 @@ static void test_bad_values_change_nothing(void **state)
 	    {"metrics_port = 0", "metrics_port", -ERANGE},
 	    {"metrics_port = 70000", "metrics_port", -ERANGE},
 	    {"log_level = loud", "log_level", -EINVAL},
+	    {"dataplane_backend = mq", "dataplane_backend", -EINVAL},
+	    {"dataplane_backend = ", "dataplane_backend", -EINVAL},
 	    {"mgmt_cidrs = 10.0.0.0/33", "mgmt_cidrs", -ERANGE},
 	    {"mgmt_cidrs = 10.0.0.0/", "mgmt_cidrs", -EINVAL},
 	    {"mgmt_cidrs = 300.1.1.1/8", "mgmt_cidrs", -EINVAL},

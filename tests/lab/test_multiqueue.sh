@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The multiqueue backend on a 4-queue uplink (mq, one pfifo_fast per queue)
+# without a wire bottleneck. dataplane_backend = auto picks it: the NIC's
+# root tree stays exactly as it was, an IFB carries the HTB tree and a u32
+# filter behind the classifier redirects to it. A migration-port flow goes
+# through the IFB's unattributed class; default traffic never reaches the
+# IFB and leaves through the NIC's per-queue pfifo_fast. Fail-static after
+# SIGKILL, adoption of the same IFB by a new agent, restore on SIGTERM and
+# --cleanup put the mq tree back as it was. Then htb-root on the same NIC:
+# one HTB root while it runs, the mq tree back after it.
+. "$(dirname "$0")/lib.sh"
+
+export LAB_HV1_TXQUEUES=4 LAB_WIRE_MBIT=0
+t_setup need_agent
+
+conf() {
+	t_config "$1" migration_max_mbps=300 migration_min_mbps=50
+	echo "dataplane_backend = $2" >>"$1"
+}
+ifb_name() { echo "msq$(ip -n "$LAB_NS_HV1" -j link show dev "$LAB_HV1_IF" | jq '.[0].ifindex')"; }
+# (Debian 12's tc prints classes as text even with -j.)
+ifb_class_bytes() {
+	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$(ifb_name)" 2>/dev/null |
+		awk -v h="1:$1" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
+			END { if (!found) print 0 }'
+}
+# Bytes the NIC's per-queue pfifo_fast children sent, summed.
+nic_pfifo_bytes() {
+	ip netns exec "$LAB_NS_HV1" tc -s -j qdisc show dev "$LAB_HV1_IF" |
+		jq '[.[] | select(.kind == "pfifo_fast") | .bytes] | add // 0'
+}
+# The NIC's qdisc tree without counters: what must be identical afterwards.
+nic_tree() { t_qdisc_state | grep -v '^qdisc clsact'; }
+redirect_filter() { t_filter_state | grep -c 'Egress Redirect to device'; }
+# Bytes iperf3 client $1 sent (sender side).
+iperf_sent() { jq -r '.end.sum_sent.bytes // 0' "$T_TMP/iperf-$1.json"; }
+
+orig=$(nic_tree)
+t_log "NIC tree before: $(echo "$orig" | paste -sd'|')"
+echo "$orig" | grep -q '^qdisc mq' || t_fail "the lab's uplink has no mq root: $orig"
+[ "$(echo "$orig" | grep -c '^qdisc pfifo_fast')" -eq 4 ] || t_fail "not 4 pfifo_fast children: $orig"
+
+conf "$T_TMP/mq.conf" auto
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq.log" || t_fail "agent did not get ready"
+grep -q 'dataplane backend on .*: multiqueue' "$T_TMP/agent-mq.log" ||
+	t_fail "auto did not pick multiqueue on a 4-queue NIC"
+[ "$(nic_tree)" = "$orig" ] || t_fail "the NIC's tree changed under the multiqueue backend: $(nic_tree)"
+ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
+	t_fail "no HTB tree on the IFB $(ifb_name)"
+[ "$(redirect_filter)" -eq 1 ] || t_fail "no redirect filter: $(t_filter_state)"
+ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
+
+# A migration-port flow and a default flow at once.
+t_iperf_servers 1
+t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-5201.out" iperf3 -s -p 5201
+t_wait_listen "$LAB_NS_HV2" 5201 || t_fail "iperf3 server 5201 not listening"
+t_hb_server
+mig0=$(ifb_class_bytes 21)
+def0=$(ifb_class_bytes 30)
+nic0=$(nic_pfifo_bytes)
+t_iperf_start 0 4
+mig_pid=$T_LAST_PID
+ip netns exec "$LAB_NS_HV1" timeout 20 iperf3 -c "$LAB_HV2_IP" -p 5201 -t 4 -P 4 -C "$LAB_TCP_CC" \
+	--json >"$T_TMP/iperf-default.json" 2>"$T_TMP/iperf-default.err" &
+def_pid=$!
+T_BG_PIDS+=("$def_pid")
+hb=$(t_hb_run 4)
+t_iperf_wait "$mig_pid" "$def_pid"
+mig_sent=$(iperf_sent 0)
+def_sent=$(iperf_sent default)
+mig_bytes=$(($(ifb_class_bytes 21) - mig0))
+def_htb=$(($(ifb_class_bytes 30) - def0))
+nic_bytes=$(($(nic_pfifo_bytes) - nic0))
+t_log "migration flow: sent $mig_sent B, IFB class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s (cap 300)"
+t_log "default flows: sent $def_sent B, IFB default class $def_htb B, NIC pfifo_fast $nic_bytes B"
+t_log "heartbeat: $(echo "$hb" | jq -c '{missed, p99_ms}' 2>/dev/null)"
+{ [ "$mig_sent" -gt 0 ] && [ "$def_sent" -gt 0 ]; } || t_fail "a flow sent nothing"
+# Headers and retransmissions make the class count a little more than the payload.
+t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
+	t_fail "the migration flow bypassed the HTB class: $mig_bytes B for $mig_sent B sent"
+[ "$def_htb" -lt $((def_sent / 100)) ] ||
+	t_fail "default traffic went through the HTB tree: $def_htb B of $def_sent B"
+t_num_le "$((def_sent + mig_sent))" "$((nic_bytes * 105 / 100))" ||
+	t_fail "the NIC's pfifo_fast children sent $nic_bytes B, less than the $((def_sent + mig_sent)) B sent"
+[ "$(echo "$hb" | jq '.missed')" = 0 ] || t_fail "heartbeats missed: $hb"
+
+# Fail-static: killed, everything stays and keeps shaping; a new agent adopts the same IFB.
+kill -KILL "$T_AGENT_PID"
+wait "$T_AGENT_PID" 2>/dev/null
+T_AGENT_PID=
+[ "$(redirect_filter)" -eq 1 ] || t_fail "the redirect filter went with the killed agent"
+[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
+	t_fail "the IFB went with the killed agent"
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq2.log" || t_fail "restarted agent did not get ready"
+grep -q 'took over IFB' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not take over the IFB"
+grep -q 'adopt' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not adopt"
+[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
+	t_fail "the restarted agent made a new IFB"
+[ "$(redirect_filter)" -eq 1 ] || t_fail "not exactly one redirect filter after adoption: $(t_filter_state)"
+t_agent_stop "$T_AGENT_PID"
+[ "$T_STOP_RC" -eq 0 ] || t_fail "agent exited with $T_STOP_RC on SIGTERM"
+[ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after stop: $(nic_tree)"
+t_qdisc_state | grep -q clsact && t_fail "clsact left after stop"
+[ -z "$(t_filter_state)" ] || t_fail "filter left after stop: $(t_filter_state)"
+ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
+
+# --cleanup after a kill.
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq3.log" || t_fail "third agent did not get ready"
+kill -KILL "$T_AGENT_PID"
+wait "$T_AGENT_PID" 2>/dev/null
+T_AGENT_PID=
+t_hv1 "$AGENT" --cleanup --iface "$LAB_HV1_IF" --run-dir "$T_TMP/run" >"$T_TMP/cleanup.log" 2>&1 ||
+	t_fail "--cleanup failed"
+[ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after --cleanup: $(nic_tree)"
+[ -z "$(t_filter_state)" ] || t_fail "filter left after --cleanup: $(t_filter_state)"
+ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after --cleanup"
+if t_pins_left; then t_fail "pins left after --cleanup"; fi
+
+# htb-root on the same NIC: the tree replaces mq while the agent runs, mq comes back after.
+conf "$T_TMP/root.conf" htb-root
+t_agent_start "$T_TMP/root.conf" "$T_TMP/agent-root.log" || t_fail "htb-root agent did not get ready"
+grep -q 'dataplane backend on .*: htb-root' "$T_TMP/agent-root.log" || t_fail "htb-root not chosen"
+t_qdisc_state | grep -q '^qdisc htb 1: root' || t_fail "no htb root with htb-root: $(t_qdisc_state)"
+ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "an IFB with htb-root"
+t_agent_stop "$T_AGENT_PID"
+[ "$T_STOP_RC" -eq 0 ] || t_fail "htb-root agent exited with $T_STOP_RC on SIGTERM"
+[ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after htb-root: $(nic_tree)"
+t_log "PASS"
