@@ -199,6 +199,17 @@ static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool dow
 	} else if (mibs) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;
 	}
+	if (m->postcopy_speed_mibs && !m->postcopy_manager_held) {
+		__u32 found =
+		    m->postcopy_found_mibs == MS_VIRT_SPEED_UNLIMITED ? 0 : m->postcopy_found_mibs;
+
+		if (ms_virt_set_postcopy_speed(c->virt, m->uuid, found) == 0) {
+			m->postcopy_speed_mibs = 0;
+			ms_info("%s: post-copy bandwidth put back", m->name);
+		} else {
+			c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		}
+	}
 	if (ms && ms_virt_set_max_downtime(c->virt, m->uuid, ms) == 0) {
 		m->max_downtime_ms = ms;
 		ms_info("%s: max downtime put back to %u ms", m->name, ms);
@@ -442,6 +453,52 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 		(unsigned long long)ms_bps_to_mbps(ceil_bps));
 }
 
+/*
+ * In post-copy QEMU sends at its post-copy bandwidth, and the pre-copy speed
+ * reads as libvirt's saturated default: the allocation goes to the post-copy
+ * bandwidth, with the same rule for what the manager holds (a value the
+ * agent did not set is a ceiling; lifted to no limit, it is left alone).
+ */
+static void apply_postcopy_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
+{
+	__u32 current, ceiling = ms_manager_speed_ceiling(m);
+
+	if (ms_virt_get_postcopy_speed(c->virt, m->uuid, &current)) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		return;
+	}
+	if (!m->postcopy_speed_mibs && !m->postcopy_found_mibs)
+		m->postcopy_found_mibs = current ? current : MS_VIRT_SPEED_UNLIMITED;
+	if ((m->postcopy_speed_mibs && current != m->postcopy_speed_mibs) ||
+	    (!m->postcopy_speed_mibs && current && !m->postcopy_manager_held)) {
+		if (!m->postcopy_manager_held || m->postcopy_manager_mibs != current)
+			ms_info("%s: post-copy bandwidth %u MiB/s was set by its manager%s",
+				m->name, current,
+				current ? ": a ceiling from now on" : ": left alone");
+		m->postcopy_manager_held = true;
+		m->postcopy_manager_mibs = current;
+		m->postcopy_speed_mibs = current;
+	}
+	if (m->postcopy_manager_held) {
+		if (!m->postcopy_manager_mibs)
+			return;
+		if (!ceiling || m->postcopy_manager_mibs < ceiling)
+			ceiling = m->postcopy_manager_mibs;
+	}
+	if (ceiling && mibs > ceiling)
+		mibs = ceiling;
+	if (current == mibs) {
+		m->postcopy_speed_mibs = mibs;
+		return;
+	}
+	if (ms_virt_set_postcopy_speed(c->virt, m->uuid, mibs)) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		return;
+	}
+	m->postcopy_speed_mibs = mibs;
+	ms_info("%s: libvirt post-copy bandwidth %u MiB/s", m->name, mibs);
+}
+
 static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 {
 	__u32 current;
@@ -449,6 +506,10 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 
 	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
 		return;
+	if (m->in_postcopy) {
+		apply_postcopy_speed(c, m, mibs);
+		return;
+	}
 	/*
 	 * libvirt applies the migration's own bandwidth (virsh migrate
 	 * --bandwidth, Nova's first speed) when its perform phase starts:

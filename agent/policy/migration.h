@@ -103,6 +103,15 @@ struct ms_migration {
 	bool speed_inherited;	 /* adopted: the speed in force is a previous agent's */
 	__u32 speed_found_mibs;	 /* libvirt's speed before the agent set any; 0: not read */
 	__u32 downtime_found_ms; /* the max downtime before the agent set any; 0: not read */
+	/*
+	 * Post-copy bandwidth (virt.h): what the agent last set (0: none),
+	 * what was in force before, and a value it did not set: the manager's
+	 * ceiling from then on (0: lifted, left alone).
+	 */
+	__u32 postcopy_speed_mibs;
+	__u32 postcopy_found_mibs;
+	bool postcopy_manager_held;
+	__u32 postcopy_manager_mibs;
 	int advised_action;	 /* escalation = advise: the last action not carried out */
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;

@@ -102,6 +102,8 @@ struct request {
 	unsigned char uuid[VIR_UUID_BUFLEN];
 	bool completed;
 	__u32 arg;
+	/* OP_SET_SPEED, OP_GET_SPEED: VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY or 0. */
+	unsigned int speed_flags;
 	struct timespec started;
 	int ret;
 	struct ms_job_stats stats;
@@ -483,10 +485,10 @@ static void run_domain_call(struct worker *w, struct request *r)
 						 r->arg == MS_VIRT_SPEED_UNLIMITED
 							 ? MS_VIRT_LIBVIRT_SPEED_MAX_MIBS
 							 : r->arg,
-						 0);
+						 r->speed_flags);
 		break;
 	case OP_GET_SPEED:
-		rc = virDomainMigrateGetMaxSpeed(dom, &bw, 0);
+		rc = virDomainMigrateGetMaxSpeed(dom, &bw, r->speed_flags);
 		if (rc == 0)
 			r->mibs = bw > 0xffffffffUL ? 0xffffffffU : (__u32)bw;
 		break;
@@ -961,6 +963,28 @@ int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs)
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
 {
 	struct request r = { .op = OP_GET_SPEED };
+	int ret;
+
+	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
+	ret = call(v, &r);
+	if (!ret)
+		*mibs = r.mibs;
+	return ret;
+}
+
+int ms_virt_set_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs)
+{
+	struct request r = { .op = OP_SET_SPEED, .arg = mibs,
+			     .speed_flags = VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY };
+
+	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
+	return call(v, &r);
+}
+
+int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
+{
+	struct request r = { .op = OP_GET_SPEED,
+			     .speed_flags = VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY };
 	int ret;
 
 	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);

@@ -104,6 +104,14 @@ int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
+/*
+ * Once a migration is in post-copy, QEMU limits it by its post-copy
+ * bandwidth, a parameter of its own (VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY,
+ * libvirt 5.1): the pre-copy speed then reads as libvirt's saturated
+ * default and setting it changes nothing. MiB/s; 0 reads as no limit.
+ */
+int ms_virt_set_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
+int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
 /* virDomainMigrateGetMaxDowntime (libvirt 3.7): QEMU's downtime limit now. */
 int ms_virt_get_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 *ms);
 
