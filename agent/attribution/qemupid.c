@@ -107,6 +107,48 @@ out:
 	return ret;
 }
 
+int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
+{
+	char path[64], comm[32];
+	struct stat own_ns;
+	struct dirent *de;
+	int proc_fd, ret = -ESRCH;
+	DIR *proc;
+
+	if (stat("/proc/self/ns/net", &own_ns) < 0)
+		return -errno;
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	proc_fd = dirfd(proc);
+	while (ret == -ESRCH && (de = readdir(proc))) {
+		ssize_t n;
+		int fd;
+
+		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
+			continue;
+		snprintf(path, sizeof(path), "%.10s/comm", de->d_name);
+		fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		for (size_t i = 0; comms[i]; i++) {
+			if (strcmp(comm, comms[i]) || !same_netns(proc_fd, de->d_name, &own_ns))
+				continue;
+			*pid = (pid_t)strtol(de->d_name, NULL, 10);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(proc);
+	return ret;
+}
+
 int ms_proc_parse_socket_link(const char *target, __u32 *inode)
 {
 	unsigned long long v = 0;

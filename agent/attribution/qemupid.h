@@ -23,6 +23,13 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid);
 void ms_uuid_format(const unsigned char *uuid, char out[37]);
 
 /*
+ * The first process in the agent's network namespace whose name (comm) is
+ * one of comms (NULL-terminated), e.g. the libvirt daemon of this host.
+ * 0 and *pid, -ESRCH when there is none, or -errno.
+ */
+int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid);
+
+/*
  * The socket inodes among the open files of process pid (all its threads
  * share them), sorted ascending, without duplicates; *inodes is NULL when *n
  * is 0, else the caller frees it. Files closed during the scan are skipped.

@@ -62,6 +62,13 @@ struct ms_config {
 	__u16 mgmt_ports[MS_MAX_MGMT_PORTS];
 	__u16 migration_port_min;
 	__u16 migration_port_max;
+	/*
+	 * migration_ports = auto: the range is libvirt's (qemu.conf,
+	 * qemuconf.h), read when the configuration is resolved (start-up,
+	 * SIGHUP, knob writes). Cleared in the resolved configuration, which
+	 * holds the range read.
+	 */
+	bool migration_ports_auto;
 };
 
 void ms_config_init(struct ms_config *cfg);
