@@ -22,6 +22,7 @@
 #include "manager.h"
 #include "metrics.h"
 #include "policy.h"
+#include "qemuconf.h"
 #include "qemupid.h"
 #include "sockdiag.h"
 #include "virt.h"
@@ -71,7 +72,15 @@ struct ms_coord {
 	__u64 limit_hits[MS_METRICS_LIMITS];
 	struct retired_job retired[MS_MAX_MIGRATIONS];
 	size_t next_retired;
+	/* The libvirt daemon (tunnelled migrations ride in its connections); 0: not found. */
+	pid_t libvirtd_pid;
+	/* Outgoing migrations moving data with no connection attributed, at the last cycle. */
+	__u32 unattributed_migrations;
 };
+
+/* libvirtd's ports: a tunnelled migration's stream rides in a connection to one of them. */
+#define MS_LIBVIRTD_TCP_PORT 16509
+#define MS_LIBVIRTD_TLS_PORT 16514
 
 static __u64 now_ns(void)
 {
@@ -815,7 +824,14 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		/* -ESRCH: it exited meanwhile; its pid stays, for qemu_exited(). */
 		if (ret != -ESRCH) {
 			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-			ms_warn("%s: listing QEMU's sockets: %s", m->name, strerror(-ret));
+			if (!m->unattributed_warned)
+				ms_warn("%s: listing QEMU's sockets (/proc/%d/fd): %s%s", m->name,
+					(int)m->qemu_pid, strerror(-ret),
+					ret == -EACCES || ret == -EPERM
+					    ? "; QEMU runs as another user: the agent needs "
+					      "CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)"
+					    : "");
+			m->unattributed_warned = true;
 		}
 		return;
 	}
@@ -852,6 +868,134 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 }
 
 /*
+ * A tunnelled migration (VIR_MIGRATE_TUNNELLED, virsh migrate --p2p
+ * --tunnelled) hands QEMU a pipe: the stream goes out in libvirtd's own
+ * connection to the destination's libvirtd (16509, or 16514 with TLS), a
+ * management port, and would ride in the management class, uncapped. The
+ * job's flags (its status XML) say whether it is tunnelled; libvirt opens a
+ * connection to the destination for each peer-to-peer migration, so the
+ * newest established one of libvirtd's to a libvirtd port that no other
+ * migration holds is this one's, attributed like any stream until the job
+ * ends. A non-tunnelled p2p migration's control connection stays management.
+ * Two tunnelled migrations found in the same cycle could swap connections
+ * (both are capped either way).
+ */
+static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
+{
+	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
+	char flow[MS_FLOW_KEY_STRLEN], cls[32];
+	struct ms_tcp_conn *conns = NULL, *best = NULL;
+	unsigned long flags = 0;
+	size_t n = 0;
+	int ret;
+
+	if (!c->libvirtd_pid || kill(c->libvirtd_pid, 0) < 0) {
+		c->libvirtd_pid = 0;
+		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
+			return;
+	}
+	if (!m->tunnel_known) {
+		ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
+		if (ret) {
+			if (ret != -ENOENT)
+				ms_debug("%s: reading the job's flags: %s", m->name,
+					 strerror(-ret));
+			return;
+		}
+		m->tunnel_known = true;
+		m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
+		if (m->tunnelled)
+			ms_info("%s: tunnelled migration: its stream rides in libvirtd's "
+				"connection to the destination",
+				m->name);
+	}
+	if (!m->tunnelled)
+		return;
+	for (size_t i = 0; i < m->n_flows; i++)
+		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
+		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
+			return;
+	ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
+				MS_LIBVIRTD_TLS_PORT, &conns, &n);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
+		ms_warn("%s: listing libvirtd's connections: %s", m->name, strerror(-ret));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_tcp_conn *k = &conns[i];
+
+		if (k->state != TCP_ESTABLISHED ||
+		    (k->key.dport != MS_LIBVIRTD_TCP_PORT &&
+		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
+		    flow_attributed(c, &k->key))
+			continue;
+		/* Socket inodes grow with creation: the highest is the newest. */
+		if (!best || k->inode > best->inode)
+			best = &conns[i];
+	}
+	if (!best)
+		goto out;
+	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
+		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
+		goto out;
+	}
+	ret = ms_dataplane_flow_add(c->deps.dp, &best->key, &val);
+	if (!ret)
+		ret = ms_mig_flow_add(m, &best->key);
+	if (ms_flow_key_format(&best->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "?");
+	class_name(m, cls, sizeof(cls));
+	if (ret) {
+		c->errors[MS_METRICS_ERR_BPF]++;
+		ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
+	} else {
+		ms_info("%s: tunnel %s (libvirtd) in class %s", m->name, flow, cls);
+	}
+out:
+	free(conns);
+}
+
+/*
+ * A migration that moves data with none of its connections attributed runs
+ * in the unattributed class, capped by no allocation of its own: counted,
+ * and warned about once with what is known of the cause.
+ */
+static void check_unattributed(struct ms_coord *c)
+{
+	__u32 n = 0;
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (!m->used || m->dir != MS_MIG_OUTGOING || m->state != MS_MIG_ACTIVE ||
+		    m->n_flows || (!m->stats.mem_processed_bytes && !m->stats.iteration) ||
+		    m->in_switchover)
+			continue;
+		n++;
+		if (m->unattributed_warned)
+			continue;
+		m->unattributed_warned = true;
+		ms_warn("%s: migration moving data but none of its connections is attributed: it "
+			"is not shaped as a migration (QEMU pid %d; see migshaper_errors_total"
+			"{kind=\"attribution\"} and the log above)",
+			m->name, (int)m->qemu_pid);
+	}
+	c->unattributed_migrations = n;
+}
+
+__u32 ms_coord_unattributed_migrations(const struct ms_coord *c)
+{
+	return c->unattributed_migrations;
+}
+
+bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key)
+{
+	return flow_attributed(coord, key);
+}
+
+/*
  * One sock_diag dump per cycle serves every migration: a dump walks the
  * whole TCP table, so one per migration would cost O(migrations x sockets).
  * SYN_SENT counts: the classifier reports a flow at its first packet, and the
@@ -868,6 +1012,13 @@ static void attribute_all(struct ms_coord *c)
 
 	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
 		return;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
+		    m->class_rate_bps && (!m->tunnel_known || m->tunnelled))
+			attribute_tunnel(c, m);
+	}
 	ret = ms_sockdiag_dump_tcp(c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT),
 				   collect_conn, &set);
 	if (ret) {
@@ -932,6 +1083,7 @@ void ms_coord_cycle(struct ms_coord *c)
 		apply_allocation(c);
 	check_evictions(c);
 	attribute_all(c);
+	check_unattributed(c);
 }
 
 void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)

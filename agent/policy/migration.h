@@ -91,6 +91,15 @@ struct ms_migration {
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
+	 * Tunnelled (VIR_MIGRATE_TUNNELLED): the stream rides in libvirtd's
+	 * connection to the destination's libvirtd, attributed to this class
+	 * (agent/control/coord.c). tunnel_known: the flags were read.
+	 */
+	bool tunnel_known;
+	bool tunnelled;
+	/* Data moves and no connection is attributed: warned once. */
+	bool unattributed_warned;
+	/*
 	 * What the manager holds (oVirt's engine and vdsm, Nova, KubeVirt):
 	 * values read back from libvirt that the agent did not set. They are
 	 * limits from then on, never errors to undo (agent/control/manager.h).

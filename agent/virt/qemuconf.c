@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "file.h"
+#include "migration.h"
 #include "qemuconf.h"
 #include "qemupid.h"
 
@@ -83,17 +84,23 @@ int ms_qemu_conf_parse_ports(const char *text, __u16 *port_min, __u16 *port_max,
 	return 0;
 }
 
+int ms_libvirt_daemon_pid(pid_t *pid)
+{
+	static const char *const daemons[] = {"libvirtd", "virtqemud", NULL};
+
+	return ms_proc_pid_by_comm(daemons, pid);
+}
+
 int ms_qemu_conf_migration_ports(__u16 *port_min, __u16 *port_max, char *path, size_t path_len,
 				 char *err, size_t err_len)
 {
-	static const char *const daemons[] = {"libvirtd", "virtqemud", NULL};
 	char parse_err[160];
 	size_t len = 0;
 	char *text = NULL;
 	pid_t pid;
 	int ret;
 
-	if (ms_proc_pid_by_comm(daemons, &pid) == 0)
+	if (ms_libvirt_daemon_pid(&pid) == 0)
 		snprintf(path, path_len, "/proc/%d/root%s", (int)pid, MS_QEMU_CONF_PATH);
 	else
 		snprintf(path, path_len, "%s", MS_QEMU_CONF_PATH);
@@ -112,5 +119,69 @@ int ms_qemu_conf_migration_ports(__u16 *port_min, __u16 *port_max, char *path, s
 	if (ret)
 		snprintf(err, err_len, "%s: %s", path, parse_err);
 	free(text);
+	return ret;
+}
+
+/* The value of attribute attr (" attr='...'" or with double quotes) within [tag, end). */
+static const char *attr_value(const char *tag, const char *end, const char *attr, size_t *len)
+{
+	size_t n = strlen(attr);
+
+	for (const char *p = tag; p + n + 3 < end; p++) {
+		const char *q;
+
+		if (p[-1] != ' ' || strncmp(p, attr, n) || p[n] != '=' ||
+		    (p[n + 1] != '\'' && p[n + 1] != '"'))
+			continue;
+		q = memchr(p + n + 2, p[n + 1], (size_t)(end - (p + n + 2)));
+		if (!q)
+			return NULL;
+		*len = (size_t)(q - (p + n + 2));
+		return p + n + 2;
+	}
+	return NULL;
+}
+
+int ms_libvirt_status_migration_flags(const char *xml, unsigned long *flags)
+{
+	const char *tag = strstr(xml, "<job "), *end, *v;
+	char buf[24], *stop;
+	size_t len;
+
+	if (!tag)
+		return -ENOENT;
+	end = strchr(tag, '>');
+	if (!end)
+		return -EINVAL;
+	v = attr_value(tag + 1, end, "async", &len);
+	if (!v || len < 9 || strncmp(v, "migration", 9))
+		return -ENOENT;
+	v = attr_value(tag + 1, end, "flags", &len);
+	if (!v || len == 0 || len >= sizeof(buf))
+		return -ENOENT;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	errno = 0;
+	*flags = strtoul(buf, &stop, 0);
+	return errno || *stop ? -EINVAL : 0;
+}
+
+int ms_libvirt_migration_flags(pid_t daemon_pid, const char *name, unsigned long *flags)
+{
+	char path[MS_DOMAIN_NAME_MAX + 64];
+	size_t len = 0;
+	char *xml = NULL;
+	int ret;
+
+	/* A domain name is no path: libvirt refuses '/' in names. */
+	if (strchr(name, '/'))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/root/run/libvirt/qemu/%s.xml", (int)daemon_pid,
+		 name);
+	ret = ms_file_read(path, MS_QEMU_CONF_BYTES, &xml, &len);
+	if (ret)
+		return ret;
+	ret = ms_libvirt_status_migration_flags(xml, flags);
+	free(xml);
 	return ret;
 }
