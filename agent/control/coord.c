@@ -1152,9 +1152,13 @@ static void on_disconnected(void *ctx)
 static void on_event(void *ctx, const struct ms_virt_event *ev)
 {
 	struct ms_coord *c = ctx;
-	struct ms_migration *m = ms_mig_find(&c->table, ev->uuid);
+	struct ms_migration *m = ev->uuid ? ms_mig_find(&c->table, ev->uuid) : NULL;
 
 	switch (ev->kind) {
+	case MS_VIRT_EV_STATUS_SAVED:
+		/* A job found before its stream starts is attributed before a byte leaks. */
+		ms_coord_cycle(c);
+		return;
 	case MS_VIRT_EV_LIFECYCLE:
 		if (ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
 		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) {

@@ -22,6 +22,12 @@ enum ms_virt_event_kind {
 	MS_VIRT_EV_LIFECYCLE,     /* detail: the lifecycle event, sub: its detail */
 	MS_VIRT_EV_ITERATION,     /* detail: the iteration number */
 	MS_VIRT_EV_JOB_COMPLETED, /* stats: the completed job */
+	/*
+	 * The local daemon saved some domain's status (no name, no uuid): a
+	 * migration job started or changed phase, e.g. before a tunnelled
+	 * migration's stream starts in libvirtd's own connection.
+	 */
+	MS_VIRT_EV_STATUS_SAVED,
 };
 
 struct ms_virt_event {

@@ -81,6 +81,32 @@ static void test_bad_values_are_refused(void **state)
 	}
 }
 
+/* A tunnelled migration's job, as libvirt 9.0 saves it in the domain's status XML. */
+static void test_status_flags(void **state)
+{
+	const char *xml =
+	    "<domstatus state='running' reason='migrated' pid='4242'>\n"
+	    "  <monitor path='/var/lib/libvirt/qemu/mon.sock' type='unix'/>\n"
+	    "  <job type='none' async='migration out' phase='perform3' flags='0x8007'>\n"
+	    "    <migParams/>\n  </job>\n</domstatus>\n";
+	unsigned long flags = 0;
+
+	(void)state;
+	assert_int_equal(ms_libvirt_status_migration_flags(xml, &flags), 0);
+	assert_int_equal(flags, 0x8007);
+	assert_true(flags & 0x4); /* VIR_MIGRATE_TUNNELLED */
+	/* No migration job (another async job, or none): nothing to say. */
+	assert_int_equal(
+	    ms_libvirt_status_migration_flags(
+		"<domstatus><job type='none' async='save' flags='0x4'/></domstatus>", &flags),
+	    -ENOENT);
+	assert_int_equal(ms_libvirt_status_migration_flags("<domstatus state='running'/>", &flags),
+			 -ENOENT);
+	assert_int_equal(ms_libvirt_status_migration_flags(
+			     "<job type='none' async=\"migration out\" flags=\"0x4z\">", &flags),
+			 -EINVAL);
+}
+
 /* The key: auto is the default, an explicit range wins, auto comes back. */
 static void test_key_auto_and_explicit(void **state)
 {
@@ -113,6 +139,7 @@ int main(void)
 	    cmocka_unit_test(test_moved_range),
 	    cmocka_unit_test(test_only_max_set),
 	    cmocka_unit_test(test_bad_values_are_refused),
+	    cmocka_unit_test(test_status_flags),
 	    cmocka_unit_test(test_key_auto_and_explicit),
 	};
 
