@@ -814,19 +814,21 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 	 */
 	if (qemu_exited(m))
 		return;
-	if (!m->qemu_pid && ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
+	ret = m->qemu_pid ? 0 : ms_qemu_pid_find(m->uuid, &m->qemu_pid);
+	if (ret == -ESRCH) {
 		m->qemu_pid = 0;
 		ms_debug("%s: no QEMU process found in this network namespace", m->name);
 		return;
 	}
-	ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
+	if (!ret)
+		ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
 	if (ret) {
 		/* -ESRCH: it exited meanwhile; its pid stays, for qemu_exited(). */
 		if (ret != -ESRCH) {
 			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
 			if (!m->unattributed_warned)
-				ms_warn("%s: listing QEMU's sockets (/proc/%d/fd): %s%s", m->name,
-					(int)m->qemu_pid, strerror(-ret),
+				ms_warn("%s: cannot see QEMU's sockets (pid %d) in /proc: %s%s",
+					m->name, (int)m->qemu_pid, strerror(-ret),
 					ret == -EACCES || ret == -EPERM
 					    ? "; QEMU runs as another user: the agent needs "
 					      "CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)"
