@@ -40,9 +40,9 @@ chmod 755 "$T_TMP"
 v_qemu_conf hv1 'user="libvirt-qemu"' 'group="kvm"' dynamic_ownership=1 ||
 	t_fail "hv1's libvirtd did not come back with user libvirt-qemu"
 v_guest ms-u 5
-qemu_user=$(ps -o user= -p "$(pgrep -f 'guest=ms-u' | head -n 1)")
-t_log "QEMU of ms-u runs as $qemu_user"
-[ "$qemu_user" = libvirt-qemu ] || t_fail "QEMU runs as '$qemu_user', not libvirt-qemu"
+qemu_uid=$(ps -o uid= -p "$(pgrep -f 'guest=ms-u' | head -n 1)" | tr -d ' ')
+t_log "QEMU of ms-u runs as uid $qemu_uid"
+[ "$qemu_uid" = "$(id -u libvirt-qemu)" ] || t_fail "QEMU runs as uid '$qemu_uid', not libvirt-qemu"
 
 conf=$T_TMP/agent.conf
 v_config "$conf" migration_ports=auto migration_aggregate_mbps=400 migration_max_mbps=400 migration_min_mbps=50
