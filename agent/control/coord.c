@@ -536,6 +536,25 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	 */
 	if (ms_virt_get_speed(c->virt, m->uuid, &current) == 0) {
 		bool inherited = m->speed_inherited;
+		__u64 now = now_ns();
+
+		/*
+		 * Post-copy starts with libvirt putting the pre-copy speed back
+		 * to its default, and the event that says post-copy runs comes
+		 * a moment later: libvirt's default where the agent's speed was
+		 * is a manager's lift only if it is still there a cycle later
+		 * and the migration is not in post-copy by then.
+		 */
+		if (current == MS_VIRT_SPEED_UNLIMITED && m->libvirt_speed_mibs &&
+		    m->libvirt_speed_mibs != MS_VIRT_SPEED_UNLIMITED && !m->manager_speed_held) {
+			if (!m->speed_default_seen_ns)
+				m->speed_default_seen_ns = now;
+			if (now - m->speed_default_seen_ns <
+			    (__u64)c->deps.cfg->cycle_ms * 1000000ULL)
+				return;
+		} else {
+			m->speed_default_seen_ns = 0;
+		}
 
 		mibs = ms_manager_speed(m, current, mibs, &noticed);
 		if (inherited)

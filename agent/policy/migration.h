@@ -117,6 +117,7 @@ struct ms_migration {
 	 * what was in force before, and a value it did not set: the manager's
 	 * ceiling from then on (0: lifted, left alone).
 	 */
+	__u64 speed_default_seen_ns; /* libvirt's default read where ours was: since when */
 	__u32 postcopy_speed_mibs;
 	__u32 postcopy_found_mibs;
 	bool postcopy_manager_held;

@@ -188,6 +188,7 @@ for mode in $MODES; do
 		;;
 	mgmt_cidr)
 		t_agent_stop "$T_AGENT_PID"
+		LOG=$T_TMP/agent-mgmt-cidr.log
 		a_agent_start "mgmt_cidrs=${LAB_HV1_IP%.*}.0/24"
 		a_mode mgmt_cidr
 		;;
@@ -206,5 +207,5 @@ done
 } | jq -c . >"$OUT" || t_fail "bad result JSON"
 t_log "$(cat "$OUT")"
 # The agent's log, for a test that wants to look further.
-[ -n "${ATTR_KEEP_LOG:-}" ] && cp "$LOG" "$ATTR_KEEP_LOG"
+[ -n "${ATTR_KEEP_LOG:-}" ] && cat "$T_TMP"/agent*.log >"$ATTR_KEEP_LOG"
 true
