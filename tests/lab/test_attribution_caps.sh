@@ -35,8 +35,18 @@ metric() {
 }
 _metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
 
-# QEMU as libvirt-qemu: it must reach the guest's image and serial file.
+# QEMU as libvirt-qemu: it must reach the guest's image and serial file, and
+# /dev/kvm as Debian's udev rule gives it (root:kvm 0660; this machine's
+# is root's alone), put back at the end.
 chmod 755 "$T_TMP"
+KVM_WAS=$(stat -c '%a %g' /dev/kvm)
+_caps_teardown() {
+	_v_teardown
+	chmod "${KVM_WAS% *}" /dev/kvm
+	chgrp "${KVM_WAS#* }" /dev/kvm
+}
+T_TEARDOWN=_caps_teardown
+chgrp kvm /dev/kvm && chmod 660 /dev/kvm || t_fail "cannot give group kvm /dev/kvm"
 v_qemu_conf hv1 'user="libvirt-qemu"' 'group="kvm"' dynamic_ownership=1 ||
 	t_fail "hv1's libvirtd did not come back with user libvirt-qemu"
 v_guest ms-u 5
