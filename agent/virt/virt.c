@@ -415,9 +415,12 @@ static void run_scan(struct worker *w, struct request *r)
 			 * failure (a busy job lock, a dead connection) says
 			 * nothing about its job: the scan is then incomplete, and
 			 * its caller must not take a missing job for an ended one.
+			 * The destination of an incoming migration has no stats to
+			 * give (libvirt 9.0: "available only on the source host"):
+			 * no outgoing job there either.
 			 */
 			if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID &&
-			    !incomplete) {
+			    code != VIR_ERR_OPERATION_UNSUPPORTED && !incomplete) {
 				snprintf(r->error, sizeof(r->error), "virDomainGetJobStats(%s): %s",
 					 name, last_error());
 				incomplete = true;
