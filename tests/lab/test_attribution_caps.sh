@@ -66,7 +66,7 @@ v_migrate_bg ms-u
 t_wait_log "$T_TMP/agent-a.log" "ms-u: flow .* in class mig:" 30 ||
 	t_fail "A: not attributed under the unit's capabilities: $(grep -i 'warn' "$T_TMP/agent-a.log" | tail -n 3)"
 wait "$T_LAST_PID" || t_fail "A: the migration failed: $(cat "$T_TMP/migrate-ms-u.log")"
-grep -q "cannot see QEMU.s sockets" "$T_TMP/agent-a.log" && t_fail "A: the agent could not list QEMU's sockets"
+grep -q "cannot see its QEMU.s sockets" "$T_TMP/agent-a.log" && t_fail "A: the agent could not list QEMU's sockets"
 t_log "A: attributed under $unit_caps"
 t_agent_stop "$T_AGENT_PID"
 v_migrate_home ms-u
@@ -77,12 +77,12 @@ t_agent_start "$conf" "$T_TMP/agent-b.log" || t_fail "B: the agent did not start
 t_wait_log "$T_TMP/agent-b.log" "libvirt: connected" 15 || t_fail "B: no libvirt connection"
 v_migrate_bg ms-u
 mig=$T_LAST_PID
-t_wait_log "$T_TMP/agent-b.log" "warn.*ms-u: cannot see QEMU.s sockets.*CAP_SYS_PTRACE" 30 ||
+t_wait_log "$T_TMP/agent-b.log" "warn.*ms-u: cannot see its QEMU.s sockets.*CAP_SYS_PTRACE" 30 ||
 	t_fail "B: no warning naming the missing capability"
 t_wait_until 20 _metric_is migshaper_unattributed_migrations '' 1 ||
 	t_fail "B: migshaper_unattributed_migrations is '$(metric migshaper_unattributed_migrations '')', want 1"
 errs=$(metric migshaper_errors_total 'kind="attribution"')
-t_log "B: unattributed_migrations 1, errors_total{kind=attribution} $errs; $(grep -m1 "ms-u: cannot see QEMU" "$T_TMP/agent-b.log" | sed 's/.*warn: //')"
+t_log "B: unattributed_migrations 1, errors_total{kind=attribution} $errs; $(grep -m1 "ms-u: cannot see its QEMU" "$T_TMP/agent-b.log" | sed 's/.*warn: //')"
 t_num_gt "${errs:-0}" 0 || t_fail "B: the attribution failures were not counted"
 grep -q "ms-u: flow .* in class mig:" "$T_TMP/agent-b.log" && t_fail "B: attributed without the capabilities?"
 wait "$mig" || t_fail "B: the migration failed: $(cat "$T_TMP/migrate-ms-u.log")"
