@@ -846,8 +846,8 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		if (ret != -ESRCH) {
 			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
 			if (!m->unattributed_warned)
-				ms_warn("%s: cannot see QEMU's sockets (pid %d) in /proc: %s%s",
-					m->name, (int)m->qemu_pid, strerror(-ret),
+				ms_warn("%s: cannot see its QEMU's sockets in /proc: %s%s", m->name,
+					strerror(-ret),
 					ret == -EACCES || ret == -EPERM
 					    ? "; QEMU runs as another user: the agent needs "
 					      "CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)"
