@@ -894,12 +894,14 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
  * connection to the destination's libvirtd (16509, or 16514 with TLS), a
  * management port, and would ride in the management class, uncapped. The
  * job's flags (its status XML) say whether it is tunnelled; libvirt opens a
- * connection to the destination for each peer-to-peer migration, so the
- * newest established one of libvirtd's to a libvirtd port that no other
- * migration holds is this one's, attributed like any stream until the job
- * ends. A non-tunnelled p2p migration's control connection stays management.
- * Two tunnelled migrations found in the same cycle could swap connections
- * (both are capped either way).
+ * connection to the destination for each peer-to-peer migration after its
+ * job started (which is when the agent finds it, by the status save), so the
+ * oldest of libvirtd's established connections to a libvirtd port opened
+ * since then that no migration holds is this one's (a p2p migration started
+ * after it opens a newer one), attributed like any stream until the job
+ * ends. A migration found late (its connection older than the job's first
+ * sight: an agent restart) takes the newest. A non-tunnelled p2p
+ * migration's control connection stays management.
  */
 static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 {
@@ -914,6 +916,19 @@ static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 		c->libvirtd_pid = 0;
 		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
 			return;
+	}
+	if (!m->tunnel_floor_set) {
+		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
+					MS_LIBVIRTD_TLS_PORT, &conns, &n);
+		if (ret)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if (conns[i].inode > m->tunnel_inode_floor)
+				m->tunnel_inode_floor = conns[i].inode;
+		m->tunnel_floor_set = true;
+		free(conns);
+		conns = NULL;
+		n = 0;
 	}
 	if (!m->tunnel_known) {
 		ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
@@ -951,11 +966,14 @@ static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
 		    flow_attributed(c, &k->key))
 			continue;
-		/* Socket inodes grow with creation: the highest is the newest. */
-		if (!best || k->inode > best->inode)
+		/* Socket inodes grow with creation. */
+		if (k->inode > m->tunnel_inode_floor
+			? !best || best->inode <= m->tunnel_inode_floor || k->inode < best->inode
+			: !best || (best->inode <= m->tunnel_inode_floor && k->inode > best->inode))
 			best = &conns[i];
 	}
-	if (!best)
+	/* Only older connections: take the newest once the migration moves data. */
+	if (!best || (best->inode <= m->tunnel_inode_floor && !m->stats.mem_processed_bytes))
 		goto out;
 	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
 		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;

@@ -97,6 +97,9 @@ struct ms_migration {
 	 */
 	bool tunnel_known;
 	bool tunnelled;
+	/* libvirtd's newest connection to a libvirtd port when the job was found. */
+	bool tunnel_floor_set;
+	__u32 tunnel_inode_floor;
 	/* Data moves and no connection is attributed: warned once. */
 	bool unattributed_warned;
 	/*
