@@ -33,14 +33,16 @@ void ms_uuid_format(const unsigned char *uuid, char out[37])
 	out[o] = '\0';
 }
 
-static bool same_netns(int proc_fd, const char *pid_dir, const struct stat *own)
+/* 1 in our network namespace, 0 in another, -errno when we may not look (another user's). */
+static int same_netns(int proc_fd, const char *pid_dir, const struct stat *own)
 {
 	char path[64];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%.10s/ns/net", pid_dir);
-	return fstatat(proc_fd, path, &st, 0) == 0 && st.st_ino == own->st_ino &&
-	       st.st_dev == own->st_dev;
+	if (fstatat(proc_fd, path, &st, 0) < 0)
+		return errno == EACCES || errno == EPERM ? -errno : 0;
+	return st.st_ino == own->st_ino && st.st_dev == own->st_dev;
 }
 
 /* True when the NUL-separated cmdline has "-uuid" followed by uuid_text. */
@@ -80,7 +82,7 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
 	}
 	while ((de = readdir(proc))) {
 		ssize_t n;
-		int fd;
+		int fd, same;
 
 		/* A pid has at most 10 digits; anything longer is not a process. */
 		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
@@ -94,8 +96,13 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
-		if (!cmdline_has_uuid(buf, (size_t)n, uuid_text) ||
-		    !same_netns(proc_fd, de->d_name, &own_ns))
+		if (!cmdline_has_uuid(buf, (size_t)n, uuid_text))
+			continue;
+		same = same_netns(proc_fd, de->d_name, &own_ns);
+		/* The domain's QEMU, but we may not see its namespace: say so, not "none". */
+		if (same < 0)
+			ret = same;
+		if (same <= 0)
 			continue;
 		*pid = (pid_t)strtol(de->d_name, NULL, 10);
 		ret = 0;
@@ -103,6 +110,48 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
 	}
 out:
 	free(buf);
+	closedir(proc);
+	return ret;
+}
+
+int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
+{
+	char path[64], comm[32];
+	struct stat own_ns;
+	struct dirent *de;
+	int proc_fd, ret = -ESRCH;
+	DIR *proc;
+
+	if (stat("/proc/self/ns/net", &own_ns) < 0)
+		return -errno;
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	proc_fd = dirfd(proc);
+	while (ret == -ESRCH && (de = readdir(proc))) {
+		ssize_t n;
+		int fd;
+
+		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
+			continue;
+		snprintf(path, sizeof(path), "%.10s/comm", de->d_name);
+		fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		for (size_t i = 0; comms[i]; i++) {
+			if (strcmp(comm, comms[i]) || same_netns(proc_fd, de->d_name, &own_ns) != 1)
+				continue;
+			*pid = (pid_t)strtol(de->d_name, NULL, 10);
+			ret = 0;
+			break;
+		}
+	}
 	closedir(proc);
 	return ret;
 }

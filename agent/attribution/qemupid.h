@@ -17,10 +17,21 @@
 
 #include "sockdiag.h"
 
-/* 0 and *pid, -ESRCH when no such process, or -errno. */
+/*
+ * 0 and *pid, -ESRCH when no such process, -EACCES when the domain's QEMU
+ * runs as another user and the agent may not see its network namespace
+ * (no CAP_SYS_PTRACE), or -errno.
+ */
 int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid);
 /* Formats a 16-byte UUID as libvirt does (36 characters plus NUL). */
 void ms_uuid_format(const unsigned char *uuid, char out[37]);
+
+/*
+ * The first process in the agent's network namespace whose name (comm) is
+ * one of comms (NULL-terminated), e.g. the libvirt daemon of this host.
+ * 0 and *pid, -ESRCH when there is none, or -errno.
+ */
+int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid);
 
 /*
  * The socket inodes among the open files of process pid (all its threads

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "qemuconf.h"
 #include "file.h"
 #include "policy.h"
 
@@ -65,9 +66,10 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
 	memcpy(cfg->mgmt_ports, default_mgmt_ports, sizeof(default_mgmt_ports));
-	/* libvirt's migration_port_min/max defaults. */
-	cfg->migration_port_min = 49152;
-	cfg->migration_port_max = 49215;
+	/* libvirt's own range, from its qemu.conf; its defaults until resolved. */
+	cfg->migration_ports_auto = true;
+	cfg->migration_port_min = MS_QEMU_CONF_PORT_MIN;
+	cfg->migration_port_max = MS_QEMU_CONF_PORT_MAX;
 	cfg->peer_port = MS_PEER_DEFAULT_PORT;
 }
 
@@ -328,6 +330,10 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	size_t lo_len = dash ? (size_t)(dash - value) : strlen(value);
 	__u64 lo, hi;
 
+	if (strcmp(value, "auto") == 0) {
+		cfg->migration_ports_auto = true;
+		return 0;
+	}
 	if (lo_len == 0 || lo_len >= sizeof(lo_text) ||
 	    (dash && (strlen(dash + 1) == 0 || strlen(dash + 1) >= sizeof(hi_text))))
 		goto malformed;
@@ -350,11 +356,13 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	}
 	cfg->migration_port_min = (__u16)lo;
 	cfg->migration_port_max = (__u16)hi;
+	cfg->migration_ports_auto = false;
 	return 0;
 
 malformed:
 	set_err(err, err_len,
-		"migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535)", value);
+		"migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535, or auto)",
+		value);
 	return -EINVAL;
 }
 
@@ -527,9 +535,9 @@ const struct ms_config_key ms_config_keys[] = {
      .type = MS_KEY_PORT_RANGE,
      .offset = CFG_OFF(migration_port_min),
      .unit = "",
-     .allowed = "MIN-MAX, 1-65535",
+     .allowed = "MIN-MAX, 1-65535, or auto",
      .knob = true,
-     .help = "libvirt's migration_port_min-migration_port_max"},
+     .help = "auto: libvirt's migration_port_min-max from its qemu.conf"},
     {.name = "policy",
      .type = MS_KEY_POLICY,
      .offset = CFG_OFF(policy),
@@ -872,7 +880,10 @@ void ms_config_key_show(const struct ms_config_key *key, const struct ms_config 
 			fprintf(out, "%s%u", i ? "," : "", cfg->mgmt_ports[i]);
 		return;
 	case MS_KEY_PORT_RANGE:
-		fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
+		if (cfg->migration_ports_auto)
+			fputs("auto", out);
+		else
+			fprintf(out, "%u-%u", cfg->migration_port_min, cfg->migration_port_max);
 		return;
 	case MS_KEY_LISTENS:
 		if (!cfg->n_peer_listen)
@@ -1141,6 +1152,20 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	ret = ms_config_check_rates(&r, err, err_len);
 	if (ret)
 		return ret;
+	if (r.migration_ports_auto) {
+		char path[128], why[MS_CONFIG_ERR_LEN];
+
+		ret = ms_qemu_conf_migration_ports(&r.migration_port_min, &r.migration_port_max,
+						   path, sizeof(path), why, sizeof(why));
+		if (ret) {
+			set_err(err, err_len, "migration_ports: auto, but libvirt's qemu.conf: %s",
+				why);
+			return ret;
+		}
+		r.migration_ports_auto = false;
+		ms_debug("migration_ports: auto: %u-%u from %s", r.migration_port_min,
+			 r.migration_port_max, path);
+	}
 	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
 		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
 			set_err(err, err_len,

@@ -83,6 +83,13 @@ struct ms_config {
 	size_t n_peer_listen;
 	char peer_listen[MS_PEER_LISTEN_MAX][64];
 	__u16 peer_port;
+	/*
+	 * migration_ports = auto: the range is libvirt's (qemu.conf,
+	 * qemuconf.h), read when the configuration is resolved (start-up,
+	 * SIGHUP, knob writes). Cleared in the resolved configuration, which
+	 * holds the range read.
+	 */
+	bool migration_ports_auto;
 };
 
 void ms_config_init(struct ms_config *cfg);

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "peerclient.h"
 #include "policy.h"
+#include "qemuconf.h"
 #include "qemupid.h"
 #include "sockdiag.h"
 #include "virt.h"
@@ -77,7 +78,15 @@ struct ms_coord {
 	unsigned int cycles_since_dump;
 	struct retired_job retired[MS_MAX_MIGRATIONS];
 	size_t next_retired;
+	/* The libvirt daemon (tunnelled migrations ride in its connections); 0: not found. */
+	pid_t libvirtd_pid;
+	/* Outgoing migrations moving data with no connection attributed, at the last cycle. */
+	__u32 unattributed_migrations;
 };
+
+/* libvirtd's ports: a tunnelled migration's stream rides in a connection to one of them. */
+#define MS_LIBVIRTD_TCP_PORT 16509
+#define MS_LIBVIRTD_TLS_PORT 16514
 
 static __u64 now_ns(void)
 {
@@ -204,6 +213,17 @@ static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool dow
 			ms_info("%s: libvirt migration speed put back to %u MiB/s", m->name, mibs);
 	} else if (mibs) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	}
+	if (m->postcopy_speed_mibs && !m->postcopy_manager_held) {
+		__u32 found =
+		    m->postcopy_found_mibs == MS_VIRT_SPEED_UNLIMITED ? 0 : m->postcopy_found_mibs;
+
+		if (ms_virt_set_postcopy_speed(c->virt, m->uuid, found) == 0) {
+			m->postcopy_speed_mibs = 0;
+			ms_info("%s: post-copy bandwidth put back", m->name);
+		} else {
+			c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		}
 	}
 	if (ms && ms_virt_set_max_downtime(c->virt, m->uuid, ms) == 0) {
 		m->max_downtime_ms = ms;
@@ -448,6 +468,52 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 		(unsigned long long)ms_bps_to_mbps(ceil_bps));
 }
 
+/*
+ * In post-copy QEMU sends at its post-copy bandwidth, and the pre-copy speed
+ * reads as libvirt's saturated default: the allocation goes to the post-copy
+ * bandwidth, with the same rule for what the manager holds (a value the
+ * agent did not set is a ceiling; lifted to no limit, it is left alone).
+ */
+static void apply_postcopy_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
+{
+	__u32 current, ceiling = ms_manager_speed_ceiling(m);
+
+	if (ms_virt_get_postcopy_speed(c->virt, m->uuid, &current)) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		return;
+	}
+	if (!m->postcopy_speed_mibs && !m->postcopy_found_mibs)
+		m->postcopy_found_mibs = current ? current : MS_VIRT_SPEED_UNLIMITED;
+	if ((m->postcopy_speed_mibs && current != m->postcopy_speed_mibs) ||
+	    (!m->postcopy_speed_mibs && current && !m->postcopy_manager_held)) {
+		if (!m->postcopy_manager_held || m->postcopy_manager_mibs != current)
+			ms_info("%s: post-copy bandwidth %u MiB/s was set by its manager%s",
+				m->name, current,
+				current ? ": a ceiling from now on" : ": left alone");
+		m->postcopy_manager_held = true;
+		m->postcopy_manager_mibs = current;
+		m->postcopy_speed_mibs = current;
+	}
+	if (m->postcopy_manager_held) {
+		if (!m->postcopy_manager_mibs)
+			return;
+		if (!ceiling || m->postcopy_manager_mibs < ceiling)
+			ceiling = m->postcopy_manager_mibs;
+	}
+	if (ceiling && mibs > ceiling)
+		mibs = ceiling;
+	if (current == mibs) {
+		m->postcopy_speed_mibs = mibs;
+		return;
+	}
+	if (ms_virt_set_postcopy_speed(c->virt, m->uuid, mibs)) {
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+		return;
+	}
+	m->postcopy_speed_mibs = mibs;
+	ms_info("%s: libvirt post-copy bandwidth %u MiB/s", m->name, mibs);
+}
+
 static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 {
 	__u32 current;
@@ -455,6 +521,10 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 
 	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
 		return;
+	if (m->in_postcopy) {
+		apply_postcopy_speed(c, m, mibs);
+		return;
+	}
 	/*
 	 * libvirt applies the migration's own bandwidth (virsh migrate
 	 * --bandwidth, Nova's first speed) when its perform phase starts:
@@ -472,6 +542,25 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	 */
 	if (ms_virt_get_speed(c->virt, m->uuid, &current) == 0) {
 		bool inherited = m->speed_inherited;
+		__u64 now = now_ns();
+
+		/*
+		 * Post-copy starts with libvirt putting the pre-copy speed back
+		 * to its default, and the event that says post-copy runs comes
+		 * a moment later: libvirt's default where the agent's speed was
+		 * is a manager's lift only if it is still there a cycle later
+		 * and the migration is not in post-copy by then.
+		 */
+		if (current == MS_VIRT_SPEED_UNLIMITED && m->libvirt_speed_mibs &&
+		    m->libvirt_speed_mibs != MS_VIRT_SPEED_UNLIMITED && !m->manager_speed_held) {
+			if (!m->speed_default_seen_ns)
+				m->speed_default_seen_ns = now;
+			if (now - m->speed_default_seen_ns <
+			    (__u64)c->deps.cfg->cycle_ms * 1000000ULL)
+				return;
+		} else {
+			m->speed_default_seen_ns = 0;
+		}
 
 		mibs = ms_manager_speed(m, current, mibs, &noticed);
 		if (inherited)
@@ -823,17 +912,26 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 	 */
 	if (qemu_exited(m))
 		return;
-	if (!m->qemu_pid && ms_qemu_pid_find(m->uuid, &m->qemu_pid)) {
+	ret = m->qemu_pid ? 0 : ms_qemu_pid_find(m->uuid, &m->qemu_pid);
+	if (ret == -ESRCH) {
 		m->qemu_pid = 0;
 		ms_debug("%s: no QEMU process found in this network namespace", m->name);
 		return;
 	}
-	ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
+	if (!ret)
+		ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
 	if (ret) {
 		/* -ESRCH: it exited meanwhile; its pid stays, for qemu_exited(). */
 		if (ret != -ESRCH) {
 			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-			ms_warn("%s: listing QEMU's sockets: %s", m->name, strerror(-ret));
+			if (!m->unattributed_warned)
+				ms_warn("%s: cannot see its QEMU's sockets in /proc: %s%s", m->name,
+					strerror(-ret),
+					ret == -EACCES || ret == -EPERM
+					    ? "; QEMU runs as another user: the agent needs "
+					      "CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)"
+					    : "");
+			m->unattributed_warned = true;
 		}
 		return;
 	}
@@ -867,6 +965,152 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		}
 	}
 	free(inodes);
+}
+
+/*
+ * A tunnelled migration (VIR_MIGRATE_TUNNELLED, virsh migrate --p2p
+ * --tunnelled) hands QEMU a pipe: the stream goes out in libvirtd's own
+ * connection to the destination's libvirtd (16509, or 16514 with TLS), a
+ * management port, and would ride in the management class, uncapped. The
+ * job's flags (its status XML) say whether it is tunnelled; libvirt opens a
+ * connection to the destination for each peer-to-peer migration after its
+ * job started (which is when the agent finds it, by the status save), so the
+ * oldest of libvirtd's established connections to a libvirtd port opened
+ * since then that no migration holds is this one's (a p2p migration started
+ * after it opens a newer one), attributed like any stream until the job
+ * ends. A migration found late (its connection older than the job's first
+ * sight: an agent restart) takes the newest. A non-tunnelled p2p
+ * migration's control connection stays management.
+ */
+static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
+{
+	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
+	char flow[MS_FLOW_KEY_STRLEN], cls[32];
+	struct ms_tcp_conn *conns = NULL, *best = NULL;
+	unsigned long flags = 0;
+	size_t n = 0;
+	int ret;
+
+	if (!c->libvirtd_pid || kill(c->libvirtd_pid, 0) < 0) {
+		c->libvirtd_pid = 0;
+		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
+			return;
+	}
+	if (!m->tunnel_floor_set) {
+		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
+					MS_LIBVIRTD_TLS_PORT, &conns, &n);
+		if (ret)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if (conns[i].inode > m->tunnel_inode_floor)
+				m->tunnel_inode_floor = conns[i].inode;
+		m->tunnel_floor_set = true;
+		free(conns);
+		conns = NULL;
+		n = 0;
+	}
+	if (!m->tunnel_known) {
+		ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
+		if (ret) {
+			if (ret != -ENOENT)
+				ms_debug("%s: reading the job's flags: %s", m->name,
+					 strerror(-ret));
+			return;
+		}
+		m->tunnel_known = true;
+		m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
+		if (m->tunnelled)
+			ms_info("%s: tunnelled migration: its stream rides in libvirtd's "
+				"connection to the destination",
+				m->name);
+	}
+	if (!m->tunnelled)
+		return;
+	for (size_t i = 0; i < m->n_flows; i++)
+		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
+		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
+			return;
+	ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
+				MS_LIBVIRTD_TLS_PORT, &conns, &n);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
+		ms_warn("%s: listing libvirtd's connections: %s", m->name, strerror(-ret));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_tcp_conn *k = &conns[i];
+
+		if (k->state != TCP_ESTABLISHED ||
+		    (k->key.dport != MS_LIBVIRTD_TCP_PORT &&
+		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
+		    flow_attributed(c, &k->key))
+			continue;
+		/* Socket inodes grow with creation. */
+		if (k->inode > m->tunnel_inode_floor
+			? !best || best->inode <= m->tunnel_inode_floor || k->inode < best->inode
+			: !best || (best->inode <= m->tunnel_inode_floor && k->inode > best->inode))
+			best = &conns[i];
+	}
+	/* Only older connections: take the newest once the migration moves data. */
+	if (!best || (best->inode <= m->tunnel_inode_floor && !m->stats.mem_processed_bytes))
+		goto out;
+	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
+		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
+		goto out;
+	}
+	ret = ms_dataplane_flow_add(c->deps.dp, &best->key, &val);
+	if (!ret)
+		ret = ms_mig_flow_add(m, &best->key);
+	if (ms_flow_key_format(&best->key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "?");
+	class_name(m, cls, sizeof(cls));
+	if (ret) {
+		c->errors[MS_METRICS_ERR_BPF]++;
+		ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
+	} else {
+		ms_info("%s: tunnel %s (libvirtd) in class %s", m->name, flow, cls);
+	}
+out:
+	free(conns);
+}
+
+/*
+ * A migration that moves data with none of its connections attributed runs
+ * in the unattributed class, capped by no allocation of its own: counted,
+ * and warned about once with what is known of the cause.
+ */
+static void check_unattributed(struct ms_coord *c)
+{
+	__u32 n = 0;
+
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (!m->used || m->dir != MS_MIG_OUTGOING || m->state != MS_MIG_ACTIVE ||
+		    m->n_flows || (!m->stats.mem_processed_bytes && !m->stats.iteration) ||
+		    m->in_switchover)
+			continue;
+		n++;
+		if (m->unattributed_warned)
+			continue;
+		m->unattributed_warned = true;
+		ms_warn("%s: migration moving data but none of its connections is attributed: it "
+			"is not shaped as a migration (QEMU pid %d; see migshaper_errors_total"
+			"{kind=\"attribution\"} and the log above)",
+			m->name, (int)m->qemu_pid);
+	}
+	c->unattributed_migrations = n;
+}
+
+__u32 ms_coord_unattributed_migrations(const struct ms_coord *c)
+{
+	return c->unattributed_migrations;
+}
+
+bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key)
+{
+	return flow_attributed(coord, key);
 }
 
 /*
@@ -912,6 +1156,13 @@ static void attribute_all(struct ms_coord *c)
 
 	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
 		return;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct ms_migration *m = &c->table.entries[i];
+
+		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
+		    m->class_rate_bps && (!m->tunnel_known || m->tunnelled))
+			attribute_tunnel(c, m);
+	}
 	if (!attribution_due(c)) {
 		c->cycles_since_dump++;
 		return;
@@ -986,6 +1237,7 @@ void ms_coord_cycle(struct ms_coord *c)
 	check_evictions(c);
 	attribute_all(c);
 	ask_peers(c);
+	check_unattributed(c);
 }
 
 void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
@@ -1055,9 +1307,13 @@ static void on_disconnected(void *ctx)
 static void on_event(void *ctx, const struct ms_virt_event *ev)
 {
 	struct ms_coord *c = ctx;
-	struct ms_migration *m = ms_mig_find(&c->table, ev->uuid);
+	struct ms_migration *m = ev->uuid ? ms_mig_find(&c->table, ev->uuid) : NULL;
 
 	switch (ev->kind) {
+	case MS_VIRT_EV_STATUS_SAVED:
+		/* A job found before its stream starts is attributed before a byte leaks. */
+		ms_coord_cycle(c);
+		return;
 	case MS_VIRT_EV_LIFECYCLE:
 		if (ev->detail == VIR_DOMAIN_EVENT_SUSPENDED &&
 		    ev->sub == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) {

@@ -115,4 +115,13 @@ void ms_coord_restore_speeds(struct ms_coord *c);
 void ms_coord_release(struct ms_coord *c);
 void ms_coord_free(struct ms_coord *c);
 
+/* Outgoing migrations moving data with none of their connections attributed. */
+__u32 ms_coord_unattributed_migrations(const struct ms_coord *c);
+/*
+ * Whether key is one of a migration's attributed connections (coord is a
+ * struct ms_coord): a tunnelled migration's libvirtd connection is on a
+ * management port but is no management (mgmthealth.h).
+ */
+bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key);
+
 #endif /* MS_COORD_H */

@@ -31,6 +31,8 @@ struct ms_mgmt_tracker {
 	__u32 rtts[MS_MGMT_MAX_CONNS];
 	__u32 n_rtts;
 	__u32 untracked;
+	ms_mgmt_exclude_fn exclude;
+	void *exclude_ctx;
 };
 
 int ms_mgmt_tracker_new(struct ms_mgmt_tracker **out)
@@ -46,6 +48,12 @@ int ms_mgmt_tracker_new(struct ms_mgmt_tracker **out)
 void ms_mgmt_tracker_free(struct ms_mgmt_tracker *t)
 {
 	free(t);
+}
+
+void ms_mgmt_tracker_set_exclude(struct ms_mgmt_tracker *t, ms_mgmt_exclude_fn exclude, void *ctx)
+{
+	t->exclude = exclude;
+	t->exclude_ctx = ctx;
 }
 
 static bool port_is_mgmt(const struct ms_config *cfg, __u16 port)
@@ -213,7 +221,8 @@ static int on_conn(void *ctx, const struct ms_tcp_conn *conn)
 {
 	struct read_ctx *rc = ctx;
 
-	if (ms_mgmt_is_mgmt(rc->cfg, &conn->key))
+	if (ms_mgmt_is_mgmt(rc->cfg, &conn->key) &&
+	    !(rc->t->exclude && rc->t->exclude(rc->t->exclude_ctx, &conn->key)))
 		ms_mgmt_tracker_add(rc->t, conn);
 	return 0;
 }

@@ -69,6 +69,15 @@ struct ms_mgmt_tracker;
 int ms_mgmt_tracker_new(struct ms_mgmt_tracker **out);
 void ms_mgmt_tracker_free(struct ms_mgmt_tracker *t);
 
+/*
+ * Connections on a management port that are a migration's (a tunnelled
+ * migration's libvirtd connection carries the whole stream, and its RTT and
+ * retransmits say nothing about management): exclude returns true for them
+ * and ms_mgmt_health_read() leaves them out.
+ */
+typedef bool (*ms_mgmt_exclude_fn)(void *ctx, const struct ms_flow_key *key);
+void ms_mgmt_tracker_set_exclude(struct ms_mgmt_tracker *t, ms_mgmt_exclude_fn exclude, void *ctx);
+
 /* True if conn (egress orientation, IPv4-mapped) is a management connection. */
 bool ms_mgmt_is_mgmt(const struct ms_config *cfg, const struct ms_flow_key *key);
 

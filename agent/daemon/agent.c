@@ -182,6 +182,8 @@ int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 	ret = ms_coord_new(&deps, &a->coord);
 	if (ret)
 		return ret;
+	if (a->mgmt_tracker)
+		ms_mgmt_tracker_set_exclude(a->mgmt_tracker, ms_coord_flow_is_migration, a->coord);
 	/* Before libvirt: its first scan must find the adopted migrations in the table. */
 	for (size_t i = 0; prev && i < prev->n_migs; i++) {
 		adopted[i].uuid = prev->migs[i].uuid;

@@ -595,6 +595,11 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	struct family unattr = {"migshaper_unattributed_flows_total", "counter",
 				"Migration-port flows seen that no migration could be found for.",
 				false};
+	struct family unattr_migs = {
+	    "migshaper_unattributed_migrations", "gauge",
+	    "Outgoing migrations moving data with none of their connections attributed: not "
+	    "shaped as migrations (see migshaper_errors_total{kind=\"attribution\"}).",
+	    false};
 	struct family evicted = {
 	    "migshaper_flows_evicted_total", "counter",
 	    "Migration flows the full flow map evicted; each is attributed again.", false};
@@ -619,6 +624,7 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	if (s->link_bps)
 		sample_double(b, &link, NULL, 0, nic, NLABELS(nic), (double)s->link_bps / 8.0);
 	sample_u64(b, &unattr, NULL, 0, nic, NLABELS(nic), s->unattributed_flows_total);
+	sample_u64(b, &unattr_migs, NULL, 0, nic, NLABELS(nic), s->unattributed_migrations);
 	sample_u64(b, &evicted, NULL, 0, nic, NLABELS(nic), s->flows_evicted_total);
 	sample_u64(b, &tree, NULL, 0, nic, NLABELS(nic), s->tree_in_place ? 1 : 0);
 	sample_u64(b, &reasserts, NULL, 0, nic, NLABELS(nic), s->root_reasserts_total);

@@ -34,7 +34,8 @@
  *   management and link:
  *     migshaper_mgmt_rtt_seconds, migshaper_mgmt_retransmits_total,
  *     migshaper_effective_aggregate_bytes_per_second,
- *     migshaper_link_bytes_per_second, migshaper_unattributed_flows_total
+ *     migshaper_link_bytes_per_second, migshaper_unattributed_flows_total,
+ *     migshaper_unattributed_migrations (gauge)
  *   agent:
  *     migshaper_libvirt_connected, migshaper_libvirt_reconnects_total,
  *     migshaper_cycle_duration_seconds, migshaper_errors_total{kind},
@@ -152,6 +153,8 @@ struct ms_metrics_snapshot {
 	__u64 effective_aggregate_bps; /* bits per second; 0: unknown */
 	__u64 link_bps;		       /* bits per second; 0: unknown */
 	__u64 unattributed_flows_total;
+	/* Outgoing migrations moving data with no connection attributed (coord.h). */
+	__u32 unattributed_migrations;
 	/* Flow-map entries of migrations the LRU evicted (then re-attributed). */
 	__u64 flows_evicted_total;
 	/* Times a table limit refused an entry, by enum ms_metrics_limit. */

@@ -91,6 +91,18 @@ struct ms_migration {
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
+	 * Tunnelled (VIR_MIGRATE_TUNNELLED): the stream rides in libvirtd's
+	 * connection to the destination's libvirtd, attributed to this class
+	 * (agent/control/coord.c). tunnel_known: the flags were read.
+	 */
+	bool tunnel_known;
+	bool tunnelled;
+	/* libvirtd's newest connection to a libvirtd port when the job was found. */
+	bool tunnel_floor_set;
+	__u32 tunnel_inode_floor;
+	/* Data moves and no connection is attributed: warned once. */
+	bool unattributed_warned;
+	/*
 	 * What the manager holds (oVirt's engine and vdsm, Nova, KubeVirt):
 	 * values read back from libvirt that the agent did not set. They are
 	 * limits from then on, never errors to undo (agent/control/manager.h).
@@ -103,6 +115,16 @@ struct ms_migration {
 	bool speed_inherited;	 /* adopted: the speed in force is a previous agent's */
 	__u32 speed_found_mibs;	 /* libvirt's speed before the agent set any; 0: not read */
 	__u32 downtime_found_ms; /* the max downtime before the agent set any; 0: not read */
+	/*
+	 * Post-copy bandwidth (virt.h): what the agent last set (0: none),
+	 * what was in force before, and a value it did not set: the manager's
+	 * ceiling from then on (0: lifted, left alone).
+	 */
+	__u64 speed_default_seen_ns; /* libvirt's default read where ours was: since when */
+	__u32 postcopy_speed_mibs;
+	__u32 postcopy_found_mibs;
+	bool postcopy_manager_held;
+	__u32 postcopy_manager_mibs;
 	int advised_action;	 /* escalation = advise: the last action not carried out */
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;

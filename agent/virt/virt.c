@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "qemuconf.h"
 #include "virt.h"
 
 #define MS_VIRT_BACKOFF_MIN_MS	     1000
@@ -102,6 +104,8 @@ struct request {
 	unsigned char uuid[VIR_UUID_BUFLEN];
 	bool completed;
 	__u32 arg;
+	/* OP_SET_SPEED, OP_GET_SPEED: VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY or 0. */
+	unsigned int speed_flags;
 	struct timespec started;
 	int ret;
 	struct ms_job_stats stats;
@@ -164,6 +168,13 @@ struct ms_virt {
 	__u64 reconnects;
 	__u64 connects;
 	__u64 timeouts;
+	/*
+	 * inotify on the local daemon's domain status directory: libvirt saves
+	 * a domain's status when a migration job starts and at each of its
+	 * phases, before QEMU sends a byte; -1 without inotify.
+	 */
+	int status_fd;
+	int status_wd;
 };
 
 static const char *last_error(void)
@@ -404,9 +415,12 @@ static void run_scan(struct worker *w, struct request *r)
 			 * failure (a busy job lock, a dead connection) says
 			 * nothing about its job: the scan is then incomplete, and
 			 * its caller must not take a missing job for an ended one.
+			 * The destination of an incoming migration has no stats to
+			 * give (libvirt 9.0: "available only on the source host"):
+			 * no outgoing job there either.
 			 */
 			if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID &&
-			    !incomplete) {
+			    code != VIR_ERR_OPERATION_UNSUPPORTED && !incomplete) {
 				snprintf(r->error, sizeof(r->error), "virDomainGetJobStats(%s): %s",
 					 name, last_error());
 				incomplete = true;
@@ -483,10 +497,10 @@ static void run_domain_call(struct worker *w, struct request *r)
 						 r->arg == MS_VIRT_SPEED_UNLIMITED
 							 ? MS_VIRT_LIBVIRT_SPEED_MAX_MIBS
 							 : r->arg,
-						 0);
+						 r->speed_flags);
 		break;
 	case OP_GET_SPEED:
-		rc = virDomainMigrateGetMaxSpeed(dom, &bw, 0);
+		rc = virDomainMigrateGetMaxSpeed(dom, &bw, r->speed_flags);
 		if (rc == 0)
 			r->mibs = bw > 0xffffffffUL ? 0xffffffffU : (__u32)bw;
 		break;
@@ -647,6 +661,52 @@ static void connect_now(struct ms_virt *v)
 }
 
 /*
+ * Follows the status directory of the libvirt daemon on this host (found in
+ * the agent's network namespace, seen through its /proc/<pid>/root): a
+ * remote URI's daemon, or none found, leaves only the events and scans.
+ */
+static void watch_status(struct ms_virt *v)
+{
+	char path[64];
+	pid_t pid;
+
+	if (v->status_fd < 0 || ms_libvirt_daemon_pid(&pid))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/root/run/libvirt/qemu", (int)pid);
+	if (v->status_wd >= 0)
+		inotify_rm_watch(v->status_fd, v->status_wd);
+	v->status_wd = inotify_add_watch(v->status_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE);
+	if (v->status_wd < 0)
+		ms_debug("libvirt: not following %s: %s", path, strerror(errno));
+}
+
+static int on_status(void *ctx, uint32_t events)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct ms_virt *v = ctx;
+	bool saved = false;
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(v->status_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ie = (const struct inotify_event *)p;
+			size_t len = ie->len ? strlen(ie->name) : 0;
+
+			if (len > 4 && strcmp(ie->name + len - 4, ".xml") == 0)
+				saved = true;
+			p += sizeof(*ie) + ie->len;
+		}
+	}
+	if (saved && usable(v)) {
+		const struct ms_virt_event ev = {.kind = MS_VIRT_EV_STATUS_SAVED};
+
+		v->ops->event(v->ctx, &ev);
+	}
+	return 0;
+}
+
+/*
  * Brings the loop's view in line with the thread's: a finished request, a
  * connection that died. Runs on the loop's thread whenever the thread kicks,
  * outside any call.
@@ -715,8 +775,10 @@ static int on_worker(void *ctx, uint32_t events)
 		connect_now(v);
 	if (usable(v) != v->announced_up) {
 		v->announced_up = usable(v);
-		if (v->announced_up)
+		if (v->announced_up) {
+			watch_status(v);
 			v->ops->connected(v->ctx);
+		}
 		else
 			v->ops->disconnected(v->ctx);
 	}
@@ -819,14 +881,25 @@ int ms_virt_open(struct ms_loop *loop, const char *uri, const struct ms_virt_ops
 	ret = ms_loop_add(loop, w->done_fd, EPOLLIN, on_worker, v);
 	if (ret)
 		goto err_timer;
+	/* Optional: without it, migrations are found by events and scans alone. */
+	v->status_wd = -1;
+	v->status_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (v->status_fd >= 0 && ms_loop_add(loop, v->status_fd, EPOLLIN, on_status, v)) {
+		close(v->status_fd);
+		v->status_fd = -1;
+	}
 	ret = -pthread_create(&w->thread, NULL, worker_main, w);
 	if (ret)
-		goto err_worker;
+		goto err_status;
 	virSetErrorFunc(NULL, quiet_error_handler);
 	connect_now(v);
 	*out = v;
 	return 0;
-err_worker:
+err_status:
+	if (v->status_fd >= 0) {
+		ms_loop_del(loop, v->status_fd);
+		close(v->status_fd);
+	}
 	ms_loop_del(loop, w->done_fd);
 err_timer:
 	ms_loop_del(loop, v->timer_fd);
@@ -854,6 +927,10 @@ void ms_virt_close(struct ms_virt *v)
 	ms_loop_del(v->loop, w->done_fd);
 	ms_loop_del(v->loop, v->timer_fd);
 	close(v->timer_fd);
+	if (v->status_fd >= 0) {
+		ms_loop_del(v->loop, v->status_fd);
+		close(v->status_fd);
+	}
 	/* Events still queued on the loop's side find no one to tell. */
 	w->v = NULL;
 	pthread_mutex_lock(&w->lock);
@@ -961,6 +1038,28 @@ int ms_virt_set_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs)
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
 {
 	struct request r = { .op = OP_GET_SPEED };
+	int ret;
+
+	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
+	ret = call(v, &r);
+	if (!ret)
+		*mibs = r.mibs;
+	return ret;
+}
+
+int ms_virt_set_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs)
+{
+	struct request r = { .op = OP_SET_SPEED, .arg = mibs,
+			     .speed_flags = VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY };
+
+	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);
+	return call(v, &r);
+}
+
+int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
+{
+	struct request r = { .op = OP_GET_SPEED,
+			     .speed_flags = VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY };
 	int ret;
 
 	memcpy(r.uuid, uuid, VIR_UUID_BUFLEN);

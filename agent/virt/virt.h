@@ -22,6 +22,12 @@ enum ms_virt_event_kind {
 	MS_VIRT_EV_LIFECYCLE,     /* detail: the lifecycle event, sub: its detail */
 	MS_VIRT_EV_ITERATION,     /* detail: the iteration number */
 	MS_VIRT_EV_JOB_COMPLETED, /* stats: the completed job */
+	/*
+	 * The local daemon saved some domain's status (no name, no uuid): a
+	 * migration job started or changed phase, e.g. before a tunnelled
+	 * migration's stream starts in libvirtd's own connection.
+	 */
+	MS_VIRT_EV_STATUS_SAVED,
 };
 
 struct ms_virt_event {
@@ -104,6 +110,14 @@ int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid);
 int ms_virt_get_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
+/*
+ * Once a migration is in post-copy, QEMU limits it by its post-copy
+ * bandwidth, a parameter of its own (VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY,
+ * libvirt 5.1): the pre-copy speed then reads as libvirt's saturated
+ * default and setting it changes nothing. MiB/s; 0 reads as no limit.
+ */
+int ms_virt_set_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs);
+int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs);
 /* virDomainMigrateGetMaxDowntime (libvirt 3.7): QEMU's downtime limit now. */
 int ms_virt_get_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 *ms);
 

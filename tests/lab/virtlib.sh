@@ -395,3 +395,16 @@ v3_migrate_home() {
 		fi
 	done
 }
+
+# v_qemu_conf HOST KEY=VALUE...: sets KEYs in HOST's (hv1, hv2) qemu.conf
+# and restarts its libvirtd; its domains run on, as in a daemon restart.
+v_qemu_conf() {
+	local host=$1 f=$VIRTLAB_DIR/$1/etc/qemu.conf ns=$LAB_NS_HV1 kv
+	shift
+	[ "$host" = hv2 ] && ns=$LAB_NS_HV2
+	for kv in "$@"; do
+		sed -i "/^${kv%%=*} *=/d" "$f"
+		echo "${kv%%=*} = ${kv#*=}" >>"$f"
+	done
+	virtlab_daemon_stop "$host" && virtlab_daemon_start "$ns" "$host"
+}
