@@ -128,6 +128,16 @@ __u64 ms_coord_effective_aggregate(const struct ms_coord *c)
 	return c->effective_aggregate_bps;
 }
 
+__u32 ms_coord_rtt_baseline(const struct ms_coord *c)
+{
+	return c->policy_state.learned_rtt_us;
+}
+
+void ms_coord_set_rtt_baseline(struct ms_coord *c, __u32 rtt_us)
+{
+	c->policy_state.learned_rtt_us = rtt_us;
+}
+
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind)
 {
 	return kind < MS_METRICS_ERR_KINDS ? c->errors[kind] : 0;
@@ -631,6 +641,27 @@ static void policy_row(const struct ms_migration *m, struct ms_policy_mig_in *in
 	in->manager_max_mibs = ms_manager_speed_ceiling(m);
 }
 
+/*
+ * The aggregate class follows the aggregate in force: a cut that reached only
+ * the leaves would leave the unattributed migration flows the whole
+ * configured aggregate. Never below migration_min (the tree's own bound).
+ */
+static void apply_aggregate(struct ms_coord *c, __u64 aggregate_bps)
+{
+	__u64 min_bps = ms_mbps_to_bps(c->deps.cfg->migration_min_mbps);
+	int ret;
+
+	if (!c->deps.apply_aggregate || !aggregate_bps)
+		return;
+	ret =
+	    c->deps.apply_aggregate(c->deps.ctx, aggregate_bps < min_bps ? min_bps : aggregate_bps);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_NETLINK]++;
+		ms_warn("setting the aggregate class to %llu Mbit/s: %s",
+			(unsigned long long)ms_bps_to_mbps(aggregate_bps), strerror(-ret));
+	}
+}
+
 /* One policy decision for every running migration, applied to tc and libvirt. */
 static void apply_allocation(struct ms_coord *c)
 {
@@ -665,11 +696,19 @@ static void apply_allocation(struct ms_coord *c)
 		ms_err("policy: decision failed: %s", strerror(-ret));
 		return;
 	}
-	if (out.effective_aggregate_bps != c->effective_aggregate_bps && c->effective_aggregate_bps)
+	if (out.effective_aggregate_bps < c->effective_aggregate_bps)
+		ms_info("policy: AIMD cut: effective migration aggregate %llu Mbit/s (management "
+			"RTT %u us, idle baseline %u us, %llu retransmits)",
+			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
+			in.health.rtt_us, c->policy_state.learned_rtt_us,
+			(unsigned long long)in.health.retrans_delta);
+	else if (out.effective_aggregate_bps != c->effective_aggregate_bps &&
+		 c->effective_aggregate_bps)
 		ms_info("policy: effective migration aggregate %llu Mbit/s%s",
 			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
 			out.mgmt_unhealthy ? " (management unhealthy)" : "");
 	c->effective_aggregate_bps = out.effective_aggregate_bps;
+	apply_aggregate(c, out.effective_aggregate_bps);
 	for (size_t i = 0; i < in.n; i++) {
 		struct ms_migration *m = c->policy_rows[i];
 		const struct ms_policy_mig_out *o = &c->policy_out[i];

@@ -28,6 +28,13 @@ struct ms_coord_deps {
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */
 	/* Called after a migration gained or lost its class (state file); may be NULL. */
 	void (*owners_changed)(void *ctx);
+	/*
+	 * Puts the migration aggregate in force (after an AIMD cut or its
+	 * recovery) on the kernel's aggregate class; called after every
+	 * decision, so it must cost nothing when the value is in place. 0 or
+	 * -errno; may be NULL.
+	 */
+	int (*apply_aggregate)(void *ctx, __u64 aggregate_bps);
 	void *ctx;
 };
 
@@ -87,6 +94,12 @@ __u64 ms_coord_unknown_flows(const struct ms_coord *c);
 void ms_coord_set_health(struct ms_coord *c, bool valid, __u32 rtt_us, __u64 retrans_total);
 /* The migration aggregate after AIMD, bits per second. */
 __u64 ms_coord_effective_aggregate(const struct ms_coord *c);
+/*
+ * The idle management RTT the AIMD feedback has learned (0: none yet), and
+ * the one a previous agent learned, to start from (state.h).
+ */
+__u32 ms_coord_rtt_baseline(const struct ms_coord *c);
+void ms_coord_set_rtt_baseline(struct ms_coord *c, __u32 rtt_us);
 /* Failed calls so far, by enum ms_metrics_error_kind. */
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 

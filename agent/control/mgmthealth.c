@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mgmthealth.h"
+#include "route.h"
 
 struct tracked_conn {
 	__u32 inode;
@@ -206,22 +207,47 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
 
 struct read_ctx {
 	const struct ms_config *cfg;
+	const struct ms_mgmt_scope *scope;
 	struct ms_mgmt_tracker *t;
+	__u32 elsewhere;
 };
+
+/*
+ * Whether the connection's packets leave through the shaped interface: a
+ * connection that does not (a WAN ssh session on another NIC) queues
+ * elsewhere, and its RTT says nothing about our queue. Without a route to
+ * ask, every connection counts.
+ */
+static bool on_shaped_iface(const struct ms_mgmt_scope *scope, const struct ms_flow_key *key)
+{
+	int oif = 0;
+
+	if (!scope || !scope->route || scope->ifindex <= 0)
+		return true;
+	if (ms_route_oif(scope->route, key->daddr, &oif))
+		return false;
+	return oif == scope->ifindex;
+}
 
 static int on_conn(void *ctx, const struct ms_tcp_conn *conn)
 {
 	struct read_ctx *rc = ctx;
 
-	if (ms_mgmt_is_mgmt(rc->cfg, &conn->key))
-		ms_mgmt_tracker_add(rc->t, conn);
+	if (!ms_mgmt_is_mgmt(rc->cfg, &conn->key))
+		return 0;
+	if (!on_shaped_iface(rc->scope, &conn->key)) {
+		rc->elsewhere++;
+		return 0;
+	}
+	ms_mgmt_tracker_add(rc->t, conn);
 	return 0;
 }
 
-int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
-			struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
+int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_mgmt_scope *scope,
+			const struct ms_config *cfg, struct ms_mgmt_tracker *t,
+			struct ms_mgmt_sample *out)
 {
-	struct read_ctx rc = {.cfg = cfg, .t = t};
+	struct read_ctx rc = {.cfg = cfg, .scope = scope, .t = t};
 	struct ms_mgmt_sample s;
 	int ret;
 
@@ -233,6 +259,7 @@ int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
 	ms_mgmt_tracker_end(t, &s);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
+	s.elsewhere = rc.elsewhere;
 	*out = s;
 	return 0;
 }

@@ -6,7 +6,9 @@
  * A management connection is an established TCP connection whose local or
  * remote port is in mgmt_ports, or whose remote address is in mgmt_cidrs and
  * neither port is a migration port (see ms_mgmt_is_mgmt()). Connections over
- * loopback never cross the shaped NIC and are left out.
+ * loopback never cross the shaped NIC and are left out, and so are those
+ * whose route leaves through another interface (struct ms_mgmt_scope): their
+ * RTT is another queue's.
  *
  * Per cycle the sample gives the connection count, the largest and the
  * median smoothed RTT, and a retransmit counter that only grows.
@@ -61,6 +63,16 @@ struct ms_mgmt_sample {
 	__u64 retrans_total;
 	/* Connections of this cycle beyond the table (not in retrans_total). */
 	__u32 untracked;
+	/* Management connections left out: they leave through another interface. */
+	__u32 elsewhere;
+};
+
+struct ms_route;
+
+/* Which connections cross the shaped interface; route NULL: every one. */
+struct ms_mgmt_scope {
+	struct ms_route *route;
+	int ifindex;
 };
 
 /* The caller's running state: per-connection retransmit totals. */
@@ -83,10 +95,11 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out);
 
 /*
  * One cycle: dumps the established TCP connections, feeds the management
- * ones to t and fills *out. 0, or the dump's -errno; *out is then left as it
- * was (the tracker stays consistent: connections not seen age as if absent).
+ * ones that leave through scope's interface to t and fills *out. 0, or the dump's -errno; *out is
+ * then left as it was (the tracker stays consistent: connections not seen age as if absent).
  */
-int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
-			struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out);
+int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_mgmt_scope *scope,
+			const struct ms_config *cfg, struct ms_mgmt_tracker *t,
+			struct ms_mgmt_sample *out);
 
 #endif /* MS_MGMTHEALTH_H */

@@ -290,7 +290,7 @@ static void test_read_args(void **state)
 
 	(void)state;
 	config(&cfg);
-	assert_int_equal(ms_mgmt_health_read(NULL, &cfg, NULL, &s), -EINVAL);
+	assert_int_equal(ms_mgmt_health_read(NULL, NULL, &cfg, NULL, &s), -EINVAL);
 }
 
 int main(void)
