@@ -539,6 +539,19 @@ static void advise(struct ms_migration *m, const struct ms_policy_mig_out *o)
 		ms_policy_action_name(o->action), o->reason);
 }
 
+/*
+ * A migration found stalled (it was not at the previous decision): the
+ * event a manager acts on (vdsm fires one for the engine), whatever the
+ * escalation mode, in the knob tree (stall_event) and the log.
+ */
+static void stall_event(struct ms_migration *m, const struct ms_policy_mig_out *o)
+{
+	m->stall_events++;
+	m->stall_at_unix_s = (__s64)time(NULL);
+	ms_warn("%s: stall event: the migration makes no progress%s%s%s", m->name,
+		o->reason[0] ? " (" : "", o->reason, o->reason[0] ? ")" : "");
+}
+
 /* Escalation: the downtime limit and at most one action, each through libvirt. */
 static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 			     const struct ms_policy_mig_out *o)
@@ -713,6 +726,8 @@ static void apply_allocation(struct ms_coord *c)
 		struct ms_migration *m = c->policy_rows[i];
 		const struct ms_policy_mig_out *o = &c->policy_out[i];
 
+		if (o->stalled && !m->stalled)
+			stall_event(m, o);
 		m->stalled = o->stalled;
 		if (m->dir != MS_MIG_OUTGOING)
 			continue;

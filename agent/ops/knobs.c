@@ -172,6 +172,20 @@ static void show_mig_advised(const struct ms_migration *m, FILE *out)
 	fputs(ms_policy_action_name(m->advised_action), out);
 }
 
+/* The latest stall event: its wall-clock time in seconds since the epoch, or "none". */
+static void show_mig_stall_event(const struct ms_migration *m, FILE *out)
+{
+	if (m->stall_events)
+		fprintf(out, "%lld", (long long)m->stall_at_unix_s);
+	else
+		fputs("none", out);
+}
+
+static void show_mig_stall_events(const struct ms_migration *m, FILE *out)
+{
+	fprintf(out, "%u", m->stall_events);
+}
+
 static const struct mig_field mig_fields[] = {
     {"class", show_mig_class},
     {"rate_mbps", show_mig_rate},
@@ -191,6 +205,9 @@ static const struct mig_field mig_fields[] = {
     {"manager_held", show_mig_manager},
     /* escalation = advise: the last action reported instead of taken. */
     {"advised_action", show_mig_advised},
+    /* When it was last found stalled (seconds since the epoch), or "none"; a count. */
+    {"stall_event", show_mig_stall_event},
+    {"stall_events", show_mig_stall_events},
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))

@@ -17,8 +17,8 @@
 #include "jobstats.h"
 #include "migshaper.h"
 
-#define MS_DOMAIN_NAME_MAX 256
-#define MS_UUID_LEN 16
+#define MS_DOMAIN_NAME_MAX	   256
+#define MS_UUID_LEN		   16
 #define MS_MAX_FLOWS_PER_MIGRATION 32
 
 /*
@@ -87,7 +87,7 @@ struct ms_migration {
 	 */
 	__u32 auto_converge_throttle_pct;
 	bool auto_converge;
-	int last_action;       /* enum ms_policy_action */
+	int last_action;	/* enum ms_policy_action */
 	__u64 actions_total[5]; /* by enum ms_policy_action, those carried out */
 	bool flows_full_logged;
 	/*
@@ -104,6 +104,8 @@ struct ms_migration {
 	__u32 speed_found_mibs;	 /* libvirt's speed before the agent set any; 0: not read */
 	__u32 downtime_found_ms; /* the max downtime before the agent set any; 0: not read */
 	int advised_action;	 /* escalation = advise: the last action not carried out */
+	__u32 stall_events;	 /* times it was found stalled (after progress) */
+	__s64 stall_at_unix_s;	 /* wall-clock time of the latest; 0: never */
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
