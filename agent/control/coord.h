@@ -16,6 +16,7 @@
 struct ms_config;
 struct ms_dataplane;
 struct ms_htb;
+struct ms_route;
 struct ms_sockdiag;
 struct ms_virt;
 struct ms_virt_ops;
@@ -26,6 +27,14 @@ struct ms_coord_deps {
 	struct ms_dataplane *dp;
 	struct ms_htb *htb;
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */
+	/*
+	 * One owner per migration: with a route to ask and the shaped
+	 * interface's index (the caller's, followed across re-creation), the
+	 * coordinator controls only the outgoing migrations whose connections
+	 * leave through that interface. route NULL: every one is its own.
+	 */
+	struct ms_route *route;
+	const int *ifindex;
 	/* Called after a migration gained or lost its class (state file); may be NULL. */
 	void (*owners_changed)(void *ctx);
 	/*

@@ -227,8 +227,11 @@ int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 	ret = ms_route_open(&a->route);
 	if (ret)
 		ms_warn("route lookups unavailable (%s): management connections on every "
-			"interface count for the AIMD feedback",
+			"interface count for the AIMD feedback, and every outgoing migration is "
+			"controlled here",
 			strerror(-ret));
+	deps.route = a->route;
+	deps.ifindex = &a->ifindex;
 	ret = ms_coord_new(&deps, &a->coord);
 	if (ret)
 		return ret;
