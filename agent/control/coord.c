@@ -749,7 +749,7 @@ static void apply_allocation(struct ms_coord *c)
 		ms_err("policy: decision failed: %s", strerror(-ret));
 		return;
 	}
-	if (out.effective_aggregate_bps < c->effective_aggregate_bps)
+	if (out.mgmt_unhealthy && out.effective_aggregate_bps < c->effective_aggregate_bps)
 		ms_info("policy: AIMD cut: effective migration aggregate %llu Mbit/s (management "
 			"RTT %u us, idle baseline %u us, %llu retransmits)",
 			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
