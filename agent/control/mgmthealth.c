@@ -31,6 +31,7 @@ struct ms_mgmt_tracker {
 	/* This cycle's RTTs (of tracked and untracked connections alike). */
 	__u32 rtts[MS_MGMT_MAX_CONNS];
 	__u32 n_rtts;
+	__u32 n_seen; /* this cycle's connections, fresh or not */
 	__u32 untracked;
 };
 
@@ -112,6 +113,7 @@ void ms_mgmt_tracker_begin(struct ms_mgmt_tracker *t)
 {
 	t->gen++;
 	t->n_rtts = 0;
+	t->n_seen = 0;
 	t->untracked = 0;
 }
 
@@ -167,7 +169,8 @@ void ms_mgmt_tracker_add(struct ms_mgmt_tracker *t, const struct ms_tcp_conn *co
 		tc->seen_gen = t->gen;
 		tc->key = conn->key;
 	}
-	if (t->n_rtts < MS_MGMT_MAX_CONNS)
+	t->n_seen++;
+	if (t->n_rtts < MS_MGMT_MAX_CONNS && conn->last_ack_recv_ms <= MS_MGMT_RTT_FRESH_MS)
 		t->rtts[t->n_rtts++] = conn->rtt_us;
 }
 
@@ -194,7 +197,7 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
 	t->primed = true;
 
 	memset(out, 0, sizeof(*out));
-	out->n_conns = t->n_rtts;
+	out->n_conns = t->n_seen;
 	out->retrans_total = t->retrans_total;
 	out->untracked = t->untracked;
 	if (!t->n_rtts)

@@ -47,12 +47,20 @@
 
 #define MS_MGMT_MAX_CONNS    1024U
 #define MS_MGMT_GRACE_CYCLES 3U
+/*
+ * A connection's RTT counts only while it is being acknowledged: an idle
+ * one keeps the smoothed RTT of its last exchange, however old (a libvirt
+ * connection's, measured while its peer was busy, read the same for
+ * minutes and cut the aggregate under healthy migrations).
+ */
+#define MS_MGMT_RTT_FRESH_MS 2000U
 
 struct ms_mgmt_sample {
-	/* Management connections with TCP_INFO in this cycle's dump. */
+	/* Management connections with TCP_INFO in this cycle's dump, fresh or not. */
 	__u32 n_conns;
 	/*
-	 * Smoothed RTTs (tcpi_rtt) over those connections; 0 when n_conns is 0.
+	 * Smoothed RTTs (tcpi_rtt) over those connections acknowledged in the
+	 * last MS_MGMT_RTT_FRESH_MS; 0 when there is none.
 	 * The median is what the management queue costs everyone (egress delay
 	 * is shared), unmoved by one distant peer; the max is the worst one. An
 	 * idle connection keeps the RTT of its last acknowledged data.
