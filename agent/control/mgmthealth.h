@@ -48,12 +48,15 @@
 #define MS_MGMT_MAX_CONNS    1024U
 #define MS_MGMT_GRACE_CYCLES 3U
 /*
- * A connection's RTT counts only while it is being acknowledged: an idle
- * one keeps the smoothed RTT of its last exchange, however old (a libvirt
- * connection's, measured while its peer was busy, read the same for
- * minutes and cut the aggregate under healthy migrations).
+ * A connection's RTT counts only in the cycle (the default 1 s) after an
+ * acknowledgement: an idle one keeps the smoothed RTT of its last
+ * exchange, however old (libvirt's p2p connections, whose few RTT samples
+ * include their busy peer's delayed ACKs, read 8.6 ms for minutes and cut
+ * the aggregate under healthy migrations). A connection acknowledged only
+ * by a keep-alive every few seconds is then in one sample of several, never
+ * in the two in a row that a cut needs.
  */
-#define MS_MGMT_RTT_FRESH_MS 2000U
+#define MS_MGMT_RTT_FRESH_MS 1000U
 
 struct ms_mgmt_sample {
 	/* Management connections with TCP_INFO in this cycle's dump, fresh or not. */
