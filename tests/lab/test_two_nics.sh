@@ -100,20 +100,20 @@ flaps=0
 speeds_total=0
 allocs_total=0
 for pair in "$mig_log ms-a" "$mgmt_log ms-b"; do
-	set -- $pair
-	speeds=$(grep -c "$2: libvirt migration speed [0-9]* MiB/s$" "$1")
-	allocs=$(grep -c "$2: class mig:[0-9]* rate" "$1")
-	t_log "$2: $speeds speed changes, $allocs allocation changes ($(basename "$1"))"
-	[ "$speeds" -ge 1 ] || t_fail "$2: its agent never set its speed"
+	l=${pair% *} g=${pair##* }
+	speeds=$(grep -c "$g: libvirt migration speed [0-9]* MiB/s$" "$l")
+	allocs=$(grep -c "$g: class mig:[0-9]* rate" "$l")
+	t_log "$g: $speeds speed changes, $allocs allocation changes ($(basename "$l"))"
+	[ "$speeds" -ge 1 ] || t_fail "$g: its agent never set its speed"
 	[ "$speeds" -gt "$allocs" ] && flaps=$((flaps + speeds - allocs))
 	speeds_total=$((speeds_total + speeds))
 	allocs_total=$((allocs_total + allocs))
 done
 for pair in "$mgmt_log ms-a" "$mig_log ms-b"; do
-	set -- $pair
-	n=$(grep -c "$2: libvirt migration speed\|$2: max downtime\|$2: \(postcopy\|suspend\|abort\) (" "$1")
+	l=${pair% *} g=${pair##* }
+	n=$(grep -c "$g: libvirt migration speed\|$g: max downtime\|$g: \(postcopy\|suspend\|abort\) (" "$l")
 	flaps=$((flaps + n))
-	[ "$n" -eq 0 ] || t_fail "$2 was touched by the agent that does not own it: $(grep "$2: libvirt\|$2: max" "$1")"
+	[ "$n" -eq 0 ] || t_fail "$g was touched by the agent that does not own it: $(grep "$g: libvirt\|$g: max" "$l")"
 done
 t_result speed_flaps "$flaps"
 t_result speed_changes_per_allocation_change "$(awk -v s="$speeds_total" -v a="$allocs_total" 'BEGIN { printf "%.2f", a ? s / a : s }')"
