@@ -120,6 +120,7 @@ int ms_sockdiag_parse(const struct nlmsghdr *nlh, struct ms_tcp_conn *conn)
 		conn->rttvar_us = ti.tcpi_rttvar;
 		conn->total_retrans = ti.tcpi_total_retrans;
 		conn->unacked = ti.tcpi_unacked;
+		conn->last_ack_recv_ms = ti.tcpi_last_ack_recv;
 	}
 	return 0;
 }

@@ -37,7 +37,8 @@ struct ms_tcp_conn {
 	__u32 rtt_us;	 /* smoothed RTT */
 	__u32 rttvar_us; /* its mean deviation */
 	__u32 total_retrans;
-	__u32 unacked; /* segments in flight, not yet acknowledged */
+	__u32 unacked;		/* segments in flight, not yet acknowledged */
+	__u32 last_ack_recv_ms; /* since the last acknowledgement came in */
 };
 
 /* Returns 0 to go on; anything else stops the dump and is returned by it. */

@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "qemuconf.h"
 #include "qemupid.h"
+#include "route.h"
 #include "sockdiag.h"
 #include "virt.h"
 
@@ -40,6 +41,20 @@
 /* Without elapsed times to compare, a job found this soon is the ended one. */
 #define MS_RETIRED_NO_ELAPSED_NS (5 * 1000000000ULL)
 
+/*
+ * Whose an outgoing migration is (several agents, one per interface, see
+ * every migration of the host): undecided until its connections are found,
+ * then this agent's if one leaves through the shaped interface, else
+ * another interface's. Undecided, it has a class (its packets, if they
+ * come here, are shaped) but its libvirt speed and escalation are left
+ * alone; another's, it has nothing here and nothing is done to it.
+ */
+enum mig_owner {
+	OWNER_UNDECIDED = 0,
+	OWNER_US,
+	OWNER_OTHER,
+};
+
 /* A migration job that ended, by domain and how long it had run. */
 struct retired_job {
 	unsigned char uuid[MS_UUID_LEN];
@@ -53,6 +68,8 @@ struct ms_coord {
 	struct ms_virt *virt;
 	struct ms_migration_table table;
 	bool seen[MS_MAX_MIGRATIONS];
+	/* By table slot: whose each migration is (enum mig_owner). */
+	enum mig_owner owner[MS_MAX_MIGRATIONS];
 	bool table_full_logged;
 	/* Unattributed flows already logged, so each is logged once. */
 	struct ms_flow_key logged[MS_LOGGED_FLOWS];
@@ -143,6 +160,16 @@ __u64 ms_coord_effective_aggregate(const struct ms_coord *c)
 	return c->effective_aggregate_bps;
 }
 
+__u32 ms_coord_rtt_baseline(const struct ms_coord *c)
+{
+	return c->policy_state.learned_rtt_us;
+}
+
+void ms_coord_set_rtt_baseline(struct ms_coord *c, __u32 rtt_us)
+{
+	c->policy_state.learned_rtt_us = rtt_us;
+}
+
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind)
 {
 	return kind < MS_METRICS_ERR_KINDS ? c->errors[kind] : 0;
@@ -152,6 +179,28 @@ static void class_name(const struct ms_migration *m, char *buf, size_t len)
 {
 	if (ms_class_name(m->minor, buf, len))
 		snprintf(buf, len, "none");
+}
+
+static enum mig_owner *owner(struct ms_coord *c, const struct ms_migration *m)
+{
+	return &c->owner[m - c->table.entries];
+}
+
+/* Without a route to ask, or for an incoming migration, there is no choice to make. */
+static enum mig_owner first_owner(const struct ms_coord *c, enum ms_mig_dir dir)
+{
+	return c->deps.route && c->deps.ifindex && dir == MS_MIG_OUTGOING ? OWNER_UNDECIDED
+									  : OWNER_US;
+}
+
+/* True if traffic to key's remote end leaves through the shaped interface. */
+static bool leaves_here(struct ms_coord *c, const struct ms_flow_key *key)
+{
+	int oif = 0;
+
+	if (!c->deps.route || !c->deps.ifindex)
+		return true;
+	return ms_route_oif(c->deps.route, key->daddr, &oif) == 0 && oif == *c->deps.ifindex;
 }
 
 static void owners_changed(struct ms_coord *c)
@@ -329,6 +378,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 			c->table_full_logged = true;
 			return -ENOSPC;
 		}
+		*owner(c, m) = first_owner(c, m->dir);
 		class_name(m, cls, sizeof(cls));
 		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
 	}
@@ -624,6 +674,19 @@ static void advise(struct ms_migration *m, const struct ms_policy_mig_out *o)
 		ms_policy_action_name(o->action), o->reason);
 }
 
+/*
+ * A migration found stalled (it was not at the previous decision): the
+ * event a manager acts on (vdsm fires one for the engine), whatever the
+ * escalation mode, in the knob tree (stall_event) and the log.
+ */
+static void stall_event(struct ms_migration *m, const struct ms_policy_mig_out *o)
+{
+	m->stall_events++;
+	m->stall_at_unix_s = (__s64)time(NULL);
+	ms_warn("%s: stall event: the migration makes no progress%s%s%s", m->name,
+		o->reason[0] ? " (" : "", o->reason, o->reason[0] ? ")" : "");
+}
+
 /* Escalation: the downtime limit and at most one action, each through libvirt. */
 static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 			     const struct ms_policy_mig_out *o)
@@ -796,6 +859,27 @@ static void ask_peers(struct ms_coord *c)
 	ms_peer_end(c->deps.peer);
 }
 
+/*
+ * The aggregate class follows the aggregate in force: a cut that reached only
+ * the leaves would leave the unattributed migration flows the whole
+ * configured aggregate. Never below migration_min (the tree's own bound).
+ */
+static void apply_aggregate(struct ms_coord *c, __u64 aggregate_bps)
+{
+	__u64 min_bps = ms_mbps_to_bps(c->deps.cfg->migration_min_mbps);
+	int ret;
+
+	if (!c->deps.apply_aggregate || !aggregate_bps)
+		return;
+	ret =
+	    c->deps.apply_aggregate(c->deps.ctx, aggregate_bps < min_bps ? min_bps : aggregate_bps);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_NETLINK]++;
+		ms_warn("setting the aggregate class to %llu Mbit/s: %s",
+			(unsigned long long)ms_bps_to_mbps(aggregate_bps), strerror(-ret));
+	}
+}
+
 /* One policy decision for every running migration, applied to tc and libvirt. */
 static void apply_allocation(struct ms_coord *c)
 {
@@ -816,7 +900,7 @@ static void apply_allocation(struct ms_coord *c)
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
-		if (!m->used || m->state != MS_MIG_ACTIVE)
+		if (!m->used || m->state != MS_MIG_ACTIVE || *owner(c, m) == OWNER_OTHER)
 			continue;
 		c->policy_rows[in.n] = m;
 		policy_row(m, &c->policy_in[in.n]);
@@ -831,21 +915,33 @@ static void apply_allocation(struct ms_coord *c)
 		ms_err("policy: decision failed: %s", strerror(-ret));
 		return;
 	}
-	if (out.effective_aggregate_bps != c->effective_aggregate_bps && c->effective_aggregate_bps)
+	if (out.mgmt_unhealthy && out.effective_aggregate_bps < c->effective_aggregate_bps)
+		ms_info("policy: AIMD cut: effective migration aggregate %llu Mbit/s (management "
+			"RTT %u us, idle baseline %u us, %llu retransmits)",
+			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
+			in.health.rtt_us, c->policy_state.learned_rtt_us,
+			(unsigned long long)in.health.retrans_delta);
+	else if (out.effective_aggregate_bps != c->effective_aggregate_bps &&
+		 c->effective_aggregate_bps)
 		ms_info("policy: effective migration aggregate %llu Mbit/s%s",
 			(unsigned long long)ms_bps_to_mbps(out.effective_aggregate_bps),
 			out.mgmt_unhealthy ? " (management unhealthy)" : "");
 	c->effective_aggregate_bps = out.effective_aggregate_bps;
+	apply_aggregate(c, out.effective_aggregate_bps);
 	for (size_t i = 0; i < in.n; i++) {
 		struct ms_migration *m = c->policy_rows[i];
 		const struct ms_policy_mig_out *o = &c->policy_out[i];
 
+		if (o->stalled && !m->stalled)
+			stall_event(m, o);
 		m->stalled = o->stalled;
 		if (m->dir != MS_MIG_OUTGOING)
 			continue;
 		m->divisor = o->divisor;
 		m->peer_state = c->policy_in[i].dst_state;
 		apply_class(c, m, o->rate_bps, o->ceil_bps);
+		if (*owner(c, m) != OWNER_US)
+			continue;
 		apply_speed(c, m, o->speed_mibs);
 		apply_escalation(c, m, o);
 	}
@@ -897,8 +993,13 @@ static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *
 	return false;
 }
 
-/* Puts the connections of set that m's QEMU owns into m's class. */
-static void attribute(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set)
+/*
+ * Puts the connections of set that m's QEMU owns and that leave through the
+ * shaped interface into m's class; *here and *elsewhere say whether it has
+ * connections through that interface and through another.
+ */
+static void attribute_flows(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set,
+			    bool *here, bool *elsewhere)
 {
 	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
 	char flow[MS_FLOW_KEY_STRLEN], cls[32];
@@ -942,6 +1043,12 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		if (!bsearch(&set->conns[i].inode, inodes, n_inodes, sizeof(*inodes), cmp_inode) ||
 		    ms_mig_has_flow(m, key))
 			continue;
+		/* Its packets never reach our classifier: nothing to attribute. */
+		if (!leaves_here(c, key)) {
+			*elsewhere = true;
+			continue;
+		}
+		*here = true;
 		/* Room first: a map entry the migration cannot record would outlive it. */
 		if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
 			c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
@@ -965,6 +1072,33 @@ static void attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 		}
 	}
 	free(inodes);
+}
+
+/*
+ * Attributes m's connections, and decides whose an undecided migration is.
+ * True when it was decided now: the allocation must be decided again.
+ */
+static bool attribute(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set)
+{
+	bool here = false, elsewhere = false;
+	enum mig_owner *o = owner(c, m);
+
+	attribute_flows(c, m, set, &here, &elsewhere);
+	if (*o != OWNER_UNDECIDED || (!here && !elsewhere))
+		return false;
+	if (here) {
+		*o = OWNER_US;
+		ms_info("%s: its migration stream leaves through the shaped interface: controlled "
+			"here",
+			m->name);
+		return true;
+	}
+	*o = OWNER_OTHER;
+	ms_info("%s: its migration stream leaves through another interface: left to that "
+		"interface's agent (no class, speed or escalation here)",
+		m->name);
+	uninstall(c, m);
+	return true;
 }
 
 /*
@@ -1116,7 +1250,7 @@ bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key)
 /*
  * Whether this cycle's attribution needs a dump: a flow was reported or
  * evicted, a running migration with its class has no flow yet (its
- * connection is coming), or the backstop is due.
+ * connection is coming) or no owner yet, or the backstop is due.
  */
 static bool attribution_due(const struct ms_coord *c)
 {
@@ -1126,7 +1260,7 @@ static bool attribution_due(const struct ms_coord *c)
 		const struct ms_migration *m = &c->table.entries[i];
 
 		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && !m->n_flows)
+		    m->class_rate_bps && (!m->n_flows || c->owner[i] == OWNER_UNDECIDED))
 			return true;
 	}
 	return false;
@@ -1146,16 +1280,16 @@ static bool attribution_due(const struct ms_coord *c)
  * at the first packet. QEMU's sockets are only listed (from /proc) when some
  * candidate connection is not attributed yet.
  */
-static void attribute_all(struct ms_coord *c)
+static bool attribute_all(struct ms_coord *c)
 {
 	const struct ms_config *cfg = c->deps.cfg;
 	struct conn_set set = {.port_min = cfg->migration_port_min,
 			       .port_max = cfg->migration_port_max};
-	bool pending = false;
+	bool pending = false, decided = false;
 	int ret;
 
 	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
-		return;
+		return false;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
@@ -1165,7 +1299,7 @@ static void attribute_all(struct ms_coord *c)
 	}
 	if (!attribution_due(c)) {
 		c->cycles_since_dump++;
-		return;
+		return false;
 	}
 	c->attrib_due = false;
 	c->cycles_since_dump = 0;
@@ -1178,19 +1312,24 @@ static void attribute_all(struct ms_coord *c)
 		ms_warn("listing migration connections: %s", strerror(ret < 0 ? -ret : EIO));
 		goto out;
 	}
+	/* Another interface's connections are never ours to attribute. */
 	for (size_t i = 0; i < set.n && !pending; i++)
-		pending = !flow_attributed(c, &set.conns[i].key);
+		pending =
+		    !flow_attributed(c, &set.conns[i].key) && leaves_here(c, &set.conns[i].key);
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS && !pending; i++)
+		pending = c->table.entries[i].used && c->owner[i] == OWNER_UNDECIDED && set.n;
 	if (!pending)
 		goto out;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
 		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps)
-			attribute(c, m, &set);
+		    m->class_rate_bps && c->owner[i] != OWNER_OTHER)
+			decided |= attribute(c, m, &set);
 	}
 out:
 	free(set.conns);
+	return decided;
 }
 
 /*
@@ -1235,7 +1374,9 @@ void ms_coord_cycle(struct ms_coord *c)
 	if (!c->virt || ms_virt_connected(c->virt))
 		apply_allocation(c);
 	check_evictions(c);
-	attribute_all(c);
+	/* A migration found to be ours gets its speed now, not a cycle later. */
+	if (attribute_all(c) && (!c->virt || ms_virt_connected(c->virt)))
+		apply_allocation(c);
 	ask_peers(c);
 	check_unattributed(c);
 }
@@ -1470,6 +1611,8 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 		m->class_rate_bps = ret == 0 && st.rate_bps ? st.rate_bps : 1;
 		m->class_ceil_bps = ret == 0 ? st.ceil_bps : 0;
 		m->speed_inherited = true;
+		/* A previous agent of this interface gave it a class: it was its. */
+		*owner(c, m) = OWNER_US;
 		adopted++;
 	}
 	/* Classes no migration owns: left by a crash between a change and its record. */

@@ -16,6 +16,7 @@
 struct ms_config;
 struct ms_dataplane;
 struct ms_htb;
+struct ms_route;
 struct ms_sockdiag;
 struct ms_virt;
 struct ms_virt_ops;
@@ -31,8 +32,23 @@ struct ms_coord_deps {
 	struct ms_sockdiag *sd; /* NULL: no flow attribution */
 	/* NULL: destinations are not asked (agent/peer/peerclient.h). */
 	struct ms_peer_client *peer;
+	/*
+	 * One owner per migration: with a route to ask and the shaped
+	 * interface's index (the caller's, followed across re-creation), the
+	 * coordinator controls only the outgoing migrations whose connections
+	 * leave through that interface. route NULL: every one is its own.
+	 */
+	struct ms_route *route;
+	const int *ifindex;
 	/* Called after a migration gained or lost its class (state file); may be NULL. */
 	void (*owners_changed)(void *ctx);
+	/*
+	 * Puts the migration aggregate in force (after an AIMD cut or its
+	 * recovery) on the kernel's aggregate class; called after every
+	 * decision, so it must cost nothing when the value is in place. 0 or
+	 * -errno; may be NULL.
+	 */
+	int (*apply_aggregate)(void *ctx, __u64 aggregate_bps);
 	void *ctx;
 };
 
@@ -92,6 +108,12 @@ __u64 ms_coord_unknown_flows(const struct ms_coord *c);
 void ms_coord_set_health(struct ms_coord *c, bool valid, __u32 rtt_us, __u64 retrans_total);
 /* The migration aggregate after AIMD, bits per second. */
 __u64 ms_coord_effective_aggregate(const struct ms_coord *c);
+/*
+ * The idle management RTT the AIMD feedback has learned (0: none yet), and
+ * the one a previous agent learned, to start from (state.h).
+ */
+__u32 ms_coord_rtt_baseline(const struct ms_coord *c);
+void ms_coord_set_rtt_baseline(struct ms_coord *c, __u32 rtt_us);
 /* Failed calls so far, by enum ms_metrics_error_kind. */
 __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mgmthealth.h"
+#include "route.h"
 
 struct tracked_conn {
 	__u32 inode;
@@ -30,6 +31,7 @@ struct ms_mgmt_tracker {
 	/* This cycle's RTTs (of tracked and untracked connections alike). */
 	__u32 rtts[MS_MGMT_MAX_CONNS];
 	__u32 n_rtts;
+	__u32 n_seen; /* this cycle's connections, fresh or not */
 	__u32 untracked;
 	ms_mgmt_exclude_fn exclude;
 	void *exclude_ctx;
@@ -119,6 +121,7 @@ void ms_mgmt_tracker_begin(struct ms_mgmt_tracker *t)
 {
 	t->gen++;
 	t->n_rtts = 0;
+	t->n_seen = 0;
 	t->untracked = 0;
 }
 
@@ -174,7 +177,8 @@ void ms_mgmt_tracker_add(struct ms_mgmt_tracker *t, const struct ms_tcp_conn *co
 		tc->seen_gen = t->gen;
 		tc->key = conn->key;
 	}
-	if (t->n_rtts < MS_MGMT_MAX_CONNS)
+	t->n_seen++;
+	if (t->n_rtts < MS_MGMT_MAX_CONNS && conn->last_ack_recv_ms <= MS_MGMT_RTT_FRESH_MS)
 		t->rtts[t->n_rtts++] = conn->rtt_us;
 }
 
@@ -201,7 +205,7 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
 	t->primed = true;
 
 	memset(out, 0, sizeof(*out));
-	out->n_conns = t->n_rtts;
+	out->n_conns = t->n_seen;
 	out->retrans_total = t->retrans_total;
 	out->untracked = t->untracked;
 	if (!t->n_rtts)
@@ -214,23 +218,48 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
 
 struct read_ctx {
 	const struct ms_config *cfg;
+	const struct ms_mgmt_scope *scope;
 	struct ms_mgmt_tracker *t;
+	__u32 elsewhere;
 };
+
+/*
+ * Whether the connection's packets leave through the shaped interface: a
+ * connection that does not (a WAN ssh session on another NIC) queues
+ * elsewhere, and its RTT says nothing about our queue. Without a route to
+ * ask, every connection counts.
+ */
+static bool on_shaped_iface(const struct ms_mgmt_scope *scope, const struct ms_flow_key *key)
+{
+	int oif = 0;
+
+	if (!scope || !scope->route || scope->ifindex <= 0)
+		return true;
+	if (ms_route_oif(scope->route, key->daddr, &oif))
+		return false;
+	return oif == scope->ifindex;
+}
 
 static int on_conn(void *ctx, const struct ms_tcp_conn *conn)
 {
 	struct read_ctx *rc = ctx;
 
-	if (ms_mgmt_is_mgmt(rc->cfg, &conn->key) &&
-	    !(rc->t->exclude && rc->t->exclude(rc->t->exclude_ctx, &conn->key)))
-		ms_mgmt_tracker_add(rc->t, conn);
+	if (!ms_mgmt_is_mgmt(rc->cfg, &conn->key) ||
+	    (rc->t->exclude && rc->t->exclude(rc->t->exclude_ctx, &conn->key)))
+		return 0;
+	if (!on_shaped_iface(rc->scope, &conn->key)) {
+		rc->elsewhere++;
+		return 0;
+	}
+	ms_mgmt_tracker_add(rc->t, conn);
 	return 0;
 }
 
-int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
-			struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out)
+int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_mgmt_scope *scope,
+			const struct ms_config *cfg, struct ms_mgmt_tracker *t,
+			struct ms_mgmt_sample *out)
 {
-	struct read_ctx rc = {.cfg = cfg, .t = t};
+	struct read_ctx rc = {.cfg = cfg, .scope = scope, .t = t};
 	struct ms_mgmt_sample s;
 	int ret;
 
@@ -242,6 +271,7 @@ int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
 	ms_mgmt_tracker_end(t, &s);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
+	s.elsewhere = rc.elsewhere;
 	*out = s;
 	return 0;
 }

@@ -6,7 +6,9 @@
  * A management connection is an established TCP connection whose local or
  * remote port is in mgmt_ports, or whose remote address is in mgmt_cidrs and
  * neither port is a migration port (see ms_mgmt_is_mgmt()). Connections over
- * loopback never cross the shaped NIC and are left out.
+ * loopback never cross the shaped NIC and are left out, and so are those
+ * whose route leaves through another interface (struct ms_mgmt_scope): their
+ * RTT is another queue's.
  *
  * Per cycle the sample gives the connection count, the largest and the
  * median smoothed RTT, and a retransmit counter that only grows.
@@ -45,12 +47,23 @@
 
 #define MS_MGMT_MAX_CONNS    1024U
 #define MS_MGMT_GRACE_CYCLES 3U
+/*
+ * A connection's RTT counts only in the cycle (the default 1 s) after an
+ * acknowledgement: an idle one keeps the smoothed RTT of its last
+ * exchange, however old (libvirt's p2p connections, whose few RTT samples
+ * include their busy peer's delayed ACKs, read 8.6 ms for minutes and cut
+ * the aggregate under healthy migrations). A connection acknowledged only
+ * by a keep-alive every few seconds is then in one sample of several, never
+ * in the two in a row that a cut needs.
+ */
+#define MS_MGMT_RTT_FRESH_MS 1000U
 
 struct ms_mgmt_sample {
-	/* Management connections with TCP_INFO in this cycle's dump. */
+	/* Management connections with TCP_INFO in this cycle's dump, fresh or not. */
 	__u32 n_conns;
 	/*
-	 * Smoothed RTTs (tcpi_rtt) over those connections; 0 when n_conns is 0.
+	 * Smoothed RTTs (tcpi_rtt) over those connections acknowledged in the
+	 * last MS_MGMT_RTT_FRESH_MS; 0 when there is none.
 	 * The median is what the management queue costs everyone (egress delay
 	 * is shared), unmoved by one distant peer; the max is the worst one. An
 	 * idle connection keeps the RTT of its last acknowledged data.
@@ -61,6 +74,16 @@ struct ms_mgmt_sample {
 	__u64 retrans_total;
 	/* Connections of this cycle beyond the table (not in retrans_total). */
 	__u32 untracked;
+	/* Management connections left out: they leave through another interface. */
+	__u32 elsewhere;
+};
+
+struct ms_route;
+
+/* Which connections cross the shaped interface; route NULL: every one. */
+struct ms_mgmt_scope {
+	struct ms_route *route;
+	int ifindex;
 };
 
 /* The caller's running state: per-connection retransmit totals. */
@@ -92,10 +115,11 @@ void ms_mgmt_tracker_end(struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out);
 
 /*
  * One cycle: dumps the established TCP connections, feeds the management
- * ones to t and fills *out. 0, or the dump's -errno; *out is then left as it
- * was (the tracker stays consistent: connections not seen age as if absent).
+ * ones that leave through scope's interface to t and fills *out. 0, or the dump's -errno; *out is
+ * then left as it was (the tracker stays consistent: connections not seen age as if absent).
  */
-int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_config *cfg,
-			struct ms_mgmt_tracker *t, struct ms_mgmt_sample *out);
+int ms_mgmt_health_read(struct ms_sockdiag *sd, const struct ms_mgmt_scope *scope,
+			const struct ms_config *cfg, struct ms_mgmt_tracker *t,
+			struct ms_mgmt_sample *out);
 
 #endif /* MS_MGMTHEALTH_H */

@@ -9,6 +9,11 @@
  *   mig <minor> <uuid hex> <domain name hex>
  *
  * Binary and free-text fields are hex so that no value can break a line.
+ *
+ * The baseline file, <run-dir>/<ifname>.baseline, outlives a clean stop:
+ *
+ *   migshaper-baseline 1
+ *   rtt_us <n>
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +133,9 @@ static int write_records(FILE *f, const struct ms_state *st)
 	return ferror(f) ? -EIO : 0;
 }
 
-int ms_state_write(const char *path, const struct ms_state *st)
+/* Replaces path with what write_fn writes, atomically (write, fsync, rename). */
+static int write_atomic(const char *path, int (*write_fn)(FILE *f, const void *data),
+			const void *data)
 {
 	char tmp[4096];
 	FILE *f = NULL;
@@ -145,7 +152,7 @@ int ms_state_write(const char *path, const struct ms_state *st)
 		close(fd);
 		goto fail;
 	}
-	err = write_records(f, st);
+	err = write_fn(f, data);
 	if (!err && fflush(f))
 		err = -errno;
 	if (!err && fsync(fileno(f)))
@@ -162,6 +169,16 @@ int ms_state_write(const char *path, const struct ms_state *st)
 fail:
 	unlink(tmp);
 	return err;
+}
+
+static int write_state(FILE *f, const void *data)
+{
+	return write_records(f, data);
+}
+
+int ms_state_write(const char *path, const struct ms_state *st)
+{
+	return write_atomic(path, write_state, st);
 }
 
 static int parse_u32(const char *text, __u32 *out)
@@ -325,5 +342,70 @@ int ms_state_read(const char *path, struct ms_state *st, char *err, size_t err_l
 		ms_state_clear(st);
 		return ret == -ENOENT ? -EINVAL : ret;
 	}
+	return 0;
+}
+
+int ms_state_baseline_path(const char *run_dir, const char *ifname, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s.baseline", run_dir, ifname);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int write_baseline(FILE *f, const void *data)
+{
+	fprintf(f, "migshaper-baseline %d\nrtt_us %u\n", MS_BASELINE_VERSION, *(const __u32 *)data);
+	return ferror(f) ? -EIO : 0;
+}
+
+int ms_state_baseline_write(const char *path, __u32 rtt_us)
+{
+	return write_atomic(path, write_baseline, &rtt_us);
+}
+
+int ms_state_baseline_read(const char *path, __u32 *rtt_us, char *err, size_t err_len)
+{
+	char line[LINE_MAX_BYTES], *f[3];
+	int lineno = 0, ret = 0;
+	__u32 version, v = 0;
+	bool have = false;
+	FILE *file;
+
+	file = fopen(path, "re");
+	if (!file) {
+		ret = -errno;
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	while (!ret && fgets(line, sizeof(line), file)) {
+		int n;
+
+		lineno++;
+		n = split(line, f, 2);
+		if (lineno == 1)
+			ret = n == 2 && !strcmp(f[0], "migshaper-baseline") &&
+				      !parse_u32(f[1], &version) && version == MS_BASELINE_VERSION
+				  ? 0
+				  : -EINVAL;
+		else if (n == 2 && !strcmp(f[0], "rtt_us") && !have && !parse_u32(f[1], &v) &&
+			 v > 0)
+			have = true;
+		else if (n != 0)
+			ret = -EINVAL;
+	}
+	if (!ret && ferror(file))
+		ret = -EIO;
+	if (!ret && !have)
+		ret = -EINVAL;
+	fclose(file);
+	if (ret) {
+		snprintf(err, err_len, "%s: %s at line %d", path,
+			 ret == -EINVAL ? "not a valid migshaper baseline file (version "
+					  "1: 'migshaper-baseline 1' then 'rtt_us N')"
+					: strerror(-ret),
+			 lineno);
+		return ret == -ENOENT ? -EINVAL : ret;
+	}
+	*rtt_us = v;
 	return 0;
 }

@@ -19,8 +19,9 @@
 #include "htb.h"
 #include "migration.h"
 
-#define MS_STATE_VERSION 1
-#define MS_STATE_ERR_LEN 256
+#define MS_STATE_VERSION    1
+#define MS_BASELINE_VERSION 1
+#define MS_STATE_ERR_LEN    256
 
 struct ms_state_mig {
 	unsigned char uuid[MS_UUID_LEN];
@@ -48,5 +49,20 @@ int ms_state_write(const char *path, const struct ms_state *st);
 int ms_state_read(const char *path, struct ms_state *st, char *err, size_t err_len);
 /* Frees what st owns and zeroes it. */
 void ms_state_clear(struct ms_state *st);
+
+/*
+ * The baseline file, <run_dir>/<ifname>.baseline: the idle management RTT
+ * the AIMD feedback learned (policy.h), so that a restarted agent judges
+ * harm against it from its first sample instead of learning afresh (and
+ * learning whatever a running migration costs as "idle"). Unlike the state
+ * file it is kept across a clean stop.
+ */
+int ms_state_baseline_path(const char *run_dir, const char *ifname, char *buf, size_t len);
+int ms_state_baseline_write(const char *path, __u32 rtt_us);
+/*
+ * 0 and *rtt_us; -ENOENT when there is none; -EINVAL for a file that is not
+ * a valid baseline file of this version (err says where), *rtt_us untouched.
+ */
+int ms_state_baseline_read(const char *path, __u32 *rtt_us, char *err, size_t err_len);
 
 #endif /* MS_STATE_H */

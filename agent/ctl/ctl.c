@@ -40,9 +40,11 @@ enum {
 
 /* The migration files status reads, in its column order (migration.h names them). */
 static const enum ms_mig_field mig_fields[] = {
-    MS_MIG_FIELD_DIRECTION, MS_MIG_FIELD_CLASS,	       MS_MIG_FIELD_RATE,      MS_MIG_FIELD_SPEED,
-    MS_MIG_FIELD_REMAINING, MS_MIG_FIELD_DIRTY_RATE,   MS_MIG_FIELD_ITERATION, MS_MIG_FIELD_STATE,
-    MS_MIG_FIELD_THROTTLE,  MS_MIG_FIELD_MANAGER_HELD,
+    MS_MIG_FIELD_DIRECTION,    MS_MIG_FIELD_CLASS,	    MS_MIG_FIELD_RATE,
+    MS_MIG_FIELD_SPEED,	       MS_MIG_FIELD_REMAINING,	    MS_MIG_FIELD_DIRTY_RATE,
+    MS_MIG_FIELD_ITERATION,    MS_MIG_FIELD_STATE,	    MS_MIG_FIELD_THROTTLE,
+    MS_MIG_FIELD_MANAGER_HELD, MS_MIG_FIELD_ADVISED_ACTION, MS_MIG_FIELD_STALL_EVENT,
+    MS_MIG_FIELD_STALL_EVENTS,
 };
 
 #define N_MIG_FIELDS (sizeof(mig_fields) / sizeof(mig_fields[0]))
@@ -546,6 +548,35 @@ static void escape_row(const struct row *r, size_t n_fields, char name[NAME_MAX 
 		escape(r->field[i], fields[i], FIELD_MAX);
 }
 
+/*
+ * The migrations found stalled, one line each: when (local time), how
+ * often, and what escalation = advise would have done. Fields 10-12 are
+ * advised_action, stall_event, stall_events.
+ */
+static void print_stall_events(const struct status *st)
+{
+	char name[NAME_MAX + 1], f[N_MIG_FIELDS][FIELD_MAX];
+	bool header = false;
+
+	for (size_t i = 0; i < st->n_migs; i++) {
+		char when[32] = "?";
+		struct tm tm;
+		time_t at;
+
+		escape_row(&st->migs[i], N_MIG_FIELDS, name, f);
+		if (!is_number(f[11]))
+			continue;
+		at = (time_t)strtoll(f[11], NULL, 10);
+		if (localtime_r(&at, &tm))
+			strftime(when, sizeof(when), "%F %T", &tm);
+		if (!header)
+			printf("\nSTALL EVENTS\n");
+		header = true;
+		printf("%s: stalled at %s (%s time%s); advised: %s\n", name, when,
+		       is_number(f[12]) ? f[12] : "?", strcmp(f[12], "1") ? "s" : "", f[10]);
+	}
+}
+
 static void print_table(const char *iface, const struct status *st)
 {
 	const char *const rates[] = {"link_mbps", "mgmt_reserve_mbps", "migration_aggregate_mbps",
@@ -589,6 +620,7 @@ static void print_table(const char *iface, const struct status *st)
 		       f[1], rate, speed, remaining, dirty, is_number(f[6]) ? f[6] : "-", f[7],
 		       is_number(f[8]) ? f[8] : "-", f[9]);
 	}
+	print_stall_events(st);
 	printf("\n%-14s %20s %16s %12s\n", "CLASS", "BYTES", "PACKETS", "DROPS");
 	for (size_t i = 0; i < st->n_classes; i++) {
 		escape_row(&st->classes[i], N_CLASS_FIELDS, name, f);

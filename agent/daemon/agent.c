@@ -31,6 +31,7 @@
 #include "mq.h"
 #include "reconfig.h"
 #include "snapshot.h"
+#include "route.h"
 #include "sockdiag.h"
 #include "state.h"
 #include "virt.h"
@@ -79,6 +80,80 @@ int ms_agent_record_state(struct ms_agent *a)
 static void on_owners_changed(void *ctx)
 {
 	ms_agent_state_save(ctx);
+}
+
+/* The aggregate class at what the AIMD feedback leaves in force. */
+static int on_apply_aggregate(void *ctx, __u64 aggregate_bps)
+{
+	struct ms_agent *a = ctx;
+	struct ms_htb_params p;
+
+	if (a->iface_gone || !a->htb)
+		return 0;
+	ms_agent_htb_params(a, &a->set, &p);
+	if (aggregate_bps < p.migration_aggregate_bps) {
+		/* What migrations may borrow shrinks in proportion, as the policy's ceilings do. */
+		p.migration_ceil_bps = (__u64)((unsigned __int128)p.migration_ceil_bps *
+					       aggregate_bps / p.migration_aggregate_bps);
+		if (p.migration_max_bps > p.migration_ceil_bps)
+			p.migration_max_bps = p.migration_ceil_bps;
+		p.migration_aggregate_bps = aggregate_bps;
+	}
+	return ms_htb_apply(a->htb, &p);
+}
+
+/* Often enough that a crash loses little, rarely enough to cost nothing. */
+#define BASELINE_SAVE_INTERVAL_NS (30 * 1000000000ULL)
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/* A previous agent's idle management RTT, so AIMD does not learn it afresh. */
+static void baseline_load(struct ms_agent *a)
+{
+	char err[MS_STATE_ERR_LEN];
+	__u32 rtt_us;
+	int ret;
+
+	if (ms_state_baseline_path(a->run_dir, a->ifname, a->baseline_path,
+				   sizeof(a->baseline_path))) {
+		a->baseline_path[0] = '\0';
+		return;
+	}
+	ret = ms_state_baseline_read(a->baseline_path, &rtt_us, err, sizeof(err));
+	if (ret == -ENOENT)
+		return;
+	if (ret) {
+		ms_warn("%s; learning the idle management RTT afresh", err);
+		return;
+	}
+	ms_coord_set_rtt_baseline(a->coord, rtt_us);
+	a->baseline_saved_us = rtt_us;
+	ms_info("idle management RTT baseline %u us, kept from the previous agent", rtt_us);
+}
+
+/* force: at a clean stop, whatever the interval. */
+static void baseline_save(struct ms_agent *a, bool force)
+{
+	__u32 rtt_us = a->coord ? ms_coord_rtt_baseline(a->coord) : 0;
+	__u64 now = monotonic_ns();
+	int ret;
+
+	if (!a->baseline_path[0] || !rtt_us || rtt_us == a->baseline_saved_us ||
+	    (!force && now - a->baseline_saved_ns < BASELINE_SAVE_INTERVAL_NS))
+		return;
+	ret = ms_state_baseline_write(a->baseline_path, rtt_us);
+	a->baseline_saved_ns = now;
+	if (ret) {
+		ms_warn("cannot write %s: %s", a->baseline_path, strerror(-ret));
+		return;
+	}
+	a->baseline_saved_us = rtt_us;
 }
 
 /*
@@ -146,6 +221,7 @@ int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 				     .dp = a->dp,
 				     .htb = a->htb,
 				     .owners_changed = on_owners_changed,
+				     .apply_aggregate = on_apply_aggregate,
 				     .ctx = a};
 	struct ms_coord_adopted adopted[MS_MAX_MIGRATIONS];
 	int ret;
@@ -179,11 +255,20 @@ int ms_agent_start_coordination(struct ms_agent *a, const struct ms_state *prev)
 		if (ret)
 			return ret;
 	}
+	ret = ms_route_open(&a->route);
+	if (ret)
+		ms_warn("route lookups unavailable (%s): management connections on every "
+			"interface count for the AIMD feedback, and every outgoing migration is "
+			"controlled here",
+			strerror(-ret));
+	deps.route = a->route;
+	deps.ifindex = &a->ifindex;
 	ret = ms_coord_new(&deps, &a->coord);
 	if (ret)
 		return ret;
 	if (a->mgmt_tracker)
 		ms_mgmt_tracker_set_exclude(a->mgmt_tracker, ms_coord_flow_is_migration, a->coord);
+	baseline_load(a);
 	/* Before libvirt: its first scan must find the adopted migrations in the table. */
 	for (size_t i = 0; prev && i < prev->n_migs; i++) {
 		adopted[i].uuid = prev->migs[i].uuid;
@@ -232,6 +317,7 @@ static void read_mgmt_health(struct ms_agent *a)
 {
 	bool busy =
 	    a->coord && ms_mig_count(ms_coord_table(a->coord), MS_MIG_OUTGOING, MS_MIG_ACTIVE) > 0;
+	struct ms_mgmt_scope scope = {.route = a->route, .ifindex = a->ifindex};
 	int ret;
 
 	if (!busy && a->have_mgmt && ++a->cycles_since_health < MS_AGENT_IDLE_HEALTH_CYCLES) {
@@ -241,7 +327,7 @@ static void read_mgmt_health(struct ms_agent *a)
 		return;
 	}
 	a->cycles_since_health = 0;
-	ret = ms_mgmt_health_read(a->sd, &a->set.effective, a->mgmt_tracker, &a->mgmt);
+	ret = ms_mgmt_health_read(a->sd, &scope, &a->set.effective, a->mgmt_tracker, &a->mgmt);
 	/* A failed dump leaves the last sample; it is not shown as current. */
 	a->have_mgmt = ret == 0;
 	if (ret)
@@ -273,6 +359,7 @@ static int on_timer(void *ctx, uint32_t events)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		a->last_cycle_s =
 		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		baseline_save(a, false);
 	}
 	if (ms_log_get_level() < MS_LOG_DEBUG || !a->dp)
 		return 0;
@@ -342,6 +429,7 @@ void ms_agent_teardown(struct ms_agent *a)
 		ms_coord_restore_speeds(a->coord);
 	ms_virt_close(a->virt);
 	if (a->coord) {
+		baseline_save(a, true);
 		if (!a->iface_gone)
 			ms_coord_release(a->coord);
 		ms_coord_free(a->coord);
@@ -349,6 +437,7 @@ void ms_agent_teardown(struct ms_agent *a)
 	/* After the coordinator, which asks through it. */
 	ms_peer_client_free(a->peer_client);
 	ms_mgmt_tracker_free(a->mgmt_tracker);
+	ms_route_close(a->route);
 	ms_sockdiag_close(a->sd);
 	if (a->virt_events_registered)
 		ms_virt_event_shutdown();

@@ -35,6 +35,7 @@ struct ms_metrics_migration;
 struct ms_metrics_server;
 struct ms_peer_client;
 struct ms_peer_server;
+struct ms_route;
 struct ms_sockdiag;
 struct ms_state;
 struct ms_virt;
@@ -81,6 +82,12 @@ struct ms_agent {
 	struct ms_mgmt_sample mgmt;
 	bool have_mgmt;
 	unsigned int cycles_since_health;
+	/* Route lookups: what leaves through ifname (mgmthealth, coord); NULL: all does. */
+	struct ms_route *route;
+	/* The learned idle management RTT kept across restarts (state.h), when last saved. */
+	char baseline_path[PATH_MAX];
+	__u32 baseline_saved_us;
+	__u64 baseline_saved_ns;
 	struct ms_coord *coord;
 	struct ms_virt *virt;
 	bool virt_events_registered;

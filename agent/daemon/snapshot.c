@@ -160,9 +160,15 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 }
 
 /* Opens the metrics endpoint cfg names (the snapshot storage is the agent's). */
+/* Ports from the default on, for agents of several interfaces. */
+#define METRICS_PORTS_TRIED 16
+
 int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cfg,
 				  struct ms_metrics_server **out)
 {
+	unsigned int port;
+	int ret;
+
 	if (!a->metric_classes) {
 		a->metric_classes =
 		    calloc(MS_N_FIXED_CLASSES + MS_MAX_MIGRATIONS, sizeof(*a->metric_classes));
@@ -170,8 +176,25 @@ int ms_agent_start_metrics_server(struct ms_agent *a, const struct ms_config *cf
 		if (!a->metric_classes || !a->metric_migrations)
 			return -ENOMEM;
 	}
-	return ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
-				       cfg->metrics_web_config, metrics_snapshot, a, out);
+	ret = ms_metrics_server_start(a->loop, cfg->metrics_listen, cfg->metrics_port,
+				      cfg->metrics_web_config, metrics_snapshot, a, out);
+	/*
+	 * Agents of several interfaces on one host each serve /metrics: at the
+	 * default port, the next free one of a few is taken (an operator's
+	 * own port is never moved).
+	 */
+	for (port = cfg->metrics_port + 1;
+	     ret == -EADDRINUSE && cfg->metrics_port == MS_METRICS_DEFAULT_PORT &&
+	     port < MS_METRICS_DEFAULT_PORT + METRICS_PORTS_TRIED;
+	     port++) {
+		ret = ms_metrics_server_start(a->loop, cfg->metrics_listen, port,
+					      cfg->metrics_web_config, metrics_snapshot, a, out);
+		if (!ret)
+			ms_info("metrics: port %u is taken (an agent of another interface?): "
+				"/metrics of %s on %s port %u",
+				cfg->metrics_port, a->ifname, cfg->metrics_listen, port);
+	}
+	return ret;
 }
 
 /* The peer answer, from the migration table and the settings in force: no libvirt call. */

@@ -167,6 +167,20 @@ static void show_mig_advised(const struct ms_migration *m, FILE *out)
 	fputs(ms_policy_action_name(m->advised_action), out);
 }
 
+/* The latest stall event: its wall-clock time in seconds since the epoch, or "none". */
+static void show_mig_stall_event(const struct ms_migration *m, FILE *out)
+{
+	if (m->stall_events)
+		fprintf(out, "%lld", (long long)m->stall_at_unix_s);
+	else
+		fputs("none", out);
+}
+
+static void show_mig_stall_events(const struct ms_migration *m, FILE *out)
+{
+	fprintf(out, "%u", m->stall_events);
+}
+
 /* What each file of migrations/DOMAIN/ shows; migration.h's table names them. */
 static void (*const mig_show[])(const struct ms_migration *m, FILE *out) = {
     [MS_MIG_FIELD_CLASS] = show_mig_class,
@@ -182,6 +196,8 @@ static void (*const mig_show[])(const struct ms_migration *m, FILE *out) = {
     [MS_MIG_FIELD_THROTTLE] = show_mig_throttle,
     [MS_MIG_FIELD_MANAGER_HELD] = show_mig_manager,
     [MS_MIG_FIELD_ADVISED_ACTION] = show_mig_advised,
+    [MS_MIG_FIELD_STALL_EVENT] = show_mig_stall_event,
+    [MS_MIG_FIELD_STALL_EVENTS] = show_mig_stall_events,
 };
 
 #define N_MIG_FIELDS MS_MIG_N_FIELDS

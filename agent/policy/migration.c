@@ -30,6 +30,9 @@ const struct ms_mig_field_desc ms_mig_fields[MS_MIG_N_FIELDS] = {
     [MS_MIG_FIELD_ADVISED_ACTION] = {"advised_action", "",
 				     "escalation = advise: the last action reported instead of "
 				     "taken"},
+    [MS_MIG_FIELD_STALL_EVENT] =
+	{"stall_event", "s", "when it was last found stalled (seconds since the epoch), or none"},
+    [MS_MIG_FIELD_STALL_EVENTS] = {"stall_events", "", "how many times it was found stalled"},
 };
 
 enum ms_mig_state ms_mig_next_state(enum ms_mig_state cur, enum ms_mig_event ev)

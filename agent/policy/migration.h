@@ -126,6 +126,8 @@ struct ms_migration {
 	bool postcopy_manager_held;
 	__u32 postcopy_manager_mibs;
 	int advised_action;	 /* escalation = advise: the last action not carried out */
+	__u32 stall_events;	 /* times it was found stalled (after progress) */
+	__s64 stall_at_unix_s;	 /* wall-clock time of the latest; 0: never */
 	__u64 advised_total[5];	 /* by enum ms_policy_action */
 	size_t n_flows;
 	struct ms_flow_key flows[MS_MAX_FLOWS_PER_MIGRATION];
@@ -153,6 +155,8 @@ enum ms_mig_field {
 	MS_MIG_FIELD_THROTTLE,
 	MS_MIG_FIELD_MANAGER_HELD,
 	MS_MIG_FIELD_ADVISED_ACTION,
+	MS_MIG_FIELD_STALL_EVENT,
+	MS_MIG_FIELD_STALL_EVENTS,
 	MS_MIG_N_FIELDS,
 };
 

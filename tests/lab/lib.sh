@@ -49,6 +49,12 @@ T_SAN_PATTERN='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMA
 t_is_san() { grep -qa __asan_init "$1" 2>/dev/null; }
 
 t_log() { echo "[$T_NAME] $*"; }
+# t_result KEY VALUE: a measurement a benchmark collects (tests/bench/*.sh run
+# the lab test with T_RESULT set to a file): appended as "KEY VALUE" there.
+t_result() {
+	[ -z "${T_RESULT:-}" ] || echo "$1 $2" >>"$T_RESULT"
+	t_log "result: $1 = $2"
+}
 # Two kinds of failure, told apart by the exit status, because
 # scripts/run-tests.sh may run a test again after one kind only:
 # t_fail MSG: a functional failure (a migration failed, a flow in the wrong

@@ -185,7 +185,7 @@ for f in link_mbps mgmt_reserve_mbps migration_aggregate_mbps migration_max_mbps
 done
 printf 'qemu:///x%s\n' "$esc" >"$fake/libvirt_uri"
 for f in direction class rate_mbps libvirt_speed_mibs remaining_bytes dirty_rate_bps iteration state \
-	autoconverge_throttle_pct manager_held; do
+	autoconverge_throttle_pct manager_held advised_action stall_event stall_events; do
 	echo 1 >"$fake/migrations/vm${esc}red/$f"
 done
 printf 'out%sgoing\n' "$esc" >"$fake/migrations/vm${esc}red/direction"

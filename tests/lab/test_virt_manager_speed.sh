@@ -75,6 +75,9 @@ t_log "manager at 30 MiB/s: ms-nova class $(v_class_rate 100), libvirt speed $(v
 wait "$nova_pid" || t_fail "ms-nova's migration failed: $(cat "$T_TMP/migrate-ms-nova.log")"
 touch "$T_TMP/stop"
 wait "$sampler"
+# Samples above what the manager had set at the time (1, then 30 MiB/s).
+t_result speed_over_manager_events $(($(head -n "$before" "$T_TMP/speeds" | awk '$1 > 1' | wc -l) +
+	$(tail -n +"$((before + 1))" "$T_TMP/speeds" | awk '$1 > 30' | wc -l)))
 wait "$other_pid" || t_fail "ms-other's migration failed: $(cat "$T_TMP/migrate-ms-other.log")"
 n=$(grep -c . "$T_TMP/speeds")
 max=$(sort -n "$T_TMP/speeds" | tail -n 1)

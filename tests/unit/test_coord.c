@@ -200,6 +200,70 @@ static void test_ended_job_is_not_new(void **state)
 	ms_coord_free(c);
 }
 
+struct aggregate_seen {
+	__u64 last_bps;
+	size_t calls;
+};
+
+static int record_aggregate(void *ctx, __u64 aggregate_bps)
+{
+	struct aggregate_seen *seen = ctx;
+
+	seen->last_bps = aggregate_bps;
+	seen->calls++;
+	return 0;
+}
+
+/*
+ * An AIMD cut reaches the aggregate class, not only the leaves; a baseline
+ * handed over (from a previous agent) is judged against from the first
+ * sample; a rise of a few hundred microseconds over it is no harm.
+ */
+static void test_cut_reaches_aggregate(void **state)
+{
+	struct ms_job_stats st = {.type = VIR_DOMAIN_JOB_UNBOUNDED, .iteration = 2};
+	struct aggregate_seen seen = {0};
+	struct ms_coord_deps deps = {.apply_aggregate = record_aggregate, .ctx = &seen};
+	struct ms_coord *c = NULL;
+	char err[MS_CONFIG_ERR_LEN];
+	unsigned char uuid[MS_UUID_LEN];
+	struct ms_config cfg;
+	__u64 configured;
+
+	(void)state;
+	ms_config_init(&cfg);
+	assert_int_equal(ms_config_resolve(&cfg, 1000, err, sizeof(err)), 0);
+	configured = (__u64)cfg.migration_aggregate_mbps * 1000000ULL;
+	deps.cfg = &cfg;
+	assert_int_equal(ms_coord_new(&deps, &c), 0);
+	ms_coord_set_rtt_baseline(c, 80);
+	assert_int_equal(ms_coord_rtt_baseline(c), 80);
+	uuid_of(uuid, 1);
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &st), 0);
+
+	/* 4x the baseline but 240 us: an idle LAN's noise, no cut. */
+	for (int i = 0; i < 3; i++) {
+		ms_coord_set_health(c, true, 320, 0);
+		ms_coord_cycle(c);
+	}
+	assert_true(seen.calls >= 3);
+	assert_int_equal(seen.last_bps, configured);
+	assert_int_equal(ms_coord_effective_aggregate(c), configured);
+
+	/* 20 ms over it, twice in a row: harm; the class gets the cut aggregate. */
+	ms_coord_set_health(c, true, 20000, 0);
+	ms_coord_cycle(c);
+	assert_int_equal(seen.last_bps, configured);
+	ms_coord_set_health(c, true, 20000, 0);
+	ms_coord_cycle(c);
+	assert_true(ms_coord_effective_aggregate(c) < configured);
+	assert_int_equal(seen.last_bps, ms_coord_effective_aggregate(c));
+	/* The baseline is not relearned from samples taken while a migration runs. */
+	assert_int_equal(ms_coord_rtt_baseline(c), 80);
+	ms_coord_release(c);
+	ms_coord_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_observe_full),
 		cmocka_unit_test(test_switchover_ends),
 		cmocka_unit_test(test_ended_job_is_not_new),
+		cmocka_unit_test(test_cut_reaches_aggregate),
 	};
 
 	ms_log_set_level(MS_LOG_ERROR);

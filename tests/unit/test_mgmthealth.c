@@ -271,7 +271,8 @@ static void test_table_full(void **state)
 		c[i] = conn((__u32)(n - i), 22, (__u32)(i + 1), 1);
 	s = cycle(t, c, n);
 	assert_int_equal(s.untracked, 10);
-	assert_int_equal(s.n_conns, MS_MGMT_MAX_CONNS);
+	/* All are seen; the RTTs of the first MS_MGMT_MAX_CONNS make the sample. */
+	assert_int_equal(s.n_conns, n);
 	assert_int_equal(s.retrans_total, 0);
 	/* Each tracked connection retransmits once more; the others never count. */
 	for (size_t i = 0; i < n; i++)
@@ -283,6 +284,44 @@ static void test_table_full(void **state)
 	ms_mgmt_tracker_free(t);
 }
 
+/*
+ * An idle connection's RTT is that of its last exchange, however old: only
+ * connections acknowledged lately count in the RTT, all of them in the
+ * count and the retransmits.
+ */
+static void test_stale_rtt(void **state)
+{
+	struct ms_tcp_conn c[] = {
+	    conn(10, 22, 200, 0),
+	    conn(11, 16509, 8600, 0),
+	    conn(12, 16509, 8600, 0),
+	    conn(13, 16509, 8600, 0),
+	};
+	struct ms_mgmt_tracker *t;
+	struct ms_mgmt_sample s;
+
+	(void)state;
+	for (size_t i = 1; i < 4; i++)
+		c[i].last_ack_recv_ms = MS_MGMT_RTT_FRESH_MS + 1;
+	assert_int_equal(ms_mgmt_tracker_new(&t), 0);
+	s = cycle(t, c, 4);
+	assert_int_equal(s.n_conns, 4);
+	assert_int_equal(s.rtt_us_median, 200);
+	assert_int_equal(s.rtt_us_max, 200);
+	/* Stale but retransmitting: no RTT, yet the retransmits count. */
+	c[0].last_ack_recv_ms = MS_MGMT_RTT_FRESH_MS + 1;
+	c[1].total_retrans = 3;
+	s = cycle(t, c, 4);
+	assert_int_equal(s.n_conns, 4);
+	assert_int_equal(s.rtt_us_median, 0);
+	assert_int_equal(s.retrans_total, 3);
+	/* Acknowledged again: it counts again. */
+	c[1].last_ack_recv_ms = 0;
+	s = cycle(t, c, 4);
+	assert_int_equal(s.rtt_us_median, 8600);
+	ms_mgmt_tracker_free(t);
+}
+
 static void test_read_args(void **state)
 {
 	struct ms_config cfg;
@@ -290,7 +329,7 @@ static void test_read_args(void **state)
 
 	(void)state;
 	config(&cfg);
-	assert_int_equal(ms_mgmt_health_read(NULL, &cfg, NULL, &s), -EINVAL);
+	assert_int_equal(ms_mgmt_health_read(NULL, NULL, &cfg, NULL, &s), -EINVAL);
 }
 
 int main(void)
@@ -299,7 +338,7 @@ int main(void)
 	    cmocka_unit_test(test_is_mgmt),	    cmocka_unit_test(test_rtt_summary),
 	    cmocka_unit_test(test_retrans_counter), cmocka_unit_test(test_missed_by_a_dump),
 	    cmocka_unit_test(test_recycled_inode),  cmocka_unit_test(test_table_full),
-	    cmocka_unit_test(test_read_args),
+	    cmocka_unit_test(test_stale_rtt),	    cmocka_unit_test(test_read_args),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The AIMD feedback cuts on real harm to management on the shaped NIC only:
+#  1. an idle link: no cut over AIMD_IDLE_S (default 60 s; the issue asks 2
+#     minutes, AIMD_IDLE_S=120 gives that);
+#  2. three real migrations under the caps, the manager emulator calling
+#     and the heartbeat polling throughout: no cut (heartbeat p99 reported);
+#  3. an ssh-like bulk transfer (3 streams to port 22, a management port)
+#     over another interface (a 20 Mbit/s WAN link with a 1 MB queue, i.e.
+#     up to 400 ms): its RTT is tens of ms and more, but it queues
+#     elsewhere: no cut;
+#  4. management really delayed on the shaped NIC (the reserve lowered to the
+#     minimum and 4 bulk streams to the manager's address, i.e. in the
+#     management class, in front of the heartbeat): a cut, and the aggregate
+#     class itself at the cut aggregate; the latency from the streams' start
+#     to the cut is reported (goal <= 2 s, a benchmark's, not checked here).
+. "$(dirname "$0")/virtlib.sh"
+v_setup
+
+WAN_NS=$LAB_PREFIX-wan
+WAN_IF=$LAB_PREFIX-hv1-wan
+WAN_HV1_IP=198.18.2.1
+WAN_PEER_IP=198.18.2.2
+IDLE_S=${AIMD_IDLE_S:-60}
+
+_aimd_teardown() {
+	_v_teardown
+	ip netns del "$WAN_NS" 2>/dev/null
+}
+T_TEARDOWN=_aimd_teardown
+
+conf="$T_TMP/agent.conf"
+log="$T_TMP/agent.log"
+v_config "$conf" migration_aggregate_mbps=450 migration_max_mbps=450 migration_min_mbps=20 policy=fair
+t_agent_start "$conf" "$log" || t_fail "agent did not get ready"
+t_wait_log "$log" "libvirt: connected" 15 || t_fail "agent did not connect to libvirt"
+K=$T_TMP/run/$LAB_HV1_IF
+cuts() { grep -c "policy: AIMD cut" "$log"; }
+
+for g in ms-a ms-b ms-c; do v_guest "$g" 5; done
+# 1. Idle, with management connections to judge: the heartbeat and the
+#    manager emulator's calls.
+t_hb_server
+v_mgremu_host
+ip netns exec "$LAB_NS_MGR" timeout $((IDLE_S + 20)) "$HB" client --connect "$LAB_HV1_IP" \
+	--port "$T_MGMT_PORT" --rate 10 --timeout-ms 1000 --duration-s "$IDLE_S" --json >"$T_TMP/hb-idle.json" &
+hb_idle=$!
+T_BG_PIDS+=("$hb_idle")
+wait "$hb_idle" || t_fail "the idle heartbeat failed: $(cat "$T_TMP/hb-idle.json")"
+idle_cuts=$(cuts)
+t_result false_cuts_idle "$idle_cuts"
+[ "$idle_cuts" -eq 0 ] || t_fail "$idle_cuts cuts on an idle link: $(grep 'AIMD cut' "$log" | head -3)"
+
+# 2. Three real migrations under the caps.
+before=$(cuts)
+v_migrations_run healthy 120 ms-a ms-b ms-c
+healthy_cuts=$(($(cuts) - before))
+jq -e '.migrations_completed == 3' "$T_TMP/healthy.json" >/dev/null ||
+	t_fail "the migrations did not all complete: $(cat "$T_TMP/healthy.json")"
+t_log "three migrations: heartbeat p99 $(jq -r '.hb.p99_ms // "?"' "$T_TMP/healthy.json") ms, manager p99 $(jq -r .p99_ms "$T_TMP/healthy.json") ms"
+t_result false_cuts_healthy_migrations "$healthy_cuts"
+[ "$healthy_cuts" -eq 0 ] || t_fail "$healthy_cuts cuts while healthy migrations ran: $(grep 'AIMD cut' "$log" | head -3)"
+
+# 3. ssh-like bulk over another interface, the heartbeat going on meanwhile.
+ip netns add "$WAN_NS" &&
+	ip -n "$LAB_NS_HV1" link add "$WAN_IF" type veth peer name wan0 netns "$WAN_NS" &&
+	ip -n "$LAB_NS_HV1" addr add "$WAN_HV1_IP/24" dev "$WAN_IF" &&
+	ip -n "$WAN_NS" addr add "$WAN_PEER_IP/24" dev wan0 &&
+	ip -n "$LAB_NS_HV1" link set "$WAN_IF" up && ip -n "$WAN_NS" link set wan0 up &&
+	ip -n "$WAN_NS" link set lo up &&
+	ip netns exec "$LAB_NS_HV1" tc qdisc add dev "$WAN_IF" root tbf rate 20mbit burst 15140 limit 1000000 ||
+	t_fail "the WAN link"
+t_bg "$WAN_NS" "$T_TMP/iperf-ssh-server.out" iperf3 -s -p 22
+t_wait_listen "$WAN_NS" 22 || t_fail "iperf3 on port 22 not listening"
+before=$(cuts)
+ip netns exec "$LAB_NS_MGR" timeout 40 "$HB" client --connect "$LAB_HV1_IP" --port "$T_MGMT_PORT" \
+	--rate 10 --timeout-ms 1000 --duration-s 20 --json >"$T_TMP/hb-ssh.json" &
+hb_ssh=$!
+T_BG_PIDS+=("$hb_ssh")
+ip netns exec "$LAB_NS_HV1" timeout 40 iperf3 -c "$WAN_PEER_IP" -p 22 -P 3 -t 20 >"$T_TMP/iperf-ssh.out" 2>&1 &
+ssh_pid=$!
+T_BG_PIDS+=("$ssh_pid")
+sleep 10
+# The transfer's own RTT: what would read as harm if it counted.
+ssh_rtt_ms=$(ip netns exec "$LAB_NS_HV1" ss -tin dst "$WAN_PEER_IP" dport = :22 |
+	grep -o ' rtt:[0-9.]*' | cut -d: -f2 | sort -n | tail -n 1)
+wait "$ssh_pid" || t_fail "the ssh-like transfer failed: $(tail -3 "$T_TMP/iperf-ssh.out")"
+wait "$hb_ssh"
+ssh_cuts=$(($(cuts) - before))
+t_log "ssh-like transfer on another interface: its RTT up to ${ssh_rtt_ms:-?} ms, $ssh_cuts cuts"
+t_num_gt "${ssh_rtt_ms:-0}" 20 || t_fail "the transfer's RTT (${ssh_rtt_ms:-?} ms) is no harm signal: the check proves nothing"
+t_result false_cuts_other_iface "$ssh_cuts"
+[ "$ssh_cuts" -eq 0 ] || t_fail "a transfer over another interface cut: $(grep 'AIMD cut' "$log" | tail -2)"
+
+# 4. Management delayed on the shaped NIC: a cut, on the aggregate class too.
+echo 1 >"$K/mgmt_reserve_mbps" || t_fail "cannot lower the reserve"
+# On libvirt's port (a management port): the classifier's port rule puts it
+# in the management class.
+t_bg "$LAB_NS_MGR" "$T_TMP/iperf-mgr-server.out" iperf3 -s -p 16509
+t_wait_listen "$LAB_NS_MGR" 16509 || t_fail "iperf3 on the manager not listening"
+ip netns exec "$LAB_NS_MGR" timeout 40 "$HB" client --connect "$LAB_HV1_IP" --port "$T_MGMT_PORT" \
+	--rate 10 --timeout-ms 1000 --duration-s 15 --json >"$T_TMP/hb-harm.json" &
+hb_harm=$!
+T_BG_PIDS+=("$hb_harm")
+sleep 3
+before=$(cuts)
+t0=$(date +%s.%N)
+# 32 streams: TCP Small Queues keeps each sender's own queue to about 1 ms.
+ip netns exec "$LAB_NS_HV1" timeout 30 iperf3 -c "$LAB_MGR_IP" -p 16509 -P 32 -t 10 \
+	>"$T_TMP/iperf-harm.out" 2>&1 &
+harm_pid=$!
+T_BG_PIDS+=("$harm_pid")
+_cut_seen() { [ "$(cuts)" -gt "$before" ]; }
+if ! t_wait_until 10 _cut_seen; then
+	wait "$hb_harm"
+	t_fail "no cut while management was delayed on the shaped NIC: heartbeat $(jq -c '{p50_ms, p99_ms, missed}' "$T_TMP/hb-harm.json")"
+fi
+cut_at=$(grep "policy: AIMD cut" "$log" | sed -n "$((before + 1))p" | cut -d' ' -f1)
+latency=$(awk -v a="$cut_at" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+grep "policy: AIMD cut" "$log" | sed -n "$((before + 1))p" | sed 's/^/  /'
+# The aggregate in force (the cut, or a recovery step since) on the class.
+eff=$(grep "policy: \(AIMD cut: \)\?effective migration aggregate" "$log" | tail -n 1 |
+	sed 's/.*aggregate \([0-9]*\) Mbit.*/\1/')
+agg_rate=$(v_class_rate 20)
+agg_mbit=$(echo "$agg_rate" | awk '/Gbit$/ { print $1 * 1000; next } /Mbit$/ { print $1 + 0; next }
+	/Kbit$/ { print $1 / 1000; next } { print 0 }')
+t_log "cut ${latency} s after the streams started; aggregate class now $agg_rate (aggregate in force $eff Mbit/s)"
+awk -v a="$agg_mbit" -v e="$eff" 'BEGIN { d = a - e; exit !(d > -1 && d < 1) }' ||
+	t_fail "the aggregate class is at $agg_rate, not the aggregate in force ${eff} Mbit/s"
+[ "$eff" -lt 450 ] || t_fail "the aggregate in force ($eff Mbit/s) is not cut"
+t_result cut_latency_s_when_harmed "$latency"
+wait "$harm_pid"
+wait "$hb_harm"
+t_log "PASS"
