@@ -16,6 +16,17 @@ cd "$(dirname "$0")/.."
 
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
+# MS_LAB_LOCK=FILE: every test that makes namespaces, pins BPF objects or
+# starts an agent runs holding this lock (flock), so that several checkouts
+# can test on one machine without clashing; unset, tests run as they come.
+locked() {
+	if [ -n "${MS_LAB_LOCK:-}" ]; then
+		flock "$MS_LAB_LOCK" "$@"
+	else
+		"$@"
+	fi
+}
+
 passed=0 failed=0 skipped=0 retried=0
 failures=()
 
@@ -49,8 +60,11 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if stage san; then
-	for t in "$BUILD"/san/tests/unit/test_* "$BUILD"/san/tests/bpf/test_* "$BUILD"/san/tests/kernel/test_*; do
+	for t in "$BUILD"/san/tests/unit/test_*; do
 		[ -x "$t" ] && run "san/${t#"$BUILD"/san/tests/}" "$t"
+	done
+	for t in "$BUILD"/san/tests/bpf/test_* "$BUILD"/san/tests/kernel/test_*; do
+		[ -x "$t" ] && run "san/${t#"$BUILD"/san/tests/}" locked "$t"
 	done
 fi
 
@@ -67,13 +81,13 @@ stage fuzz && run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-20}"
 LAB_TIMING_RC=75
 lab_test() {
 	local t=$1 rc
-	timeout --kill-after=10 600 bash "$t"
+	locked timeout --kill-after=10 600 bash "$t"
 	rc=$?
 	for attempt in 2 3; do
 		[ $rc -eq $LAB_TIMING_RC ] || break
 		echo "--- RETRY $(basename "$t" .sh): attempt $((attempt - 1)) failed a timing assertion (exit $rc); attempt $attempt of 3"
 		retried=$((retried + 1))
-		timeout --kill-after=10 600 bash "$t"
+		locked timeout --kill-after=10 600 bash "$t"
 		rc=$?
 	done
 	return $rc
