@@ -33,6 +33,7 @@
 #include "migshaper.h"
 #include "log.h"
 #include "htb.h"
+#include "tcnl.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -213,56 +214,11 @@ int ms_htb_geometry_compute(__u64 rate_bps, __u64 ceil_bps, __u32 mtu, struct ms
 /* ------------------------------------------------------------------ */
 /* Netlink plumbing                                                   */
 
-/* libnl folds kernel errnos into NLE_* codes; unfold the ones we can. */
-static int nlerr_to_errno(int nlerr)
-{
-	switch (nlerr < 0 ? -nlerr : nlerr) {
-	case NLE_SUCCESS:
-		return 0;
-	case NLE_INTR:
-		return -EINTR;
-	case NLE_BAD_SOCK:
-		return -EBADF;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_INVAL:
-	case NLE_MISSING_ATTR:
-	case NLE_NOATTR:
-		return -EINVAL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_MSGSIZE:
-		return -EMSGSIZE;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_AF_NOSUPPORT:
-		return -EAFNOSUPPORT;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NOACCESS:
-		return -EACCES;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_PROTO_MISMATCH:
-		return -EPROTONOSUPPORT;
-	default:
-		return -EIO;
-	}
-}
-
 static int nl_fail(struct ms_htb *h, int nlerr, const char *what, __u32 minor)
 {
 	ms_err("htb: ifindex %d: %s %x:%x: %s%s%s", h->ifindex, what, MS_HTB_MAJOR, minor,
 	       nl_geterror(nlerr), h->extack[0] ? "; kernel: " : "", h->extack);
-	return nlerr_to_errno(nlerr);
+	return ms_tcnl_errno(nlerr);
 }
 
 /*
@@ -305,14 +261,9 @@ static int sock_open(struct ms_htb *h)
 {
 	int one = 1, fd, err;
 
-	h->sk = nl_socket_alloc();
-	if (!h->sk)
-		return -ENOMEM;
-	err = nl_connect(h->sk, NETLINK_ROUTE);
-	if (err < 0) {
-		ms_err("htb: netlink connect: %s", nl_geterror(err));
-		return nlerr_to_errno(err);
-	}
+	err = ms_tcnl_connect(&h->sk);
+	if (err)
+		return err;
 	fd = nl_socket_get_fd(h->sk);
 	/* Best effort: without them we only lose the kernel's texts. */
 	if (setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one)) < 0 ||
@@ -320,7 +271,7 @@ static int sock_open(struct ms_htb *h)
 		ms_debug("htb: netlink extended ack unavailable: %s", strerror(errno));
 	err = nl_socket_modify_cb(h->sk, NL_CB_MSG_IN, NL_CB_CUSTOM, msg_in_cb, h);
 	if (err < 0)
-		return nlerr_to_errno(err);
+		return ms_tcnl_errno(err);
 	return 0;
 }
 
@@ -330,12 +281,10 @@ static int link_mtu(struct ms_htb *h, __u32 *mtu)
 	int err;
 
 	h->extack[0] = '\0';
-	err = rtnl_link_get_kernel(h->sk, h->ifindex, NULL, &link);
-	if (err < 0) {
-		ms_err("htb: ifindex %d: %s", h->ifindex, nl_geterror(err));
-		/* A missing link comes back as "object not found". */
-		return err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV ? -ENODEV
-								     : nlerr_to_errno(err);
+	err = ms_tcnl_link_get(h->sk, h->ifindex, NULL, &link);
+	if (err) {
+		ms_err("htb: ifindex %d: %s", h->ifindex, strerror(-err));
+		return err;
 	}
 	*mtu = rtnl_link_get_mtu(link);
 	rtnl_link_put(link);
@@ -640,6 +589,20 @@ static enum ms_htb_root_kind root_classify(const struct ms_htb_root *r)
 	if (root_is_ours(r))
 		return MS_HTB_ROOT_OURS;
 	return r->present && r->handle != 0 ? MS_HTB_ROOT_FOREIGN : MS_HTB_ROOT_DEFAULT;
+}
+
+/* What the interface's root is now (enum ms_htb_root_kind), or -errno. */
+static int root_kind_now(struct ms_htb *h)
+{
+	struct ms_htb_root cur;
+	int err;
+
+	err = root_get(h, &cur);
+	if (err)
+		return err;
+	err = root_classify(&cur);
+	ms_htb_root_clear(&cur);
+	return err;
 }
 
 /* Decides what ms_htb_restore() will put back and keeps it in h->orig. */
@@ -1062,7 +1025,6 @@ cleanup:
 
 int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig, struct ms_htb **out)
 {
-	struct ms_htb_root cur;
 	struct ms_htb *h = NULL;
 	int err;
 
@@ -1072,10 +1034,10 @@ int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig, 
 	err = htb_prepare(p, &h);
 	if (err)
 		return err;
-	err = root_get(h, &cur);
-	if (err)
+	err = root_kind_now(h);
+	if (err < 0)
 		goto cleanup;
-	if (!root_is_ours(&cur)) {
+	if (err != MS_HTB_ROOT_OURS) {
 		ms_info("htb: ifindex %d: no tree of ours to adopt", h->ifindex);
 		err = -ENOENT;
 		goto cleanup;
@@ -1089,7 +1051,6 @@ int ms_htb_adopt(const struct ms_htb_params *p, const struct ms_htb_root *orig, 
 	*out = h;
 	h = NULL;
 cleanup:
-	ms_htb_root_clear(&cur);
 	if (h)
 		htb_release(h);
 	return err;
@@ -1102,10 +1063,8 @@ bool ms_htb_mig_class_present(const struct ms_htb *h, __u32 minor)
 
 int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig)
 {
-	struct ms_htb_root cur;
 	struct ms_htb *h;
-	enum ms_htb_root_kind kind;
-	int err;
+	int kind, err;
 
 	if (ifindex <= 0 || !orig)
 		return -EINVAL;
@@ -1114,18 +1073,17 @@ int ms_htb_cleanup(int ifindex, const struct ms_htb_root *orig)
 		return -ENOMEM;
 	h->ifindex = ifindex;
 	err = sock_open(h);
-	err = err ?: root_get(h, &cur);
-	if (err)
+	kind = err ?: root_kind_now(h);
+	if (kind < 0) {
+		err = kind;
 		goto out;
-	kind = root_classify(&cur);
+	}
 	if (kind != MS_HTB_ROOT_OURS) {
 		err = kind == MS_HTB_ROOT_FOREIGN ? -ESTALE : 0;
-		goto out_cur;
+		goto out;
 	}
 	err = root_copy(orig, &h->orig);
 	err = err ?: root_put_back(h);
-out_cur:
-	ms_htb_root_clear(&cur);
 out:
 	htb_release(h);
 	return err;
@@ -1133,17 +1091,7 @@ out:
 
 int ms_htb_root_kind(struct ms_htb *h)
 {
-	struct ms_htb_root cur;
-	int err;
-
-	if (!h)
-		return -EINVAL;
-	err = root_get(h, &cur);
-	if (err)
-		return err;
-	err = root_classify(&cur);
-	ms_htb_root_clear(&cur);
-	return err;
+	return h ? root_kind_now(h) : -EINVAL;
 }
 
 void ms_htb_suspend(struct ms_htb *h)
@@ -1358,30 +1306,26 @@ cleanup:
 
 int ms_htb_restore(struct ms_htb *h)
 {
-	struct ms_htb_root cur;
 	int err;
 
 	if (!h)
 		return -EINVAL;
 	if (!h->installed)
 		return -ENOENT;
-	err = root_get(h, &cur);
-	if (err)
+	err = root_kind_now(h);
+	if (err < 0)
 		return err;
-	if (!root_is_ours(&cur)) {
+	if (err != MS_HTB_ROOT_OURS) {
 		/* Someone replaced our tree; theirs is not ours to remove. */
 		ms_warn("htb: ifindex %d: root qdisc is no longer ours; leaving it", h->ifindex);
-		err = -ESTALE;
-		goto cleanup;
+		return -ESTALE;
 	}
 	err = root_put_back(h);
 	if (err)
-		goto cleanup;
+		return err;
 	h->installed = false;
 	ms_info("htb: ifindex %d: original root qdisc restored", h->ifindex);
-cleanup:
-	ms_htb_root_clear(&cur);
-	return err;
+	return 0;
 }
 
 void ms_htb_free(struct ms_htb *h)

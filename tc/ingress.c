@@ -31,6 +31,7 @@
 #include "htb.h"
 #include "ingress.h"
 #include "log.h"
+#include "tcnl.h"
 
 #define IFB_MAJOR      1U
 #define IFB_HANDLE(m)  ((IFB_MAJOR << 16) | (m))
@@ -58,40 +59,10 @@ struct ms_ingress {
 static const __u16 prios[] = {MS_INGRESS_PRIO_MGMT4, MS_INGRESS_PRIO_MGMT6, MS_INGRESS_PRIO_MIG4,
 			      MS_INGRESS_PRIO_MIG6};
 
-static int nlerr_to_errno(int nlerr)
-{
-	switch (nlerr < 0 ? -nlerr : nlerr) {
-	case NLE_SUCCESS:
-		return 0;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_INVAL:
-	case NLE_MISSING_ATTR:
-		return -EINVAL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_PERM:
-	case NLE_NOACCESS:
-		return -EPERM;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_NODEV:
-		return -ENODEV;
-	default:
-		return -EIO;
-	}
-}
-
 static int nl_fail(const struct ms_ingress *in, int nlerr, const char *what)
 {
 	ms_err("ingress: ifindex %d: %s: %s", in->ifindex, what, nl_geterror(nlerr));
-	return nlerr_to_errno(nlerr);
+	return ms_tcnl_errno(nlerr);
 }
 
 int ms_ingress_ifb_name(int ifindex, char *buf, size_t len)
@@ -124,107 +95,19 @@ int ms_ingress_port_blocks(__u16 min, __u16 max, __u16 *values, __u16 *masks, si
 	return (int)count;
 }
 
-static int sock_open(struct ms_ingress *in)
-{
-	int err;
-
-	in->sk = nl_socket_alloc();
-	if (!in->sk)
-		return -ENOMEM;
-	err = nl_connect(in->sk, NETLINK_ROUTE);
-	if (err < 0)
-		return nl_fail(in, err, "netlink connect");
-	return 0;
-}
-
 static int link_mtu(struct ms_ingress *in)
 {
 	struct rtnl_link *link = NULL;
 	int err;
 
-	err = rtnl_link_get_kernel(in->sk, in->ifindex, NULL, &link);
-	if (err < 0) {
-		ms_err("ingress: ifindex %d: %s", in->ifindex, nl_geterror(err));
-		return err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV ? -ENODEV
-								     : nlerr_to_errno(err);
+	err = ms_tcnl_link_get(in->sk, in->ifindex, NULL, &link);
+	if (err) {
+		ms_err("ingress: ifindex %d: %s", in->ifindex, strerror(-err));
+		return err;
 	}
 	in->mtu = rtnl_link_get_mtu(link);
 	rtnl_link_put(link);
 	return 0;
-}
-
-/* The IFB of our name: created up, or an existing IFB of that name set up. */
-static int ifb_open(struct ms_ingress *in, bool *created)
-{
-	struct rtnl_link *link = NULL, *change = NULL;
-	const char *kind;
-	int err;
-
-	*created = false;
-	link = rtnl_link_alloc();
-	if (!link)
-		return -ENOMEM;
-	rtnl_link_set_name(link, in->ifb_name);
-	rtnl_link_set_txqlen(link, IFB_TXQLEN);
-	rtnl_link_set_flags(link, IFF_UP);
-	err = rtnl_link_set_type(link, "ifb");
-	err = err ?: rtnl_link_add(in->sk, link, NLM_F_CREATE | NLM_F_EXCL);
-	rtnl_link_put(link);
-	link = NULL;
-	if (err == 0)
-		*created = true;
-	else if (err != -NLE_EXIST)
-		return nl_fail(in, err, "create the IFB");
-	err = rtnl_link_get_kernel(in->sk, 0, in->ifb_name, &link);
-	if (err < 0)
-		return nl_fail(in, err, "look up the IFB");
-	kind = rtnl_link_get_type(link);
-	if (!kind || strcmp(kind, "ifb") != 0) {
-		ms_err("ingress: %s exists and is not an IFB; not touching it", in->ifb_name);
-		rtnl_link_put(link);
-		return -EEXIST;
-	}
-	in->ifb_ifindex = rtnl_link_get_ifindex(link);
-	err = 0;
-	if (!(rtnl_link_get_flags(link) & IFF_UP)) {
-		change = rtnl_link_alloc();
-		if (!change) {
-			rtnl_link_put(link);
-			return -ENOMEM;
-		}
-		rtnl_link_set_flags(change, IFF_UP);
-		err = rtnl_link_change(in->sk, link, change, 0);
-		rtnl_link_put(change);
-		if (err < 0)
-			err = nl_fail(in, err, "set the IFB up");
-	}
-	rtnl_link_put(link);
-	return err;
-}
-
-/* Deletes the IFB of that name; absent, or a device of another kind, is left. */
-static int ifb_delete(struct nl_sock *sk, const char *name)
-{
-	struct rtnl_link *link = NULL;
-	const char *kind;
-	int err;
-
-	err = rtnl_link_get_kernel(sk, 0, name, &link);
-	if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)
-		return 0;
-	if (err < 0)
-		return nlerr_to_errno(err);
-	kind = rtnl_link_get_type(link);
-	if (!kind || strcmp(kind, "ifb") != 0) {
-		ms_warn("ingress: %s is not an IFB; left as it is", name);
-		rtnl_link_put(link);
-		return 0;
-	}
-	err = rtnl_link_delete(sk, link);
-	rtnl_link_put(link);
-	if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)
-		return 0;
-	return err < 0 ? nlerr_to_errno(err) : 0;
 }
 
 /* The IFB's root HTB, unless one of ours is already there. */
@@ -317,7 +200,7 @@ static int clsact_delete(struct nl_sock *sk, int ifindex)
 	rtnl_tc_set_kind(TC_CAST(q), "clsact");
 	err = rtnl_qdisc_delete(sk, q);
 	rtnl_qdisc_put(q);
-	return err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV ? nlerr_to_errno(err) : 0;
+	return err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV ? ms_tcnl_errno(err) : 0;
 }
 
 /* Deletes every filter of one priority on the ingress hook (absent is fine). */
@@ -340,7 +223,7 @@ static int prio_delete(struct nl_sock *sk, int ifindex, __u16 prio)
 	/* No filter of that priority: ENOENT; no clsact at all: EINVAL. */
 	if (err == -NLE_OBJ_NOTFOUND || err == -NLE_INVAL || err == -NLE_NODEV)
 		return 0;
-	return err < 0 ? nlerr_to_errno(err) : 0;
+	return err < 0 ? ms_tcnl_errno(err) : 0;
 }
 
 /*
@@ -471,9 +354,11 @@ int ms_ingress_install(const struct ms_ingress_params *p, struct ms_ingress **ou
 		return -ENOMEM;
 	in->ifindex = p->ifindex;
 	err = ms_ingress_ifb_name(p->ifindex, in->ifb_name, sizeof(in->ifb_name));
-	err = err ?: sock_open(in);
+	err = err ?: ms_tcnl_connect(&in->sk);
 	err = err ?: link_mtu(in);
-	err = err ?: ifb_open(in, &ifb_created);
+	err = err
+		  ?: ms_tcnl_ifb_open(in->sk, in->ifb_name, 0, IFB_TXQLEN, &in->ifb_ifindex,
+				      &ifb_created);
 	err = err ?: ifb_root(in);
 	err = err ?: ifb_class(in, p->cap_bps);
 	err = err ?: clsact_ensure(in, &in->clsact_created);
@@ -482,7 +367,7 @@ int ms_ingress_install(const struct ms_ingress_params *p, struct ms_ingress **ou
 		if (in->clsact_created)
 			clsact_delete(in->sk, in->ifindex);
 		if (ifb_created)
-			ifb_delete(in->sk, in->ifb_name);
+			ms_tcnl_ifb_delete(in->sk, in->ifb_name, NULL);
 		ms_ingress_free(in);
 		return err;
 	}
@@ -565,7 +450,7 @@ int ms_ingress_remove(struct ms_ingress *in)
 	if (!in)
 		return 0;
 	filters_delete(in->sk, in->ifindex);
-	err = ifb_delete(in->sk, in->ifb_name);
+	err = ms_tcnl_ifb_delete(in->sk, in->ifb_name, NULL);
 	if (err) {
 		ms_err("ingress: cannot delete %s: %s", in->ifb_name, strerror(-err));
 		ret = err;
@@ -596,16 +481,11 @@ int ms_ingress_cleanup(int ifindex)
 	err = ms_ingress_ifb_name(ifindex, name, sizeof(name));
 	if (err)
 		return err;
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	err = nl_connect(sk, NETLINK_ROUTE);
-	if (err < 0) {
-		nl_socket_free(sk);
-		return nlerr_to_errno(err);
-	}
+	err = ms_tcnl_connect(&sk);
+	if (err)
+		return err;
 	filters_delete(sk, ifindex);
-	err = ifb_delete(sk, name);
+	err = ms_tcnl_ifb_delete(sk, name, NULL);
 	nl_socket_free(sk);
 	if (err)
 		ms_err("ingress: cannot delete %s: %s", name, strerror(-err));

@@ -27,56 +27,12 @@
 
 #include "log.h"
 #include "mq.h"
+#include "tcnl.h"
 
 #define MQ_IFB_PREFIX "msq"
 /* u32's first node in its root hash table (800::800): a fixed handle lets a
  * second add change the filter in place. */
 #define MQ_U32_HANDLE 0x80000800U
-
-static int nl_to_errno(int nlerr)
-{
-	switch (nlerr < 0 ? -nlerr : nlerr) {
-	case NLE_SUCCESS:
-		return 0;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_PERM:
-	case NLE_NOACCESS:
-		return -EPERM;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_INVAL:
-	case NLE_MISSING_ATTR:
-		return -EINVAL;
-	case NLE_BUSY:
-		return -EBUSY;
-	default:
-		return -EIO;
-	}
-}
-
-static int sock_open(struct nl_sock **out)
-{
-	struct nl_sock *sk = nl_socket_alloc();
-	int err;
-
-	if (!sk)
-		return -ENOMEM;
-	err = nl_connect(sk, NETLINK_ROUTE);
-	if (err < 0) {
-		ms_err("mq: netlink connect: %s", nl_geterror(err));
-		nl_socket_free(sk);
-		return nl_to_errno(err);
-	}
-	*out = sk;
-	return 0;
-}
 
 int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len)
 {
@@ -88,15 +44,6 @@ int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len || n >= IF_NAMESIZE ? -ENAMETOOLONG : 0;
 }
 
-static int link_by_name(struct nl_sock *sk, const char *name, struct rtnl_link **out)
-{
-	int err = rtnl_link_get_kernel(sk, 0, name, out);
-
-	if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV)
-		return -ENOENT;
-	return err < 0 ? nl_to_errno(err) : 0;
-}
-
 int ms_mq_ifb_find(int nic_ifindex)
 {
 	struct rtnl_link *link = NULL;
@@ -105,10 +52,12 @@ int ms_mq_ifb_find(int nic_ifindex)
 	int err;
 
 	err = ms_mq_ifb_name(nic_ifindex, name, sizeof(name));
-	err = err ?: sock_open(&sk);
+	err = err ?: ms_tcnl_connect(&sk);
 	if (err)
 		return err;
-	err = link_by_name(sk, name, &link);
+	err = ms_tcnl_link_get(sk, 0, name, &link);
+	if (err == -ENODEV)
+		err = -ENOENT;
 	if (!err) {
 		err = rtnl_link_get_ifindex(link);
 		rtnl_link_put(link);
@@ -117,96 +66,38 @@ int ms_mq_ifb_find(int nic_ifindex)
 	return err;
 }
 
-/* Creates the IFB named name, up, with the NIC's MTU and queue length. */
-static int ifb_create(struct nl_sock *sk, int nic_ifindex, const char *name)
-{
-	struct rtnl_link *nic = NULL, *ifb = NULL;
-	unsigned int txqlen;
-	int err;
-
-	err = rtnl_link_get_kernel(sk, nic_ifindex, NULL, &nic);
-	if (err < 0) {
-		ms_err("mq: ifindex %d: %s", nic_ifindex, nl_geterror(err));
-		return err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV ? -ENODEV : nl_to_errno(err);
-	}
-	ifb = rtnl_link_alloc();
-	if (!ifb) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = rtnl_link_set_type(ifb, "ifb");
-	if (err < 0) {
-		err = nl_to_errno(err);
-		goto out;
-	}
-	rtnl_link_set_name(ifb, name);
-	/* HTB sizes its buckets by the MTU; a frame above the IFB's would be a giant. */
-	rtnl_link_set_mtu(ifb, rtnl_link_get_mtu(nic));
-	/* The IFB's own default (32) is the limit of every HTB leaf's FIFO:
-	 * far too short at multi-Gbit rates. */
-	txqlen = rtnl_link_get_txqlen(nic);
-	rtnl_link_set_txqlen(ifb, txqlen > MS_MQ_IFB_TXQLEN_MIN ? txqlen : MS_MQ_IFB_TXQLEN_MIN);
-	rtnl_link_set_flags(ifb, IFF_UP);
-	err = rtnl_link_add(sk, ifb, NLM_F_CREATE | NLM_F_EXCL);
-	if (err < 0) {
-		ms_err("mq: create the IFB %s: %s%s", name, nl_geterror(err),
-		       err == -NLE_OPNOTSUPP ? " (the kernel needs CONFIG_IFB)" : "");
-		err = nl_to_errno(err);
-	}
-out:
-	rtnl_link_put(ifb);
-	rtnl_link_put(nic);
-	return err;
-}
-
-/* Sets the IFB up if a previous agent's was left down. */
-static int ifb_up(struct nl_sock *sk, struct rtnl_link *ifb)
-{
-	struct rtnl_link *change;
-	int err;
-
-	if (rtnl_link_get_flags(ifb) & IFF_UP)
-		return 0;
-	change = rtnl_link_alloc();
-	if (!change)
-		return -ENOMEM;
-	rtnl_link_set_flags(change, IFF_UP);
-	err = rtnl_link_change(sk, ifb, change, 0);
-	rtnl_link_put(change);
-	return err < 0 ? nl_to_errno(err) : 0;
-}
-
 int ms_mq_ifb_open(int nic_ifindex, int *ifb_ifindex)
 {
-	struct rtnl_link *ifb = NULL;
+	struct rtnl_link *nic = NULL;
 	char name[IF_NAMESIZE];
 	struct nl_sock *sk;
 	bool created = false;
+	unsigned int txqlen;
 	int err;
 
 	err = ms_mq_ifb_name(nic_ifindex, name, sizeof(name));
-	err = err ?: sock_open(&sk);
+	err = err ?: ms_tcnl_connect(&sk);
 	if (err)
 		return err;
-	err = link_by_name(sk, name, &ifb);
-	if (err == -ENOENT) {
-		err = ifb_create(sk, nic_ifindex, name);
-		created = !err;
-		err = err ?: link_by_name(sk, name, &ifb);
+	err = ms_tcnl_link_get(sk, nic_ifindex, NULL, &nic);
+	if (err) {
+		ms_err("mq: ifindex %d: %s", nic_ifindex, strerror(-err));
+		goto out;
 	}
-	if (!err && strcmp(rtnl_link_get_type(ifb) ?: "", "ifb") != 0) {
-		ms_err("mq: %s exists and is not an IFB; not using it", name);
-		err = -EEXIST;
-	}
-	err = err ?: ifb_up(sk, ifb);
-	if (!err) {
-		*ifb_ifindex = rtnl_link_get_ifindex(ifb);
+	/*
+	 * HTB sizes its buckets by the MTU: a frame above the IFB's would be a
+	 * giant. The IFB's own queue length (32) is the limit of every HTB
+	 * leaf's FIFO: far too short at multi-Gbit rates.
+	 */
+	txqlen = rtnl_link_get_txqlen(nic);
+	err = ms_tcnl_ifb_open(sk, name, rtnl_link_get_mtu(nic),
+			       txqlen > MS_MQ_IFB_TXQLEN_MIN ? txqlen : MS_MQ_IFB_TXQLEN_MIN,
+			       ifb_ifindex, &created);
+	if (!err)
 		ms_info("mq: %s IFB %s (ifindex %d) carries the HTB tree of ifindex %d",
 			created ? "created" : "took over", name, *ifb_ifindex, nic_ifindex);
-	} else if (err != -EEXIST) {
-		ms_err("mq: IFB %s: %s", name, strerror(-err));
-	}
-	rtnl_link_put(ifb);
+out:
+	rtnl_link_put(nic);
 	nl_socket_free(sk);
 	return err;
 }
@@ -238,7 +129,7 @@ int ms_mq_redirect_set(int nic_ifindex, int ifb_ifindex)
 
 	if (nic_ifindex <= 0 || ifb_ifindex <= 0)
 		return -EINVAL;
-	err = sock_open(&sk);
+	err = ms_tcnl_connect(&sk);
 	if (err)
 		return err;
 	cls = redirect_cls(nic_ifindex);
@@ -262,7 +153,7 @@ int ms_mq_redirect_set(int nic_ifindex, int ifb_ifindex)
 	if (err < 0) {
 		ms_err("mq: redirect filter on ifindex %d egress: %s", nic_ifindex,
 		       nl_geterror(err));
-		err = nl_to_errno(err);
+		err = ms_tcnl_errno(err);
 	}
 out:
 	rtnl_act_put(act);
@@ -288,13 +179,13 @@ int ms_mq_redirect_present(int nic_ifindex, bool *present)
 	int err;
 
 	*present = false;
-	err = sock_open(&sk);
+	err = ms_tcnl_connect(&sk);
 	if (err)
 		return err;
 	err =
 	    rtnl_cls_alloc_cache(sk, nic_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &cache);
 	if (err < 0) {
-		err = nl_to_errno(err);
+		err = ms_tcnl_errno(err);
 		goto out;
 	}
 	nl_cache_foreach(cache, find_ours, present);
@@ -306,16 +197,16 @@ out:
 
 int ms_mq_remove(int nic_ifindex, bool *had_ifb)
 {
-	struct rtnl_link *ifb = NULL;
 	struct rtnl_cls *cls = NULL;
 	char name[IF_NAMESIZE];
+	bool deleted = false;
 	struct nl_sock *sk;
 	int err;
 
 	if (had_ifb)
 		*had_ifb = false;
 	err = ms_mq_ifb_name(nic_ifindex, name, sizeof(name));
-	err = err ?: sock_open(&sk);
+	err = err ?: ms_tcnl_connect(&sk);
 	if (err)
 		return err;
 	cls = redirect_cls(nic_ifindex);
@@ -328,32 +219,16 @@ int ms_mq_remove(int nic_ifindex, bool *had_ifb)
 	if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL) {
 		ms_err("mq: remove the redirect filter of ifindex %d: %s", nic_ifindex,
 		       nl_geterror(err));
-		err = nl_to_errno(err);
+		err = ms_tcnl_errno(err);
 		goto out;
 	}
-	err = link_by_name(sk, name, &ifb);
-	if (err == -ENOENT) {
-		err = 0;
+	err = ms_tcnl_ifb_delete(sk, name, &deleted);
+	if (err || !deleted)
 		goto out;
-	}
-	if (err)
-		goto out;
-	if (strcmp(rtnl_link_get_type(ifb) ?: "", "ifb") != 0) {
-		ms_warn("mq: %s is not an IFB; left alone", name);
-		goto out;
-	}
-	err = rtnl_link_delete(sk, ifb);
-	if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV) {
-		ms_err("mq: delete the IFB %s: %s", name, nl_geterror(err));
-		err = nl_to_errno(err);
-		goto out;
-	}
-	err = 0;
 	if (had_ifb)
 		*had_ifb = true;
 	ms_info("mq: removed the IFB %s and the redirect of ifindex %d", name, nic_ifindex);
 out:
-	rtnl_link_put(ifb);
 	rtnl_cls_put(cls);
 	nl_socket_free(sk);
 	return err;
