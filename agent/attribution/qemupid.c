@@ -59,64 +59,22 @@ static bool cmdline_has_uuid(const char *buf, size_t len, const char *uuid_text)
 	return false;
 }
 
-int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
+/* What a /proc scan looks for in each process's file (cmdline or comm). */
+struct proc_match {
+	const char *file;
+	bool (*match)(const char *text, size_t len, const void *ctx);
+	const void *ctx;
+};
+
+/*
+ * The first process in the agent's network namespace whose file matches:
+ * 0 and *pid; -ESRCH when there is none; the namespace check's -errno when
+ * only processes the agent may not look at (another user's) matched.
+ * buf (len bytes) holds each file's text in turn.
+ */
+static int proc_find(const struct proc_match *pm, char *buf, size_t len, pid_t *pid)
 {
-	char uuid_text[37], path[64];
-	struct stat own_ns;
-	struct dirent *de;
-	char *buf = NULL;
-	int proc_fd = -1, ret = -ESRCH;
-	DIR *proc;
-
-	ms_uuid_format(uuid, uuid_text);
-	if (stat("/proc/self/ns/net", &own_ns) < 0)
-		return -errno;
-	proc = opendir("/proc");
-	if (!proc)
-		return -errno;
-	proc_fd = dirfd(proc);
-	buf = malloc(MS_CMDLINE_MAX);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while ((de = readdir(proc))) {
-		ssize_t n;
-		int fd, same;
-
-		/* A pid has at most 10 digits; anything longer is not a process. */
-		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
-			continue;
-		snprintf(path, sizeof(path), "%.10s/cmdline", de->d_name);
-		fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, MS_CMDLINE_MAX - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (!cmdline_has_uuid(buf, (size_t)n, uuid_text))
-			continue;
-		same = same_netns(proc_fd, de->d_name, &own_ns);
-		/* The domain's QEMU, but we may not see its namespace: say so, not "none". */
-		if (same < 0)
-			ret = same;
-		if (same <= 0)
-			continue;
-		*pid = (pid_t)strtol(de->d_name, NULL, 10);
-		ret = 0;
-		break;
-	}
-out:
-	free(buf);
-	closedir(proc);
-	return ret;
-}
-
-int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
-{
-	char path[64], comm[32];
+	char path[64];
 	struct stat own_ns;
 	struct dirent *de;
 	int proc_fd, ret = -ESRCH;
@@ -128,32 +86,78 @@ int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
 	if (!proc)
 		return -errno;
 	proc_fd = dirfd(proc);
-	while (ret == -ESRCH && (de = readdir(proc))) {
+	while ((de = readdir(proc))) {
 		ssize_t n;
-		int fd;
+		int fd, same;
 
+		/* A pid has at most 10 digits; anything longer is not a process. */
 		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
 			continue;
-		snprintf(path, sizeof(path), "%.10s/comm", de->d_name);
+		snprintf(path, sizeof(path), "%.10s/%s", de->d_name, pm->file);
 		fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		n = read(fd, comm, sizeof(comm) - 1);
+		n = read(fd, buf, len - 1);
 		close(fd);
 		if (n <= 0)
 			continue;
-		comm[n] = '\0';
-		comm[strcspn(comm, "\n")] = '\0';
-		for (size_t i = 0; comms[i]; i++) {
-			if (strcmp(comm, comms[i]) || same_netns(proc_fd, de->d_name, &own_ns) != 1)
-				continue;
-			*pid = (pid_t)strtol(de->d_name, NULL, 10);
-			ret = 0;
-			break;
-		}
+		buf[n] = '\0';
+		if (!pm->match(buf, (size_t)n, pm->ctx))
+			continue;
+		same = same_netns(proc_fd, de->d_name, &own_ns);
+		/* Ours, but we may not see its namespace: say so, not "none". */
+		if (same < 0)
+			ret = same;
+		if (same <= 0)
+			continue;
+		*pid = (pid_t)strtol(de->d_name, NULL, 10);
+		ret = 0;
+		break;
 	}
 	closedir(proc);
 	return ret;
+}
+
+static bool match_uuid(const char *cmdline, size_t len, const void *uuid_text)
+{
+	return cmdline_has_uuid(cmdline, len, uuid_text);
+}
+
+int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid)
+{
+	char uuid_text[37];
+	struct proc_match pm = {.file = "cmdline", .match = match_uuid, .ctx = uuid_text};
+	char *buf;
+	int ret;
+
+	ms_uuid_format(uuid, uuid_text);
+	buf = malloc(MS_CMDLINE_MAX);
+	if (!buf)
+		return -ENOMEM;
+	ret = proc_find(&pm, buf, MS_CMDLINE_MAX, pid);
+	free(buf);
+	return ret;
+}
+
+static bool match_comm(const char *comm, size_t len, const void *ctx)
+{
+	const char *const *comms = ctx;
+	/* comm ends in a newline. */
+	size_t name_len = strcspn(comm, "\n");
+
+	(void)len;
+	for (size_t i = 0; comms[i]; i++)
+		if (strlen(comms[i]) == name_len && strncmp(comm, comms[i], name_len) == 0)
+			return true;
+	return false;
+}
+
+int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
+{
+	struct proc_match pm = {.file = "comm", .match = match_comm, .ctx = comms};
+	char comm[32];
+
+	return proc_find(&pm, comm, sizeof(comm), pid);
 }
 
 int ms_proc_parse_socket_link(const char *target, __u32 *inode)

@@ -28,20 +28,6 @@
 
 static const __u16 default_mgmt_ports[] = {22, 16509, 16514, 54321};
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 void ms_config_init(struct ms_config *cfg)
 {
 	struct ms_policy_params pp;
@@ -99,13 +85,13 @@ static int parse_ranged(const char *key, const char *value, __u64 min, __u64 max
 	int ret = parse_u64(value, &v);
 
 	if (ret == -EINVAL) {
-		set_err(err, err_len, "%s: '%s' is not a whole number (allowed: %llu-%llu%s)", key,
-			value, (unsigned long long)min, (unsigned long long)max, hint);
+		ms_file_err(err, err_len, "%s: '%s' is not a whole number (allowed: %llu-%llu%s)",
+			    key, value, (unsigned long long)min, (unsigned long long)max, hint);
 		return -EINVAL;
 	}
 	if (ret == -ERANGE || v < min || v > max) {
-		set_err(err, err_len, "%s: '%s' is out of range (allowed: %llu-%llu%s)", key, value,
-			(unsigned long long)min, (unsigned long long)max, hint);
+		ms_file_err(err, err_len, "%s: '%s' is out of range (allowed: %llu-%llu%s)", key,
+			    value, (unsigned long long)min, (unsigned long long)max, hint);
 		return -ERANGE;
 	}
 	*out = v;
@@ -279,17 +265,17 @@ static int set_mgmt_cidrs(struct ms_config *cfg, const char *value, char *err, s
 		return -ENOMEM;
 	ret = for_each_item(value, add_cidr, list);
 	if (ret == -ENODATA) {
-		set_err(err, err_len, "mgmt_cidrs: '%s' has an empty element (%s)", value,
-			EMPTY_ELEMENT_HINT);
+		ms_file_err(err, err_len, "mgmt_cidrs: '%s' has an empty element (%s)", value,
+			    EMPTY_ELEMENT_HINT);
 		ret = -EINVAL;
 	} else if (ret == -E2BIG) {
-		set_err(err, err_len, "mgmt_cidrs: more than %u CIDRs", MS_CIDR_MAX);
+		ms_file_err(err, err_len, "mgmt_cidrs: more than %u CIDRs", MS_CIDR_MAX);
 		ret = -ERANGE;
 	} else if (ret) {
-		set_err(err, err_len,
-			"mgmt_cidrs: '%s' is not a CIDR (allowed: a.b.c.d/0-32 or an IPv6 "
-			"prefix /0-128, separated by commas)",
-			list->bad_buf);
+		ms_file_err(err, err_len,
+			    "mgmt_cidrs: '%s' is not a CIDR (allowed: a.b.c.d/0-32 or an IPv6 "
+			    "prefix /0-128, separated by commas)",
+			    list->bad_buf);
 	} else {
 		memcpy(cfg->mgmt_cidrs, list->keys, list->n * sizeof(list->keys[0]));
 		cfg->n_mgmt_cidrs = list->n;
@@ -304,18 +290,19 @@ static int set_mgmt_ports(struct ms_config *cfg, const char *value, char *err, s
 	int ret = for_each_item(value, add_port, &list);
 
 	if (ret == -ENODATA) {
-		set_err(err, err_len, "mgmt_ports: '%s' has an empty element (%s)", value,
-			EMPTY_ELEMENT_HINT);
+		ms_file_err(err, err_len, "mgmt_ports: '%s' has an empty element (%s)", value,
+			    EMPTY_ELEMENT_HINT);
 		return -EINVAL;
 	}
 	if (ret == -E2BIG) {
-		set_err(err, err_len, "mgmt_ports: more than %u ports", MS_MAX_MGMT_PORTS);
+		ms_file_err(err, err_len, "mgmt_ports: more than %u ports", MS_MAX_MGMT_PORTS);
 		return -ERANGE;
 	}
 	if (ret) {
-		set_err(err, err_len,
-			"mgmt_ports: '%s' is not a port (allowed: 1-65535, separated by commas)",
-			list.bad_buf);
+		ms_file_err(
+		    err, err_len,
+		    "mgmt_ports: '%s' is not a port (allowed: 1-65535, separated by commas)",
+		    list.bad_buf);
 		return ret;
 	}
 	memcpy(cfg->mgmt_ports, list.ports, list.n * sizeof(list.ports[0]));
@@ -343,15 +330,15 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	if (parse_u64(lo_text, &lo) || parse_u64(hi_text, &hi))
 		goto malformed;
 	if (lo < 1 || hi > 65535 || lo > 65535 || hi < 1) {
-		set_err(err, err_len, "migration_ports: '%s' is out of range (allowed: 1-65535)",
-			value);
+		ms_file_err(err, err_len,
+			    "migration_ports: '%s' is out of range (allowed: 1-65535)", value);
 		return -ERANGE;
 	}
 	if (lo > hi) {
-		set_err(err, err_len,
-			"migration_ports: '%s' is reversed (the first port must not exceed the "
-			"second)",
-			value);
+		ms_file_err(err, err_len,
+			    "migration_ports: '%s' is reversed (the first port must not exceed the "
+			    "second)",
+			    value);
 		return -ERANGE;
 	}
 	cfg->migration_port_min = (__u16)lo;
@@ -360,9 +347,10 @@ static int set_migration_ports(struct ms_config *cfg, const char *value, char *e
 	return 0;
 
 malformed:
-	set_err(err, err_len,
-		"migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535, or auto)",
-		value);
+	ms_file_err(
+	    err, err_len,
+	    "migration_ports: '%s' is not a port range (allowed: MIN-MAX, 1-65535, or auto)",
+	    value);
 	return -EINVAL;
 }
 
@@ -374,18 +362,18 @@ static int set_uri(struct ms_config *cfg, const char *value, char *err, size_t e
 		return 0;
 	}
 	if (strlen(value) >= sizeof(cfg->libvirt_uri) || !strstr(value, ":/")) {
-		set_err(err, err_len,
-			"libvirt_uri: '%s' is not a libvirt URI (allowed: e.g. qemu:///system, "
-			"at most %u characters, or none)",
-			value, MS_URI_MAX - 1);
+		ms_file_err(err, err_len,
+			    "libvirt_uri: '%s' is not a libvirt URI (allowed: e.g. qemu:///system, "
+			    "at most %u characters, or none)",
+			    value, MS_URI_MAX - 1);
 		return -EINVAL;
 	}
 	for (const char *p = value; *p; p++) {
 		if (!isgraph((unsigned char)*p)) {
-			set_err(err, err_len,
-				"libvirt_uri: '%s' contains white space or control "
-				"characters",
-				value);
+			ms_file_err(err, err_len,
+				    "libvirt_uri: '%s' contains white space or control "
+				    "characters",
+				    value);
 			return -EINVAL;
 		}
 	}
@@ -403,10 +391,11 @@ static int set_listen(struct ms_config *cfg, const char *value, char *err, size_
 		return 0;
 	}
 	if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1) {
-		set_err(err, err_len,
-			"metrics_listen: '%s' is not an IP address (allowed: e.g. 127.0.0.1, ::1, "
-			"0.0.0.0, or none)",
-			value);
+		ms_file_err(
+		    err, err_len,
+		    "metrics_listen: '%s' is not an IP address (allowed: e.g. 127.0.0.1, ::1, "
+		    "0.0.0.0, or none)",
+		    value);
 		return -EINVAL;
 	}
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", value);
@@ -446,19 +435,20 @@ static int set_peer_listen(struct ms_config *cfg, const char *value, char *err, 
 	if (strcmp(value, "none") != 0 && value[0])
 		ret = for_each_item(value, add_listen, &list);
 	if (ret == -ENODATA) {
-		set_err(err, err_len, "peer_listen: '%s' has an empty element (%s)", value,
-			EMPTY_ELEMENT_HINT);
+		ms_file_err(err, err_len, "peer_listen: '%s' has an empty element (%s)", value,
+			    EMPTY_ELEMENT_HINT);
 		return -EINVAL;
 	}
 	if (ret == -E2BIG) {
-		set_err(err, err_len, "peer_listen: more than %u addresses", MS_PEER_LISTEN_MAX);
+		ms_file_err(err, err_len, "peer_listen: more than %u addresses",
+			    MS_PEER_LISTEN_MAX);
 		return -ERANGE;
 	}
 	if (ret) {
-		set_err(err, err_len,
-			"peer_listen: '%s' is not an IP address (allowed: e.g. 192.0.2.10, "
-			"2001:db8::10, separated by commas, or none)",
-			list.bad_buf);
+		ms_file_err(err, err_len,
+			    "peer_listen: '%s' is not an IP address (allowed: e.g. 192.0.2.10, "
+			    "2001:db8::10, separated by commas, or none)",
+			    list.bad_buf);
 		return -EINVAL;
 	}
 	memcpy(cfg->peer_listen, list.addrs, sizeof(list.addrs));
@@ -658,9 +648,9 @@ static int set_path(const struct ms_config_key *k, struct ms_config *cfg, const 
 		return 0;
 	}
 	if (value[0] != '/' || strlen(value) >= k->max) {
-		set_err(err, err_len,
-			"%s: '%s' is not an absolute path shorter than %u bytes (or none)", k->name,
-			value, (unsigned)k->max);
+		ms_file_err(err, err_len,
+			    "%s: '%s' is not an absolute path shorter than %u bytes (or none)",
+			    k->name, value, (unsigned)k->max);
 		return -EINVAL;
 	}
 	snprintf(field, k->max, "%s", value);
@@ -699,7 +689,8 @@ static int set_policy(struct ms_config *cfg, const char *value, char *err, size_
 		cfg->policy = kind;
 		return 0;
 	}
-	set_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)", value);
+	ms_file_err(err, err_len, "policy: '%s' is not a policy (allowed: srpt, fair, serial)",
+		    value);
 	return -EINVAL;
 }
 
@@ -708,7 +699,7 @@ static int set_escalation(struct ms_config *cfg, const char *value, char *err, s
 	enum ms_escalation_mode mode;
 
 	if (ms_escalation_mode_parse(value, &mode)) {
-		set_err(
+		ms_file_err(
 		    err, err_len,
 		    "escalation: '%s' is not a mode (allowed: advise, act, off; 1 = act, 0 = off)",
 		    value);
@@ -732,9 +723,10 @@ static int set_backend(struct ms_config *cfg, const char *value, char *err, size
 			return 0;
 		}
 	}
-	set_err(err, err_len,
-		"dataplane_backend: '%s' is not a backend (allowed: auto, htb-root, multiqueue)",
-		value);
+	ms_file_err(
+	    err, err_len,
+	    "dataplane_backend: '%s' is not a backend (allowed: auto, htb-root, multiqueue)",
+	    value);
 	return -EINVAL;
 }
 
@@ -743,9 +735,9 @@ static int set_log_level(struct ms_config *cfg, const char *value, char *err, si
 	enum ms_log_level level;
 
 	if (ms_log_level_parse(value, &level)) {
-		set_err(err, err_len,
-			"log_level: '%s' is not a level (allowed: error, warn, info, debug)",
-			value);
+		ms_file_err(err, err_len,
+			    "log_level: '%s' is not a level (allowed: error, warn, info, debug)",
+			    value);
 		return -EINVAL;
 	}
 	cfg->log_level = level;
@@ -760,7 +752,7 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 	int ret;
 
 	if (!k) {
-		set_err(err, err_len, "unknown key '%s'", key);
+		ms_file_err(err, err_len, "unknown key '%s'", key);
 		return -ENOENT;
 	}
 	switch (k->type) {
@@ -796,7 +788,7 @@ int ms_config_set(struct ms_config *cfg, const char *key, const char *value, cha
 	case MS_KEY_BACKEND:
 		return set_backend(cfg, value, err, err_len);
 	}
-	set_err(err, err_len, "%s: no parser for this key", key);
+	ms_file_err(err, err_len, "%s: no parser for this key", key);
 	return -EINVAL;
 }
 
@@ -942,7 +934,7 @@ static int parse_line(struct ms_config *cfg, struct ms_config *scratch, char *li
 		char *name;
 
 		if (!close || *trim(close + 1) != '\0') {
-			set_err(err, err_len, "malformed section header '%s'", s);
+			ms_file_err(err, err_len, "malformed section header '%s'", s);
 			return -EINVAL;
 		}
 		*close = '\0';
@@ -955,19 +947,20 @@ static int parse_line(struct ms_config *cfg, struct ms_config *scratch, char *li
 			char *iface = trim(name + 9);
 
 			if (*iface == '\0' || strlen(iface) >= 16 || strpbrk(iface, " \t/")) {
-				set_err(err, err_len, "section '[%s]': bad interface name", name);
+				ms_file_err(err, err_len, "section '[%s]': bad interface name",
+					    name);
 				return -EINVAL;
 			}
 			*applies = ifname && strcmp(iface, ifname) == 0;
 			return 0;
 		}
-		set_err(err, err_len,
-			"unknown section '[%s]' (allowed: [global], [interface NAME])", name);
+		ms_file_err(err, err_len,
+			    "unknown section '[%s]' (allowed: [global], [interface NAME])", name);
 		return -EINVAL;
 	}
 	eq = strchr(s, '=');
 	if (!eq) {
-		set_err(err, err_len, "expected 'key = value', got '%s'", s);
+		ms_file_err(err, err_len, "expected 'key = value', got '%s'", s);
 		return -EINVAL;
 	}
 	*eq = '\0';
@@ -987,7 +980,7 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 	int ret = 0;
 
 	if (len > MS_CONFIG_MAX_BYTES) {
-		set_err(err, err_len, "config is larger than %u bytes", MS_CONFIG_MAX_BYTES);
+		ms_file_err(err, err_len, "config is larger than %u bytes", MS_CONFIG_MAX_BYTES);
 		return -EFBIG;
 	}
 	work = malloc(sizeof(*work));
@@ -1006,13 +999,13 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		while (pos + n < len && text[pos + n] != '\n')
 			n++;
 		if (n >= sizeof(line)) {
-			set_err(err, err_len, "line %u: longer than %u bytes", line_no,
-				MS_LINE_MAX - 1);
+			ms_file_err(err, err_len, "line %u: longer than %u bytes", line_no,
+				    MS_LINE_MAX - 1);
 			ret = -EINVAL;
 			goto out;
 		}
 		if (memchr(text + pos, '\0', n)) {
-			set_err(err, err_len, "line %u: contains a NUL byte", line_no);
+			ms_file_err(err, err_len, "line %u: contains a NUL byte", line_no);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -1021,7 +1014,7 @@ int ms_config_parse(struct ms_config *cfg, const char *text, size_t len, const c
 		pos += n + 1;
 		ret = parse_line(work, scratch, line, ifname, &applies, line_err, sizeof(line_err));
 		if (ret) {
-			set_err(err, err_len, "line %u: %s", line_no, line_err);
+			ms_file_err(err, err_len, "line %u: %s", line_no, line_err);
 			if (ret == -ENOENT)
 				ret = -EINVAL;
 			goto out;
@@ -1044,17 +1037,17 @@ int ms_config_load_file(struct ms_config *cfg, const char *path, const char *ifn
 
 	ret = ms_file_read(path, MS_CONFIG_MAX_BYTES, &text, &len);
 	if (ret == -EINVAL || ret == -EFBIG) {
-		set_err(err, err_len, "%s: not a regular file of at most %u bytes", path,
-			MS_CONFIG_MAX_BYTES);
+		ms_file_err(err, err_len, "%s: not a regular file of at most %u bytes", path,
+			    MS_CONFIG_MAX_BYTES);
 		return -EINVAL;
 	}
 	if (ret) {
-		set_err(err, err_len, "%s: %s", path, strerror(-ret));
+		ms_file_err(err, err_len, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
 	ret = ms_config_parse(cfg, text, len, ifname, parse_err, sizeof(parse_err));
 	if (ret)
-		set_err(err, err_len, "%s: %s", path, parse_err);
+		ms_file_err(err, err_len, "%s: %s", path, parse_err);
 	free(text);
 	return ret;
 }
@@ -1077,33 +1070,35 @@ int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len
 	const struct ms_config *r = cfg;
 
 	if (r->mgmt_reserve_mbps >= r->link_mbps) {
-		set_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
-			r->mgmt_reserve_mbps, r->link_mbps);
+		ms_file_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
+			    r->mgmt_reserve_mbps, r->link_mbps);
 		return -ERANGE;
 	}
 	if (!r->migration_aggregate_mbps ||
 	    (__u64)r->mgmt_reserve_mbps + r->migration_aggregate_mbps > r->link_mbps) {
-		set_err(err, err_len,
-			"migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
-			"link_mbps (%u)",
-			r->migration_aggregate_mbps, r->mgmt_reserve_mbps, r->link_mbps);
+		ms_file_err(
+		    err, err_len,
+		    "migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
+		    "link_mbps (%u)",
+		    r->migration_aggregate_mbps, r->mgmt_reserve_mbps, r->link_mbps);
 		return -ERANGE;
 	}
 	if (r->migration_max_mbps > r->migration_aggregate_mbps) {
-		set_err(err, err_len,
-			"migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
-			r->migration_max_mbps, r->migration_aggregate_mbps);
+		ms_file_err(err, err_len,
+			    "migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
+			    r->migration_max_mbps, r->migration_aggregate_mbps);
 		return -ERANGE;
 	}
 	if (r->incoming_aggregate_mbps > r->link_mbps) {
-		set_err(err, err_len, "incoming_aggregate_mbps: %u must be at most link_mbps (%u)",
-			r->incoming_aggregate_mbps, r->link_mbps);
+		ms_file_err(err, err_len,
+			    "incoming_aggregate_mbps: %u must be at most link_mbps (%u)",
+			    r->incoming_aggregate_mbps, r->link_mbps);
 		return -ERANGE;
 	}
 	if (r->migration_min_mbps > r->migration_max_mbps) {
-		set_err(err, err_len,
-			"migration_min_mbps: %u must be at most migration_max_mbps (%u)",
-			r->migration_min_mbps, r->migration_max_mbps);
+		ms_file_err(err, err_len,
+			    "migration_min_mbps: %u must be at most migration_max_mbps (%u)",
+			    r->migration_min_mbps, r->migration_max_mbps);
 		return -ERANGE;
 	}
 	return 0;
@@ -1116,9 +1111,9 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 
 	if (!r.link_mbps) {
 		if (!link_speed_mbps) {
-			set_err(err, err_len,
-				"link_mbps: auto, but the interface reports no link speed; set "
-				"link_mbps to the usable rate of the link in Mbit/s");
+			ms_file_err(err, err_len,
+				    "link_mbps: auto, but the interface reports no link speed; set "
+				    "link_mbps to the usable rate of the link in Mbit/s");
 			return -EINVAL;
 		}
 		/*
@@ -1158,8 +1153,8 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 		ret = ms_qemu_conf_migration_ports(&r.migration_port_min, &r.migration_port_max,
 						   path, sizeof(path), why, sizeof(why));
 		if (ret) {
-			set_err(err, err_len, "migration_ports: auto, but libvirt's qemu.conf: %s",
-				why);
+			ms_file_err(err, err_len,
+				    "migration_ports: auto, but libvirt's qemu.conf: %s", why);
 			return ret;
 		}
 		r.migration_ports_auto = false;
@@ -1168,9 +1163,9 @@ int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, s
 	}
 	for (size_t i = 0; i < r.n_mgmt_ports; i++) {
 		if (port_in_migration_range(&r, r.mgmt_ports[i])) {
-			set_err(err, err_len,
-				"mgmt_ports: port %u lies inside migration_ports (%u-%u)",
-				r.mgmt_ports[i], r.migration_port_min, r.migration_port_max);
+			ms_file_err(err, err_len,
+				    "mgmt_ports: port %u lies inside migration_ports (%u-%u)",
+				    r.mgmt_ports[i], r.migration_port_min, r.migration_port_max);
 			return -EINVAL;
 		}
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Small files read whole (the configuration, the HTTP server's web config):
- * one bounded read, so a huge or special file is refused before it is read.
+ * one bounded read, so a huge or special file is refused before it is read;
+ * and the message buffer their parsers fill when a line is refused.
  */
 #ifndef MS_FILE_H
 #define MS_FILE_H
@@ -16,5 +17,9 @@
  * allocated on error.
  */
 int ms_file_read(const char *path, size_t max_bytes, char **text, size_t *len);
+
+/* Formats the reason into err (err_len bytes); nothing when err is NULL or err_len 0. */
+void ms_file_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* MS_FILE_H */

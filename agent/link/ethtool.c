@@ -181,22 +181,32 @@ static int on_linkmodes(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* An ethtool GET of cmd for one device: its request header (header_attr) names it. */
+static struct nlmsghdr *put_dev_get(union genl_req *r, const struct ms_ethtool *e, __u8 cmd,
+				    __u16 header_attr, int ifindex, __u32 header_flags)
+{
+	struct nlmsghdr *nlh = put_genl(r, e->family_id, cmd, ETHTOOL_GENL_VERSION);
+	struct nlattr *hdr = mnl_attr_nest_start(nlh, header_attr);
+
+	mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_DEV_INDEX, (__u32)ifindex);
+	if (header_flags)
+		mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_FLAGS, header_flags);
+	mnl_attr_nest_end(nlh, hdr);
+	return nlh;
+}
+
 int ms_ethtool_speed_mbps(struct ms_ethtool *e, int ifindex, __u32 *mbps)
 {
 	struct linkmodes lm = {0};
-	struct nlattr *hdr;
 	union genl_req r;
 	struct nlmsghdr *nlh;
 	int ret;
 
 	if (ifindex <= 0)
 		return -EINVAL;
-	nlh = put_genl(&r, e->family_id, ETHTOOL_MSG_LINKMODES_GET, ETHTOOL_GENL_VERSION);
-	hdr = mnl_attr_nest_start(nlh, ETHTOOL_A_LINKMODES_HEADER);
-	mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_DEV_INDEX, (__u32)ifindex);
 	/* The answer carries the link mode bit sets too: compact, they are a few words. */
-	mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_FLAGS, ETHTOOL_FLAG_COMPACT_BITSETS);
-	mnl_attr_nest_end(nlh, hdr);
+	nlh = put_dev_get(&r, e, ETHTOOL_MSG_LINKMODES_GET, ETHTOOL_A_LINKMODES_HEADER, ifindex,
+			  ETHTOOL_FLAG_COMPACT_BITSETS);
 	ret = ms_nlreq_run(e->req, nlh, on_linkmodes, &lm);
 	if (ret)
 		return ret;
@@ -236,17 +246,13 @@ static int on_channels(const struct nlmsghdr *nlh, void *data)
 int ms_ethtool_tx_queues(struct ms_ethtool *e, int ifindex, __u32 *queues)
 {
 	struct channels ch = {0};
-	struct nlattr *hdr;
 	union genl_req r;
 	struct nlmsghdr *nlh;
 	int ret;
 
 	if (ifindex <= 0)
 		return -EINVAL;
-	nlh = put_genl(&r, e->family_id, ETHTOOL_MSG_CHANNELS_GET, ETHTOOL_GENL_VERSION);
-	hdr = mnl_attr_nest_start(nlh, ETHTOOL_A_CHANNELS_HEADER);
-	mnl_attr_put_u32(nlh, ETHTOOL_A_HEADER_DEV_INDEX, (__u32)ifindex);
-	mnl_attr_nest_end(nlh, hdr);
+	nlh = put_dev_get(&r, e, ETHTOOL_MSG_CHANNELS_GET, ETHTOOL_A_CHANNELS_HEADER, ifindex, 0);
 	ret = ms_nlreq_run(e->req, nlh, on_channels, &ch);
 	if (ret)
 		return ret;

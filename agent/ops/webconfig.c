@@ -21,18 +21,6 @@
 #define MS_WEBCONFIG_CHECKS_PER_S 2.0
 #define MS_WEBCONFIG_MAX_PASSWORD 256
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static const char *scalar(yaml_document_t *doc, yaml_node_t *node)
 {
 	(void)doc;
@@ -50,7 +38,7 @@ static int read_pem(const char *key, const char *name, const char *base_dir, cha
 	int ret;
 
 	if (!name || !name[0]) {
-		set_err(err, err_len, "tls_server_config.%s: a file name is required", key);
+		ms_file_err(err, err_len, "tls_server_config.%s: a file name is required", key);
 		return -EINVAL;
 	}
 	if (name[0] == '/' || !base_dir)
@@ -58,17 +46,17 @@ static int read_pem(const char *key, const char *name, const char *base_dir, cha
 	else
 		ret = snprintf(path, sizeof(path), "%s/%s", base_dir, name);
 	if (ret < 0 || (size_t)ret >= sizeof(path)) {
-		set_err(err, err_len, "tls_server_config.%s: the path is too long", key);
+		ms_file_err(err, err_len, "tls_server_config.%s: the path is too long", key);
 		return -EINVAL;
 	}
 	ret = ms_file_read(path, MS_WEBCONFIG_MAX_FILE, pem, &len);
 	if (ret) {
-		set_err(err, err_len, "tls_server_config.%s: cannot read %s: %s", key, path,
-			strerror(-ret));
+		ms_file_err(err, err_len, "tls_server_config.%s: cannot read %s: %s", key, path,
+			    strerror(-ret));
 		return ret;
 	}
 	if (!strstr(*pem, "-----BEGIN ")) {
-		set_err(err, err_len, "tls_server_config.%s: %s is not PEM", key, path);
+		ms_file_err(err, err_len, "tls_server_config.%s: %s is not PEM", key, path);
 		free(*pem);
 		*pem = NULL;
 		return -EINVAL;
@@ -83,7 +71,7 @@ static int parse_tls(yaml_document_t *doc, yaml_node_t *map, const char *base_di
 	int ret;
 
 	if (map->type != YAML_MAPPING_NODE) {
-		set_err(err, err_len, "tls_server_config: must be a mapping");
+		ms_file_err(err, err_len, "tls_server_config: must be a mapping");
 		return -EINVAL;
 	}
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -96,10 +84,11 @@ static int parse_tls(yaml_document_t *doc, yaml_node_t *map, const char *base_di
 		} else if (k && strcmp(k, "key_file") == 0 && v) {
 			key = v;
 		} else {
-			set_err(err, err_len,
-				"tls_server_config: '%s' is not supported (supported: cert_file, "
-				"key_file, both strings)",
-				k ? k : "?");
+			ms_file_err(
+			    err, err_len,
+			    "tls_server_config: '%s' is not supported (supported: cert_file, "
+			    "key_file, both strings)",
+			    k ? k : "?");
 			return -EINVAL;
 		}
 	}
@@ -125,7 +114,8 @@ static int parse_users(yaml_document_t *doc, yaml_node_t *map, struct ms_web_con
 		       size_t err_len)
 {
 	if (map->type != YAML_MAPPING_NODE) {
-		set_err(err, err_len, "basic_auth_users: must be a mapping of user: bcrypt hash");
+		ms_file_err(err, err_len,
+			    "basic_auth_users: must be a mapping of user: bcrypt hash");
 		return -EINVAL;
 	}
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -135,28 +125,29 @@ static int parse_users(yaml_document_t *doc, yaml_node_t *map, struct ms_web_con
 		struct ms_web_user *u;
 
 		if (!user || !user[0] || strchr(user, ':')) {
-			set_err(err, err_len,
-				"basic_auth_users: a user name must be a non-empty "
-				"string without ':'");
+			ms_file_err(err, err_len,
+				    "basic_auth_users: a user name must be a non-empty "
+				    "string without ':'");
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < cfg->n_users; i++) {
 			if (strcmp(cfg->users[i].name, user) == 0) {
-				set_err(err, err_len, "basic_auth_users: user '%s' is listed twice",
-					user);
+				ms_file_err(err, err_len,
+					    "basic_auth_users: user '%s' is listed twice", user);
 				return -EINVAL;
 			}
 		}
 		if (!hash || !bcrypt_usable(hash, cfg->crypt_data)) {
-			set_err(err, err_len,
-				"basic_auth_users: the password of '%s' is not a bcrypt hash "
-				"($2a$, $2b$ or $2y$; e.g. htpasswd -nBC 10 \"\" | tr -d ':\\n')",
-				user);
+			ms_file_err(
+			    err, err_len,
+			    "basic_auth_users: the password of '%s' is not a bcrypt hash "
+			    "($2a$, $2b$ or $2y$; e.g. htpasswd -nBC 10 \"\" | tr -d ':\\n')",
+			    user);
 			return -EINVAL;
 		}
 		if (cfg->n_users == MS_WEBCONFIG_MAX_USERS) {
-			set_err(err, err_len, "basic_auth_users: more than %d users",
-				MS_WEBCONFIG_MAX_USERS);
+			ms_file_err(err, err_len, "basic_auth_users: more than %d users",
+				    MS_WEBCONFIG_MAX_USERS);
 			return -EINVAL;
 		}
 		u = &cfg->users[cfg->n_users];
@@ -193,9 +184,9 @@ int ms_web_config_parse(const char *text, size_t len, const char *base_dir,
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		set_err(err, err_len, "not YAML: %s at line %zu",
-			parser.problem ? parser.problem : "parse error",
-			parser.problem_mark.line + 1);
+		ms_file_err(err, err_len, "not YAML: %s at line %zu",
+			    parser.problem ? parser.problem : "parse error",
+			    parser.problem_mark.line + 1);
 		yaml_parser_delete(&parser);
 		goto out;
 	}
@@ -208,7 +199,7 @@ int ms_web_config_parse(const char *text, size_t len, const char *base_dir,
 		goto out;
 	}
 	if (root->type != YAML_MAPPING_NODE) {
-		set_err(err, err_len, "the file must be a YAML mapping");
+		ms_file_err(err, err_len, "the file must be a YAML mapping");
 		goto out;
 	}
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -221,10 +212,10 @@ int ms_web_config_parse(const char *text, size_t len, const char *base_dir,
 		else if (k && strcmp(k, "basic_auth_users") == 0 && !cfg->n_users)
 			ret = parse_users(&doc, v, cfg, err, err_len);
 		else {
-			set_err(err, err_len,
-				"'%s' is not supported (supported: tls_server_config, "
-				"basic_auth_users, each once)",
-				k ? k : "?");
+			ms_file_err(err, err_len,
+				    "'%s' is not supported (supported: tls_server_config, "
+				    "basic_auth_users, each once)",
+				    k ? k : "?");
 			ret = -EINVAL;
 		}
 		if (ret)
@@ -248,7 +239,7 @@ int ms_web_config_load(const char *path, struct ms_web_config *cfg, char *err, s
 	memset(cfg, 0, sizeof(*cfg));
 	ret = ms_file_read(path, MS_WEBCONFIG_MAX_FILE, &text, &len);
 	if (ret) {
-		set_err(err, err_len, "cannot read %s: %s", path, strerror(-ret));
+		ms_file_err(err, err_len, "cannot read %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	dir = strdup(path);
