@@ -63,7 +63,12 @@ metric() { # HOST NAME: the values of metric NAME on HOST's agent, one a line
 peer_answer() { ip netns exec "$LAB_NS_MGR" curl -s -m 2 "http://$LAB_HV2_IP:9466/v1/peer"; }
 peer_count() { peer_answer | jq -r '(.incoming_migrations + .outgoing_migrations) // empty' 2>/dev/null; }
 alloc() { metric "$1" migshaper_migration_allocated_bytes_per_second | head -n 1; }
-has_alloc() { [ -n "$(alloc hv1)" ]; }
+# Halving needs an agent that answered before and is gone: kill it only once hv1 holds its answer.
+answered() {
+	ip netns exec "$(v3_ns hv1)" curl -s -m 2 http://127.0.0.1:9465/metrics |
+		grep '^migshaper_migration_peer_state{' | grep 'state="answered"' | grep -q ' 1$'
+}
+has_answer() { answered && [ "$(metric hv1 migshaper_migration_divisor | head -n 1)" = 2 ] && [ -n "$(alloc hv1)" ]; }
 pids=()
 for h in hv1 hv2 hv3; do
 	v3_config "$h" "$T_TMP/$h.conf" migration_min_mbps="$MIN_MBPS" \
@@ -109,7 +114,7 @@ for hg in "${PAIR[@]}"; do
 		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &
 	T_BG_PIDS+=("$!")
 done
-t_wait_until 20 has_alloc || t_fail "hv1's agent shows no allocation for its migration"
+t_wait_until 30 has_answer || t_fail "hv1's agent never held hv2's answer for its migration"
 kill -KILL "$dest_agent"
 floor=$((MIN_MBPS * 125000))
 prev='' halvings=0

@@ -69,7 +69,6 @@ both=$(echo "$judged" | grep -c . || true)
 bad=$(echo "$judged" | awk '$3 != $4')
 [ -z "$bad" ] || t_fail "a source's divisor differs from hv2's count (ms host divisor count): $bad"
 t_log "divisor = hv2's count (2) in all $both samples while both ran"
-v3_migrate_home "${PAIR[@]}"
 
 # The destination's agent dies.
 for hg in "${PAIR[@]}"; do V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}-busy" 45; done
@@ -78,8 +77,15 @@ for hg in "${PAIR[@]}"; do
 		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &
 	T_BG_PIDS+=("$!")
 done
-has_alloc() { [ -n "$(alloc hv1)" ] && [ -n "$(alloc hv3)" ]; }
-t_wait_until 20 has_alloc || t_fail "the sources show no allocation for their migrations"
+# Halving needs an agent that answered before and is gone: kill it only once
+# both sources hold its answer (and divide by its count).
+answered() {
+	ip netns exec "$(v3_ns "$1")" curl -s -m 2 http://127.0.0.1:9465/metrics |
+		grep '^migshaper_migration_peer_state{' | grep 'state="answered"' | grep -q ' 1$'
+}
+both_answered() { answered hv1 && answered hv3 && [ "$(metric hv1 migshaper_migration_divisor)" = 2 ] &&
+	[ "$(metric hv3 migshaper_migration_divisor)" = 2 ] && [ -n "$(alloc hv1)" ] && [ -n "$(alloc hv3)" ]; }
+t_wait_until 30 both_answered || t_fail "the sources never held hv2's answer for their migrations"
 floor=$((MIN_MBPS * 125000))
 a0=$(alloc hv1)
 # Halvings from a0 to the floor, one a cycle (1 s), plus 3 cycles of slack.
