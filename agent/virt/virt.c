@@ -385,6 +385,28 @@ static int job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir)
 	return 0;
 }
 
+/*
+ * libvirt reads no stats of an incoming migration's job ("available only on
+ * the source host", VIR_ERR_OPERATION_UNSUPPORTED): on the destination the
+ * domain's state tells it, paused while the migration runs or running in
+ * its post-copy phase. st becomes a running MIGRATION_IN job without stats.
+ */
+static bool incoming_by_state(virDomainPtr dom, struct ms_job_stats *st)
+{
+	int state, reason;
+
+	if (virDomainGetState(dom, &state, &reason, 0) < 0)
+		return false;
+	if (state != VIR_DOMAIN_PAUSED &&
+	    !(state == VIR_DOMAIN_RUNNING && reason == VIR_DOMAIN_RUNNING_POSTCOPY))
+		return false;
+	memset(st, 0, sizeof(*st));
+	st->have = MS_JOB_OPERATION;
+	st->type = VIR_DOMAIN_JOB_UNBOUNDED;
+	st->operation = VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN;
+	return true;
+}
+
 static void run_scan(struct worker *w, struct request *r)
 {
 	virDomainPtr *doms = NULL;
@@ -410,6 +432,12 @@ static void run_scan(struct worker *w, struct request *r)
 			virErrorPtr err = virGetLastError();
 			int code = err ? err->code : VIR_ERR_INTERNAL_ERROR;
 
+			if (code == VIR_ERR_OPERATION_UNSUPPORTED &&
+			    incoming_by_state(doms[i], &stats)) {
+				type = stats.type;
+				goto found;
+			}
+
 			/*
 			 * A domain gone since the listing has no job. Any other
 			 * failure (a busy job lock, a dead connection) says
@@ -429,6 +457,7 @@ static void run_scan(struct worker *w, struct request *r)
 			goto next;
 		}
 		ms_job_stats_parse(type, params, nparams, &stats, NULL);
+found:
 		if (job && type != VIR_DOMAIN_JOB_NONE && job_direction(&stats, &job->dir) == 0) {
 			job->name = strdup(name);
 			memcpy(job->uuid, uuid, VIR_UUID_BUFLEN);

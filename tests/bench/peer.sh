@@ -13,13 +13,13 @@
 #    incoming_aggregate_mbps = 70% of the port; the sources have none.
 #  - with_agents: agents on all three, peer_listen on each (the peer
 #    endpoint, /v1/peer, port peer_port 9466). divisor_matches: while both
-#    migrations run, every source's migshaper_migration_divisor equals the
-#    incoming count hv2's /v1/peer reports. dead_peer_halvings: with hv2's
+#    migrations run (hv2 has counted 2 for 1.5 s: a source asks once a
+#    cycle), every source's migshaper_migration_divisor equals hv2's count
+#    (incoming_migrations + outgoing_migrations of its /v1/peer answer).
+#    dead_peer_halvings: with hv2's
 #    agent killed, how many times a source's allocation
 #    (migshaper_migration_allocated_bytes_per_second) halved before it sat
 #    at the floor (migration_min_mbps).
-# A case whose feature the built agent lacks (no peer_listen key: the peer
-# branch is not merged) is null, never a made-up number.
 . "$(dirname "$0")/../lab/virtlib.sh"
 
 T3_DEST_MBIT=${PEER_DEST_MBIT:-500}
@@ -55,79 +55,82 @@ t_log "backstop only: $(cat "$T_TMP/backstop.json")"
 t_agent_stop "$dest_agent"
 v3_migrate_home "${PAIR[@]}"
 
-# 3. Agents on all three, talking to each other (needs the peer branch).
-with=null divisor=null halvings=null
+# 3. Agents on all three, talking to each other.
 metric() { # HOST NAME: the values of metric NAME on HOST's agent, one a line
 	ip netns exec "$(v3_ns "$1")" curl -s -m 2 http://127.0.0.1:9465/metrics |
 		awk -v m="$2" '$1 == m || index($1, m "{") == 1 { print $2 }'
 }
-peer_incoming() {
-	ip netns exec "$LAB_NS_MGR" curl -s -m 2 "http://$LAB_HV2_IP:9466/v1/peer" | jq -r '.incoming // empty'
+peer_answer() { ip netns exec "$LAB_NS_MGR" curl -s -m 2 "http://$LAB_HV2_IP:9466/v1/peer"; }
+peer_count() { peer_answer | jq -r '(.incoming_migrations + .outgoing_migrations) // empty' 2>/dev/null; }
+alloc() { metric "$1" migshaper_migration_allocated_bytes_per_second | head -n 1; }
+# Halving needs an agent that answered before and is gone: kill it only once hv1 holds its answer.
+answered() {
+	ip netns exec "$(v3_ns hv1)" curl -s -m 2 http://127.0.0.1:9465/metrics |
+		grep '^migshaper_migration_peer_state{' | grep 'state="answered"' | grep -q ' 1$'
 }
-if grep -qa peer_listen "$AGENT"; then
-	pids=()
-	for h in hv1 hv2 hv3; do
-		v3_config "$h" "$T_TMP/$h.conf" migration_min_mbps="$MIN_MBPS" \
-			peer_listen="$(v3_ip "$h")" incoming_aggregate_mbps="$CAP_MBPS"
-		v3_agent_start "$h" "$T_TMP/$h.conf" "$T_TMP/agent-$h.log" || t_fail "agent on $h did not get ready"
-		pids+=("$T_LAST_PID")
-		t_wait_log "$T_TMP/agent-$h.log" "libvirt: connected" 15 || t_fail "agent on $h did not connect to libvirt"
-	done
-	dest_agent=${pids[1]}
-	# Divisor samples while the migrations run: "src_divisor dst_incoming" per source and second.
-	(
-		while [ -e "/run/netns/$LAB_NS_SW" ]; do
-			n=$(peer_incoming)
-			for h in hv1 hv3; do
-				d=$(metric "$h" migshaper_migration_divisor | head -n 1)
-				[ -n "$n" ] && [ -n "$d" ] && echo "$d $n"
-			done
-			sleep 1
+has_answer() { answered && [ "$(metric hv1 migshaper_migration_divisor | head -n 1)" = 2 ] && [ -n "$(alloc hv1)" ]; }
+pids=()
+for h in hv1 hv2 hv3; do
+	v3_config "$h" "$T_TMP/$h.conf" migration_min_mbps="$MIN_MBPS" \
+		peer_listen="$(v3_ip "$h")" incoming_aggregate_mbps="$CAP_MBPS"
+	v3_agent_start "$h" "$T_TMP/$h.conf" "$T_TMP/agent-$h.log" || t_fail "agent on $h did not get ready"
+	pids+=("$T_LAST_PID")
+	t_wait_log "$T_TMP/agent-$h.log" "libvirt: connected" 15 || t_fail "agent on $h did not connect to libvirt"
+done
+dest_agent=${pids[1]}
+peer_answer | jq -e '.version == 1' >/dev/null || t_fail "hv2's agent does not answer GET /v1/peer: '$(peer_answer)'"
+# Divisor samples while the migrations run: "ms src_divisor dst_count" per source.
+(
+	end=$(($(date +%s) + MIG_TIMEOUT_S + 10))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		n=$(peer_count)
+		for h in hv1 hv3; do
+			d=$(metric "$h" migshaper_migration_divisor | head -n 1)
+			[ -n "$n" ] && [ -n "$d" ] && echo "$(($(t_now_ns) / 1000000)) $d $n"
 		done
-	) >"$T_TMP/divisor.samples" 2>/dev/null &
-	dl=$!
-	T_BG_PIDS+=("$dl")
-	v3_migrations_run with "$MIG_TIMEOUT_S" "${PAIR[@]}"
-	kill "$dl" 2>/dev/null
-	wait "$dl" 2>/dev/null
-	t_log "with agents: $(cat "$T_TMP/with.json")"
-	with=$(jq -c ".hb | $PICK" "$T_TMP/with.json")
-	# Only samples taken while both ran (hv2 counted 2) decide; none is false.
-	divisor=$(awk '$2 == 2 { n++; if ($1 != $2) bad++ } END { print (n > 0 && !bad) ? "true" : "false" }' \
-		"$T_TMP/divisor.samples")
-	v3_migrate_home "${PAIR[@]}"
-
-	# The destination's agent dies during migrations that cannot finish at
-	# the floor (45 MiB/s dirtied); count the halvings of hv1's allocation.
-	for hg in "${PAIR[@]}"; do
-		V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}-busy" 45
-	done
-	for hg in "${PAIR[@]}"; do
-		timeout 200 virsh -q -c "$(virtlab_uri "${hg%%:*}")" migrate --live --p2p "${hg#*:}-busy" \
-			"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &
-		T_BG_PIDS+=("$!")
-	done
-	t_wait_until 20 test -n "$(metric hv1 migshaper_migration_allocated_bytes_per_second)" ||
-		t_fail "hv1's agent shows no allocation for its migration"
-	kill -KILL "$dest_agent"
-	floor=$((MIN_MBPS * 125000))
-	prev='' halvings=0
-	for _ in $(seq 1 60); do
-		a=$(metric hv1 migshaper_migration_allocated_bytes_per_second | head -n 1)
-		a=${a%.*}
-		if [ -n "$a" ] && [ -n "$prev" ] && [ "$a" -lt "$prev" ] &&
-			awk -v a="$a" -v p="$prev" 'BEGIN { exit !(a >= p * 0.45 && a <= p * 0.55) }'; then
-			halvings=$((halvings + 1))
-		fi
-		[ -n "$a" ] && prev=$a
-		[ -n "$a" ] && [ "$a" -le "$floor" ] && break
 		sleep 0.5
 	done
-	t_log "dead peer: $halvings halvings down to $prev B/s (floor $floor)"
-	for hg in "${PAIR[@]}"; do virtlab_virsh "${hg%%:*}" domjobabort "${hg#*:}-busy" >/dev/null 2>&1; done
-else
-	t_log "the agent has no peer_listen key (peer branch not merged): with_agents, divisor_matches and dead_peer_halvings are null"
-fi
+) >"$T_TMP/divisor.samples" 2>/dev/null &
+dl=$!
+T_BG_PIDS+=("$dl")
+v3_migrations_run with "$MIG_TIMEOUT_S" "${PAIR[@]}"
+kill "$dl" 2>/dev/null
+wait "$dl" 2>/dev/null
+t_log "with agents: $(cat "$T_TMP/with.json")"
+with=$(jq -c ".hb | $PICK" "$T_TMP/with.json")
+# Only samples taken while both ran (hv2 counted 2 for 1.5 s) decide; none is false.
+divisor=$(awk '$3 != 2 { since = 0 } $3 == 2 && !since { since = $1 }
+	$3 == 2 && $1 - since >= 1500 { n++; if ($2 != $3) bad++ }
+	END { print (n > 0 && !bad) ? "true" : "false" }' "$T_TMP/divisor.samples")
+v3_migrate_home "${PAIR[@]}"
+
+# The destination's agent dies during migrations that cannot finish at
+# the floor (45 MiB/s dirtied); count the halvings of hv1's allocation.
+for hg in "${PAIR[@]}"; do
+	V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}-busy" 45
+done
+for hg in "${PAIR[@]}"; do
+	timeout 200 virsh -q -c "$(virtlab_uri "${hg%%:*}")" migrate --live --p2p "${hg#*:}-busy" \
+		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &
+	T_BG_PIDS+=("$!")
+done
+t_wait_until 30 has_answer || t_fail "hv1's agent never held hv2's answer for its migration"
+kill -KILL "$dest_agent"
+floor=$((MIN_MBPS * 125000))
+prev='' halvings=0
+for _ in $(seq 1 60); do
+	a=$(alloc hv1)
+	a=${a%.*}
+	if [ -n "$a" ] && [ -n "$prev" ] && [ "$a" -lt "$prev" ] &&
+		awk -v a="$a" -v p="$prev" 'BEGIN { exit !(a >= p * 0.45 && a <= p * 0.55) }'; then
+		halvings=$((halvings + 1))
+	fi
+	[ -n "$a" ] && prev=$a
+	[ -n "$a" ] && [ "$a" -le "$floor" ] && break
+	sleep 0.5
+done
+t_log "dead peer: $halvings halvings down to $prev B/s (floor $floor)"
+for hg in "${PAIR[@]}"; do virtlab_virsh "${hg%%:*}" domjobabort "${hg#*:}-busy" >/dev/null 2>&1; done
 
 jq -n --slurpfile wo "$T_TMP/without.json" --slurpfile bs "$T_TMP/backstop.json" \
 	--argjson w "$with" --argjson d "$divisor" --argjson h "$halvings" \
