@@ -381,6 +381,8 @@ static const char *const all_knobs[] = {
     "downtime_step_ms",
     "escalation_interval_ms",
     "reassert_root_qdisc",
+    "incoming_aggregate_mbps",
+    "ingress_backstop",
 };
 
 #define N_ALL_KNOBS (sizeof(all_knobs) / sizeof(all_knobs[0]))
@@ -497,7 +499,7 @@ static void test_read_every_knob(void **state)
 	    {"libvirt_uri", "qemu:///system\n"},
 	    {"mgmt_cidrs", "\n"},
 	    {"mgmt_ports", "22,16509,16514,54321\n"},
-	    {"migration_ports", "49152-49215\n"},
+	    {"migration_ports", "auto\n"},
 	    {"policy", "[srpt] fair serial\n"},
 	    {"max_downtime_ms", "500\n"},
 	    {"escalation", "advise\n"},
@@ -506,6 +508,8 @@ static void test_read_every_knob(void **state)
 	    {"downtime_step_ms", "100\n"},
 	    {"escalation_interval_ms", "10000\n"},
 	    {"reassert_root_qdisc", "1\n"},
+	    {"incoming_aggregate_mbps", "auto\n"},
+	    {"ingress_backstop", "0\n"},
 	};
 	char buf[4096];
 
