@@ -219,6 +219,8 @@ struct work {
 	/* Its limits (manager, destination): rate and libvirt speed; 0: none. */
 	__u64 cap_bps;
 	__u32 cap_mibs;
+	/* Its share of the destination's incoming budget; 0: none. */
+	__u64 dst_share_bps;
 };
 
 static struct ms_policy_track *track_find(struct ms_policy_state *s, __u32 id)
@@ -579,6 +581,12 @@ static void find_limits(struct work *w, size_t n_out, __u64 floor)
 
 		w[i].cap_bps = 0;
 		w[i].cap_mibs = 0;
+		w[i].dst_share_bps =
+		    w[i].in->dst_budget_bps
+			? w[i].in->dst_budget_bps /
+				  (w[i].in->dst_incoming ? w[i].in->dst_incoming : 1)
+			      ?: 1
+			: 0;
 		if (lim) {
 			w[i].cap_bps = rate_for_stream((__u64)lim * 1024 * 1024);
 			w[i].cap_mibs = lim;
@@ -613,6 +621,14 @@ static void cap_to_limits(const struct ms_policy_params *p, struct work *w, size
 		}
 		if (!w[i].in->in_switchover && o->ceil_bps > cap)
 			o->ceil_bps = cap > o->rate_bps ? cap : o->rate_bps;
+		/*
+		 * A switchover's burst goes to the destination's downlink like
+		 * any other: its budget share holds then too.
+		 */
+		if (w[i].in->in_switchover && w[i].dst_share_bps &&
+		    o->ceil_bps > w[i].dst_share_bps)
+			o->ceil_bps =
+			    w[i].dst_share_bps > o->rate_bps ? w[i].dst_share_bps : o->rate_bps;
 		if (o->speed_mibs > w[i].cap_mibs)
 			o->speed_mibs = w[i].cap_mibs;
 	}

@@ -141,6 +141,32 @@ static void test_budget_every_policy(void **state)
  * Silent: half of what it had at every decision, down to the floor; it
  * answers again, it gets its share back at once.
  */
+/* The switchover's burst goes to the destination too: the budget share caps its ceil. */
+static void test_budget_holds_in_switchover(void **state)
+{
+	struct ms_policy_mig_in in[2];
+	struct ms_policy_mig_out out[2];
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_params p;
+	__u64 share = 240 * MBIT / 2;
+
+	(void)state;
+	params_1g(&p, MS_POLICY_FAIR);
+	mig(&in[0], 1);
+	mig(&in[1], 2);
+	for (size_t i = 0; i < 2; i++) {
+		in[i].dst_state = MS_POLICY_DST_ANSWERED;
+		in[i].dst_migrations = 2;
+		in[i].dst_budget_bps = 240 * MBIT;
+		in[i].dst_incoming = 2;
+	}
+	in[0].in_switchover = true;
+	decide(&p, s, SEC, in, 2, out);
+	assert_true(out[0].ceil_bps <= share);
+	assert_true(out[0].rate_bps <= share);
+	test_free(s);
+}
+
 static void test_silent_halves_to_floor(void **state)
 {
 	struct ms_policy_mig_in in[1];
@@ -343,6 +369,7 @@ int main(void)
 	    cmocka_unit_test(test_dst_names),
 	    cmocka_unit_test(test_fair_divisor),
 	    cmocka_unit_test(test_budget_every_policy),
+	    cmocka_unit_test(test_budget_holds_in_switchover),
 	    cmocka_unit_test(test_silent_halves_to_floor),
 	    cmocka_unit_test(test_silent_from_the_start),
 	    cmocka_unit_test(test_refused_holds),
