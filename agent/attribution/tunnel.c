@@ -44,6 +44,28 @@ static int by_creation(const struct ms_tcp_conn *cands, size_t n, const struct m
 	return best;
 }
 
+/* The connection that carried about what the migration moved; -1 if none did. */
+static int by_processed(const struct ms_tcp_conn *cands, size_t n, __u64 processed)
+{
+	__u64 best_gap = 0;
+	int best = -1;
+
+	if (processed < MS_TUNNEL_BULK_BYTES)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		__u64 b = cands[i].bytes_acked;
+		__u64 gap = b > processed ? b - processed : processed - b;
+
+		if (b < MS_TUNNEL_BULK_BYTES || b < processed / 4)
+			continue;
+		if (best < 0 || gap < best_gap) {
+			best = (int)i;
+			best_gap = gap;
+		}
+	}
+	return best;
+}
+
 static void remember(struct ms_tunnel_watch *w, const struct ms_tcp_conn *cands, size_t n)
 {
 	w->n_prev = 0;
@@ -72,6 +94,8 @@ int ms_tunnel_choose(struct ms_tunnel_watch *w, const struct ms_tcp_conn *cands,
 		}
 	}
 	remember(w, cands, n);
+	if (best < 0)
+		best = by_processed(cands, n, hint->processed_bytes);
 	if (best >= 0) {
 		*bulk = true;
 		return best;

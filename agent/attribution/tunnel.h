@@ -8,7 +8,10 @@
  * The firm evidence is the bytes: the tunnel carries the whole stream
  * (hundreds of MB), a control connection kilobytes. Between two looks at
  * the same connections, the one whose acknowledged bytes grew by at least
- * MS_TUNNEL_BULK_BYTES, the most, is the tunnel. Before any stream moves
+ * MS_TUNNEL_BULK_BYTES, the most, is the tunnel. Within one look, the
+ * connection whose acknowledged bytes come closest to what the job stats say
+ * the migration moved (at least MS_TUNNEL_BULK_BYTES, and a quarter of it:
+ * the rest may sit in socket buffers) is too. Before any stream moves
  * there is only the order of creation (socket inodes, which the kernel
  * hands out in per-CPU batches, so not reliable): it gives an early choice,
  * which the bytes correct later.
@@ -49,6 +52,8 @@ struct ms_tunnel_hint {
 	__u32 inode_floor;
 	/* The migration moves data (its job stats say so). */
 	bool moving;
+	/* The bytes of memory it moved so far (its job stats). */
+	__u64 processed_bytes;
 };
 
 /*

@@ -1206,7 +1206,8 @@ static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 {
 	struct ms_tunnel_watch *w = &c->tunnel_watch[m - c->table.entries];
 	struct ms_tunnel_hint hint = {.inode_floor = m->tunnel_inode_floor,
-				      .moving = m->stats.mem_processed_bytes != 0};
+				      .moving = m->stats.mem_processed_bytes != 0,
+				      .processed_bytes = m->stats.mem_processed_bytes};
 	char flow[MS_FLOW_KEY_STRLEN], was[MS_FLOW_KEY_STRLEN], cls[32];
 	struct ms_tcp_conn *conns = NULL;
 	bool decided = false, bulk;

@@ -123,6 +123,29 @@ static void test_first_look_is_no_evidence(void **state)
 	assert_int_equal(ms_tunnel_choose(&w, NULL, 0, &h, &bulk), -1);
 }
 
+/*
+ * Within one look, no earlier one needed: the connection that carried about
+ * what the job stats say the migration moved, not another p2p migration's
+ * control connection opened later, nor an old idle one with more bytes.
+ */
+static void test_matches_what_the_job_moved(void **state)
+{
+	struct ms_tunnel_watch w = {0};
+	struct ms_tunnel_hint h = {.inode_floor = 100, .moving = true, .processed_bytes = 40 * MB};
+	struct ms_tcp_conn c[] = {conn(90, 36 * MB), conn(130, 30000), conn(80, 900 * MB)};
+	bool bulk;
+
+	(void)state;
+	assert_int_equal(ms_tunnel_choose(&w, c, 3, &h, &bulk), 0);
+	assert_true(bulk);
+	/* Far less than it moved: not this one. */
+	w = (struct ms_tunnel_watch){0};
+	c[0].bytes_acked = 5 * MB;
+	c[2].bytes_acked = 1000 * MB;
+	assert_int_equal(ms_tunnel_choose(&w, c, 2, &h, &bulk), 1);
+	assert_false(bulk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +154,7 @@ int main(void)
 	    cmocka_unit_test(test_quiet_keeps_the_held_one),
 	    cmocka_unit_test(test_threshold_and_new_connections),
 	    cmocka_unit_test(test_first_look_is_no_evidence),
+	    cmocka_unit_test(test_matches_what_the_job_moved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
