@@ -23,6 +23,12 @@
 
 /* struct tcp_info up to tcpi_total_retrans, the last field read here. */
 #define TCP_INFO_MIN_LEN (offsetof(struct tcp_info, tcpi_total_retrans) + sizeof(__u32))
+/*
+ * The kernel's tcpi_bytes_acked (Linux 4.1), which glibc's struct tcp_info
+ * lacks: after tcpi_total_retrans come tcpi_pacing_rate and
+ * tcpi_max_pacing_rate (8 bytes each), then it.
+ */
+#define TCP_INFO_BYTES_ACKED_OFF (TCP_INFO_MIN_LEN + 2 * sizeof(__u64))
 
 /* A request: the header, inet_diag_req_v2 and the port bytecode attribute. */
 #define MS_SOCKDIAG_REQ_SIZE 256
@@ -121,6 +127,10 @@ int ms_sockdiag_parse(const struct nlmsghdr *nlh, struct ms_tcp_conn *conn)
 		conn->total_retrans = ti.tcpi_total_retrans;
 		conn->unacked = ti.tcpi_unacked;
 		conn->last_ack_recv_ms = ti.tcpi_last_ack_recv;
+		if (len >= TCP_INFO_BYTES_ACKED_OFF + sizeof(conn->bytes_acked))
+			memcpy(&conn->bytes_acked,
+			       (const char *)mnl_attr_get_payload(attr) + TCP_INFO_BYTES_ACKED_OFF,
+			       sizeof(conn->bytes_acked));
 	}
 	return 0;
 }

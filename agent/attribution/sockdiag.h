@@ -39,6 +39,8 @@ struct ms_tcp_conn {
 	__u32 total_retrans;
 	__u32 unacked;		/* segments in flight, not yet acknowledged */
 	__u32 last_ack_recv_ms; /* since the last acknowledgement came in */
+	/* Payload bytes the peer acknowledged (0 from a kernel without the field). */
+	__u64 bytes_acked;
 };
 
 /* Returns 0 to go on; anything else stops the dump and is returned by it. */

@@ -27,6 +27,7 @@
 #include "qemupid.h"
 #include "route.h"
 #include "sockdiag.h"
+#include "tunnel.h"
 #include "virt.h"
 
 #define MS_LOGGED_FLOWS 256
@@ -97,6 +98,8 @@ struct ms_coord {
 	size_t next_retired;
 	/* The libvirt daemon (tunnelled migrations ride in its connections); 0: not found. */
 	pid_t libvirtd_pid;
+	/* By table slot: which connection carries a tunnelled migration (tunnel.h). */
+	struct ms_tunnel_watch tunnel_watch[MS_MAX_MIGRATIONS];
 	/* Outgoing migrations moving data with no connection attributed, at the last cycle. */
 	__u32 unattributed_migrations;
 };
@@ -379,6 +382,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 			return -ENOSPC;
 		}
 		*owner(c, m) = first_owner(c, m->dir);
+		c->tunnel_watch[m - c->table.entries] = (struct ms_tunnel_watch){0};
 		class_name(m, cls, sizeof(cls));
 		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
 	}
@@ -1106,35 +1110,120 @@ static bool attribute(struct ms_coord *c, struct ms_migration *m, const struct c
  * --tunnelled) hands QEMU a pipe: the stream goes out in libvirtd's own
  * connection to the destination's libvirtd (16509, or 16514 with TLS), a
  * management port, and would ride in the management class, uncapped. The
- * job's flags (its status XML) say whether it is tunnelled; libvirt opens a
- * connection to the destination for each peer-to-peer migration after its
- * job started (which is when the agent finds it, by the status save), so the
- * oldest of libvirtd's established connections to a libvirtd port opened
- * since then that no migration holds is this one's (a p2p migration started
- * after it opens a newer one), attributed like any stream until the job
- * ends. A migration found late (its connection older than the job's first
- * sight: an agent restart) takes the newest. A non-tunnelled p2p
- * migration's control connection stays management.
+ * job's flags (its status XML) say whether it is tunnelled. Which of
+ * libvirtd's connections is the tunnel is ms_tunnel_choose()'s (tunnel.h):
+ * the one the stream's bytes go through, among those no other migration
+ * holds; before the stream moves, an early guess by creation order that
+ * the bytes correct (the connection is moved) and then make firm. A
+ * non-tunnelled p2p migration's control connection stays management.
  */
-static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
+static int tunnel_flow(const struct ms_migration *m)
+{
+	for (size_t i = 0; i < m->n_flows; i++)
+		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
+		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
+			return (int)i;
+	return -1;
+}
+
+/* Reads the job's flags once; true if m is a tunnelled migration. */
+static bool tunnelled(struct ms_coord *c, struct ms_migration *m)
+{
+	unsigned long flags = 0;
+	int ret;
+
+	if (m->tunnel_known)
+		return m->tunnelled;
+	ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
+	if (ret) {
+		if (ret != -ENOENT)
+			ms_debug("%s: reading the job's flags: %s", m->name, strerror(-ret));
+		return false;
+	}
+	m->tunnel_known = true;
+	m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
+	if (m->tunnelled)
+		ms_info("%s: tunnelled migration: its stream rides in libvirtd's connection to "
+			"the destination",
+			m->name);
+	return m->tunnelled;
+}
+
+/*
+ * Whose a tunnelled migration is follows from its tunnel's route, as
+ * attribute() decides from QEMU's connections. True when decided now.
+ */
+static bool tunnel_owner(struct ms_coord *c, struct ms_migration *m, const struct ms_flow_key *key)
+{
+	enum mig_owner *o = owner(c, m);
+
+	if (*o != OWNER_UNDECIDED)
+		return false;
+	if (leaves_here(c, key)) {
+		*o = OWNER_US;
+		ms_info("%s: its tunnel leaves through the shaped interface: controlled here",
+			m->name);
+		return true;
+	}
+	*o = OWNER_OTHER;
+	ms_info("%s: its tunnel leaves through another interface: left to that interface's "
+		"agent (no class, speed or escalation here)",
+		m->name);
+	uninstall(c, m);
+	return true;
+}
+
+/* Puts key in m's class, in place of m's flow at index at (-1: as a new flow). */
+static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
+			  const struct ms_flow_key *key)
 {
 	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
-	char flow[MS_FLOW_KEY_STRLEN], cls[32];
-	struct ms_tcp_conn *conns = NULL, *best = NULL;
-	unsigned long flags = 0;
-	size_t n = 0;
 	int ret;
+
+	if (at < 0 && m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
+		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
+		return -ENOSPC;
+	}
+	ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
+	if (ret) {
+		c->errors[MS_METRICS_ERR_BPF]++;
+		return ret;
+	}
+	if (at < 0)
+		return ms_mig_flow_add(m, key);
+	ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[at]);
+	if (ret && ret != -ENOENT) {
+		c->errors[MS_METRICS_ERR_BPF]++;
+		ms_warn("%s: removing its former tunnel: %s", m->name, strerror(-ret));
+	}
+	m->flows[at] = *key;
+	return 0;
+}
+
+/* True when m's owner was decided now: the allocation must be decided again. */
+static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
+{
+	struct ms_tunnel_watch *w = &c->tunnel_watch[m - c->table.entries];
+	struct ms_tunnel_hint hint = {.inode_floor = m->tunnel_inode_floor,
+				      .moving = m->stats.mem_processed_bytes != 0,
+				      .processed_bytes = m->stats.mem_processed_bytes};
+	char flow[MS_FLOW_KEY_STRLEN], was[MS_FLOW_KEY_STRLEN], cls[32];
+	struct ms_tcp_conn *conns = NULL;
+	bool decided = false, bulk;
+	size_t n = 0, n_cands = 0;
+	int ret, at, pick;
 
 	if (!c->libvirtd_pid || kill(c->libvirtd_pid, 0) < 0) {
 		c->libvirtd_pid = 0;
 		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
-			return;
+			return false;
 	}
 	if (!m->tunnel_floor_set) {
 		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
 					MS_LIBVIRTD_TLS_PORT, &conns, &n);
 		if (ret)
-			return;
+			return false;
 		for (size_t i = 0; i < n; i++)
 			if (conns[i].inode > m->tunnel_inode_floor)
 				m->tunnel_inode_floor = conns[i].inode;
@@ -1143,70 +1232,66 @@ static void attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 		conns = NULL;
 		n = 0;
 	}
-	if (!m->tunnel_known) {
-		ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
-		if (ret) {
-			if (ret != -ENOENT)
-				ms_debug("%s: reading the job's flags: %s", m->name,
-					 strerror(-ret));
-			return;
-		}
-		m->tunnel_known = true;
-		m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
-		if (m->tunnelled)
-			ms_info("%s: tunnelled migration: its stream rides in libvirtd's "
-				"connection to the destination",
-				m->name);
-	}
-	if (!m->tunnelled)
-		return;
-	for (size_t i = 0; i < m->n_flows; i++)
-		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
-		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
-			return;
+	if (!tunnelled(c, m))
+		return false;
+	at = tunnel_flow(m);
+	if (at >= 0 && w->confirmed)
+		return tunnel_owner(c, m, &m->flows[at]);
 	ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
 				MS_LIBVIRTD_TLS_PORT, &conns, &n);
 	if (ret) {
 		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
 		ms_warn("%s: listing libvirtd's connections: %s", m->name, strerror(-ret));
-		return;
+		return false;
 	}
+	/* The candidates: what no other migration holds, m's own tunnel among them. */
 	for (size_t i = 0; i < n; i++) {
 		const struct ms_tcp_conn *k = &conns[i];
+		bool own = at >= 0 && !memcmp(&k->key, &m->flows[at], sizeof(k->key));
 
 		if (k->state != TCP_ESTABLISHED ||
 		    (k->key.dport != MS_LIBVIRTD_TCP_PORT &&
 		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
-		    flow_attributed(c, &k->key))
+		    (!own && flow_attributed(c, &k->key)))
 			continue;
-		/* Socket inodes grow with creation. */
-		if (k->inode > m->tunnel_inode_floor
-			? !best || best->inode <= m->tunnel_inode_floor || k->inode < best->inode
-			: !best || (best->inode <= m->tunnel_inode_floor && k->inode > best->inode))
-			best = &conns[i];
+		if (own)
+			hint.current_inode = k->inode;
+		conns[n_cands++] = *k;
 	}
-	/* Only older connections: take the newest once the migration moves data. */
-	if (!best || (best->inode <= m->tunnel_inode_floor && !m->stats.mem_processed_bytes))
+	pick = ms_tunnel_choose(w, conns, n_cands, &hint, &bulk);
+	if (pick < 0)
 		goto out;
-	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
-		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
-		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
-		goto out;
-	}
-	ret = ms_dataplane_flow_add(c->deps.dp, &best->key, &val);
-	if (!ret)
-		ret = ms_mig_flow_add(m, &best->key);
-	if (ms_flow_key_format(&best->key, flow, sizeof(flow)))
+	if (ms_flow_key_format(&conns[pick].key, flow, sizeof(flow)))
 		snprintf(flow, sizeof(flow), "?");
+	if (conns[pick].inode == hint.current_inode && hint.current_inode) {
+		if (bulk && !w->confirmed)
+			ms_info("%s: its stream rides in tunnel %s", m->name, flow);
+		w->confirmed = bulk;
+		decided = tunnel_owner(c, m, &conns[pick].key);
+		goto out;
+	}
+	/* Its packets would never reach our classifier: nothing to attribute. */
+	decided = tunnel_owner(c, m, &conns[pick].key);
+	if (*owner(c, m) == OWNER_OTHER)
+		goto out;
+	if (at >= 0 && ms_flow_key_format(&m->flows[at], was, sizeof(was)))
+		snprintf(was, sizeof(was), "?");
+	ret = tunnel_install(c, m, at, &conns[pick].key);
 	class_name(m, cls, sizeof(cls));
 	if (ret) {
-		c->errors[MS_METRICS_ERR_BPF]++;
 		ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
-	} else {
-		ms_info("%s: tunnel %s (libvirtd) in class %s", m->name, flow, cls);
+		goto out;
 	}
+	w->confirmed = bulk;
+	if (at >= 0)
+		ms_warn("%s: its stream rides in %s, not in %s: tunnel moved to class %s", m->name,
+			flow, was, cls);
+	else
+		ms_info("%s: tunnel %s (libvirtd) in class %s%s", m->name, flow, cls,
+			bulk ? "" : " (guessed until its stream shows)");
 out:
 	free(conns);
+	return decided;
 }
 
 /*
@@ -1294,12 +1379,13 @@ static bool attribute_all(struct ms_coord *c)
 		struct ms_migration *m = &c->table.entries[i];
 
 		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && (!m->tunnel_known || m->tunnelled))
-			attribute_tunnel(c, m);
+		    m->class_rate_bps && c->owner[i] != OWNER_OTHER &&
+		    (!m->tunnel_known || m->tunnelled))
+			decided |= attribute_tunnel(c, m);
 	}
 	if (!attribution_due(c)) {
 		c->cycles_since_dump++;
-		return false;
+		return decided;
 	}
 	c->attrib_due = false;
 	c->cycles_since_dump = 0;

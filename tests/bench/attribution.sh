@@ -40,10 +40,11 @@ MODES=${ATTR_MODES:-plain multifd4 multifd8 postcopy tunnelled ports_moved}
 MIG_MBPS=${ATTR_MIG_MBPS:-300}
 mkdir -p "$(dirname "$OUT")"
 MGMT=10 UNATTR=21 DEFAULT=30
-LOG=$T_TMP/agent.log
-AGENT_CONF=$T_TMP/agent.conf
 
 v_setup
+# In T_TMP, which v_setup makes: set before it, they were /agent.log and /agent.conf.
+LOG=$T_TMP/agent.log
+AGENT_CONF=$T_TMP/agent.conf
 t_hb_server
 
 # a_agent_start [key=value...]: the agent on hv1 with the benchmark's settings.

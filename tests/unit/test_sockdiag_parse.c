@@ -151,6 +151,33 @@ static void test_tcp_info_lengths(void **state)
 	assert_int_equal(c.total_retrans, 7);
 }
 
+/*
+ * tcpi_bytes_acked, which glibc's struct tcp_info lacks, at its offset in
+ * Linux's <linux/tcp.h> (120: after tcpi_total_retrans at 100 and the two
+ * 8-byte pacing rates); a tcp_info that ends before it gives 0.
+ */
+static void test_bytes_acked(void **state)
+{
+	const __u64 acked = 297ULL * 1000 * 1000;
+	__u8 info[128] __attribute__((aligned(8))) = {0};
+	struct msgbuf mb;
+	struct ms_tcp_conn c;
+	struct nlmsghdr *nlh;
+
+	(void)state;
+	memcpy(&info[120], &acked, sizeof(acked));
+	nlh = build(&mb, AF_INET, "10.0.0.1", 1, "10.0.0.2", 16509, -1);
+	mnl_attr_put(nlh, INET_DIAG_INFO, sizeof(info), info);
+	assert_int_equal(ms_sockdiag_parse(nlh, &c), 0);
+	assert_int_equal(c.info_valid, 1);
+	assert_true(c.bytes_acked == acked);
+	nlh = build(&mb, AF_INET, "10.0.0.1", 1, "10.0.0.2", 16509, -1);
+	mnl_attr_put(nlh, INET_DIAG_INFO, 120, info);
+	assert_int_equal(ms_sockdiag_parse(nlh, &c), 0);
+	assert_int_equal(c.info_valid, 1);
+	assert_true(c.bytes_acked == 0);
+}
+
 static void test_garbage(void **state)
 {
 	struct msgbuf mb;
@@ -188,9 +215,10 @@ static void test_parse_link(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ipv4),    cmocka_unit_test(test_mapped_equals_ipv4),
-	    cmocka_unit_test(test_ipv6),    cmocka_unit_test(test_tcp_info_lengths),
-	    cmocka_unit_test(test_garbage), cmocka_unit_test(test_parse_link),
+	    cmocka_unit_test(test_ipv4),	cmocka_unit_test(test_mapped_equals_ipv4),
+	    cmocka_unit_test(test_ipv6),	cmocka_unit_test(test_tcp_info_lengths),
+	    cmocka_unit_test(test_bytes_acked), cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_parse_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
