@@ -41,7 +41,9 @@ target_setup() {
 	SRCS="agent/lib/log.c" XFLAGS='' LIBS='' SKIP=''
 	case $1 in
 	fuzz_config)
-		SRCS="agent/config/config.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c"
+		# migration_ports = auto reads libvirtd's qemu.conf (qemuconf), found through /proc (qemupid, which also lists sockets: sockdiag, nlreq).
+		SRCS="agent/config/config.c agent/virt/qemuconf.c agent/attribution/qemupid.c agent/attribution/sockdiag.c agent/lib/nlreq.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c"
+		LIBS="-lmnl"
 		;;
 	fuzz_peer)
 		SRCS="agent/peer/peerwire.c"
