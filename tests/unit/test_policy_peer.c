@@ -14,45 +14,14 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "policy.h"
-
-#define MBIT 1000000ULL
-#define MIB  1048576ULL
-#define SEC  1000000000ULL
+#include "policy_fixture.h"
 
 static const enum ms_policy_kind kinds[] = {MS_POLICY_FAIR, MS_POLICY_SERIAL, MS_POLICY_SRPT};
-
-static void params_1g(struct ms_policy_params *p, enum ms_policy_kind kind)
-{
-	ms_policy_params_init(p);
-	p->kind = kind;
-	p->link_bps = 950 * MBIT;
-	p->reserve_bps = 95 * MBIT;
-	p->aggregate_bps = 665 * MBIT;
-	p->max_bps = 665 * MBIT;
-	p->min_bps = 19 * MBIT;
-}
-
-static struct ms_policy_state *new_state(void)
-{
-	struct ms_policy_state *s = test_malloc(sizeof(*s));
-
-	ms_policy_state_init(s);
-	return s;
-}
 
 /* A convergeable outgoing migration (slow dirty rate), in its second iteration. */
 static void mig(struct ms_policy_mig_in *m, __u32 id)
 {
-	memset(m, 0, sizeof(*m));
-	m->id = id;
-	m->dir = MS_MIG_OUTGOING;
-	m->started_ns = id * SEC;
-	m->mem_total_bytes = 4096 * MIB;
-	m->remaining_bytes = 1024 * MIB;
-	m->dirty_bytes_s = 1 * MIB;
-	m->page_size_bytes = 4096;
-	m->iteration = 2;
+	mig_out(m, id, 1024 * MIB, 1 * MIB, 2);
 }
 
 static void decide(const struct ms_policy_params *p, struct ms_policy_state *s, __u64 now,
