@@ -247,8 +247,13 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 	__u32 base;
 
 	*unhealthy = false;
-	if (!s->started || s->eff_aggregate_bps > cap)
+	/*
+	 * Without a cut in force the aggregate follows what is allowed at once
+	 * (an operator's raise is not a recovery to ramp up to).
+	 */
+	if (!s->started || s->eff_aggregate_bps > cap || s->eff_aggregate_bps == s->cap_bps)
 		s->eff_aggregate_bps = cap;
+	s->cap_bps = cap;
 	if (!h->valid)
 		return;
 	/* With no migration of ours on the wire, this RTT is what idle looks like. */

@@ -324,6 +324,9 @@ struct ms_policy_state {
 	bool started;
 	__u64 last_ns;
 	__u64 eff_aggregate_bps;
+	/* The aggregate allowed at the last decision: eff_aggregate_bps at it means no cut holds.
+	 */
+	__u64 cap_bps;
 	__u64 last_cut_ns;
 	__u32 learned_rtt_us;
 	__u32 bad_samples; /* management samples in a row that showed harm */

@@ -704,6 +704,32 @@ static void test_stall_flat(void **state)
 	assert_int_equal(stall_at(rem, iter, 200), 6);
 }
 
+/* An operator's raise of the aggregate holds at once when no cut is in force. */
+static void test_aimd_follows_a_raise(void **state)
+{
+	struct ms_policy_state *s = new_state();
+	struct ms_policy_mig_in in[1];
+	struct ms_policy_mig_out out[1];
+	struct ms_policy_input input = {.n = 1, .migs = in};
+	struct ms_policy_output o = {.migs = out};
+	struct ms_policy_params p;
+
+	(void)state;
+	params_1g(&p, MS_POLICY_FAIR);
+	p.aggregate_bps = 500 * MBIT;
+	mig(&in[0], 1, 4000 * MIB, 0, 1);
+	input.health =
+	    (struct ms_policy_health){.valid = true, .rtt_us = 1000, .rtt_baseline_us = 1000};
+	input.now_ns = 1 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_int_equal(o.effective_aggregate_bps, 500 * MBIT);
+	p.aggregate_bps = 665 * MBIT;
+	input.now_ns = 2 * SEC;
+	assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+	assert_int_equal(o.effective_aggregate_bps, 665 * MBIT);
+	test_free(s);
+}
+
 static void test_aimd(void **state)
 {
 	struct ms_policy_state *s = new_state();
@@ -900,6 +926,7 @@ int main(void)
 	    cmocka_unit_test(test_stall_sawtooth),
 	    cmocka_unit_test(test_stall_flat),
 	    cmocka_unit_test(test_aimd),
+	    cmocka_unit_test(test_aimd_follows_a_raise),
 	    cmocka_unit_test(test_aimd_learned_baseline),
 	    cmocka_unit_test(test_params),
 	};
