@@ -1,15 +1,22 @@
-; migshaper test guest: a 512-byte boot sector that dirties memory at a
+; migshaper test guest: a small multiboot image that dirties memory at a
 ; controlled rate.  Assemble with:  nasm -f bin -o dirty.bin dirty.asm
 ;
 ; What it does (see tests/guest/README.md for the full description):
-;   1. real mode: enable A20, remap the 8259 PIC to vectors 0x20-0x2f (only
-;      IRQ0 unmasked), program PIT channel 0 to ~1 kHz, build an IDT, enter
-;      32-bit protected mode with flat 4 GiB segments;
+;   1. QEMU's multiboot loader (-kernel, libvirt <kernel>) loads the image
+;      at 1 MiB and enters it in 32-bit protected mode; it copies itself to
+;      0x7C00, loads its own GDT, remaps the 8259 PIC to vectors 0x20-0x2f
+;      (only IRQ0 unmasked), programs PIT channel 0 to ~1 kHz and builds an
+;      IDT;
 ;   2. warm-up: increment one byte in every 4 KiB page of [start, end);
-;   3. print "R\n" on COM1 (tests wait for the 'R');
+;   3. print "\nR\n" on COM1 (tests wait for a line "R");
 ;   4. loop forever: every `ticks` TSC ticks (rdtsc deadline) increment one
 ;      byte in the next `pages * mult` pages of [start, end), wrapping around.
 ;      Between deadlines the CPU sleeps in `sti; hlt` and is woken by the PIT.
+;
+; Why multiboot, not a floppy boot sector: under kvm_pvm SeaBIOS's floppy
+; read times out on some machines in most boots (each retry costs ~10 s),
+; while the multiboot option ROM reads the image through fw_cfg, which has
+; no interrupt to miss.  No disk also means nothing to mark read-only.
 ;
 ; kvm_pvm quirk (lab notes): a 32-bit protected-mode IRET fails with "KVM
 ; internal error ... emulation failure".  This guest therefore NEVER executes
@@ -24,43 +31,62 @@
 ; digit on COM1.  With an image built by mkimage.sh (1 page per burst and
 ; 256 bursts/s, i.e. mult == MiB/s) key d means 5*d MiB/s.
 ;
-; PARAMETER BLOCK: fixed at offset 0x1E0 of the sector (linear 0x7DE0),
-; 28 bytes of little-endian u32, then a u16 layout version, then 0x55AA:
-;   0x1E0 magic   "MSDG"
-;   0x1E4 start   first byte address dirtied (page aligned, >= 1 MiB)
-;   0x1E8 end     end address, exclusive (page aligned, <= guest RAM)
-;   0x1EC pages   pages dirtied per burst per unit of mult
-;   0x1F0 ticks   TSC ticks between bursts (must be > 0)
-;   0x1F4 mult    multiplier: pages per burst = pages * mult (0 = idle)
-;   0x1F8 hb      heartbeat: print '.' every hb bursts (0 = off)
-;   0x1FC version u16 = 1
+; PARAMETER BLOCK: fixed at offset 0x3E0 of the 1 KiB image (linear 0x7FE0
+; once copied), 28 bytes of little-endian u32, then a u16 layout version:
+;   0x3E0 magic   "MSDG"
+;   0x3E4 start   first byte address dirtied (page aligned, >= 1 MiB)
+;   0x3E8 end     end address, exclusive (page aligned, <= guest RAM)
+;   0x3EC pages   pages dirtied per burst per unit of mult
+;   0x3F0 ticks   TSC ticks between bursts (must be > 0)
+;   0x3F4 mult    multiplier: pages per burst = pages * mult (0 = idle)
+;   0x3F8 hb      heartbeat: print '.' every hb bursts (0 = off)
+;   0x3FC version u16 = 2
 ; Dirty rate = pages * mult * 4096 * tsc_hz / ticks  bytes/s.
 
-bits 16
+bits 32
 org 0x7c00
 
-IDT      equ 0x1000          ; 48 gates * 8 bytes
-DEADLINE equ 0x0600          ; u64 next TSC deadline
+LOAD     equ 0x00100000        ; where the multiboot loader puts the image
+IDT      equ 0x1000            ; 48 gates * 8 bytes
+DEADLINE equ 0x0600            ; u64 next TSC deadline
 STACK    equ 0x7000
 NVEC     equ 48
 COM1     equ 0x3f8
+MB_MAGIC equ 0x1badb002
+MB_FLAGS equ 0x00010000        ; the address fields below are valid (a.out kludge)
 
+; The dirtied range starts at 1 MiB, where the loader put the image: the
+; image first copies itself below it, to the address it was assembled for.
 start:
-        cli
-        xor ax, ax
+mb_header:                     ; must sit in the first 8 KiB, 4-byte aligned
+        dd MB_MAGIC
+        dd MB_FLAGS
+        dd -(MB_MAGIC + MB_FLAGS)
+        dd LOAD + (mb_header - $$)      ; header_addr
+        dd LOAD                         ; load_addr
+        dd LOAD + (image_end - $$)      ; load_end_addr
+        dd LOAD + (image_end - $$)      ; bss_end_addr
+        dd LOAD + (mb_entry - $$)       ; entry_addr
+mb_entry:                      ; flat segments, IF=0, A20 on (multiboot spec)
+        cld
+        mov esi, LOAD
+        mov edi, start
+        mov ecx, (image_end - start) / 4
+        rep movsd
+        mov eax, setup
+        jmp eax
+
+setup:
+        lgdt [gdtr]
+        jmp 0x08:.cs
+.cs:
+        mov ax, 0x10
         mov ds, ax
         mov es, ax
         mov ss, ax
-        mov sp, STACK
-        jmp 0:.cs
-.cs:
-        ; fast A20
-        in al, 0x92
-        or al, 2
-        and al, 0xfe
-        out 0x92, al
+        mov esp, STACK
 
-        ; remap PIC: master -> 0x20, slave -> 0x28; mask all but IRQ0
+        ; PIC: ICW1..ICW4, vectors 0x20/0x28, only IRQ0 unmasked
         mov al, 0x11
         out 0x20, al
         out 0xa0, al
@@ -80,7 +106,7 @@ start:
         mov al, 0xff
         out 0xa1, al
 
-        ; PIT channel 0, lo/hi, mode 2, divisor 1193 (1000.15 Hz)
+        ; PIT channel 0, mode 2, divisor 1193 (~1 kHz)
         mov al, 0x34
         out 0x43, al
         mov ax, 1193
@@ -89,39 +115,26 @@ start:
         out 0x40, al
 
         ; IDT: vectors 0-31 -> fatal, 32-47 -> tick (32-bit interrupt gates)
-        mov di, IDT
-        xor cx, cx
+        mov edi, IDT
+        xor ecx, ecx
 .idt:
-        mov ax, fatal
+        mov eax, fatal
         cmp cl, 32
         jb .exc
-        mov ax, tick
+        mov eax, tick
 .exc:
-        stosw                   ; offset 15:0
-        mov ax, 0x08
-        stosw                   ; selector
-        mov ax, 0x8e00
-        stosw                   ; present, DPL0, 32-bit interrupt gate
-        xor ax, ax
-        stosw                   ; offset 31:16
-        inc cx
-        cmp cl, NVEC
+        mov [edi], ax                   ; offset 15:0
+        mov word [edi + 2], 0x08        ; selector
+        mov word [edi + 4], 0x8e00      ; present, DPL0, 32-bit interrupt gate
+        shr eax, 16
+        mov [edi + 6], ax               ; offset 31:16
+        add edi, 8
+        inc ecx
+        cmp ecx, NVEC
         jb .idt
-
-        lgdt [gdtr]
         lidt [idtr]
-        mov eax, cr0
-        or al, 1
-        mov cr0, eax
-        jmp 0x08:pm
 
-bits 32
 pm:
-        mov ax, 0x10
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, STACK
 
         ; warm-up pass: touch every page of the range once
         mov edi, [p_start]
@@ -131,6 +144,8 @@ pm:
         cmp edi, [p_end]
         jb .warm
 
+        mov al, 10              ; end SeaBIOS's "Booting from ROM.." line (-nographic)
+        call putc
         mov al, 'R'
         call putc
         mov al, 10
@@ -252,7 +267,7 @@ idtr:
         dw NVEC*8 - 1
         dd IDT
 
-        times 0x1e0 - ($ - $$) db 0
+        times 0x3e0 - ($ - $$) db 0
 params:
 p_magic: db 'MSDG'
 p_start: dd 0x00100000          ; 1 MiB
@@ -261,5 +276,6 @@ p_pages: dd 1
 p_ticks: dd 8984367             ; 2.3 GHz / 256 (mkimage.sh overwrites)
 p_mult:  dd 0
 p_hb:    dd 0
-p_ver:   dw 1
-        dw 0xaa55
+p_ver:   dw 2
+        dw 0
+image_end:

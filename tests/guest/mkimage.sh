@@ -1,13 +1,14 @@
 #!/bin/bash
-# Build the migshaper dirtying test guest as a 1.44 MB floppy image.
+# Build the migshaper dirtying test guest: a 1 KiB multiboot image that QEMU
+# boots with -kernel (libvirt: <os><kernel>).
 #
 #   tests/guest/mkimage.sh OUT.img --dirty-mibs N [--start-mib S] [--end-mib E]
 #                          [--tsc-khz K] [--heartbeat-sec H]
 #
 # Assembles tests/guest/dirty.asm (nasm -f bin) into $BUILD/guest/dirty.bin
 # (BUILD defaults to "build", relative to the current directory), patches the
-# parameter block at sector offset 0x1E0 (layout: see dirty.asm / README.md)
-# and writes OUT.img: 1,474,560 bytes, the boot sector first, zeros after.
+# parameter block at offset 0x3E0 (layout: see dirty.asm / README.md) and
+# writes OUT.img.
 #
 #   --dirty-mibs N    integer MiB/s dirtied after the warm-up (0 = none)
 #   --start-mib S     first MiB of the dirtied range (default 1, minimum 1)
@@ -56,7 +57,7 @@ isint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 for v in "$mibs" "$start_mib" "$end_mib" "$hb_sec"; do
     isint "$v" || die "not a non-negative integer: $v"
 done
-[ "$start_mib" -ge 1 ] || die "--start-mib must be >= 1 (low memory holds the guest)"
+[ "$start_mib" -ge 1 ] || die "--start-mib must be >= 1 (the guest runs below 1 MiB)"
 [ "$end_mib" -gt "$start_mib" ] || die "--end-mib must be > --start-mib"
 [ "$end_mib" -le 4095 ] || die "--end-mib must be < 4096"
 if [ "$mibs" -gt 0 ] && [ $((end_mib - start_mib)) -lt $((mibs * 4)) ]; then
@@ -100,10 +101,10 @@ gdir="$BUILD/guest"
 mkdir -p "$gdir"
 bin="$gdir/dirty.bin"
 nasm -f bin -o "$bin.tmp" "$here/dirty.asm"
-[ "$(stat -c %s "$bin.tmp")" -eq 512 ] || die "assembled sector is not 512 bytes"
+[ "$(stat -c %s "$bin.tmp")" -eq 1024 ] || die "assembled image is not 1024 bytes"
 mv -f "$bin.tmp" "$bin"
 
-PARAM_OFF=$((0x1E0))
+PARAM_OFF=$((0x3E0))
 start=$((start_mib << 20))
 end=$((end_mib << 20))
 pages=1
@@ -124,7 +125,6 @@ cp "$bin" "$tmp"
     die "parameter block magic not found at offset $PARAM_OFF"
 { le32 "$start"; le32 "$end"; le32 "$pages"; le32 "$ticks"; le32 "$mult"; le32 "$hb"; } |
     dd of="$tmp" bs=1 seek=$((PARAM_OFF + 4)) conv=notrunc status=none
-truncate -s 1474560 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
 

@@ -5,7 +5,7 @@
 #   BUILD=build tests/guest/run-qemu-test.sh
 #
 # For each nominal rate 5, 20 and 45 MiB/s: build an image with mkimage.sh,
-# boot it (-enable-kvm -m 256, read-only floppy, serial to a file), wait for
+# boot it (-enable-kvm -m 256, -kernel IMAGE, serial to a file), wait for
 # the guest's ready char 'R' by polling the serial file (bounded), sample the
 # QEMU process' CPU use for 2 s, measure the dirty rate with QMP
 # calc-dirty-rate (mode dirty-bitmap, calc-time 2 s) / query-dirty-rate,
@@ -72,12 +72,10 @@ boot() {
     SOCK=$work/$tag.qmp
     LOG=$work/$tag.log
     : >"$SER"
-    # reboot-timeout=0: if SeaBIOS fails to read the floppy (seen about 1
-    # boot in 12 under kvm_pvm) it resets at once and tries again, instead
-    # of halting.  A guest crash after 'R' is caught by healthy().
+    # The image is a multiboot kernel (dirty.asm).  A guest crash after 'R'
+    # is caught by healthy().
     "$QEMU" -enable-kvm -m 256 -nographic -monitor none -nic none \
-        -boot order=a,reboot-timeout=0 \
-        -drive "file=$img,if=floppy,format=raw,readonly=on" \
+        -kernel "$img" \
         -serial "file:$SER" -qmp "unix:$SOCK,server,nowait" \
         </dev/null >"$LOG" 2>&1 &
     QPID=$!

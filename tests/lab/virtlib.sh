@@ -62,7 +62,8 @@ v_guest() {
 	grep -q "<memory unit='MiB'>$mem<" "$T_TMP/$name.xml" || t_fail "domain template changed: cannot set the RAM"
 	virtlab_virsh "${V_GUEST_HOST:-hv1}" define "$T_TMP/$name.xml" >/dev/null || t_fail "define $name"
 	virtlab_virsh "${V_GUEST_HOST:-hv1}" start "$name" >/dev/null || t_fail "start $name"
-	t_wait_until 60 grep -qx R "$T_TMP/$name.serial" || t_fail "$name did not finish its warm-up"
+	t_wait_until 60 grep -qx R "$T_TMP/$name.serial" ||
+		t_fail "$name did not finish its warm-up: domain $(virtlab_virsh "${V_GUEST_HOST:-hv1}" domstate --reason "$name"), serial: $(od -An -c "$T_TMP/$name.serial" | head -c 200)"
 }
 
 # v_migrate_bg NAME [virsh migrate options]: live p2p migration hv1 -> hv2 in

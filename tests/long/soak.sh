@@ -92,7 +92,7 @@ apid=$T_AGENT_PID
 t_hb_server
 
 # The guests: the project's guest with 64 MiB of RAM and its dirtied range
-# inside it (as tests/bench/reaction.sh), 5 MiB/s. The floppy is read-only,
+# inside it (as tests/bench/reaction.sh), 5 MiB/s. QEMU only reads the image,
 # so one image serves all of them (v_guest builds it once).
 GUESTS=()
 for ((i = 0; i < NGUESTS; i++)); do
