@@ -56,9 +56,10 @@ enum mig_owner {
 	OWNER_OTHER,
 };
 
-/* A migration job that ended, by domain and how long it had run. */
+/* A migration job that ended, by domain, direction and how long it had run. */
 struct retired_job {
 	unsigned char uuid[MS_UUID_LEN];
+	enum ms_mig_dir dir;
 	bool has_elapsed;
 	__u64 elapsed_ms;
 	__u64 at_ns; /* 0: free */
@@ -290,23 +291,30 @@ static void remember_retired(struct ms_coord *c, const struct ms_migration *m)
 	struct retired_job *r = &c->retired[c->next_retired];
 
 	memcpy(r->uuid, m->uuid, MS_UUID_LEN);
+	r->dir = m->dir;
 	r->has_elapsed = ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED);
 	r->elapsed_ms = m->stats.time_elapsed_ms;
 	r->at_ns = now_ns();
 	c->next_retired = (c->next_retired + 1) % MS_MAX_MIGRATIONS;
 }
 
-/* A job libvirt lists for a domain whose job the agent saw end: that job, not a new one? */
-static bool is_retired_job(const struct ms_coord *c, const unsigned char *uuid,
-			   const struct ms_job_stats *st)
+/*
+ * A job libvirt lists for a domain whose job the agent saw end: that job, not
+ * a new one? Only a job of the same direction can be: a domain that arrived
+ * and leaves again seconds later (its incoming job had no elapsed time to
+ * compare) is migrating out, and every byte it sends before it is found
+ * leaks into the unattributed class.
+ */
+static bool is_retired_job(const struct ms_coord *c, const struct ms_virt_job *job)
 {
+	const struct ms_job_stats *st = job->stats;
 	__u64 now = now_ns();
 
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		const struct retired_job *r = &c->retired[i];
 
-		if (!r->at_ns || now - r->at_ns > MS_RETIRED_MEMORY_NS ||
-		    memcmp(r->uuid, uuid, MS_UUID_LEN))
+		if (!r->at_ns || now - r->at_ns > MS_RETIRED_MEMORY_NS || r->dir != job->dir ||
+		    memcmp(r->uuid, job->uuid, MS_UUID_LEN))
 			continue;
 		/*
 		 * The ended job would be as old as then plus the time since; a
@@ -357,7 +365,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	    job->stats->type == VIR_DOMAIN_JOB_FAILED ||
 	    job->stats->type == VIR_DOMAIN_JOB_CANCELLED)
 		return 0;
-	if (!m && is_retired_job(c, job->uuid, job->stats))
+	if (!m && is_retired_job(c, job))
 		return 0;
 	/*
 	 * A job younger than the one we track is a new migration of the same

@@ -200,6 +200,36 @@ static void test_ended_job_is_not_new(void **state)
 	ms_coord_free(c);
 }
 
+/*
+ * A domain migrated here and, seconds later, away again (the lab's
+ * migrate-home then migrate): the incoming job it ended had no elapsed time
+ * to compare, and the outgoing one is another job, not that one still listed.
+ */
+static void test_outgoing_after_incoming_is_new(void **state)
+{
+	struct ms_job_stats in = { .type = VIR_DOMAIN_JOB_UNBOUNDED };
+	struct ms_job_stats done = { .type = VIR_DOMAIN_JOB_COMPLETED };
+	struct ms_job_stats out = { .type = VIR_DOMAIN_JOB_UNBOUNDED, .time_elapsed_ms = 300 };
+	struct ms_config cfg;
+	struct ms_coord *c = new_coord_cfg(&cfg);
+	const struct ms_migration_table *t = ms_coord_table(c);
+	unsigned char uuid[MS_UUID_LEN];
+
+	(void)state;
+	uuid_of(uuid, 3);
+	out.have = MS_JOB_TIME_ELAPSED;
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_INCOMING, &in), 0);
+	event(c, MS_VIRT_EV_JOB_COMPLETED, uuid, 0, 0, &done);
+	assert_int_equal(ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE), 0);
+	/* The ended incoming job, still listed: not a new one. */
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_INCOMING, &in), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE), 0);
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &out), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 1);
+	ms_coord_release(c);
+	ms_coord_free(c);
+}
+
 struct aggregate_seen {
 	__u64 last_bps;
 	size_t calls;
@@ -271,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_observe_full),
 		cmocka_unit_test(test_switchover_ends),
 		cmocka_unit_test(test_ended_job_is_not_new),
+		cmocka_unit_test(test_outgoing_after_incoming_is_new),
 		cmocka_unit_test(test_cut_reaches_aggregate),
 	};
 
