@@ -69,7 +69,7 @@ if stage san; then
 fi
 
 # Fuzzers, briefly (make fuzz runs them for long).
-stage fuzz && run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-20}"
+stage fuzz && run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-10}"
 
 # Lab tests with real traffic in namespaces. Some assertions measure time on a
 # shared 2-core machine (a rate or a latency over a few seconds), where a
@@ -105,10 +105,11 @@ fi
 # set covers start-up and teardown, the FUSE knobs, SIGHUP reloads, bad
 # config, kill -9 with restart adoption and --cleanup, a link going down and
 # a re-created interface, a foreign root qdisc, the CLI, /metrics under
-# traffic, and the libvirt paths: kill -9 and adoption during three
-# concurrent migrations, and a libvirtd restart in the middle of one.
+# traffic, and the libvirt path: a libvirtd restart in the middle of a real
+# migration (kill -9 and adoption during three migrations, 105 s under
+# ASan, runs in the lab stage only: make check must stay under 40 minutes).
 # LAB_SAN_TESTS overrides the list.
-LAB_SAN_TESTS=${LAB_SAN_TESTS:-knobs_agent sighup bad_input restart_adopt link_events foreign_qdisc ctl prometheus virt_kill9 virt_libvirtd_restart}
+LAB_SAN_TESTS=${LAB_SAN_TESTS:-knobs_agent sighup bad_input restart_adopt link_events foreign_qdisc ctl prometheus virt_libvirtd_restart}
 lab_san_test() {
 	local -x AGENT=$PWD/$BUILD/san/migshaperd CTL=$PWD/$BUILD/san/migshaperctl
 	lab_test "$1"

@@ -31,8 +31,10 @@
 # --tunnelled: the stream rides in libvirtd's connection to hv2:16509, a
 # management port), ports_moved (both hosts' qemu.conf at 50000-50063,
 # libvirtds restarted, the agent told by SIGHUP). Extra modes for the lab
-# test (not in the benchmark): mgmt_cidr (plain, with mgmt_cidrs covering
-# the whole lab subnet).
+# test (not in the benchmark): tls (QEMU's native TLS, --tls, certificates
+# from a lab CA in both hosts' migrate_tls_x509_cert_dir: the payload is
+# opaque, the connection's ends are not) and mgmt_cidr (plain, with
+# mgmt_cidrs covering the whole lab subnet).
 . "$(dirname "$0")/../lab/virtlib.sh"
 
 OUT=${ATTR_OUT:-$T_ROOT/tests/bench/out/attribution.json}
@@ -186,6 +188,18 @@ for mode in $MODES; do
 		a_mode ports_moved
 		grep -q "ms-a: flow .*:500[0-6][0-9] tcp in class" "$LOG" ||
 			t_fail "ports_moved: no flow of ms-a to 50000-50063 was attributed"
+		;;
+	tls)
+		v_migrate_home ms-a ms-b
+		v_tls_certs "$T_TMP/tls" || t_fail "tls: cannot make the lab certificates"
+		n=$(grep -c "libvirt: connected" "$LOG")
+		for h in hv1 hv2; do
+			v_qemu_conf $h migrate_tls_x509_cert_dir="\"$T_TMP/tls\"" ||
+				t_fail "tls: $h's libvirtd did not come back"
+		done
+		t_wait_until 30 v_log_count_ge "$LOG" "libvirt: connected" $((n + 1)) ||
+			t_fail "tls: the agent did not reconnect to hv1's libvirtd"
+		a_mode tls --tls
 		;;
 	mgmt_cidr)
 		t_agent_stop "$T_AGENT_PID"

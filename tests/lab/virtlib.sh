@@ -397,6 +397,32 @@ v3_migrate_home() {
 	done
 }
 
+# v_tls_certs DIR: a lab CA and the certificates QEMU's native TLS migration
+# reads from migrate_tls_x509_cert_dir (ca-cert.pem, server-cert.pem and
+# -key.pem for the destination, client-cert.pem and -key.pem for the
+# source), valid for both hosts' addresses and names.
+v_tls_certs() {
+	local dir=$1 role usage
+	mkdir -p "$dir" || return 1
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=migshaper lab CA" \
+		-keyout "$dir/ca-key.pem" -out "$dir/ca-cert.pem" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+	for role in server client; do
+		usage=serverAuth
+		[ "$role" = client ] && usage=clientAuth
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=migshaper lab $role" \
+			-keyout "$dir/$role-key.pem" -out "$dir/$role.csr" 2>/dev/null || return 1
+		printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+			"keyUsage=critical,digitalSignature,keyEncipherment" \
+			"extendedKeyUsage=$usage" \
+			"subjectAltName=IP:$LAB_HV1_IP,IP:$LAB_HV2_IP,DNS:hv1,DNS:hv2" >"$dir/$role.ext"
+		openssl x509 -req -days 2 -in "$dir/$role.csr" -CA "$dir/ca-cert.pem" \
+			-CAkey "$dir/ca-key.pem" -CAcreateserial -extfile "$dir/$role.ext" \
+			-out "$dir/$role-cert.pem" 2>/dev/null || return 1
+	done
+}
+
 # v_qemu_conf HOST KEY=VALUE...: sets KEYs in HOST's (hv1, hv2) qemu.conf
 # and restarts its libvirtd; its domains run on, as in a daemon restart.
 v_qemu_conf() {
