@@ -117,6 +117,22 @@ static __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
+static void apply_allocation(struct ms_coord *c);
+
+/*
+ * A destination answered (or fell silent) between cycles: decide again now.
+ * Two sources that start migrating to one destination otherwise both send
+ * at their local allocation until their next cycle, up to a second of a
+ * full downlink at the destination.
+ */
+static void on_peer_change(void *ctx)
+{
+	struct ms_coord *c = ctx;
+
+	if (!c->virt || ms_virt_connected(c->virt))
+		apply_allocation(c);
+}
+
 int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 {
 	struct ms_coord *c = calloc(1, sizeof(*c));
@@ -126,6 +142,8 @@ int ms_coord_new(const struct ms_coord_deps *deps, struct ms_coord **out)
 	c->deps = *deps;
 	ms_mig_table_init(&c->table);
 	ms_policy_state_init(&c->policy_state);
+	if (c->deps.peer)
+		ms_peer_client_on_change(c->deps.peer, on_peer_change, c);
 	*out = c;
 	return 0;
 }
@@ -1794,5 +1812,7 @@ void ms_coord_release(struct ms_coord *c)
 
 void ms_coord_free(struct ms_coord *c)
 {
+	if (c && c->deps.peer)
+		ms_peer_client_on_change(c->deps.peer, NULL, NULL);
 	free(c);
 }

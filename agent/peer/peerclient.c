@@ -56,6 +56,7 @@ struct dest {
 	/* What is known. */
 	bool answered_before;
 	bool absent_logged;
+	bool answer_changed; /* the answer just parsed differs from the last good one */
 	struct ms_peer_status status;
 	long long refused_logged_ms;
 	__u64 refused_unlogged;
@@ -68,6 +69,9 @@ struct ms_peer_client {
 	bool epoll_added, timer_added;
 	struct ms_peer_stats stats;
 	struct dest dests[MS_PEER_MAX_DESTS];
+	bool asking; /* between begin and end: the caller is in its cycle */
+	ms_peer_change_fn on_change;
+	void *change_ctx;
 };
 
 static long long now_ms(void)
@@ -141,7 +145,7 @@ static void log_refused(struct dest *d, const char *why)
 }
 
 /* Maps how a request ended to the destination's state. */
-static void conclude(struct dest *d, enum outcome out, const char *why)
+static void settle(struct dest *d, enum outcome out, const char *why)
 {
 	struct ms_peer_stats *st = &d->client->stats;
 	enum ms_policy_dst before = d->status.state;
@@ -186,6 +190,17 @@ static void conclude(struct dest *d, enum outcome out, const char *why)
 		ms_warn("peer %s: no answer (%s); halving its migrations each cycle down to the "
 			"floor until it answers",
 			d->name, why);
+}
+
+static void conclude(struct dest *d, enum outcome out, const char *why)
+{
+	struct ms_peer_client *c = d->client;
+	enum ms_policy_dst before = d->status.state;
+
+	settle(d, out, why);
+	if (c->on_change && !c->asking &&
+	    (d->status.state != before || (out == OUT_ANSWER && d->answer_changed)))
+		c->on_change(c->change_ctx);
 }
 
 /* The status line and headers of resp; the body's offset, or -1 while incomplete. */
@@ -300,6 +315,8 @@ static bool judge(struct dest *d, bool eof)
 			conclude(d, OUT_REFUSED, err);
 			return true;
 		}
+		d->answer_changed =
+		    !d->status.have_answer || memcmp(&d->status.answer, &a, sizeof(a)) != 0;
 		d->status.answer = a;
 		d->status.have_answer = true;
 		conclude(d, OUT_ANSWER, NULL);
@@ -503,8 +520,15 @@ static const struct dest *find_dest(const struct ms_peer_client *c, const struct
 	return NULL;
 }
 
+void ms_peer_client_on_change(struct ms_peer_client *c, ms_peer_change_fn fn, void *ctx)
+{
+	c->on_change = fn;
+	c->change_ctx = ctx;
+}
+
 void ms_peer_begin(struct ms_peer_client *c)
 {
+	c->asking = true;
 	for (size_t i = 0; i < MS_PEER_MAX_DESTS; i++)
 		c->dests[i].wanted = false;
 }
@@ -586,6 +610,7 @@ void ms_peer_end(struct ms_peer_client *c)
 		d->used = false;
 	}
 	arm_timer(c);
+	c->asking = false;
 }
 
 void ms_peer_status(const struct ms_peer_client *c, const struct ms_peer_addr *dst,

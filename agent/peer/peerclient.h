@@ -79,6 +79,17 @@ void ms_peer_begin(struct ms_peer_client *c);
 void ms_peer_ask(struct ms_peer_client *c, const struct ms_peer_addr *dst, __u32 timeout_ms);
 void ms_peer_end(struct ms_peer_client *c);
 
+/*
+ * Called on the loop's thread when a destination's state or answer changed
+ * (a first answer, other counts or budget, silence, a refusal), never from
+ * within begin/ask/end: the caller may decide again at once, so that a
+ * migration started before its destination answered is held to the
+ * destination's share within the answer's round trip instead of at the next
+ * cycle. fn NULL: no calls.
+ */
+typedef void (*ms_peer_change_fn)(void *ctx);
+void ms_peer_client_on_change(struct ms_peer_client *c, ms_peer_change_fn fn, void *ctx);
+
 /* What is known of dst: unknown for a destination never asked. */
 void ms_peer_status(const struct ms_peer_client *c, const struct ms_peer_addr *dst,
 		    struct ms_peer_status *out);

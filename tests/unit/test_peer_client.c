@@ -443,11 +443,46 @@ static void test_history(void **state)
 	test_free(s);
 }
 
+static void count_change(void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+/* How often the caller hears of a change when mode answers a first question. */
+static int changes_on_first_contact(enum mode mode)
+{
+	struct ms_peer_status st;
+	struct fake f;
+	struct run r;
+	int changes = 0;
+
+	fake_start(&f, mode);
+	run_setup(&r);
+	ms_peer_client_on_change(r.client, count_change, &changes);
+	ask(&r, f.port, 300, &st);
+	run_teardown(&r);
+	fake_stop(&f);
+	return changes;
+}
+
+/*
+ * The caller hears of a change between its cycles, once: a first answer, a
+ * refused one; a 404 leaves the destination unknown, as it was: no change.
+ */
+static void test_change_notified(void **state)
+{
+	(void)state;
+	assert_int_equal(changes_on_first_contact(M_GOOD), 1);
+	assert_int_equal(changes_on_first_contact(M_GARBAGE), 1);
+	assert_int_equal(changes_on_first_contact(M_404), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_outcomes_first_contact),
 	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_change_notified),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
