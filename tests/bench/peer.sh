@@ -22,6 +22,9 @@
 #    at the floor (migration_min_mbps).
 . "$(dirname "$0")/../lab/virtlib.sh"
 
+# V_DATA=DIR keeps each phase's result, heartbeat trace and queue samples
+# (v3_migrations_run) there instead of in the test's scratch directory.
+DATA=${V_DATA:-$T_TMP}
 T3_DEST_MBIT=${PEER_DEST_MBIT:-500}
 GUEST_MIB=${PEER_GUEST_MIB:-512}
 MIG_TIMEOUT_S=${PEER_MIG_TIMEOUT_S:-150}
@@ -42,7 +45,7 @@ t_log "idle heartbeat to hv2: $idle"
 
 # 1. No agent anywhere.
 v3_migrations_run without "$MIG_TIMEOUT_S" "${PAIR[@]}"
-t_log "without agents: $(cat "$T_TMP/without.json")"
+t_log "without agents: $(cat "$DATA/without.json")"
 v3_migrate_home "${PAIR[@]}"
 
 # 2. The backstop on hv2 alone.
@@ -51,7 +54,7 @@ v3_config hv2 "$conf" migration_min_mbps="$MIN_MBPS" incoming_aggregate_mbps="$C
 v3_agent_start hv2 "$conf" "$T_TMP/agent-hv2-backstop.log" || t_fail "agent on hv2 did not get ready"
 dest_agent=$T_LAST_PID
 v3_migrations_run backstop "$MIG_TIMEOUT_S" "${PAIR[@]}"
-t_log "backstop only: $(cat "$T_TMP/backstop.json")"
+t_log "backstop only: $(cat "$DATA/backstop.json")"
 t_agent_stop "$dest_agent"
 v3_migrate_home "${PAIR[@]}"
 
@@ -96,8 +99,8 @@ T_BG_PIDS+=("$dl")
 v3_migrations_run with "$MIG_TIMEOUT_S" "${PAIR[@]}"
 kill "$dl" 2>/dev/null
 wait "$dl" 2>/dev/null
-t_log "with agents: $(cat "$T_TMP/with.json")"
-with=$(jq -c ".hb | $PICK" "$T_TMP/with.json")
+t_log "with agents: $(cat "$DATA/with.json")"
+with=$(jq -c ".hb | $PICK" "$DATA/with.json")
 # Only samples taken while both ran (hv2 counted 2 for 1.5 s) decide; none is false.
 divisor=$(awk '$3 != 2 { since = 0 } $3 == 2 && !since { since = $1 }
 	$3 == 2 && $1 - since >= 1500 { n++; if ($2 != $3) bad++ }
@@ -132,7 +135,7 @@ done
 t_log "dead peer: $halvings halvings down to $prev B/s (floor $floor)"
 for hg in "${PAIR[@]}"; do virtlab_virsh "${hg%%:*}" domjobabort "${hg#*:}-busy" >/dev/null 2>&1; done
 
-jq -n --slurpfile wo "$T_TMP/without.json" --slurpfile bs "$T_TMP/backstop.json" \
+jq -n --slurpfile wo "$DATA/without.json" --slurpfile bs "$DATA/backstop.json" \
 	--argjson w "$with" --argjson d "$divisor" --argjson h "$halvings" \
 	"{dest_heartbeat: {without_agents: (\$wo[0].hb | $PICK), with_agents: \$w,
 	  ingress_backstop_only: (\$bs[0].hb | $PICK)}, divisor_matches: \$d, dead_peer_halvings: \$h}" >"$OUT"
