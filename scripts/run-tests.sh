@@ -69,7 +69,7 @@ if stage san; then
 fi
 
 # Fuzzers, briefly (make fuzz runs them for long).
-stage fuzz && run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-10}"
+stage fuzz && run "fuzz/run" bash tests/fuzz/run.sh "${FUZZ_CHECK_SECONDS:-5}"
 
 # Lab tests with real traffic in namespaces. Some assertions measure time on a
 # shared 2-core machine (a rate or a latency over a few seconds), where a

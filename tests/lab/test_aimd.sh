@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The AIMD feedback cuts on real harm to management on the shaped NIC only:
-#  1. an idle link: no cut over AIMD_IDLE_S (default 30 s; the 2
+#  1. an idle link: no cut over AIMD_IDLE_S (default 15 s; the 2
 #     minutes are the benchmark's, tests/bench/manager.sh);
 #  2. three real migrations under the caps, the manager emulator calling
 #     and the heartbeat polling throughout: no cut (heartbeat p99 reported);
@@ -20,7 +20,7 @@ WAN_NS=$LAB_PREFIX-wan
 WAN_IF=$LAB_PREFIX-hv1-wan
 WAN_HV1_IP=198.18.2.1
 WAN_PEER_IP=198.18.2.2
-IDLE_S=${AIMD_IDLE_S:-30}
+IDLE_S=${AIMD_IDLE_S:-15}
 
 _aimd_teardown() {
 	_v_teardown

@@ -41,6 +41,16 @@ sample_speed() {
 	done >"$T_TMP/speeds"
 }
 
+# virsh is stopped after V_MIG_LIMIT_S (exit 124) while the migration goes on:
+# on a loaded machine ms-other, sharing the link at 16 MiB/s, outlasted 60 s.
+# A migration slower than that is a timing failure; any other is functional.
+export V_MIG_LIMIT_S=${V_MIG_LIMIT_S:-180}
+mig_wait() { # PID NAME
+	local rc=0
+	wait "$1" || rc=$?
+	[ $rc -eq 124 ] && t_fail_timing "$2 still migrating after $V_MIG_LIMIT_S s"
+	[ $rc -eq 0 ] || t_fail "$2's migration failed (exit $rc): $(cat "$T_TMP/migrate-$2.log")"
+}
 v_migrate_bg ms-nova --bandwidth 1
 nova_pid=$T_LAST_PID
 t_wait_log "$log" "ms-nova: outgoing migration found; class mig:0" 15 || t_fail "ms-nova not found"
@@ -72,13 +82,13 @@ _follows() { [ "$(class_bps 100)" -ge 140000000 ] && [ "$(class_bps 100)" -le 28
 t_wait_until 5 _follows || t_fail "ms-nova's class did not follow: $(v_class_rate 100)"
 t_log "manager at 30 MiB/s: ms-nova class $(v_class_rate 100), libvirt speed $(virtlab_virsh hv1 migrate-getspeed ms-nova)"
 
-wait "$nova_pid" || t_fail "ms-nova's migration failed: $(cat "$T_TMP/migrate-ms-nova.log")"
+mig_wait "$nova_pid" ms-nova
 touch "$T_TMP/stop"
 wait "$sampler"
 # Samples above what the manager had set at the time (1, then 30 MiB/s).
 t_result speed_over_manager_events $(($(head -n "$before" "$T_TMP/speeds" | awk '$1 > 1' | wc -l) +
 	$(tail -n +"$((before + 1))" "$T_TMP/speeds" | awk '$1 > 30' | wc -l)))
-wait "$other_pid" || t_fail "ms-other's migration failed: $(cat "$T_TMP/migrate-ms-other.log")"
+mig_wait "$other_pid" ms-other
 n=$(grep -c . "$T_TMP/speeds")
 max=$(sort -n "$T_TMP/speeds" | tail -n 1)
 t_log "libvirt speed of ms-nova: $n samples, $(sort -n "$T_TMP/speeds" | uniq -c | tr -s ' \n' ' ')"
