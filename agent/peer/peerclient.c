@@ -56,7 +56,6 @@ struct dest {
 	/* What is known. */
 	bool answered_before;
 	bool absent_logged;
-	bool answer_changed; /* the answer just parsed differs from the last good one */
 	struct ms_peer_status status;
 	long long refused_logged_ms;
 	__u64 refused_unlogged;
@@ -192,15 +191,32 @@ static void settle(struct dest *d, enum outcome out, const char *why)
 			d->name, why);
 }
 
+static void notify(const struct dest *d, bool changed)
+{
+	const struct ms_peer_client *c = d->client;
+
+	if (changed && c->on_change && !c->asking)
+		c->on_change(c->change_ctx);
+}
+
 static void conclude(struct dest *d, enum outcome out, const char *why)
 {
-	struct ms_peer_client *c = d->client;
 	enum ms_policy_dst before = d->status.state;
 
 	settle(d, out, why);
-	if (c->on_change && !c->asking &&
-	    (d->status.state != before || (out == OUT_ANSWER && d->answer_changed)))
-		c->on_change(c->change_ctx);
+	notify(d, d->status.state != before);
+}
+
+/* A good answer: kept as the last good one; a change if it differs from that. */
+static void conclude_answer(struct dest *d, const struct ms_peer_answer *a)
+{
+	bool changed = d->status.state != MS_POLICY_DST_ANSWERED || !d->status.have_answer ||
+		       memcmp(&d->status.answer, a, sizeof(*a)) != 0;
+
+	d->status.answer = *a;
+	d->status.have_answer = true;
+	settle(d, OUT_ANSWER, NULL);
+	notify(d, changed);
 }
 
 /* The status line and headers of resp; the body's offset, or -1 while incomplete. */
@@ -315,11 +331,7 @@ static bool judge(struct dest *d, bool eof)
 			conclude(d, OUT_REFUSED, err);
 			return true;
 		}
-		d->answer_changed =
-		    !d->status.have_answer || memcmp(&d->status.answer, &a, sizeof(a)) != 0;
-		d->status.answer = a;
-		d->status.have_answer = true;
-		conclude(d, OUT_ANSWER, NULL);
+		conclude_answer(d, &a);
 	}
 	return true;
 }

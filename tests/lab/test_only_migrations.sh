@@ -69,8 +69,7 @@ hv2_mac=$(ip -n "$LAB_NS_HV2" -j link show dev "$LAB_HV2_IF" | jq -r '.[0].addre
 t_config "$T_TMP/c.conf" "mgmt_cidrs="
 t_agent_start "$T_TMP/c.conf" "$T_TMP/agent-c.log" || t_fail "C: agent did not get ready"
 
-tx_bytes() { ip -n "$LAB_NS_HV1" -s -j link show dev "$LAB_HV1_IF" | jq '.[0].stats64.tx.bytes'; }
-m0=$(t_class_bytes $MGMT) d0=$(t_class_bytes $DEFAULT) tx0=$(tx_bytes)
+m0=$(t_class_bytes $MGMT) d0=$(t_class_bytes $DEFAULT) tx0=$(t_tx_bytes "$LAB_NS_HV1" "$LAB_HV1_IF")
 FRAMES=2000 FRAME_LEN=1014
 # The guest: TCP segments from 198.18.0.50 to hv2:22, written to the tap the
 # way QEMU writes a guest's frames, 50 at a time: a tap has no back-pressure,
@@ -98,7 +97,7 @@ for i in range(n):
         time.sleep(0.002)
 PY
 hb=$(t_hb_run 2)
-dm=$(delta $MGMT "$m0") dd=$(delta $DEFAULT "$d0") sent=$(($(tx_bytes) - tx0))
+dm=$(delta $MGMT "$m0") dd=$(delta $DEFAULT "$d0") sent=$(($(t_tx_bytes "$LAB_NS_HV1" "$LAB_HV1_IF") - tx0))
 t_log "C: $FRAMES guest frames to port 22 and a 2 s heartbeat: the uplink sent $sent bytes: mgmt +$dm, default +$dd; heartbeat $hb"
 # Frames the kernel dropped before the bridge never reach the classifier:
 # judged on what the uplink sent, most of the frames, and of those all but
