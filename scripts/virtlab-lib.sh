@@ -75,7 +75,11 @@ virtlab_daemon_start() {
 	local dir=$VIRTLAB_DIR/$2 i
 	mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt
 	rm -f "$dir/run/libvirtd.pid"
-	ip netns exec "$ns" unshare --mount --uts --propagation private sh -c "
+	# libvirtd reads the host's CPUID once as it starts and re-probes every
+	# QEMU binary (8 s here) when that differs from the cached probe's. One
+	# CPUID leaf holds the APIC ID of the CPU that asks, so the daemon starts
+	# on CPU 0 only, and gets every CPU back once it answers.
+	ip netns exec "$ns" unshare --mount --uts --propagation private taskset -c 0 sh -c "
 		mount --bind '$dir/run' /run/libvirt &&
 		mount --bind '$dir/etc' /etc/libvirt &&
 		mount --bind '$dir/lib' /var/lib/libvirt &&
@@ -88,7 +92,9 @@ virtlab_daemon_start() {
 	for ((i = 0; i < 600; i++)); do
 		if [ -S "$dir/run/libvirt-sock" ] &&
 			timeout 5 virsh -q -c "$(virtlab_uri "$name")" version >/dev/null 2>&1; then
-			return 0
+			taskset -a -p "$(taskset -p $$ | awk '{print $NF}')" \
+				"$(cat "$dir/run/libvirtd.pid")" >/dev/null
+			return
 		fi
 		sleep 0.1
 	done
@@ -117,8 +123,11 @@ virtlab_host_up() {
 	local dir=$VIRTLAB_DIR/$name
 	_virtlab_write_config "$name" "$ip" "$dir" "$hosts"
 	virtlab_daemon_start "$ns" "$name" || return 1
-	# The first host's probe warms the cache for the next ones and later labs.
-	if [ ! -d "$VIRTLAB_CACHE" ] && [ -n "$(ls "$dir/cache/qemu/capabilities" 2>/dev/null)" ]; then
+	# A host that probed QEMU (no cache yet, or an outdated one) warms the
+	# cache for the next ones and later labs.
+	if [ -n "$(ls "$dir/cache/qemu/capabilities" 2>/dev/null)" ] &&
+		! diff -rq "$dir/cache/qemu" "$VIRTLAB_CACHE" >/dev/null 2>&1; then
+		rm -rf "$VIRTLAB_CACHE"
 		mkdir -p "$VIRTLAB_CACHE" && cp -a "$dir/cache/qemu/." "$VIRTLAB_CACHE/"
 	fi
 }
