@@ -7,6 +7,7 @@
  * all; nothing is left to the kernel's or libnl's defaults, which are wrong
  * at the rates we use (see ms_htb_geometry_compute()).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "htb.h"
 #include "tcnl.h"
+#include "rates.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -298,33 +300,35 @@ static int link_mtu(struct ms_htb *h, __u32 *mtu)
 /* ------------------------------------------------------------------ */
 /* Parameters                                                         */
 
+/*
+ * The rates keep the rules of include/rates.h: the configuration refused
+ * any plan that breaks them, so a violation here is a defect, not input.
+ * What is this layer's own to check (the interface, the MTU, the kernel's
+ * smallest rate) is input.
+ */
 static int params_check(const struct ms_htb_params *p)
 {
 	const __u64 min = MS_HTB_MIN_RATE_BPS;
+	struct ms_rate_plan plan;
 
-	if (!p || p->ifindex <= 0)
-		goto bad;
-	if (p->mtu > MS_HTB_MTU_MAX)
-		goto bad;
-	if (p->link_bps < min || p->mgmt_reserve_bps < min || p->migration_aggregate_bps < min ||
-	    p->migration_min_bps < min || p->migration_max_bps < min)
-		goto bad;
-	if (p->mgmt_reserve_bps > p->link_bps ||
-	    p->migration_aggregate_bps > p->link_bps - p->mgmt_reserve_bps)
-		goto bad;
-	if (p->migration_ceil_bps && (p->migration_ceil_bps < p->migration_aggregate_bps ||
-				      p->migration_ceil_bps > p->link_bps))
-		goto bad;
-	if (p->migration_min_bps > p->migration_max_bps ||
-	    p->migration_min_bps > p->migration_aggregate_bps || p->migration_max_bps > p->link_bps)
-		goto bad;
+	if (!p || p->ifindex <= 0 || p->mtu > MS_HTB_MTU_MAX || p->link_bps < min ||
+	    p->mgmt_reserve_bps < min || p->migration_aggregate_bps < min ||
+	    p->migration_min_bps < min) {
+		ms_err(
+		    "htb: invalid parameters (an interface, mtu <= %u, every rate >= %llu bit/s)",
+		    MS_HTB_MTU_MAX, (unsigned long long)min);
+		return -EINVAL;
+	}
+	plan = (struct ms_rate_plan){
+	    .link_bps = p->link_bps,
+	    .mgmt_reserve_bps = p->mgmt_reserve_bps,
+	    .migration_aggregate_bps = p->migration_aggregate_bps,
+	    .migration_ceil_bps = p->migration_ceil_bps,
+	    .migration_min_bps = p->migration_min_bps,
+	    .migration_max_bps = p->migration_max_bps,
+	};
+	assert(!ms_rate_plan_violation(&plan));
 	return 0;
-bad:
-	ms_err("htb: invalid parameters (every rate >= %llu bit/s, reserve + aggregate <= link, "
-	       "aggregate <= migration ceil <= link, min <= max <= link, min <= aggregate, "
-	       "mtu <= %u)",
-	       (unsigned long long)min, MS_HTB_MTU_MAX);
-	return -EINVAL;
 }
 
 static int spec_fill(struct class_spec *s, __u32 minor, __u32 parent, __u32 prio, __u64 rate,

@@ -21,6 +21,8 @@
 #include "qemuconf.h"
 #include "file.h"
 #include "policy.h"
+#include "rates.h"
+#include "units.h"
 
 /* A config file larger than this is certainly not a config file. */
 #define MS_CONFIG_MAX_BYTES (1U << 20)
@@ -1067,41 +1069,24 @@ static bool port_in_migration_range(const struct ms_config *cfg, __u16 port)
 
 int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len)
 {
-	const struct ms_config *r = cfg;
+	const struct ms_rate_plan plan = {
+	    .link_bps = ms_mbps_to_bps(cfg->link_mbps),
+	    .mgmt_reserve_bps = ms_mbps_to_bps(cfg->mgmt_reserve_mbps),
+	    .migration_aggregate_bps = ms_mbps_to_bps(cfg->migration_aggregate_mbps),
+	    .migration_min_bps = ms_mbps_to_bps(cfg->migration_min_mbps),
+	    .migration_max_bps = ms_mbps_to_bps(cfg->migration_max_mbps),
+	    .incoming_aggregate_bps = ms_mbps_to_bps(cfg->incoming_aggregate_mbps),
+	};
+	const char *why = ms_rate_plan_violation(&plan);
 
-	if (r->mgmt_reserve_mbps >= r->link_mbps) {
-		ms_file_err(err, err_len, "mgmt_reserve_mbps: %u must be below link_mbps (%u)",
-			    r->mgmt_reserve_mbps, r->link_mbps);
-		return -ERANGE;
-	}
-	if (!r->migration_aggregate_mbps ||
-	    (__u64)r->mgmt_reserve_mbps + r->migration_aggregate_mbps > r->link_mbps) {
-		ms_file_err(
-		    err, err_len,
-		    "migration_aggregate_mbps: %u plus mgmt_reserve_mbps %u must be at most "
-		    "link_mbps (%u)",
-		    r->migration_aggregate_mbps, r->mgmt_reserve_mbps, r->link_mbps);
-		return -ERANGE;
-	}
-	if (r->migration_max_mbps > r->migration_aggregate_mbps) {
-		ms_file_err(err, err_len,
-			    "migration_max_mbps: %u must be at most migration_aggregate_mbps (%u)",
-			    r->migration_max_mbps, r->migration_aggregate_mbps);
-		return -ERANGE;
-	}
-	if (r->incoming_aggregate_mbps > r->link_mbps) {
-		ms_file_err(err, err_len,
-			    "incoming_aggregate_mbps: %u must be at most link_mbps (%u)",
-			    r->incoming_aggregate_mbps, r->link_mbps);
-		return -ERANGE;
-	}
-	if (r->migration_min_mbps > r->migration_max_mbps) {
-		ms_file_err(err, err_len,
-			    "migration_min_mbps: %u must be at most migration_max_mbps (%u)",
-			    r->migration_min_mbps, r->migration_max_mbps);
-		return -ERANGE;
-	}
-	return 0;
+	if (!why)
+		return 0;
+	ms_file_err(err, err_len,
+		    "%s (link_mbps %u, mgmt_reserve_mbps %u, migration_aggregate_mbps %u, "
+		    "migration_max_mbps %u, migration_min_mbps %u, incoming_aggregate_mbps %u)",
+		    why, cfg->link_mbps, cfg->mgmt_reserve_mbps, cfg->migration_aggregate_mbps,
+		    cfg->migration_max_mbps, cfg->migration_min_mbps, cfg->incoming_aggregate_mbps);
+	return -ERANGE;
 }
 
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len)

@@ -194,10 +194,10 @@ int ms_config_load_default(struct ms_config *cfg, const char *path, const char *
  */
 int ms_config_resolve(struct ms_config *cfg, __u32 link_speed_mbps, char *err, size_t err_len);
 /*
- * The one check of the rates' invariants, on resolved values (no auto):
- * 0 < mgmt_reserve < link, 0 < aggregate and mgmt_reserve + aggregate <=
- * link, min <= max <= aggregate. -ERANGE with the broken rule in err. The
- * layers below (tc/htb.c, agent/policy) get only values that passed it.
+ * The authoritative check of the rates' invariants (include/rates.h), on
+ * resolved values (no auto): -ERANGE with the broken rule and the values in
+ * err. The layers below (tc/htb.c, agent/policy) get only values that
+ * passed it, and assert the same rules.
  */
 int ms_config_check_rates(const struct ms_config *cfg, char *err, size_t err_len);
 

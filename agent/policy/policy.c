@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* The migration policy engine; see policy.h for the model. Pure. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
+#include "rates.h"
 
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S  1000000000ULL
@@ -64,14 +66,6 @@ int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t e
 
 	if (p->kind > MS_POLICY_SRPT)
 		why = "policy: fair, serial or srpt";
-	else if (!p->link_bps || p->reserve_bps >= p->link_bps)
-		why = "link must be > 0 and above the reserve";
-	else if (!p->aggregate_bps || !p->max_bps)
-		why = "aggregate and max must be > 0";
-	else if (p->min_bps > p->max_bps)
-		why = "min must not exceed max";
-	else if (p->borrow_ceil_bps > p->link_bps)
-		why = "the borrowing ceiling must not exceed the link";
 	else if (!p->initial_downtime_ms || p->initial_downtime_ms > p->max_downtime_ms)
 		why = "initial_downtime_ms must be in 1..max_downtime_ms";
 	else if (!p->downtime_step_ms)
@@ -674,6 +668,21 @@ static __u64 migration_ceil(const struct ms_policy_params *p, __u64 cap, __u64 a
 	return ceil > max ? ceil : max;
 }
 
+/* The rates come from a configuration that passed ms_config_check_rates(). */
+static void assert_rate_plan(const struct ms_policy_params *p)
+{
+	const struct ms_rate_plan plan = {
+	    .link_bps = p->link_bps,
+	    .mgmt_reserve_bps = p->reserve_bps,
+	    .migration_aggregate_bps = p->aggregate_bps,
+	    .migration_ceil_bps = p->borrow_ceil_bps,
+	    .migration_min_bps = p->min_bps,
+	    .migration_max_bps = p->max_bps,
+	};
+
+	assert(!ms_rate_plan_violation(&plan));
+}
+
 int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,
 		     const struct ms_policy_input *in, struct ms_policy_output *out)
 {
@@ -682,6 +691,7 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 	size_t n_out = 0;
 	bool unhealthy, borrow;
 
+	assert_rate_plan(p);
 	if (ms_policy_params_check(p, NULL, 0) || !out || !out->migs || (in->n && !in->migs))
 		return -EINVAL;
 	if (in->n > MS_MAX_MIGRATIONS)
@@ -691,8 +701,6 @@ int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s
 		if (in->migs[i].dir == MS_MIG_OUTGOING)
 			n_out++;
 	cap = p->aggregate_bps;
-	if (cap > p->link_bps - p->reserve_bps)
-		cap = p->link_bps - p->reserve_bps;
 	aimd(p, s, in, n_out, cap, &unhealthy);
 	agg = s->eff_aggregate_bps;
 	out->effective_aggregate_bps = agg;

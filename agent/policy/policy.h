@@ -334,13 +334,17 @@ struct ms_policy_state {
 };
 
 void ms_policy_params_init(struct ms_policy_params *p);
-/* 0, or -EINVAL when a knob is out of range (reason in err). */
+/*
+ * 0, or -EINVAL when a policy knob is out of range (reason in err). The
+ * rates are not checked here: the configuration checked them
+ * (include/rates.h), and ms_policy_decide() asserts that they keep the rules.
+ */
 int ms_policy_params_check(const struct ms_policy_params *p, char *err, size_t err_len);
 void ms_policy_state_init(struct ms_policy_state *s);
 
 /*
- * One decision. out->migs must hold in->n entries. 0, -EINVAL for bad
- * params or a NULL array, -E2BIG for more than MS_MAX_MIGRATIONS migrations.
+ * One decision. out->migs must hold in->n entries. 0, -EINVAL for a knob
+ * out of range or a NULL array, -E2BIG for more than MS_MAX_MIGRATIONS migrations.
  * The state is left untouched on error.
  */
 int ms_policy_decide(const struct ms_policy_params *p, struct ms_policy_state *s,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "rates.h"
 #include "model.h"
 
 /* Migration stream per wire byte with TCP/IPv4 timestamps on Ethernet (1448/1514). */
@@ -597,6 +598,17 @@ int sim_run(const struct sim_scenario *sc, const struct sim_opts *o, struct sim_
 	s->p.aggregate_bps = (__u64)(sc->aggregate_mbps * 1e6);
 	s->p.max_bps = (__u64)(sc->max_mbps * 1e6);
 	s->p.min_bps = (__u64)(sc->min_mbps * 1e6);
+	/* A scenario is configuration: the agent would refuse these rates. */
+	if (ms_rate_plan_violation(&(struct ms_rate_plan){
+		.link_bps = s->p.link_bps,
+		.mgmt_reserve_bps = s->p.reserve_bps,
+		.migration_aggregate_bps = s->p.aggregate_bps,
+		.migration_min_bps = s->p.min_bps,
+		.migration_max_bps = s->p.max_bps,
+	    })) {
+		ret = -EINVAL;
+		goto cleanup;
+	}
 	s->state = calloc(1, sizeof(*s->state));
 	if (!s->state) {
 		ret = -ENOMEM;
