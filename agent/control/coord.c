@@ -2,37 +2,31 @@
 /*
  * Migration coordination. Ownership: the migration table, and for each
  * outgoing migration its HTB leaf class and its entries in the BPF flow map.
+ * Which connections are a migration's is attribute.c's (attribute.h), on
+ * the state both share (coord_state.h).
  * Every kernel or libvirt change is recorded in the entry only once it
  * succeeded, so a failed call is simply retried on the next cycle.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <netinet/tcp.h>
 
+#include "attribute.h"
 #include "config.h"
 #include "coord.h"
-#include "units.h"
-#include "loader.h"
+#include "coord_state.h"
 #include "htb.h"
+#include "loader.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
 #include "peerclient.h"
 #include "policy.h"
-#include "qemuconf.h"
-#include "qemupid.h"
-#include "route.h"
-#include "sockdiag.h"
-#include "tunnel.h"
+#include "units.h"
 #include "virt.h"
 
-#define MS_LOGGED_FLOWS 256
-/* Attribution dumps at least this often while migrations run (attribute_all()). */
-#define MS_ATTRIB_BACKSTOP_CYCLES 10
 /*
  * How long an ended job is remembered: libvirt may go on listing a job the
  * agent saw end (an aborted migration while libvirt cleans up), and that is
@@ -41,73 +35,6 @@
 #define MS_RETIRED_MEMORY_NS (30 * 1000000000ULL)
 /* Without elapsed times to compare, a job found this soon is the ended one. */
 #define MS_RETIRED_NO_ELAPSED_NS (5 * 1000000000ULL)
-
-/*
- * Whose an outgoing migration is (several agents, one per interface, see
- * every migration of the host): undecided until its connections are found,
- * then this agent's if one leaves through the shaped interface, else
- * another interface's. Undecided, it has a class (its packets, if they
- * come here, are shaped) but its libvirt speed and escalation are left
- * alone; another's, it has nothing here and nothing is done to it.
- */
-enum mig_owner {
-	OWNER_UNDECIDED = 0,
-	OWNER_US,
-	OWNER_OTHER,
-};
-
-/* A migration job that ended, by domain, direction and how long it had run. */
-struct retired_job {
-	unsigned char uuid[MS_UUID_LEN];
-	enum ms_mig_dir dir;
-	bool has_elapsed;
-	__u64 elapsed_ms;
-	__u64 at_ns; /* 0: free */
-};
-
-struct ms_coord {
-	struct ms_coord_deps deps;
-	struct ms_virt *virt;
-	struct ms_migration_table table;
-	bool seen[MS_MAX_MIGRATIONS];
-	/* By table slot: whose each migration is (enum mig_owner). */
-	enum mig_owner owner[MS_MAX_MIGRATIONS];
-	bool table_full_logged;
-	/* Unattributed flows already logged, so each is logged once. */
-	struct ms_flow_key logged[MS_LOGGED_FLOWS];
-	size_t n_logged;
-	size_t next_logged;
-	__u64 unknown_flows;
-	__u64 errors[MS_METRICS_ERR_KINDS];
-	/* The policy engine's memory between decisions, and its buffers. */
-	struct ms_policy_state policy_state;
-	struct ms_policy_mig_in policy_in[MS_MAX_MIGRATIONS];
-	struct ms_policy_mig_out policy_out[MS_MAX_MIGRATIONS];
-	struct ms_migration *policy_rows[MS_MAX_MIGRATIONS];
-	bool params_bad_logged;
-	__u64 effective_aggregate_bps;
-	bool health_valid;
-	__u32 health_rtt_us;
-	__u64 health_retrans_total;
-	__u64 health_retrans_used;
-	__u64 flows_evicted;
-	__u64 limit_hits[MS_METRICS_LIMITS];
-	/* Something may be left to attribute: the next cycle dumps (attribute_all()). */
-	bool attrib_due;
-	unsigned int cycles_since_dump;
-	struct retired_job retired[MS_MAX_MIGRATIONS];
-	size_t next_retired;
-	/* The libvirt daemon (tunnelled migrations ride in its connections); 0: not found. */
-	pid_t libvirtd_pid;
-	/* By table slot: which connection carries a tunnelled migration (tunnel.h). */
-	struct ms_tunnel_watch tunnel_watch[MS_MAX_MIGRATIONS];
-	/* Outgoing migrations moving data with no connection attributed, at the last cycle. */
-	__u32 unattributed_migrations;
-};
-
-/* libvirtd's ports: a tunnelled migration's stream rides in a connection to one of them. */
-#define MS_LIBVIRTD_TCP_PORT 16509
-#define MS_LIBVIRTD_TLS_PORT 16514
 
 static __u64 now_ns(void)
 {
@@ -197,32 +124,11 @@ __u64 ms_coord_errors(const struct ms_coord *c, unsigned int kind)
 	return kind < MS_METRICS_ERR_KINDS ? c->errors[kind] : 0;
 }
 
-static void class_name(const struct ms_migration *m, char *buf, size_t len)
-{
-	if (ms_class_name(m->minor, buf, len))
-		snprintf(buf, len, "none");
-}
-
-static enum mig_owner *owner(struct ms_coord *c, const struct ms_migration *m)
-{
-	return &c->owner[m - c->table.entries];
-}
-
 /* Without a route to ask, or for an incoming migration, there is no choice to make. */
 static enum mig_owner first_owner(const struct ms_coord *c, enum ms_mig_dir dir)
 {
 	return c->deps.route && c->deps.ifindex && dir == MS_MIG_OUTGOING ? OWNER_UNDECIDED
 									  : OWNER_US;
-}
-
-/* True if traffic to key's remote end leaves through the shaped interface. */
-static bool leaves_here(struct ms_coord *c, const struct ms_flow_key *key)
-{
-	int oif = 0;
-
-	if (!c->deps.route || !c->deps.ifindex)
-		return true;
-	return ms_route_oif(c->deps.route, key->daddr, &oif) == 0 && oif == *c->deps.ifindex;
 }
 
 static void owners_changed(struct ms_coord *c)
@@ -231,8 +137,7 @@ static void owners_changed(struct ms_coord *c)
 		c->deps.owners_changed(c->deps.ctx);
 }
 
-/* Takes out of the kernel what this migration put there. */
-static void uninstall(struct ms_coord *c, struct ms_migration *m)
+void ms_coord_uninstall(struct ms_coord *c, struct ms_migration *m)
 {
 	char cls[32];
 
@@ -251,7 +156,7 @@ static void uninstall(struct ms_coord *c, struct ms_migration *m)
 	if (m->class_rate_bps) {
 		int ret = ms_htb_mig_class_del(c->deps.htb, m->minor);
 
-		class_name(m, cls, sizeof(cls));
+		ms_coord_class_name(m, cls, sizeof(cls));
 		if (ret && ret != -ENOENT) {
 			c->errors[MS_METRICS_ERR_NETLINK]++;
 			ms_warn("%s: deleting class %s: %s", m->name, cls, strerror(-ret));
@@ -354,7 +259,7 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	char cls[32];
 
 	m->state = ms_mig_next_state(m->state, ev);
-	class_name(m, cls, sizeof(cls));
+	ms_coord_class_name(m, cls, sizeof(cls));
 	if (final && ms_job_has(final, MS_JOB_DOWNTIME))
 		ms_info("%s: %s migration %s after %.1f s, downtime %llu ms; class %s freed",
 			m->name, ms_mig_dir_name(m->dir), ms_mig_state_name(m->state), secs,
@@ -366,7 +271,7 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	if (restore && (m->state == MS_MIG_FAILED || m->state == MS_MIG_CANCELLED))
 		restore_libvirt(c, m, true);
 	remember_retired(c, m);
-	uninstall(c, m);
+	ms_coord_uninstall(c, m);
 	ms_mig_remove(&c->table, m);
 }
 
@@ -407,9 +312,9 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 			c->table_full_logged = true;
 			return -ENOSPC;
 		}
-		*owner(c, m) = first_owner(c, m->dir);
+		*ms_coord_owner(c, m) = first_owner(c, m->dir);
 		c->tunnel_watch[m - c->table.entries] = (struct ms_tunnel_watch){0};
-		class_name(m, cls, sizeof(cls));
+		ms_coord_class_name(m, cls, sizeof(cls));
 		ms_info("%s: %s migration found; class %s", m->name, ms_mig_dir_name(m->dir), cls);
 	}
 	m->state = ms_mig_next_state(m->state, MS_MIG_EV_ACTIVE);
@@ -440,12 +345,6 @@ int ms_coord_observe_job(struct ms_coord *c, const char *name, const unsigned ch
  */
 enum outcome { OUTCOME_UNKNOWN, OUTCOME_INFERRED, OUTCOME_ANSWERED };
 
-/* The QEMU that ran the migration (found when its flows were) is gone. */
-static bool qemu_exited(const struct ms_migration *m)
-{
-	return m->qemu_pid > 0 && kill(m->qemu_pid, 0) < 0 && errno == ESRCH;
-}
-
 static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 			       enum ms_mig_event *ev, struct ms_job_stats *final)
 {
@@ -470,7 +369,8 @@ static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 	 * away (no event, no stats) runs in a new process.
 	 */
 	if (m->dir == MS_MIG_OUTGOING)
-		*ev = running == -ENOENT || qemu_exited(m) ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
+		*ev = running == -ENOENT || ms_coord_qemu_exited(m) ? MS_MIG_EV_COMPLETED
+								    : MS_MIG_EV_FAILED;
 	else
 		*ev = running == 0 ? MS_MIG_EV_COMPLETED : MS_MIG_EV_FAILED;
 	return OUTCOME_INFERRED;
@@ -522,7 +422,7 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 
 	if (!c->deps.htb)
 		return;
-	class_name(m, cls, sizeof(cls));
+	ms_coord_class_name(m, cls, sizeof(cls));
 	if (!m->class_rate_bps) {
 		ret = ms_htb_mig_class_add(c->deps.htb, m->minor, rate_bps, ceil_bps);
 		/* Left by an earlier migration whose class could not be deleted: take it over. */
@@ -930,7 +830,7 @@ static void apply_allocation(struct ms_coord *c)
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
-		if (!m->used || m->state != MS_MIG_ACTIVE || *owner(c, m) == OWNER_OTHER)
+		if (!m->used || m->state != MS_MIG_ACTIVE || *ms_coord_owner(c, m) == OWNER_OTHER)
 			continue;
 		c->policy_rows[in.n] = m;
 		policy_row(m, &c->policy_in[in.n]);
@@ -970,382 +870,11 @@ static void apply_allocation(struct ms_coord *c)
 		m->divisor = o->divisor;
 		m->peer_state = c->policy_in[i].dst_state;
 		apply_class(c, m, o->rate_bps, o->ceil_bps);
-		if (*owner(c, m) != OWNER_US)
+		if (*ms_coord_owner(c, m) != OWNER_US)
 			continue;
 		apply_speed(c, m, o->speed_mibs);
 		apply_escalation(c, m, o);
 	}
-}
-
-/* The connections that may be migration streams, from one dump per cycle. */
-struct conn_set {
-	struct ms_tcp_conn *conns;
-	size_t n;
-	size_t cap;
-	__u16 port_min;
-	__u16 port_max;
-};
-
-static int collect_conn(void *ctx, const struct ms_tcp_conn *conn)
-{
-	struct conn_set *set = ctx;
-
-	if (conn->key.dport < set->port_min || conn->key.dport > set->port_max)
-		return 0;
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 64;
-		struct ms_tcp_conn *grown;
-
-		if (cap > MS_SOCKDIAG_MAX)
-			return -E2BIG;
-		grown = realloc(set->conns, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		set->conns = grown;
-		set->cap = cap;
-	}
-	set->conns[set->n++] = *conn;
-	return 0;
-}
-
-static int cmp_inode(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool flow_attributed(const struct ms_coord *c, const struct ms_flow_key *key)
-{
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++)
-		if (c->table.entries[i].used && ms_mig_has_flow(&c->table.entries[i], key))
-			return true;
-	return false;
-}
-
-/*
- * Puts the connections of set that m's QEMU owns and that leave through the
- * shaped interface into m's class; *here and *elsewhere say whether it has
- * connections through that interface and through another.
- */
-static void attribute_flows(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set,
-			    bool *here, bool *elsewhere)
-{
-	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
-	char flow[MS_FLOW_KEY_STRLEN], cls[32];
-	__u32 *inodes = NULL;
-	size_t n_inodes = 0;
-	int ret;
-
-	/*
-	 * Its QEMU exited: the migration is over (qemu_exited()), and another
-	 * QEMU of the domain (migrated back) is another migration's.
-	 */
-	if (qemu_exited(m))
-		return;
-	ret = m->qemu_pid ? 0 : ms_qemu_pid_find(m->uuid, &m->qemu_pid);
-	if (ret == -ESRCH) {
-		m->qemu_pid = 0;
-		ms_debug("%s: no QEMU process found in this network namespace", m->name);
-		return;
-	}
-	if (!ret)
-		ret = ms_proc_socket_inodes(m->qemu_pid, &inodes, &n_inodes);
-	if (ret) {
-		/* -ESRCH: it exited meanwhile; its pid stays, for qemu_exited(). */
-		if (ret != -ESRCH) {
-			c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-			if (!m->unattributed_warned)
-				ms_warn("%s: cannot see its QEMU's sockets in /proc: %s%s", m->name,
-					strerror(-ret),
-					ret == -EACCES || ret == -EPERM
-					    ? "; QEMU runs as another user: the agent needs "
-					      "CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH)"
-					    : "");
-			m->unattributed_warned = true;
-		}
-		return;
-	}
-	class_name(m, cls, sizeof(cls));
-	for (size_t i = 0; i < set->n; i++) {
-		const struct ms_flow_key *key = &set->conns[i].key;
-
-		if (!bsearch(&set->conns[i].inode, inodes, n_inodes, sizeof(*inodes), cmp_inode) ||
-		    ms_mig_has_flow(m, key))
-			continue;
-		/* Its packets never reach our classifier: nothing to attribute. */
-		if (!leaves_here(c, key)) {
-			*elsewhere = true;
-			continue;
-		}
-		*here = true;
-		/* Room first: a map entry the migration cannot record would outlive it. */
-		if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
-			c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
-			if (!m->flows_full_logged)
-				ms_warn(
-				    "%s: more than %u connections; the others stay unattributed",
-				    m->name, MS_MAX_FLOWS_PER_MIGRATION);
-			m->flows_full_logged = true;
-			continue;
-		}
-		ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
-		if (!ret)
-			ret = ms_mig_flow_add(m, key);
-		if (ms_flow_key_format(key, flow, sizeof(flow)))
-			snprintf(flow, sizeof(flow), "?");
-		if (ret) {
-			c->errors[MS_METRICS_ERR_BPF]++;
-			ms_warn("%s: attributing flow %s: %s", m->name, flow, strerror(-ret));
-		} else {
-			ms_info("%s: flow %s in class %s", m->name, flow, cls);
-		}
-	}
-	free(inodes);
-}
-
-/*
- * Attributes m's connections, and decides whose an undecided migration is.
- * True when it was decided now: the allocation must be decided again.
- */
-static bool attribute(struct ms_coord *c, struct ms_migration *m, const struct conn_set *set)
-{
-	bool here = false, elsewhere = false;
-	enum mig_owner *o = owner(c, m);
-
-	attribute_flows(c, m, set, &here, &elsewhere);
-	if (*o != OWNER_UNDECIDED || (!here && !elsewhere))
-		return false;
-	if (here) {
-		*o = OWNER_US;
-		ms_info("%s: its migration stream leaves through the shaped interface: controlled "
-			"here",
-			m->name);
-		return true;
-	}
-	*o = OWNER_OTHER;
-	ms_info("%s: its migration stream leaves through another interface: left to that "
-		"interface's agent (no class, speed or escalation here)",
-		m->name);
-	uninstall(c, m);
-	return true;
-}
-
-/*
- * A tunnelled migration (VIR_MIGRATE_TUNNELLED, virsh migrate --p2p
- * --tunnelled) hands QEMU a pipe: the stream goes out in libvirtd's own
- * connection to the destination's libvirtd (16509, or 16514 with TLS), a
- * management port, and would ride in the management class, uncapped. The
- * job's flags (its status XML) say whether it is tunnelled. Which of
- * libvirtd's connections is the tunnel is ms_tunnel_choose()'s (tunnel.h):
- * the one the stream's bytes go through, among those no other migration
- * holds; before the stream moves, an early guess by creation order that
- * the bytes correct (the connection is moved) and then make firm. A
- * non-tunnelled p2p migration's control connection stays management.
- */
-static int tunnel_flow(const struct ms_migration *m)
-{
-	for (size_t i = 0; i < m->n_flows; i++)
-		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
-		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
-			return (int)i;
-	return -1;
-}
-
-/* Reads the job's flags once; true if m is a tunnelled migration. */
-static bool tunnelled(struct ms_coord *c, struct ms_migration *m)
-{
-	unsigned long flags = 0;
-	int ret;
-
-	if (m->tunnel_known)
-		return m->tunnelled;
-	ret = ms_libvirt_migration_flags(c->libvirtd_pid, m->name, &flags);
-	if (ret) {
-		if (ret != -ENOENT)
-			ms_debug("%s: reading the job's flags: %s", m->name, strerror(-ret));
-		return false;
-	}
-	m->tunnel_known = true;
-	m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
-	if (m->tunnelled)
-		ms_info("%s: tunnelled migration: its stream rides in libvirtd's connection to "
-			"the destination",
-			m->name);
-	return m->tunnelled;
-}
-
-/*
- * Whose a tunnelled migration is follows from its tunnel's route, as
- * attribute() decides from QEMU's connections. True when decided now.
- */
-static bool tunnel_owner(struct ms_coord *c, struct ms_migration *m, const struct ms_flow_key *key)
-{
-	enum mig_owner *o = owner(c, m);
-
-	if (*o != OWNER_UNDECIDED)
-		return false;
-	if (leaves_here(c, key)) {
-		*o = OWNER_US;
-		ms_info("%s: its tunnel leaves through the shaped interface: controlled here",
-			m->name);
-		return true;
-	}
-	*o = OWNER_OTHER;
-	ms_info("%s: its tunnel leaves through another interface: left to that interface's "
-		"agent (no class, speed or escalation here)",
-		m->name);
-	uninstall(c, m);
-	return true;
-}
-
-/* Puts key in m's class, in place of m's flow at index at (-1: as a new flow). */
-static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
-			  const struct ms_flow_key *key)
-{
-	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
-	int ret;
-
-	if (at < 0 && m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
-		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
-		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
-		return -ENOSPC;
-	}
-	ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
-	if (ret) {
-		c->errors[MS_METRICS_ERR_BPF]++;
-		return ret;
-	}
-	if (at < 0)
-		return ms_mig_flow_add(m, key);
-	ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[at]);
-	if (ret && ret != -ENOENT) {
-		c->errors[MS_METRICS_ERR_BPF]++;
-		ms_warn("%s: removing its former tunnel: %s", m->name, strerror(-ret));
-	}
-	m->flows[at] = *key;
-	return 0;
-}
-
-/* True when m's owner was decided now: the allocation must be decided again. */
-static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
-{
-	struct ms_tunnel_watch *w = &c->tunnel_watch[m - c->table.entries];
-	struct ms_tunnel_hint hint = {.inode_floor = m->tunnel_inode_floor,
-				      .moving = m->stats.mem_processed_bytes != 0,
-				      .processed_bytes = m->stats.mem_processed_bytes};
-	char flow[MS_FLOW_KEY_STRLEN], was[MS_FLOW_KEY_STRLEN], cls[32];
-	struct ms_tcp_conn *conns = NULL;
-	bool decided = false, bulk;
-	size_t n = 0, n_cands = 0;
-	int ret, at, pick;
-
-	if (!c->libvirtd_pid || kill(c->libvirtd_pid, 0) < 0) {
-		c->libvirtd_pid = 0;
-		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
-			return false;
-	}
-	if (!m->tunnel_floor_set) {
-		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
-					MS_LIBVIRTD_TLS_PORT, &conns, &n);
-		if (ret)
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (conns[i].inode > m->tunnel_inode_floor)
-				m->tunnel_inode_floor = conns[i].inode;
-		m->tunnel_floor_set = true;
-		free(conns);
-		conns = NULL;
-		n = 0;
-	}
-	if (!tunnelled(c, m))
-		return false;
-	at = tunnel_flow(m);
-	if (at >= 0 && w->confirmed)
-		return tunnel_owner(c, m, &m->flows[at]);
-	ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
-				MS_LIBVIRTD_TLS_PORT, &conns, &n);
-	if (ret) {
-		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-		ms_warn("%s: listing libvirtd's connections: %s", m->name, strerror(-ret));
-		return false;
-	}
-	/* The candidates: what no other migration holds, m's own tunnel among them. */
-	for (size_t i = 0; i < n; i++) {
-		const struct ms_tcp_conn *k = &conns[i];
-		bool own = at >= 0 && !memcmp(&k->key, &m->flows[at], sizeof(k->key));
-
-		if (k->state != TCP_ESTABLISHED ||
-		    (k->key.dport != MS_LIBVIRTD_TCP_PORT &&
-		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
-		    (!own && flow_attributed(c, &k->key)))
-			continue;
-		if (own)
-			hint.current_inode = k->inode;
-		conns[n_cands++] = *k;
-	}
-	pick = ms_tunnel_choose(w, conns, n_cands, &hint, &bulk);
-	if (pick < 0)
-		goto out;
-	if (ms_flow_key_format(&conns[pick].key, flow, sizeof(flow)))
-		snprintf(flow, sizeof(flow), "?");
-	if (conns[pick].inode == hint.current_inode && hint.current_inode) {
-		if (bulk && !w->confirmed)
-			ms_info("%s: its stream rides in tunnel %s", m->name, flow);
-		w->confirmed = bulk;
-		decided = tunnel_owner(c, m, &conns[pick].key);
-		goto out;
-	}
-	/* Its packets would never reach our classifier: nothing to attribute. */
-	decided = tunnel_owner(c, m, &conns[pick].key);
-	if (*owner(c, m) == OWNER_OTHER)
-		goto out;
-	if (at >= 0 && ms_flow_key_format(&m->flows[at], was, sizeof(was)))
-		snprintf(was, sizeof(was), "?");
-	ret = tunnel_install(c, m, at, &conns[pick].key);
-	class_name(m, cls, sizeof(cls));
-	if (ret) {
-		ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
-		goto out;
-	}
-	w->confirmed = bulk;
-	if (at >= 0)
-		ms_warn("%s: its stream rides in %s, not in %s: tunnel moved to class %s", m->name,
-			flow, was, cls);
-	else
-		ms_info("%s: tunnel %s (libvirtd) in class %s%s", m->name, flow, cls,
-			bulk ? "" : " (guessed until its stream shows)");
-out:
-	free(conns);
-	return decided;
-}
-
-/*
- * A migration that moves data with none of its connections attributed runs
- * in the unattributed class, capped by no allocation of its own: counted,
- * and warned about once with what is known of the cause.
- */
-static void check_unattributed(struct ms_coord *c)
-{
-	__u32 n = 0;
-
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct ms_migration *m = &c->table.entries[i];
-
-		if (!m->used || m->dir != MS_MIG_OUTGOING || m->state != MS_MIG_ACTIVE ||
-		    m->n_flows || (!m->stats.mem_processed_bytes && !m->stats.iteration) ||
-		    m->in_switchover)
-			continue;
-		n++;
-		if (m->unattributed_warned)
-			continue;
-		m->unattributed_warned = true;
-		ms_warn("%s: migration moving data but none of its connections is attributed: it "
-			"is not shaped as a migration (QEMU pid %d; see migshaper_errors_total"
-			"{kind=\"attribution\"} and the log above)",
-			m->name, (int)m->qemu_pid);
-	}
-	c->unattributed_migrations = n;
 }
 
 __u32 ms_coord_unattributed_migrations(const struct ms_coord *c)
@@ -1355,125 +884,7 @@ __u32 ms_coord_unattributed_migrations(const struct ms_coord *c)
 
 bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key)
 {
-	return flow_attributed(coord, key);
-}
-
-/*
- * Whether this cycle's attribution needs a dump: a flow was reported or
- * evicted, a running migration with its class has no flow yet (its
- * connection is coming) or no owner yet, or the backstop is due.
- */
-static bool attribution_due(const struct ms_coord *c)
-{
-	if (c->attrib_due || c->cycles_since_dump + 1 >= MS_ATTRIB_BACKSTOP_CYCLES)
-		return true;
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		const struct ms_migration *m = &c->table.entries[i];
-
-		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && (!m->n_flows || c->owner[i] == OWNER_UNDECIDED))
-			return true;
-	}
-	return false;
-}
-
-/*
- * One sock_diag dump serves every migration: a dump walks the kernel's
- * whole TCP hash table, so one per migration would cost O(migrations x
- * sockets). Even one is the cycle's main cost (~3 ms of kernel time on the
- * lab's 2-core machine however few sockets there are: the walk visits every
- * bucket), so it is made only when attribution_due(): a new connection of a
- * running migration announces itself, since the classifier reports an
- * unknown migration flow at its first packet and again every
- * report_interval_ms while it stays unattributed (ms_coord_on_flow_event()
- * marks the dump due). The backstop every MS_ATTRIB_BACKSTOP_CYCLES covers
- * a report lost to a full ring buffer. SYN_SENT counts: the 5-tuple is fixed
- * at the first packet. QEMU's sockets are only listed (from /proc) when some
- * candidate connection is not attributed yet.
- */
-static bool attribute_all(struct ms_coord *c)
-{
-	const struct ms_config *cfg = c->deps.cfg;
-	struct conn_set set = {.port_min = cfg->migration_port_min,
-			       .port_max = cfg->migration_port_max};
-	bool pending = false, decided = false;
-	int ret;
-
-	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
-		return false;
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct ms_migration *m = &c->table.entries[i];
-
-		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && c->owner[i] != OWNER_OTHER &&
-		    (!m->tunnel_known || m->tunnelled))
-			decided |= attribute_tunnel(c, m);
-	}
-	if (!attribution_due(c)) {
-		c->cycles_since_dump++;
-		return decided;
-	}
-	c->attrib_due = false;
-	c->cycles_since_dump = 0;
-	ret = ms_sockdiag_dump_tcp_dports(
-	    c->deps.sd, MS_TCPF(TCP_ESTABLISHED) | MS_TCPF(TCP_SYN_SENT), cfg->migration_port_min,
-	    cfg->migration_port_max, collect_conn, &set);
-	if (ret) {
-		c->errors[MS_METRICS_ERR_ATTRIBUTION]++;
-		c->attrib_due = true;
-		ms_warn("listing migration connections: %s", strerror(ret < 0 ? -ret : EIO));
-		goto out;
-	}
-	/* Another interface's connections are never ours to attribute. */
-	for (size_t i = 0; i < set.n && !pending; i++)
-		pending =
-		    !flow_attributed(c, &set.conns[i].key) && leaves_here(c, &set.conns[i].key);
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS && !pending; i++)
-		pending = c->table.entries[i].used && c->owner[i] == OWNER_UNDECIDED && set.n;
-	if (!pending)
-		goto out;
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct ms_migration *m = &c->table.entries[i];
-
-		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && c->owner[i] != OWNER_OTHER)
-			decided |= attribute(c, m, &set);
-	}
-out:
-	free(set.conns);
-	return decided;
-}
-
-/*
- * The flow map is an LRU: under pressure the kernel evicts entries, and a
- * migration's flow falls back to the unattributed class. Noticed here, the
- * flow is forgotten so that the next attribution puts it back.
- */
-static void check_evictions(struct ms_coord *c)
-{
-	if (!c->deps.dp)
-		return;
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct ms_migration *m = &c->table.entries[i];
-
-		for (size_t f = 0; m->used && f < m->n_flows;) {
-			char flow[MS_FLOW_KEY_STRLEN];
-
-			if (ms_dataplane_flow_present(c->deps.dp, &m->flows[f]) != 0) {
-				f++;
-				continue;
-			}
-			ms_dataplane_flow_forget(c->deps.dp, &m->flows[f]);
-			c->flows_evicted++;
-			c->attrib_due = true;
-			if (ms_flow_key_format(&m->flows[f], flow, sizeof(flow)))
-				snprintf(flow, sizeof(flow), "?");
-			ms_warn("%s: flow %s was evicted from the full flow map; attributing it "
-				"again",
-				m->name, flow);
-			m->flows[f] = m->flows[--m->n_flows];
-		}
-	}
+	return ms_attrib_flow_attributed(coord, key);
 }
 
 void ms_coord_cycle(struct ms_coord *c)
@@ -1485,12 +896,12 @@ void ms_coord_cycle(struct ms_coord *c)
 	 */
 	if (!c->virt || ms_virt_connected(c->virt))
 		apply_allocation(c);
-	check_evictions(c);
+	ms_attrib_check_evictions(c);
 	/* A migration found to be ours gets its speed now, not a cycle later. */
-	if (attribute_all(c) && (!c->virt || ms_virt_connected(c->virt)))
+	if (ms_attrib_all(c) && (!c->virt || ms_virt_connected(c->virt)))
 		apply_allocation(c);
 	ask_peers(c);
-	check_unattributed(c);
+	ms_attrib_check_unattributed(c);
 }
 
 void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
@@ -1515,7 +926,7 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 			return;
 	c->attrib_due = true;
 	ms_coord_cycle(c);
-	if (flow_attributed(c, &ev->key)) {
+	if (ms_attrib_flow_attributed(c, &ev->key)) {
 		/* The stream is connected: a speed held back until then is set now. */
 		for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 			const struct ms_migration *m = &c->table.entries[i];
@@ -1724,7 +1135,7 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 		m->class_ceil_bps = ret == 0 ? st.ceil_bps : 0;
 		m->speed_inherited = true;
 		/* A previous agent of this interface gave it a class: it was its. */
-		*owner(c, m) = OWNER_US;
+		*ms_coord_owner(c, m) = OWNER_US;
 		adopted++;
 	}
 	/* Classes no migration owns: left by a crash between a change and its record. */
@@ -1753,7 +1164,7 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 
 		if (!m->used)
 			continue;
-		class_name(m, cls, sizeof(cls));
+		ms_coord_class_name(m, cls, sizeof(cls));
 		ms_info("%s: outgoing migration adopted; class %s at %llu Mbit/s, %zu flows",
 			m->name, cls, (unsigned long long)ms_bps_to_mbps(m->class_rate_bps),
 			m->n_flows);
@@ -1804,7 +1215,7 @@ void ms_coord_release(struct ms_coord *c)
 		struct ms_migration *m = &c->table.entries[i];
 
 		if (m->used) {
-			uninstall(c, m);
+			ms_coord_uninstall(c, m);
 			ms_mig_remove(&c->table, m);
 		}
 	}
