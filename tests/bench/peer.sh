@@ -22,9 +22,6 @@
 #    at the floor (migration_min_mbps).
 . "$(dirname "$0")/../lab/virtlib.sh"
 
-# V_DATA=DIR keeps each phase's result, heartbeat trace and queue samples
-# (v3_migrations_run) there instead of in the test's scratch directory.
-DATA=${V_DATA:-$T_TMP}
 T3_DEST_MBIT=${PEER_DEST_MBIT:-500}
 GUEST_MIB=${PEER_GUEST_MIB:-512}
 MIG_TIMEOUT_S=${PEER_MIG_TIMEOUT_S:-150}
@@ -36,6 +33,10 @@ PICK='{missed, p50_ms, p99_ms}'
 PAIR=(hv1:ms-pa0 hv3:ms-pb0)
 
 v3_setup
+# V_DATA=DIR keeps each phase's result, heartbeat trace and queue samples
+# (v3_migrations_run) there instead of in the test's scratch directory
+# (made by v3_setup).
+DATA=${V_DATA:-$T_TMP}
 t3_hb_server
 V_MEM_MIB=$GUEST_MIB V_GUEST_HOST=hv1 v_guest ms-pa0 5
 V_MEM_MIB=$GUEST_MIB V_GUEST_HOST=hv3 v_guest ms-pb0 5
