@@ -277,7 +277,24 @@ static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
 	return 0;
 }
 
-/* True when m's owner was decided now: the allocation must be decided again. */
+/*
+ * True when libvirtd runs (its pid in c->libvirtd_pid). Finding it again
+ * walks /proc, so a cycle does it at most once, whatever the number of
+ * migrations (with 64 migrations and no libvirtd, one walk each cost the
+ * cycle 17 ms).
+ */
+static bool libvirtd_found(struct ms_coord *c)
+{
+	if (c->libvirtd_pid && kill(c->libvirtd_pid, 0) == 0)
+		return true;
+	c->libvirtd_pid = 0;
+	return ms_libvirt_daemon_pid(&c->libvirtd_pid) == 0;
+}
+
+/*
+ * True when m's owner was decided now: the allocation must be decided
+ * again. libvirtd_found() was true this cycle.
+ */
 static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 {
 	struct ms_tunnel_watch *w = &c->tunnel_watch[m - c->table.entries];
@@ -290,11 +307,6 @@ static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 	size_t n = 0, n_cands = 0;
 	int ret, at, pick;
 
-	if (!c->libvirtd_pid || kill(c->libvirtd_pid, 0) < 0) {
-		c->libvirtd_pid = 0;
-		if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
-			return false;
-	}
 	if (!m->tunnel_floor_set) {
 		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
 					MS_LIBVIRTD_TLS_PORT, &conns, &n);
@@ -437,16 +449,20 @@ bool ms_attrib_all(struct ms_coord *c)
 	struct conn_set set = {.port_min = cfg->migration_port_min,
 			       .port_max = cfg->migration_port_max};
 	bool pending = false, decided = false;
-	int ret;
+	int ret, libvirtd = -1; /* -1: not looked for yet this cycle */
 
 	if (!c->deps.sd || !c->deps.dp || !ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE))
 		return false;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 
-		if (m->used && m->dir == MS_MIG_OUTGOING && m->state == MS_MIG_ACTIVE &&
-		    m->class_rate_bps && c->owner[i] != OWNER_OTHER &&
-		    (!m->tunnel_known || m->tunnelled))
+		if (!m->used || m->dir != MS_MIG_OUTGOING || m->state != MS_MIG_ACTIVE ||
+		    !m->class_rate_bps || c->owner[i] == OWNER_OTHER ||
+		    (m->tunnel_known && !m->tunnelled))
+			continue;
+		if (libvirtd < 0)
+			libvirtd = libvirtd_found(c);
+		if (libvirtd)
 			decided |= attribute_tunnel(c, m);
 	}
 	if (!attribution_due(c)) {
