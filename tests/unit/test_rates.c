@@ -66,52 +66,50 @@ static void test_kept(void **state)
 	assert_null(ms_rate_plan_violation(&p));
 }
 
+/* One field of the lab plan changed; 0 for the ceiling means "none". */
+struct breach {
+	size_t field; /* offsetof(struct ms_rate_plan, ...) */
+	__u64 value;
+	const char *first_key;
+};
+
 static void test_each_rule(void **state)
 {
+	const struct ms_rate_plan lab = lab_plan();
+	const __u64 room = lab.link_bps - lab.mgmt_reserve_bps;
+#define F(name) offsetof(struct ms_rate_plan, name)
+	const struct breach breaches[] = {
+	    {F(link_bps), 0, "link_mbps"},
+	    {F(mgmt_reserve_bps), lab.link_bps, "mgmt_reserve_mbps"},
+	    {F(migration_aggregate_bps), 0, "migration_aggregate_mbps"},
+	    {F(migration_aggregate_bps), room + 1, "migration_aggregate_mbps"},
+	    {F(migration_ceil_bps), lab.migration_aggregate_bps - 1, "the migrations' borrowing"},
+	    {F(migration_ceil_bps), lab.link_bps + 1, "the migrations' borrowing"},
+	    {F(migration_max_bps), 0, "migration_max_mbps"},
+	    {F(migration_max_bps), lab.migration_ceil_bps + 1, "migration_max_mbps"},
+	    {F(migration_min_bps), 0, "migration_min_mbps"},
+	    {F(migration_min_bps), lab.migration_max_bps + 1, "migration_min_mbps"},
+	    {F(incoming_aggregate_bps), lab.link_bps + 1, "incoming_aggregate_mbps"},
+	};
+#undef F
 	struct ms_rate_plan p;
 
 	(void)state;
-	p = lab_plan();
-	p.link_bps = 0;
-	expect_broken(&p, "link_mbps");
-	p = lab_plan();
-	p.mgmt_reserve_bps = p.link_bps;
-	expect_broken(&p, "mgmt_reserve_mbps");
-	p = lab_plan();
-	p.migration_aggregate_bps = 0;
-	expect_broken(&p, "migration_aggregate_mbps");
-	p = lab_plan();
-	p.migration_aggregate_bps = p.link_bps - p.mgmt_reserve_bps + 1;
-	expect_broken(&p, "migration_aggregate_mbps");
-	p = lab_plan();
-	p.migration_ceil_bps = p.migration_aggregate_bps - 1;
-	expect_broken(&p, "the migrations' borrowing ceiling");
-	p = lab_plan();
-	p.migration_ceil_bps = p.link_bps + 1;
-	expect_broken(&p, "the migrations' borrowing ceiling");
-	p = lab_plan();
-	p.migration_max_bps = 0;
-	expect_broken(&p, "migration_max_mbps");
-	p = lab_plan();
-	p.migration_max_bps = p.migration_ceil_bps + 1;
-	expect_broken(&p, "migration_max_mbps");
-	p = lab_plan();
+	for (size_t i = 0; i < sizeof(breaches) / sizeof(breaches[0]); i++) {
+		p = lab;
+		memcpy((char *)&p + breaches[i].field, &breaches[i].value, sizeof(__u64));
+		expect_broken(&p, breaches[i].first_key);
+	}
+	/* Without a ceiling, max is bounded by the aggregate. */
+	p = lab;
 	p.migration_ceil_bps = 0;
 	p.migration_max_bps = p.migration_aggregate_bps + 1;
 	expect_broken(&p, "migration_max_mbps");
-	p = lab_plan();
-	p.migration_min_bps = 0;
-	expect_broken(&p, "migration_min_mbps");
-	p = lab_plan();
-	p.migration_min_bps = p.migration_max_bps + 1;
-	expect_broken(&p, "migration_min_mbps");
-	p = lab_plan();
+	/* While max follows the ceiling, min stays within the aggregate. */
+	p = lab;
 	p.migration_max_bps = p.migration_ceil_bps;
 	p.migration_min_bps = p.migration_aggregate_bps + 1;
 	expect_broken(&p, "migration_min_mbps");
-	p = lab_plan();
-	p.incoming_aggregate_bps = p.link_bps + 1;
-	expect_broken(&p, "incoming_aggregate_mbps");
 }
 
 int main(void)
