@@ -155,6 +155,26 @@ static void attribute_flows(struct ms_coord *c, struct ms_migration *m, const st
 }
 
 /*
+ * Decides an undecided migration's owner: this agent if its stream (what:
+ * "migration stream", "tunnel") leaves through the shaped interface, else
+ * the other interface's agent, and what this agent put in place goes.
+ */
+static void settle_owner(struct ms_coord *c, struct ms_migration *m, bool here, const char *what)
+{
+	if (here) {
+		*ms_coord_owner(c, m) = OWNER_US;
+		ms_info("%s: its %s leaves through the shaped interface: controlled here", m->name,
+			what);
+		return;
+	}
+	*ms_coord_owner(c, m) = OWNER_OTHER;
+	ms_info("%s: its %s leaves through another interface: left to that interface's agent "
+		"(no class, speed or escalation here)",
+		m->name, what);
+	ms_coord_uninstall(c, m);
+}
+
+/*
  * Attributes m's connections, and decides whose an undecided migration is.
  * True when it was decided now: the allocation must be decided again.
  */
@@ -166,18 +186,7 @@ static bool attribute(struct ms_coord *c, struct ms_migration *m, const struct c
 	attribute_flows(c, m, set, &here, &elsewhere);
 	if (*o != OWNER_UNDECIDED || (!here && !elsewhere))
 		return false;
-	if (here) {
-		*o = OWNER_US;
-		ms_info("%s: its migration stream leaves through the shaped interface: controlled "
-			"here",
-			m->name);
-		return true;
-	}
-	*o = OWNER_OTHER;
-	ms_info("%s: its migration stream leaves through another interface: left to that "
-		"interface's agent (no class, speed or escalation here)",
-		m->name);
-	ms_coord_uninstall(c, m);
+	settle_owner(c, m, here, "migration stream");
 	return true;
 }
 
@@ -231,21 +240,9 @@ static bool tunnelled(struct ms_coord *c, struct ms_migration *m)
  */
 static bool tunnel_owner(struct ms_coord *c, struct ms_migration *m, const struct ms_flow_key *key)
 {
-	enum mig_owner *o = ms_coord_owner(c, m);
-
-	if (*o != OWNER_UNDECIDED)
+	if (*ms_coord_owner(c, m) != OWNER_UNDECIDED)
 		return false;
-	if (ms_coord_leaves_here(c, key)) {
-		*o = OWNER_US;
-		ms_info("%s: its tunnel leaves through the shaped interface: controlled here",
-			m->name);
-		return true;
-	}
-	*o = OWNER_OTHER;
-	ms_info("%s: its tunnel leaves through another interface: left to that interface's "
-		"agent (no class, speed or escalation here)",
-		m->name);
-	ms_coord_uninstall(c, m);
+	settle_owner(c, m, ms_coord_leaves_here(c, key), "tunnel");
 	return true;
 }
 
