@@ -29,14 +29,21 @@ locked() {
 
 passed=0 failed=0 skipped=0 retried=0
 failures=()
+# Each test's output is kept until the end, where the failed ones' reasons
+# are printed again next to the closing line: CI shows only the tail of a
+# run's output.
+outputs=$(mktemp -d /tmp/ms-run-tests-XXXXXX)
+trap 'rm -rf "$outputs"' EXIT
 
 run() {
 	local name=$1
 	shift
 	echo "=== $name"
-	local start=$SECONDS
-	"$@"
+	local start=$SECONDS out
+	out=$outputs/${#failures[@]}-$passed-$skipped
+	"$@" >"$out" 2>&1
 	local rc=$?
+	cat "$out"
 	local took=$((SECONDS - start))
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
@@ -47,6 +54,7 @@ run() {
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
+		mv "$out" "$outputs/failed-${#failures[@]}"
 		echo "--- FAIL $name (exit $rc, ${took}s)"
 	fi
 }
@@ -136,9 +144,13 @@ if stage pkg; then
 fi
 
 echo
-if [ ${#failures[@]} -gt 0 ]; then
-	echo "failed: ${failures[*]}"
-fi
+# Per failed test: its FAIL lines (or its last lines when it printed none,
+# e.g. a crash or a time limit), at most 8.
+for i in "${!failures[@]}"; do
+	echo "failed: ${failures[$i]}"
+	f=$outputs/failed-$((i + 1))
+	{ grep -E 'FAIL|ERROR|Sanitizer|runtime error' "$f" || tail -n 8 "$f"; } | tail -n 8 | sed 's/^/    /'
+done
 [ $retried -gt 0 ] && echo "lab test attempts repeated: $retried (see RETRY above)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]
