@@ -29,8 +29,11 @@ for mode in $(jq -r '.modes | keys[]' "$out"); do
 	t_num_le 99 "$(jq .attributed_pct <<<"$m")" || t_fail "$mode: less than 99 % attributed: $m"
 	t_num_le "$(jq .mgmt_class_bytes <<<"$m")" $P2P_CONTROL_BYTES ||
 		t_fail "$mode: migration bytes in the management class: $m"
-	t_within "$(jq '100 + .cap_error_pct' <<<"$m")" 100 5 || t_fail "$mode: the cap is off by more than 5 %: $m"
-	[ "$(jq .heartbeats_missed <<<"$m")" = 0 ] || t_fail "$mode: heartbeats missed: $m"
+	# Rates and heartbeats are timing samples on a shared machine (a retry
+	# absorbs one); a cap or a protection that does not work fails every try.
+	t_within "$(jq '100 + .cap_error_pct' <<<"$m")" 100 5 ||
+		t_fail_timing "$mode: the cap is off by more than 5 %: $m"
+	[ "$(jq .heartbeats_missed <<<"$m")" = 0 ] || t_fail_timing "$mode: heartbeats missed: $m"
 done
 grep -q "ms-a: tunnel .*:16509 tcp (libvirtd) in class mig:" "$log" ||
 	t_fail "the tunnelled migration's libvirtd connection was never attributed"
