@@ -152,12 +152,85 @@ static bool match_comm(const char *comm, size_t len, const void *ctx)
 	return false;
 }
 
+/* Reads /proc/<pid>/<file> into buf (NUL-terminated); its length, or -errno. */
+static ssize_t proc_read(pid_t pid, const char *file, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+static bool pid_has_comm(pid_t pid, const char *const *comms)
+{
+	char comm[32];
+	ssize_t n = proc_read(pid, "comm", comm, sizeof(comm));
+
+	return n > 0 && match_comm(comm, (size_t)n, comms);
+}
+
+/* The parent of pid (from "pid (comm) state ppid ..."; comm may hold spaces), or 0. */
+static pid_t parent_of(pid_t pid)
+{
+	char stat[512];
+	const char *p;
+	long ppid;
+
+	if (proc_read(pid, "stat", stat, sizeof(stat)) <= 0)
+		return 0;
+	p = strrchr(stat, ')');
+	if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid <= 0)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/* How many forks deep a daemon's own children may go, still under its name. */
+#define MS_DAEMON_FORK_DEPTH 8
+
 int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
 {
 	struct proc_match pm = {.file = "comm", .match = match_comm, .ctx = comms};
 	char comm[32];
+	pid_t parent;
+	int ret;
 
-	return proc_find(&pm, comm, sizeof(comm), pid);
+	ret = proc_find(&pm, comm, sizeof(comm), pid);
+	if (ret)
+		return ret;
+	/*
+	 * A daemon's forked children carry its name until they exec (libvirtd
+	 * forks one for each QEMU it starts, and for work in a guest's
+	 * namespaces), and once pids wrap one may come first in /proc: the
+	 * daemon is the oldest ancestor of that name.
+	 */
+	for (int i = 0; i < MS_DAEMON_FORK_DEPTH; i++) {
+		parent = parent_of(*pid);
+		if (parent <= 1 || !pid_has_comm(parent, comms))
+			break;
+		*pid = parent;
+	}
+	return 0;
+}
+
+bool ms_proc_is_daemon(pid_t pid, const char *const *comms)
+{
+	pid_t parent;
+
+	if (pid <= 0 || !pid_has_comm(pid, comms))
+		return false;
+	parent = parent_of(pid);
+	return parent > 0 && !pid_has_comm(parent, comms);
 }
 
 int ms_proc_parse_socket_link(const char *target, __u32 *inode)

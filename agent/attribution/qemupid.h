@@ -11,6 +11,7 @@
 #ifndef MS_QEMUPID_H
 #define MS_QEMUPID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <linux/types.h>
@@ -27,11 +28,20 @@ int ms_qemu_pid_find(const unsigned char *uuid, pid_t *pid);
 void ms_uuid_format(const unsigned char *uuid, char out[37]);
 
 /*
- * The first process in the agent's network namespace whose name (comm) is
- * one of comms (NULL-terminated), e.g. the libvirt daemon of this host.
- * 0 and *pid, -ESRCH when there is none, or -errno.
+ * A daemon in the agent's network namespace whose name (comm) is one of
+ * comms (NULL-terminated), e.g. the libvirt daemon of this host: the first
+ * such process in /proc, or its oldest ancestor of such a name when it is
+ * one of the daemon's forked children (they keep its name until they
+ * exec). 0 and *pid, -ESRCH when there is none, or -errno.
  */
 int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid);
+
+/*
+ * True while pid still is such a daemon: its name is one of comms and its
+ * parent's is not. False once it exited, exec'd something else, or its pid
+ * went to another process (a forked child of the daemon included).
+ */
+bool ms_proc_is_daemon(pid_t pid, const char *const *comms);
 
 /*
  * The socket inodes among the open files of process pid (all its threads

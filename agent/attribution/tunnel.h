@@ -50,8 +50,6 @@ struct ms_tunnel_hint {
 	__u32 current_inode;
 	/* The highest inode when the migration was first seen. */
 	__u32 inode_floor;
-	/* The migration moves data (its job stats say so). */
-	bool moving;
 	/* The bytes of memory it moved so far (its job stats). */
 	__u64 processed_bytes;
 };

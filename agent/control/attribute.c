@@ -198,20 +198,35 @@ static bool attribute(struct ms_coord *c, struct ms_migration *m, const struct c
  * job's flags (its status XML) say whether it is tunnelled. Which of
  * libvirtd's connections is the tunnel is ms_tunnel_choose()'s (tunnel.h):
  * the one the stream's bytes go through, among those no other migration
- * holds; before the stream moves, an early guess by creation order that
- * the bytes correct (the connection is moved) and then make firm. A
+ * holds. Until the stream shows, the migration holds every such candidate:
+ * libvirt may open the tunnel before the agent sees the job, so no order
+ * of creation tells it from another migration's control connection (in
+ * the lab a guess was wrong often enough to put megabytes of the stream in
+ * management), and a control connection in a migration's class for a
+ * moment costs nothing. Once the stream shows, the others are let go; a
  * non-tunnelled p2p migration's control connection stays management.
  */
-static int tunnel_flow(const struct ms_migration *m)
+static bool libvirtd_port(__u16 port)
+{
+	return port == MS_LIBVIRTD_TCP_PORT || port == MS_LIBVIRTD_TLS_PORT;
+}
+
+/* The index of m's flow key, or -1. */
+static int flow_index(const struct ms_migration *m, const struct ms_flow_key *key)
 {
 	for (size_t i = 0; i < m->n_flows; i++)
-		if (m->flows[i].dport == MS_LIBVIRTD_TCP_PORT ||
-		    m->flows[i].dport == MS_LIBVIRTD_TLS_PORT)
+		if (!memcmp(&m->flows[i], key, sizeof(*key)))
 			return (int)i;
 	return -1;
 }
 
-/* Reads the job's flags once; true if m is a tunnelled migration. */
+/*
+ * Reads the job's flags until they are known; true if m is a tunnelled
+ * migration. libvirt saves the outgoing job before its flags (flags='0x0'
+ * at first, seen in the lab): no flags count as not known yet until the
+ * migration moves data, which it does only after they are saved (a
+ * migration with truly none, offline and not peer-to-peer, is no tunnel).
+ */
 static bool tunnelled(struct ms_coord *c, struct ms_migration *m)
 {
 	unsigned long flags = 0;
@@ -225,6 +240,8 @@ static bool tunnelled(struct ms_coord *c, struct ms_migration *m)
 			ms_debug("%s: reading the job's flags: %s", m->name, strerror(-ret));
 		return false;
 	}
+	if (!flags && !m->stats.mem_processed_bytes)
+		return false;
 	m->tunnel_known = true;
 	m->tunnelled = flags & VIR_MIGRATE_TUNNELLED;
 	if (m->tunnelled)
@@ -246,16 +263,14 @@ static bool tunnel_owner(struct ms_coord *c, struct ms_migration *m, const struc
 	return true;
 }
 
-/* Puts key in m's class, in place of m's flow at index at (-1: as a new flow). */
-static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
-			  const struct ms_flow_key *key)
+/* Puts libvirtd's connection key in m's class. */
+static int tunnel_hold(struct ms_coord *c, struct ms_migration *m, const struct ms_flow_key *key)
 {
 	struct ms_flow_val val = {.class_minor = m->minor, .migration_id = m->id};
 	int ret;
 
-	if (at < 0 && m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
+	if (m->n_flows == MS_MAX_FLOWS_PER_MIGRATION) {
 		c->limit_hits[MS_METRICS_LIMIT_MIGRATION_FLOWS]++;
-		ms_warn("%s: no room for its tunnel connection; it stays in management", m->name);
 		return -ENOSPC;
 	}
 	ret = ms_dataplane_flow_add(c->deps.dp, key, &val);
@@ -263,15 +278,30 @@ static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
 		c->errors[MS_METRICS_ERR_BPF]++;
 		return ret;
 	}
-	if (at < 0)
-		return ms_mig_flow_add(m, key);
-	ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[at]);
-	if (ret && ret != -ENOENT) {
-		c->errors[MS_METRICS_ERR_BPF]++;
-		ms_warn("%s: removing its former tunnel: %s", m->name, strerror(-ret));
+	return ms_mig_flow_add(m, key);
+}
+
+/* Lets go of m's libvirtd connections but keep; returns how many. */
+static int tunnel_let_go(struct ms_coord *c, struct ms_migration *m, const struct ms_flow_key *keep)
+{
+	int n = 0, ret;
+
+	for (size_t i = 0; i < m->n_flows;) {
+		if (!libvirtd_port(m->flows[i].dport) ||
+		    !memcmp(&m->flows[i], keep, sizeof(*keep))) {
+			i++;
+			continue;
+		}
+		ret = ms_dataplane_flow_del(c->deps.dp, &m->flows[i]);
+		if (ret && ret != -ENOENT) {
+			c->errors[MS_METRICS_ERR_BPF]++;
+			ms_warn("%s: letting go of a libvirtd connection: %s", m->name,
+				strerror(-ret));
+		}
+		m->flows[i] = m->flows[--m->n_flows];
+		n++;
 	}
-	m->flows[at] = *key;
-	return 0;
+	return n;
 }
 
 /*
@@ -282,10 +312,17 @@ static int tunnel_install(struct ms_coord *c, struct ms_migration *m, int at,
  */
 static bool libvirtd_found(struct ms_coord *c)
 {
-	if (c->libvirtd_pid && kill(c->libvirtd_pid, 0) == 0)
+	pid_t was = c->libvirtd_pid;
+
+	/* Alive is not enough: pids are reused, and a forked child of libvirtd may exec QEMU. */
+	if (was && ms_libvirt_daemon_is(was))
 		return true;
 	c->libvirtd_pid = 0;
-	return ms_libvirt_daemon_pid(&c->libvirtd_pid) == 0;
+	if (ms_libvirt_daemon_pid(&c->libvirtd_pid))
+		return false;
+	if (c->libvirtd_pid != was)
+		ms_info("attribution: libvirt's daemon is pid %d", (int)c->libvirtd_pid);
+	return true;
 }
 
 /*
@@ -296,13 +333,12 @@ static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 {
 	struct ms_tunnel_watch *w = &c->tunnel_watch[m - c->table.entries];
 	struct ms_tunnel_hint hint = {.inode_floor = m->tunnel_inode_floor,
-				      .moving = m->stats.mem_processed_bytes != 0,
 				      .processed_bytes = m->stats.mem_processed_bytes};
-	char flow[MS_FLOW_KEY_STRLEN], was[MS_FLOW_KEY_STRLEN], cls[32];
+	char flow[MS_FLOW_KEY_STRLEN], cls[32];
 	struct ms_tcp_conn *conns = NULL;
 	bool decided = false, bulk;
 	size_t n = 0, n_cands = 0;
-	int ret, at, pick;
+	int ret, pick, let_go;
 
 	if (!m->tunnel_floor_set) {
 		ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
@@ -317,11 +353,8 @@ static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 		conns = NULL;
 		n = 0;
 	}
-	if (!tunnelled(c, m))
+	if (!tunnelled(c, m) || w->confirmed)
 		return false;
-	at = tunnel_flow(m);
-	if (at >= 0 && w->confirmed)
-		return tunnel_owner(c, m, &m->flows[at]);
 	ret = ms_qemu_tcp_conns(c->deps.sd, c->libvirtd_pid, MS_LIBVIRTD_TCP_PORT,
 				MS_LIBVIRTD_TLS_PORT, &conns, &n);
 	if (ret) {
@@ -329,51 +362,47 @@ static bool attribute_tunnel(struct ms_coord *c, struct ms_migration *m)
 		ms_warn("%s: listing libvirtd's connections: %s", m->name, strerror(-ret));
 		return false;
 	}
-	/* The candidates: what no other migration holds, m's own tunnel among them. */
+	/* The candidates: what no other migration holds, m's own among them. */
 	for (size_t i = 0; i < n; i++) {
 		const struct ms_tcp_conn *k = &conns[i];
-		bool own = at >= 0 && !memcmp(&k->key, &m->flows[at], sizeof(k->key));
+		bool own = flow_index(m, &k->key) >= 0;
 
-		if (k->state != TCP_ESTABLISHED ||
-		    (k->key.dport != MS_LIBVIRTD_TCP_PORT &&
-		     k->key.dport != MS_LIBVIRTD_TLS_PORT) ||
+		if (k->state != TCP_ESTABLISHED || !libvirtd_port(k->key.dport) ||
 		    (!own && ms_attrib_flow_attributed(c, &k->key)))
 			continue;
-		if (own)
+		if (own && !hint.current_inode)
 			hint.current_inode = k->inode;
 		conns[n_cands++] = *k;
 	}
 	pick = ms_tunnel_choose(w, conns, n_cands, &hint, &bulk);
 	if (pick < 0)
 		goto out;
-	if (ms_flow_key_format(&conns[pick].key, flow, sizeof(flow)))
-		snprintf(flow, sizeof(flow), "?");
-	if (conns[pick].inode == hint.current_inode && hint.current_inode) {
-		if (bulk && !w->confirmed)
-			ms_info("%s: its stream rides in tunnel %s", m->name, flow);
-		w->confirmed = bulk;
-		decided = tunnel_owner(c, m, &conns[pick].key);
-		goto out;
-	}
-	/* Its packets would never reach our classifier: nothing to attribute. */
+	/* The likeliest candidate's route decides; its packets would never reach our classifier. */
 	decided = tunnel_owner(c, m, &conns[pick].key);
 	if (*ms_coord_owner(c, m) == OWNER_OTHER)
 		goto out;
-	if (at >= 0 && ms_flow_key_format(&m->flows[at], was, sizeof(was)))
-		snprintf(was, sizeof(was), "?");
-	ret = tunnel_install(c, m, at, &conns[pick].key);
 	ms_coord_class_name(m, cls, sizeof(cls));
-	if (ret) {
-		ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
-		goto out;
-	}
-	w->confirmed = bulk;
-	if (at >= 0)
-		ms_warn("%s: its stream rides in %s, not in %s: tunnel moved to class %s", m->name,
-			flow, was, cls);
-	else
+	for (size_t i = 0; i < n_cands; i++) {
+		if ((bulk && (int)i != pick) || flow_index(m, &conns[i].key) >= 0)
+			continue;
+		if (ms_flow_key_format(&conns[i].key, flow, sizeof(flow)))
+			snprintf(flow, sizeof(flow), "?");
+		ret = tunnel_hold(c, m, &conns[i].key);
+		if (ret) {
+			ms_warn("%s: attributing tunnel %s: %s", m->name, flow, strerror(-ret));
+			goto out;
+		}
 		ms_info("%s: tunnel %s (libvirtd) in class %s%s", m->name, flow, cls,
-			bulk ? "" : " (guessed until its stream shows)");
+			bulk ? "" : " (a candidate until its stream shows)");
+	}
+	if (!bulk)
+		goto out;
+	w->confirmed = true;
+	let_go = tunnel_let_go(c, m, &conns[pick].key);
+	if (ms_flow_key_format(&conns[pick].key, flow, sizeof(flow)))
+		snprintf(flow, sizeof(flow), "?");
+	ms_info("%s: its stream rides in tunnel %s (%d other candidate%s let go)", m->name, flow,
+		let_go, let_go == 1 ? "" : "s");
 out:
 	free(conns);
 	return decided;

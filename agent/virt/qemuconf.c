@@ -84,11 +84,16 @@ int ms_qemu_conf_parse_ports(const char *text, __u16 *port_min, __u16 *port_max,
 	return 0;
 }
 
+static const char *const libvirt_daemons[] = {"libvirtd", "virtqemud", NULL};
+
 int ms_libvirt_daemon_pid(pid_t *pid)
 {
-	static const char *const daemons[] = {"libvirtd", "virtqemud", NULL};
+	return ms_proc_pid_by_comm(libvirt_daemons, pid);
+}
 
-	return ms_proc_pid_by_comm(daemons, pid);
+bool ms_libvirt_daemon_is(pid_t pid)
+{
+	return ms_proc_is_daemon(pid, libvirt_daemons);
 }
 
 int ms_qemu_conf_migration_ports(__u16 *port_min, __u16 *port_max, char *path, size_t path_len,
@@ -142,6 +147,9 @@ static const char *attr_value(const char *tag, const char *end, const char *attr
 	return NULL;
 }
 
+/* libvirt's name of the outgoing migration job (virDomainAsyncJob). */
+#define MS_ASYNC_MIGRATION_OUT "migration out"
+
 int ms_libvirt_status_migration_flags(const char *xml, unsigned long *flags)
 {
 	const char *tag = strstr(xml, "<job "), *end, *v;
@@ -153,8 +161,13 @@ int ms_libvirt_status_migration_flags(const char *xml, unsigned long *flags)
 	end = strchr(tag, '>');
 	if (!end)
 		return -EINVAL;
+	/*
+	 * Only the outgoing job's flags: a domain that just came in may still
+	 * show its incoming job ("migration in") when its next outgoing job is
+	 * seen, and that one's flags are the other host's choice.
+	 */
 	v = attr_value(tag + 1, end, "async", &len);
-	if (!v || len < 9 || strncmp(v, "migration", 9))
+	if (!v || len != strlen(MS_ASYNC_MIGRATION_OUT) || strncmp(v, MS_ASYNC_MIGRATION_OUT, len))
 		return -ENOENT;
 	v = attr_value(tag + 1, end, "flags", &len);
 	if (!v || len == 0 || len >= sizeof(buf))

@@ -15,6 +15,7 @@
 #ifndef MS_QEMUCONF_H
 #define MS_QEMUCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <linux/types.h>
@@ -42,12 +43,15 @@ int ms_qemu_conf_migration_ports(__u16 *port_min, __u16 *port_max, char *path, s
 
 /* The libvirt daemon that runs QEMU on this host (libvirtd or virtqemud; see above). */
 int ms_libvirt_daemon_pid(pid_t *pid);
+/* True while pid is still that daemon (not gone, not one of its forked children). */
+bool ms_libvirt_daemon_is(pid_t pid);
 
 /*
- * The flags (VIR_MIGRATE_*) of the migration job libvirt runs for domain
- * name, from its status XML (<job ... async='migration out' flags='0x..'>),
- * which libvirt saves when the job starts. -ENOENT when no migration job is
- * recorded (yet), -errno otherwise.
+ * The flags (VIR_MIGRATE_*) of the outgoing migration job libvirt runs for
+ * domain name, from its status XML (<job ... async='migration out'
+ * flags='0x..'>), which libvirt saves when the job starts. -ENOENT when no
+ * outgoing migration job is recorded (yet; an incoming one does not count),
+ * -errno otherwise.
  */
 int ms_libvirt_migration_flags(pid_t daemon_pid, const char *name, unsigned long *flags);
 

@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -478,6 +479,85 @@ static void test_no_such_pid(void **state)
 	assert_int_equal(ms_proc_socket_inodes(-1, &inodes, &n), -EINVAL);
 }
 
+/*
+ * A daemon and the child it forked, which keeps its name until it execs (as
+ * libvirtd's do): the daemon is found, the child is never taken for it, and
+ * neither is either once it takes another name (an exec) or exits.
+ */
+#define TEST_DAEMON_COMM "ms-tdaemon"
+
+static void test_daemon_by_comm(void **state)
+{
+	static const char *const comms[] = {TEST_DAEMON_COMM, NULL};
+	int report[2], hold[2], status;
+	pid_t daemon_pid, child_pid, found = 0;
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(report), 0);
+	assert_int_equal(pipe(hold), 0);
+	daemon_pid = fork();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		pid_t child;
+
+		close(report[0]);
+		close(hold[1]);
+		prctl(PR_SET_NAME, TEST_DAEMON_COMM);
+		child = fork();
+		if (child == 0) {
+			close(report[1]);
+			/* Held until the test lets go, then "exec": another name. */
+			if (read(hold[0], &c, 1) != 1)
+				_exit(1);
+			prctl(PR_SET_NAME, "ms-tqemu");
+			_exit(read(hold[0], &c, 1) < 0);
+		}
+		if (child < 0 || write(report[1], &child, sizeof(child)) != sizeof(child))
+			_exit(1);
+		close(report[1]);
+		while (read(hold[0], &c, 1) == 1)
+			;
+		waitpid(child, NULL, 0);
+		_exit(0);
+	}
+	close(report[1]);
+	close(hold[0]);
+	assert_int_equal(read(report[0], &child_pid, sizeof(child_pid)), sizeof(child_pid));
+	close(report[0]);
+
+	assert_int_equal(ms_proc_pid_by_comm(comms, &found), 0);
+	assert_int_equal(found, daemon_pid);
+	assert_true(ms_proc_is_daemon(daemon_pid, comms));
+	assert_false(ms_proc_is_daemon(child_pid, comms));
+	/* The child "execs": still not the daemon, and the daemon still is. */
+	assert_int_equal(write(hold[1], "x", 1), 1);
+	for (int i = 0; i < 1000 && ms_proc_is_daemon(daemon_pid, comms); i++) {
+		char comm[32] = "";
+		char path[64];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)child_pid);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "ms-tqemu", 8)) {
+			fclose(f);
+			break;
+		}
+		if (f)
+			fclose(f);
+		usleep(1000);
+	}
+	assert_false(ms_proc_is_daemon(child_pid, comms));
+	assert_true(ms_proc_is_daemon(daemon_pid, comms));
+	/* Both gone: nothing is the daemon. */
+	close(hold[1]);
+	assert_int_equal(waitpid(daemon_pid, &status, 0), daemon_pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_false(ms_proc_is_daemon(daemon_pid, comms));
+	assert_int_equal(ms_proc_pid_by_comm(comms, &found), -ESRCH);
+	assert_false(ms_proc_is_daemon(0, comms));
+}
+
 static void test_process_without_sockets(void **state)
 {
 	struct env *env = *state;
@@ -773,6 +853,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_range),
 	    cmocka_unit_test(test_no_such_pid),
 	    cmocka_unit_test(test_process_without_sockets),
+	    cmocka_unit_test(test_daemon_by_comm),
 	    cmocka_unit_test(test_socket_inodes_of_self),
 	    cmocka_unit_test(test_too_many_sockets),
 	    cmocka_unit_test(test_tcp_info),

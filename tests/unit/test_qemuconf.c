@@ -102,6 +102,16 @@ static void test_status_flags(void **state)
 	    -ENOENT);
 	assert_int_equal(ms_libvirt_status_migration_flags("<domstatus state='running'/>", &flags),
 			 -ENOENT);
+	/* The incoming job a domain that just arrived may still show: not its outgoing one. */
+	assert_int_equal(
+	    ms_libvirt_status_migration_flags(
+		"<domstatus><job type='none' async='migration in' flags='0x3'/></domstatus>",
+		&flags),
+	    -ENOENT);
+	assert_int_equal(
+	    ms_libvirt_status_migration_flags(
+		"<domstatus><job async='migration outgoing' flags='0x4'/></domstatus>", &flags),
+	    -ENOENT);
 	assert_int_equal(ms_libvirt_status_migration_flags(
 			     "<job type='none' async=\"migration out\" flags=\"0x4z\">", &flags),
 			 -EINVAL);
