@@ -14,7 +14,9 @@
  * the rest may sit in socket buffers) is too. Before any stream moves
  * there is only the order of creation (socket inodes, which the kernel
  * hands out in per-CPU batches, so not reliable): it gives an early choice,
- * which the bytes correct later.
+ * which the bytes correct later. The coordinator uses that choice only for
+ * the tunnel's route (whose migration it is); it holds every candidate in
+ * the migration's class until the bytes decide.
  */
 #ifndef MS_TUNNEL_H
 #define MS_TUNNEL_H

@@ -15,7 +15,7 @@
 # RTT; mig_cap_error_pct: signed error of the migration class's L2 rate (its
 # HTB byte counter) against the cap (null without an agent). The backends
 # take turns BENCH_ROUNDS times, each round starting with the next one, and
-# each figure is the mean of its rounds.
+# each figure is the mean of its rounds. BENCH_PROFILE_DIR: see below.
 # The link is set far above what the machine can push (BENCH_LINK_MBPS), so
 # HTB never limits default traffic: what differs is the per-packet path.
 # Goals: multiqueue.default_gbps >= 0.95 x none's, multiqueue.cpu_s_per_gbit
@@ -30,6 +30,10 @@ CAP=${BENCH_CAP_MBPS:-1000}
 LINK=${BENCH_LINK_MBPS:-100000}
 ROUNDS=${BENCH_ROUNDS:-4}
 OFFER_PCT=${BENCH_MIG_OFFER_PCT:-125}
+# BENCH_PROFILE_DIR=DIR: a system-wide perf profile of each measurement,
+# DIR/BACKEND-ROUND.data (it costs CPU: the figures of such a run are not
+# the benchmark's).
+PROFILE_DIR=${BENCH_PROFILE_DIR:-}
 DEFAULT_PORT=5201
 OUT=$T_ROOT/tests/bench/out/multiqueue.json
 mkdir -p "$(dirname "$OUT")"
@@ -82,7 +86,13 @@ run() {
 	c0=$(cpu_busy)
 	t0=$(t_now_ns)
 	[ -n "$dev" ] && m0=$(class_bytes "$dev" 21)
+	local prof_pid=""
+	if [ -n "$PROFILE_DIR" ]; then
+		perf record -a -g -q -o "$PROFILE_DIR/$tag.data" -- sleep "$SECS" 2>/dev/null &
+		prof_pid=$!
+	fi
 	hb=$(t_hb_run "$SECS")
+	[ -n "$prof_pid" ] && wait "$prof_pid"
 	c1=$(cpu_busy)
 	t1=$(t_now_ns)
 	[ -n "$dev" ] && m1=$(class_bytes "$dev" 21)
