@@ -80,7 +80,8 @@ int ms_tunnel_choose(struct ms_tunnel_watch *w, const struct ms_tcp_conn *cands,
 		     const struct ms_tunnel_hint *hint, bool *bulk)
 {
 	__u64 best_bytes = 0;
-	int best = -1, current = -1;
+	int best = -1, current = -1, matched;
+	size_t n_bulk = 0;
 
 	*bulk = false;
 	for (size_t i = 0; i < n; i++) {
@@ -88,15 +89,22 @@ int ms_tunnel_choose(struct ms_tunnel_watch *w, const struct ms_tcp_conn *cands,
 
 		if (hint->current_inode && cands[i].inode == hint->current_inode)
 			current = (int)i;
-		if (growth(w, &cands[i], &bytes) && bytes >= MS_TUNNEL_BULK_BYTES &&
-		    bytes > best_bytes) {
+		if (!growth(w, &cands[i], &bytes) || bytes < MS_TUNNEL_BULK_BYTES)
+			continue;
+		n_bulk++;
+		if (bytes > best_bytes) {
 			best_bytes = bytes;
 			best = (int)i;
 		}
 	}
 	remember(w, cands, n);
-	if (best < 0)
-		best = by_processed(cands, n, hint->processed_bytes);
+	/*
+	 * Several streams (another tunnelled migration's among the
+	 * candidates): the one whose bytes match what this job moved.
+	 */
+	matched = n_bulk > 1 || best < 0 ? by_processed(cands, n, hint->processed_bytes) : -1;
+	if (matched >= 0)
+		best = matched;
 	if (best >= 0) {
 		*bulk = true;
 		return best;

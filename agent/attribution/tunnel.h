@@ -2,13 +2,15 @@
 /*
  * Which of libvirtd's connections to a destination libvirtd carries a
  * tunnelled migration's stream: a pure choice over a list of connections
- * (no kernel, no libvirt), made by agent/control/coord.c every cycle until
+ * (no kernel, no libvirt), made by agent/control/attribute.c every cycle until
  * the stream confirms it.
  *
  * The firm evidence is the bytes: the tunnel carries the whole stream
  * (hundreds of MB), a control connection kilobytes. Between two looks at
  * the same connections, the one whose acknowledged bytes grew by at least
- * MS_TUNNEL_BULK_BYTES, the most, is the tunnel. Within one look, the
+ * MS_TUNNEL_BULK_BYTES, the most, is the tunnel; when several grew that
+ * much (another tunnelled migration's stream among them), the one whose
+ * bytes come closest to what this job moved (below). Within one look, the
  * connection whose acknowledged bytes come closest to what the job stats say
  * the migration moved (at least MS_TUNNEL_BULK_BYTES, and a quarter of it:
  * the rest may sit in socket buffers) is too. Before any stream moves

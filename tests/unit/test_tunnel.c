@@ -148,6 +148,34 @@ static void test_matches_what_the_job_moved(void **state)
 	assert_false(bulk);
 }
 
+/*
+ * Two tunnelled migrations' streams among the candidates (both grew): the
+ * one that carried about what this job moved, not the one that grew most.
+ */
+static void test_two_streams(void **state)
+{
+	struct ms_tunnel_watch w = {0};
+	struct ms_tunnel_hint h = {.inode_floor = 100, .processed_bytes = 20 * MB};
+	struct ms_tcp_conn c[] = {conn(110, 30000), conn(120, 30000)};
+	bool bulk;
+
+	(void)state;
+	assert_int_equal(ms_tunnel_choose(&w, c, 2, &h, &bulk), 0);
+	assert_false(bulk);
+	c[0].bytes_acked += 60 * MB;
+	c[1].bytes_acked += 19 * MB;
+	assert_int_equal(ms_tunnel_choose(&w, c, 2, &h, &bulk), 1);
+	assert_true(bulk);
+	/* The other job, with what it moved: the other stream. */
+	w = (struct ms_tunnel_watch){0};
+	h.processed_bytes = 61 * MB;
+	assert_int_equal(ms_tunnel_choose(&w, c, 2, &h, &bulk), 0);
+	c[0].bytes_acked += 1 * MB;
+	c[1].bytes_acked += 2 * MB;
+	assert_int_equal(ms_tunnel_choose(&w, c, 2, &h, &bulk), 0);
+	assert_true(bulk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +185,7 @@ int main(void)
 	    cmocka_unit_test(test_threshold_and_new_connections),
 	    cmocka_unit_test(test_first_look_is_no_evidence),
 	    cmocka_unit_test(test_matches_what_the_job_moved),
+	    cmocka_unit_test(test_two_streams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
