@@ -59,6 +59,29 @@ static bool cmdline_has_uuid(const char *buf, size_t len, const char *uuid_text)
 	return false;
 }
 
+/*
+ * Reads path (relative to dir_fd) into buf, len bytes at most with the NUL
+ * that ends it: its length, or -errno. /proc's small files (a comm, a stat, a
+ * cmdline cut at len) in one read, without an allocation: this runs for
+ * every process on a scan and every cycle for libvirt's daemon.
+ */
+static ssize_t read_at(int dir_fd, const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
 /* What a /proc scan looks for in each process's file (cmdline or comm). */
 struct proc_match {
 	const char *file;
@@ -88,21 +111,14 @@ static int proc_find(const struct proc_match *pm, char *buf, size_t len, pid_t *
 	proc_fd = dirfd(proc);
 	while ((de = readdir(proc))) {
 		ssize_t n;
-		int fd, same;
+		int same;
 
 		/* A pid has at most 10 digits; anything longer is not a process. */
 		if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
 			continue;
 		snprintf(path, sizeof(path), "%.10s/%s", de->d_name, pm->file);
-		fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, len - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (!pm->match(buf, (size_t)n, pm->ctx))
+		n = read_at(proc_fd, path, buf, len);
+		if (n <= 0 || !pm->match(buf, (size_t)n, pm->ctx))
 			continue;
 		same = same_netns(proc_fd, de->d_name, &own_ns);
 		/* Ours, but we may not see its namespace: say so, not "none". */
@@ -156,20 +172,9 @@ static bool match_comm(const char *comm, size_t len, const void *ctx)
 static ssize_t proc_read(pid_t pid, const char *file, char *buf, size_t len)
 {
 	char path[64];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
+	return read_at(AT_FDCWD, path, buf, len);
 }
 
 static bool pid_has_comm(pid_t pid, const char *const *comms)
@@ -214,9 +219,9 @@ int ms_proc_pid_by_comm(const char *const *comms, pid_t *pid)
 	 * namespaces), and once pids wrap one may come first in /proc: the
 	 * daemon is the oldest ancestor of that name.
 	 */
-	for (int i = 0; i < MS_DAEMON_FORK_DEPTH; i++) {
+	for (int i = 0; i < MS_DAEMON_FORK_DEPTH && !ms_proc_is_daemon(*pid, comms); i++) {
 		parent = parent_of(*pid);
-		if (parent <= 1 || !pid_has_comm(parent, comms))
+		if (parent <= 1)
 			break;
 		*pid = parent;
 	}
