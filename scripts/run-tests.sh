@@ -144,12 +144,14 @@ if stage pkg; then
 fi
 
 echo
-# Per failed test: its FAIL lines (or its last lines when it printed none,
-# e.g. a crash or a time limit), at most 8.
+# Per failed test: its FAIL lines with the lines that lead to them (what a
+# test printed to explain a failure), or its last lines when it printed none
+# (e.g. a crash or a time limit); at most 16.
 for i in "${!failures[@]}"; do
 	echo "failed: ${failures[$i]}"
 	f=$outputs/failed-$((i + 1))
-	{ grep -E 'FAIL|ERROR|Sanitizer|runtime error' "$f" || tail -n 8 "$f"; } | tail -n 8 | sed 's/^/    /'
+	{ grep -E -B 10 --no-group-separator 'FAIL|ERROR|Sanitizer|runtime error' "$f" ||
+		tail -n 8 "$f"; } | tail -n 16 | sed 's/^/    /'
 done
 [ $retried -gt 0 ] && echo "lab test attempts repeated: $retried (see RETRY above)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"

@@ -245,7 +245,19 @@ for p in "${wpids[@]}"; do
 	wait "$p"
 done
 t_wait_until 40 v_log_count_ge "$log" 'libvirt: connected' 2 || t_fail "the agent did not reconnect to libvirt"
-t_wait_until 20 v_mig_classes_are 0 || t_fail "classes not freed after the last migration: $(v_mig_classes) left"
+if ! t_wait_until 20 v_mig_classes_are 0; then
+	# CI shows a failure's last lines: which class, and what the agent
+	# last said about it and about libvirt.
+	for h in $(ip netns exec "$LAB_NS_HV1" tc class show dev "$LAB_HV1_IF" |
+		awk '/^class htb 1:1[0-9a-f][0-9a-f] / { print $3 }'); do
+		name="mig:$((0x${h#1:} - 0x100))"
+		t_log "left: class $h ($name); the agent's last lines about it:"
+		grep -E "class $name( |$)" "$log" | tail -n 3 | sed "s/^/[$T_NAME]   /"
+	done
+	t_log "the agent's last lines about libvirt:"
+	grep -E "libvirt: |migration (completed|failed|cancelled)" "$log" | tail -n 4 | sed "s/^/[$T_NAME]   /"
+	t_fail "classes not freed after the last migration: $(v_mig_classes) left"
+fi
 _t_gone "$apid" && t_fail "the agent exited"
 # The final sample: nothing in flight.
 samples+=("end $(rss_of) $(fds_of) $(v_mig_classes)")
