@@ -91,13 +91,17 @@ requests() { metrics | awk -v o="$1" 'index($0, "migshaper_peer_requests_total{o
 requests_grew() { [ "$(requests "$1")" -ge $(($2 + $3)) ]; }
 alloc_is() { [ "$(alloc_mbps)" = "$1" ]; }
 
-# --- /metrics scraped every 100 ms for the whole run: status and time of each.
+# --- /metrics scraped every 100 ms for the whole run: status and time of
+# each, the peer's mode then, and the agent's last cycle's duration.
 scrape_log="$T_TMP/scrapes"
 MIN_SCRAPES=50
 scrape_loop() {
+	local r
 	while [ ! -e "$T_TMP/stop" ]; do
-		t_hv1 curl -s -o /dev/null --max-time 2 -w '%{http_code} %{time_total}\n' \
-			http://127.0.0.1:9465/metrics || echo "fail 2"
+		r=$(t_hv1 curl -s -o "$T_TMP/scrape.txt" --max-time 2 -w '%{http_code} %{time_total}' \
+			http://127.0.0.1:9465/metrics) || r="fail 2"
+		echo "$r $(cat "$mode_file") $(awk '/^migshaper_cycle_duration_seconds / { print $2 }' \
+			"$T_TMP/scrape.txt" 2>/dev/null)"
 		sleep 0.1
 	done >"$scrape_log"
 }
@@ -212,6 +216,8 @@ t_log "/v1/peer answered with 30 idle connections held, and after"
 
 [ -z "${silent_cut:-}" ] || t_fail_timing "while silent the allocation fell by more than half in one step: $silent_cut"
 if awk -v p="$p99" 'BEGIN { exit !(p > 20) }'; then
+	t_log "the slowest scrapes (ms, the peer's mode, the agent's last cycle in s):"
+	sort -k2,2 -g -r "$scrape_log" | head -n 3 | awk -v n="$T_NAME" '{ printf "[%s]   %.1f %s %s\n", n, $2 * 1000, $3, $4 }'
 	t_fail_timing "/metrics p99 ${p99} ms > 20 ms while the peer misbehaved"
 fi
 t_log "PASS"
