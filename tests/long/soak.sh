@@ -104,13 +104,17 @@ for ((i = 0; i < NGUESTS; i++)); do
 	V_MEM_MIB=$GUEST_MIB v_guest "soak-$i" 5
 done
 
+# virsh10 HOST ARGS...: virsh on HOST's libvirtd, bounded by 10 s (the
+# state checks poll; virtlab_virsh's 60 s is for migrations).
+virsh10() { timeout 10 virsh -q -c "$(virtlab_uri "$1")" "${@:2}"; }
+
 # dom_state HOST NAME: libvirt's state, "absent" if the host does not know
 # the domain, "unreachable" if its libvirtd does not answer.
 dom_state() {
 	local out
-	if out=$(timeout 10 virsh -q -c "$(virtlab_uri "$1")" domstate "$2" 2>&1); then
+	if out=$(virsh10 "$1" domstate "$2" 2>&1); then
 		echo "$out" | head -n 1
-	elif timeout 10 virsh -q -c "$(virtlab_uri "$1")" version >/dev/null 2>&1; then
+	elif virsh10 "$1" version >/dev/null 2>&1; then
 		echo absent
 	else
 		echo unreachable
@@ -252,7 +256,7 @@ t_wait_until 40 v_log_count_ge "$log" 'libvirt: connected' 2 || t_fail "the agen
 hv1_jobs() {
 	local g t
 	for g in "${GUESTS[@]}"; do
-		t=$(timeout 10 virsh -q -c "$(virtlab_uri hv1)" domjobinfo "$g" 2>/dev/null |
+		t=$(virsh10 hv1 domjobinfo "$g" 2>/dev/null |
 			awk -F': *' '/^Job type/ { sub(/[ \t]+$/, "", $2); print $2 }')
 		[ -n "$t" ] && [ "$t" != None ] && echo -n "$g ($t) "
 	done
@@ -262,7 +266,7 @@ if ! t_wait_until 30 no_hv1_jobs; then
 	jobs=$(hv1_jobs)
 	t_log "hv1's libvirtd still lists a job after the loops ended: $jobs; aborting it"
 	for g in "${GUESTS[@]}"; do
-		[[ " $jobs" == *" $g ("* ]] && timeout 10 virsh -q -c "$(virtlab_uri hv1)" domjobabort "$g"
+		[[ " $jobs" == *" $g ("* ]] && virsh10 hv1 domjobabort "$g"
 	done
 	t_wait_until 30 no_hv1_jobs || t_fail "hv1's libvirtd keeps a job after domjobabort: $(hv1_jobs)"
 fi
