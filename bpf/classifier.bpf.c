@@ -11,14 +11,17 @@
  * lookups and does what only the kernel can: counting, reporting new
  * unattributed flows, and DSCP marking.
  *
- * A host TCP connection is classified once: its class is kept on its socket
- * with the generation of the tables it came from (see migshaper.h), and its
- * later packets only read it. Packets without such a socket (bridged or
- * forwarded guest traffic, UDP, a connection's SYN) take the full parse.
+ * A host TCP connection is classified once. Its packets carry its class in
+ * skb->priority when the retag iterator below has tagged its socket (see
+ * migshaper.h); until then its class is kept on its socket with the
+ * generation of the tables it came from, and its later packets only read it.
+ * Packets without such a socket (bridged or forwarded guest traffic, UDP, a
+ * connection's SYN) take the full parse.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "migshaper.h"
 
@@ -27,9 +30,11 @@
 #define MS_AF_INET6 10
 
 /* TCP states of struct bpf_sock; uapi macros are not in vmlinux.h. */
-#define MS_TCP_SYN_SENT 2
-#define MS_TCP_CLOSE	7
-#define MS_TCP_LISTEN	10
+#define MS_TCP_ESTABLISHED 1
+#define MS_TCP_SYN_SENT	   2
+#define MS_TCP_CLOSE_WAIT  8
+#define MS_TCP_CLOSE	   7
+#define MS_TCP_LISTEN	   10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -183,8 +188,11 @@ static __always_inline __u64 report_interval_ns(const struct ms_dp_config *cfg)
 	return interval_ms * 1000000ULL;
 }
 
-/* now: bpf_ktime_get_ns() of this packet, also what the socket keeps (see classifier()). */
-static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_flow_key *key,
+/*
+ * now: bpf_ktime_get_ns() of this packet, also what the socket keeps (see
+ * classifier()); ifindex: the NIC the flow leaves by.
+ */
+static __always_inline void report_flow(__u32 ifindex, const struct ms_flow_key *key,
 					const struct ms_dp_config *cfg, __u64 now)
 {
 	struct ms_flow_event *ev;
@@ -205,7 +213,7 @@ static __always_inline void report_flow(struct __sk_buff *skb, const struct ms_f
 	}
 	ev->ts_ns = now;
 	__builtin_memcpy(&ev->key, key, sizeof(ev->key));
-	ev->ifindex = skb->ifindex;
+	ev->ifindex = ifindex;
 	ev->pad = 0;
 	bpf_ringbuf_submit(ev, 0);
 }
@@ -287,9 +295,9 @@ static __always_inline int shaped_already(const struct __sk_buff *skb)
  * management leaves in band 0 of its TX queue's pfifo_fast (priority
  * TC_PRIO_INTERACTIVE), the rest in band 1 (the low bits of its handle are 0).
  */
-static __always_inline int steer(struct __sk_buff *skb, __u32 minor, const struct ms_dp_config *cfg)
+static __always_inline int steer(struct __sk_buff *skb, __u32 minor, int mq)
 {
-	if (!cfg || !cfg->mq_ifb_ifindex)
+	if (!mq)
 		return TC_ACT_OK;
 	if (minor == MS_MINOR_MGMT) {
 		skb->priority = MS_TC_PRIO_INTERACTIVE;
@@ -371,13 +379,26 @@ static __always_inline int classified(struct __sk_buff *skb, __u32 minor, struct
 
 	cfg = bpf_map_lookup_elem(&ms_config, &zero);
 	if (minor == MS_MINOR_UNATTRIBUTED && parsed)
-		report_flow(skb, &pkt->key, cfg, now);
+		report_flow(skb->ifindex, &pkt->key, cfg, now);
 	if (cfg && (cfg->flags & MS_CFG_DSCP_MARKING)) {
 		dscp = ms_class_dscp(minor);
 		if (dscp >= 0 && (parsed || parse_skb(skb, pkt) == MS_PARSE_OK))
 			mark_dscp(skb, pkt, (__u8)dscp);
 	}
-	return steer(skb, minor, cfg);
+	return steer(skb, minor, cfg && cfg->mq_ifb_ifindex);
+}
+
+/*
+ * A packet of a tagged socket: its class is in the tag, and so is the
+ * backend (the iterator tags again when it changes).
+ */
+static __always_inline int tagged(struct __sk_buff *skb, __u32 tag)
+{
+	__u32 minor = ms_sk_tag_minor(tag);
+
+	skb->priority = MS_HANDLE(minor);
+	count(minor, skb->len);
+	return steer(skb, minor, tag & MS_SK_TAG_MQ);
 }
 
 /*
@@ -401,14 +422,18 @@ int classifier(struct __sk_buff *skb)
 	struct ms_sk_class *kept;
 	struct ms_pkt pkt;
 	__u64 gen, now = 0;
-	__u32 minor;
+	__u32 minor, priority = skb->priority;
 	int res;
 
+	/* One read of the field: clang would otherwise address it off a moved ctx pointer. */
+	asm volatile("" : "+r"(priority));
 	if (shaped_already(skb)) {
 		/* Its class handle is spent: band 1 of the queue, never management's band 0. */
 		skb->priority = 0;
 		return TC_ACT_UNSPEC;
 	}
+	if (ms_sk_tag_is(priority))
+		return tagged(skb, priority);
 	/*
 	 * Only sockets connection_socket() accepted carry a class, so the
 	 * common case needs no more checks (the helper returns nothing for
@@ -444,6 +469,98 @@ int classifier(struct __sk_buff *skb)
 		}
 	}
 	return classified(skb, minor, &pkt, 1, now);
+}
+
+/*
+ * The retag iterator (iter/tcp: every TCP socket of the agent's network
+ * namespace, each under its socket lock), run by bpf/loader.c. Set before
+ * each run: the shaped NIC (and its bridge, when its addresses live on one),
+ * and whether to take every tag off instead. It also reports the
+ * unattributed migration flows it tags, as their packets would have.
+ */
+volatile __u32 retag_ifindex[2];
+volatile __u8 retag_clear;
+/* Sockets whose priority the last runs could not write (bpf_setsockopt failed). */
+volatile __u64 retag_failed;
+
+#define MS_SOL_SOCKET  1
+#define MS_SO_PRIORITY 12
+
+/* The tag the socket's packets should carry, 0 for none. */
+static __always_inline __u32 sk_tag(struct sock *sk)
+{
+	const struct ms_dp_config *cfg;
+	struct ms_pkt pkt = {};
+	struct dst_entry *dst;
+	__u32 zero = 0, minor;
+	int ifindex;
+
+	if (retag_clear)
+		return 0;
+	/* States that send data: a socket may connect again only from others. */
+	if (sk->__sk_common.skc_state != MS_TCP_ESTABLISHED &&
+	    sk->__sk_common.skc_state != MS_TCP_CLOSE_WAIT)
+		return 0;
+	/* Its cached route: a socket that leaves by another NIC is another classifier's. */
+	dst = sk->sk_dst_cache;
+	if (!dst)
+		return 0;
+	ifindex = BPF_CORE_READ(dst, dev, ifindex);
+	if (!ifindex || (ifindex != (int)retag_ifindex[0] && ifindex != (int)retag_ifindex[1]))
+		return 0;
+	cfg = bpf_map_lookup_elem(&ms_config, &zero);
+	/* DSCP marking needs the parse on every packet. */
+	if (!cfg || (cfg->flags & MS_CFG_DSCP_MARKING))
+		return 0;
+	if (sk->__sk_common.skc_family == MS_AF_INET) {
+		pkt.key.saddr[10] = pkt.key.saddr[11] = 0xff;
+		pkt.key.daddr[10] = pkt.key.daddr[11] = 0xff;
+		__builtin_memcpy(&pkt.key.saddr[12], &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(&pkt.key.daddr[12], &sk->__sk_common.skc_daddr, 4);
+		pkt.family = 4;
+	} else if (sk->__sk_common.skc_family == MS_AF_INET6) {
+		/* an IPv4 peer of an IPv6 socket is IPv4-mapped already, as the key wants */
+		BPF_CORE_READ_INTO(&pkt.key.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&pkt.key.daddr, sk, __sk_common.skc_v6_daddr);
+		pkt.family = 6;
+	} else {
+		return 0;
+	}
+	pkt.key.sport = sk->__sk_common.skc_num;
+	pkt.key.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	pkt.key.l4_proto = MS_IPPROTO_TCP;
+	pkt.has_ports = 1;
+	minor = ms_classify_parsed(NULL, MS_PARSE_OK, &pkt, 1);
+	/* Its packets no longer report it: each run does, once per interval. */
+	if (minor == MS_MINOR_UNATTRIBUTED)
+		report_flow(retag_ifindex[0], &pkt.key, cfg, bpf_ktime_get_ns());
+	return ms_sk_tag(minor, cfg->mq_ifb_ifindex != 0);
+}
+
+SEC("iter/tcp")
+int retag(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	int priority = 0;
+	__u32 tag;
+
+	if (!skc)
+		return 0;
+	/* full sockets only: request and time-wait sockets have no priority of their own */
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	if (bpf_getsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &priority, sizeof(priority)))
+		return 0;
+	/* The application's own priority stays: its packets take the parse. */
+	if (priority && !ms_sk_tag_is((__u32)priority))
+		return 0;
+	tag = sk_tag((struct sock *)tp);
+	if (tag != (__u32)priority &&
+	    bpf_setsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &tag, sizeof(tag)))
+		retag_failed++;
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

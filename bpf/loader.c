@@ -55,6 +55,11 @@ struct ms_dataplane {
 	__u64 flows_evicted;
 	/* What ms_generation holds: this process is its only writer. */
 	__u64 generation;
+	/* The retag iterator (socket tags, migshaper.h); NULL if the kernel lacks it. */
+	struct bpf_link *retag_link;
+	/* Where tagged sockets' routes may leave besides the NIC (its bridge); 0: none. */
+	int tag_upper_ifindex;
+	__u64 retag_failed_logged;
 	/*
 	 * The port map is base_ports plus the flow hints, derived from how
 	 * many flows use each port as source and as destination; the CIDR
@@ -410,9 +415,65 @@ static int write_port(struct ms_dataplane *dp, __u16 port)
 }
 
 /*
+ * Runs the retag iterator once over every TCP socket of this network
+ * namespace: tags from the tables as they are, or (clear) every tag off.
+ */
+static int retag_run(struct ms_dataplane *dp, bool clear)
+{
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	/* Loaded for tests, benchmarks or tags_clear(): it tags nothing. */
+	if (!dp->retag_link || (dp->detached_mode && !clear))
+		return 0;
+	dp->skel->bss->retag_ifindex[0] = (__u32)dp->hook.ifindex;
+	dp->skel->bss->retag_ifindex[1] = (__u32)dp->tag_upper_ifindex;
+	dp->skel->bss->retag_clear = clear;
+	fd = bpf_iter_create(bpf_link__fd(dp->retag_link));
+	if (fd < 0) {
+		n = -errno;
+		ms_err("dataplane: socket tags: start the iterator: %s", strerror(errno));
+		return (int)n;
+	}
+	/* The program writes nothing: reading runs it over every socket. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0) {
+		n = -errno;
+		ms_err("dataplane: socket tags: %s", strerror(errno));
+	}
+	close(fd);
+	if (dp->skel->bss->retag_failed != dp->retag_failed_logged) {
+		ms_warn("dataplane: socket tags: %llu sockets could not be tagged so far; their "
+			"packets are classified from their headers",
+			(unsigned long long)dp->skel->bss->retag_failed);
+		dp->retag_failed_logged = dp->skel->bss->retag_failed;
+	}
+	return (int)n;
+}
+
+int ms_dataplane_retag(struct ms_dataplane *dp)
+{
+	return dp ? retag_run(dp, false) : -EINVAL;
+}
+
+int ms_dataplane_set_tag_upper(struct ms_dataplane *dp, int upper_ifindex)
+{
+	if (!dp || upper_ifindex < 0)
+		return -EINVAL;
+	if (dp->tag_upper_ifindex == upper_ifindex)
+		return 0;
+	dp->tag_upper_ifindex = upper_ifindex;
+	return retag_run(dp, false);
+}
+
+/*
  * Tells the classifier the tables changed: classes kept on sockets under an
- * older generation are derived again (see migshaper.h). Called after the
- * change, so a packet that read the old tables kept the old generation.
+ * older generation are derived again (see migshaper.h), and sockets are
+ * tagged again. Called after the change, so a packet that read the old
+ * tables kept the old generation. A failed retag is logged, not returned:
+ * the tables did change, and the next cycle's retag tries again.
  */
 static int generation_bump(struct ms_dataplane *dp)
 {
@@ -426,6 +487,7 @@ static int generation_bump(struct ms_dataplane *dp)
 		return err;
 	}
 	dp->generation = next;
+	retag_run(dp, false);
 	return 0;
 }
 
@@ -608,9 +670,13 @@ int ms_dataplane_set_config(struct ms_dataplane *dp, const struct ms_dp_config *
 	if (!dp || !cfg || (cfg->flags & ~MS_CFG_DSCP_MARKING))
 		return -EINVAL;
 	err = bpf_map_update_elem(bpf_map__fd(dp->skel->maps.ms_config), &zero, cfg, BPF_ANY);
-	if (err)
+	if (err) {
 		ms_err("dataplane: write config: %s", strerror(-err));
-	return err;
+		return err;
+	}
+	/* The backend and DSCP marking are in the tags too. */
+	retag_run(dp, false);
+	return 0;
 }
 
 /* The map key: pad must be zero or lookups from the program never match. */
@@ -873,6 +939,7 @@ static void teardown(struct ms_dataplane *dp, bool remove_pin_dir)
 
 static void free_dp(struct ms_dataplane *dp)
 {
+	bpf_link__destroy(dp->retag_link);
 	ring_buffer__free(dp->rb);
 	classifier__destroy(dp->skel);
 	free(dp->base_ports);
@@ -1003,26 +1070,62 @@ static int generation_read(struct ms_dataplane *dp)
  * they are (-ESTALE if they cannot be); otherwise on fresh maps with the
  * default tables.
  */
-static int load(struct ms_dataplane *dp, bool reuse)
+/*
+ * Opens and loads the object, with or without the retag iterator. *verifier:
+ * the failure (if any) was the kernel's refusal to load it.
+ */
+static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *verifier)
 {
-	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};
 	int err;
 
+	*verifier = false;
 	dp->skel = classifier__open();
 	if (!dp->skel) {
 		err = -errno;
 		ms_err("dataplane: open the classifier: %s", strerror(errno));
 		return err;
 	}
+	if (!retag)
+		bpf_program__set_autoload(dp->skel->progs.retag, false);
 	if (reuse) {
 		err = reuse_pinned_maps(dp);
 		if (err)
 			return err;
 	}
 	err = classifier__load(dp->skel);
+	*verifier = err != 0;
+	return err;
+}
+
+static int load(struct ms_dataplane *dp, bool reuse)
+{
+	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};
+	bool verifier;
+	int err;
+
+	err = skel_load(dp, reuse, true, &verifier);
+	if (verifier) {
+		/* Socket tags are optional: a kernel without them classifies every packet. */
+		classifier__destroy(dp->skel);
+		dp->skel = NULL;
+		err = skel_load(dp, reuse, false, &verifier);
+		if (!err)
+			ms_warn(
+			    "dataplane: this kernel cannot run the socket tag iterator (iter/tcp "
+			    "with bpf_setsockopt): every packet is classified from its headers");
+	}
+	if (err && !verifier)
+		return err;
 	if (err) {
 		ms_err("dataplane: load the classifier: %s", strerror(-err));
 		return reuse ? -ESTALE : err;
+	}
+	if (bpf_program__autoload(dp->skel->progs.retag)) {
+		dp->retag_link = bpf_program__attach_iter(dp->skel->progs.retag, NULL);
+		if (!dp->retag_link)
+			ms_warn("dataplane: socket tags: attach the iterator: %s; every packet is "
+				"classified from its headers",
+				strerror(errno));
 	}
 	if (reuse) {
 		err = mirrors_rebuild(dp) ?: generation_read(dp);
@@ -1175,10 +1278,11 @@ int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane 
 		ms_warn("dataplane: the program runs but is not pinned under %s", dp->pin_dir);
 
 	if (opts->adopt)
-		ms_info("dataplane: classifier on %s egress replaced in place (handle %#x, priority "
-			"%u), %s pinned maps under %s",
-			dp->ifname, dp->tc_handle, dp->tc_priority, reused ? "reusing the" : "with new",
-			dp->pin_dir);
+		ms_info(
+		    "dataplane: classifier on %s egress replaced in place (handle %#x, priority "
+		    "%u), %s pinned maps under %s",
+		    dp->ifname, dp->tc_handle, dp->tc_priority, reused ? "reusing the" : "with new",
+		    dp->pin_dir);
 	else
 		ms_info("dataplane: classifier attached to %s egress (handle %#x, priority %u), "
 			"pinned under %s%s",
@@ -1194,10 +1298,28 @@ cleanup:
 	return err;
 }
 
+/*
+ * Without a dataplane (--cleanup): takes every socket tag off with an
+ * iterator of a classifier loaded for the purpose. A kernel without the
+ * iterator never had tags. A tag left behind is only logged: with its low
+ * bits 0 it means priority 0 to everything but a classifier (migshaper.h).
+ */
+static void tags_clear(void)
+{
+	struct ms_dataplane *dp;
+
+	if (open_detached(&dp) == 0) {
+		retag_run(dp, true);
+		free_dp(dp);
+		return;
+	}
+	ms_warn("dataplane: socket tags could not be taken off; nothing reads them now");
+}
+
 int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct ms_dp_attach *prev)
 {
 	struct ms_dataplane dp = {
-		.hook = {.sz = sizeof(struct bpf_tc_hook), .attach_point = BPF_TC_EGRESS},
+	    .hook = {.sz = sizeof(struct bpf_tc_hook), .attach_point = BPF_TC_EGRESS},
 	};
 	int ifindex, err;
 
@@ -1222,6 +1344,7 @@ int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct 
 		err = -errno;
 	/* Another interface's agent may still use the root: that is fine. */
 	rmdir(pin_root);
+	tags_clear();
 	return err;
 }
 
@@ -1230,6 +1353,8 @@ void ms_dataplane_close(struct ms_dataplane *dp, bool detach_dp)
 	if (!dp)
 		return;
 	if (detach_dp && !dp->detached_mode) {
+		/* Before the classifier goes: no socket keeps a tag nobody reads. */
+		retag_run(dp, true);
 		teardown(dp, true);
 		ms_info("dataplane: classifier removed from %s", dp->ifname);
 	}

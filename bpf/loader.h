@@ -9,8 +9,9 @@
  * ms_generation, ms_sk_class; the program "classifier".
  *
  * Every change of the flows, ports or CIDRs through this API bumps the table
- * generation, so classes the classifier kept on sockets are derived again
- * (see migshaper.h). Taking over pins bumps it too.
+ * generation, so classes the classifier kept on sockets are derived again,
+ * and tags the sockets again (see migshaper.h). Taking over pins does both
+ * too; closing with detach takes every socket tag off.
  *
  * The port map and ms_cidr_hint also carry lookup hints derived from the
  * flows and CIDRs (see migshaper.h), so flows and CIDRs must be changed
@@ -103,6 +104,20 @@ int ms_dataplane_flow_present(struct ms_dataplane *dp, const struct ms_flow_key 
 void ms_dataplane_flow_forget(struct ms_dataplane *dp, const struct ms_flow_key *key);
 __u64 ms_dataplane_flows_evicted(const struct ms_dataplane *dp);
 
+/*
+ * Socket tags (migshaper.h): tags the host's TCP connections from the tables
+ * as they are now. The tables' setters do it after each change; the owner
+ * calls it once per cycle for connections made since. A kernel without the
+ * iterator makes it a no-op (logged at load).
+ */
+int ms_dataplane_retag(struct ms_dataplane *dp);
+/*
+ * Tags also sockets whose route leaves by upper_ifindex (the bridge the NIC
+ * is a port of, which holds the host's addresses); 0: the NIC only. Tags
+ * again at once.
+ */
+int ms_dataplane_set_tag_upper(struct ms_dataplane *dp, int upper_ifindex);
+
 /* Sum over CPUs of the counters of one class minor (< MS_CLASS_SLOTS). */
 int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum);
 
@@ -130,7 +145,8 @@ void ms_dataplane_close(struct ms_dataplane *dp, bool detach);
 /*
  * Without an agent (--cleanup): removes the filter prev records (and the
  * clsact qdisc if prev says it was ours) and every pin under
- * <pin_root>/<ifname>/. prev NULL: only the pins.
+ * <pin_root>/<ifname>/ (prev NULL: only the pins), and takes the socket
+ * tags off.
  */
 int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct ms_dp_attach *prev);
 

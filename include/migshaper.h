@@ -143,6 +143,8 @@ struct ms_dp_config {
  * instead of parsing and looking up. bpf/loader.c bumps the generation (map
  * ms_generation, one __u64) after every change of the flows, ports or CIDRs,
  * so a class derived from older tables is derived again on the next packet.
+ * This serves a connection until it carries a socket tag (below), and any
+ * whose priority its application set.
  */
 struct ms_sk_class {
 	__u64 generation;
@@ -151,6 +153,44 @@ struct ms_sk_class {
 	__u32 minor;
 	__u32 pad;
 };
+
+/*
+ * Socket tags: the class of a host TCP connection written into its socket's
+ * priority (SO_PRIORITY), which TCP copies into skb->priority of every packet
+ * it sends. The classifier then reads the class from the packet itself, with
+ * no map or socket-storage lookup. bpf/loader.c's iterator (ms_dataplane_retag)
+ * writes the tags from the tables: after every change of them and on every
+ * agent cycle for new connections, and takes them off when the agent leaves.
+ * It tags only established connections whose route leaves through the shaped
+ * NIC, never one whose priority its application set; an unattributed
+ * migration flow it tags, it reports (ms_flow_event) as its packets would.
+ *
+ * A tag is MS_SK_TAG_MAJOR:(minor << 4 | MS_SK_TAG_MQ). Its low 4 bits are 0:
+ * qdiscs, mq's queue mapping and VLAN egress maps read priority & 15, so on
+ * any other NIC a tagged packet is treated as priority 0, what it was. No HTB
+ * or prio qdisc takes it for one of its classes unless its major is 0x6d73.
+ */
+#define MS_SK_TAG_MAJOR 0x6d73U /* "ms" */
+/* Multiqueue backend: migration classes go on to the redirect filter. */
+#define MS_SK_TAG_MQ 0x8000U
+#define MS_SK_TAG_MINOR_SHIFT 4
+_Static_assert((MS_CLASS_SLOTS << MS_SK_TAG_MINOR_SHIFT) <= MS_SK_TAG_MQ,
+	       "every class minor fits in a tag below its MQ bit");
+
+static inline __u32 ms_sk_tag(__u32 minor, int mq)
+{
+	return (MS_SK_TAG_MAJOR << 16) | (minor << MS_SK_TAG_MINOR_SHIFT) | (mq ? MS_SK_TAG_MQ : 0);
+}
+
+static inline int ms_sk_tag_is(__u32 priority)
+{
+	return (priority >> 16) == MS_SK_TAG_MAJOR;
+}
+
+static inline __u32 ms_sk_tag_minor(__u32 tag)
+{
+	return (tag & (MS_SK_TAG_MQ - 1)) >> MS_SK_TAG_MINOR_SHIFT;
+}
 
 /* Per-CPU, indexed by class minor. */
 struct ms_class_counter {

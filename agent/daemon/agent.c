@@ -349,6 +349,7 @@ static int on_timer(void *ctx, uint32_t events)
 	ms_log_flush();
 	/* Every cycle, as the backstop of the qdisc notifications. */
 	ms_agent_check_root(a);
+	ms_agent_retag_sockets(a);
 	if (a->mgmt_tracker)
 		read_mgmt_health(a);
 	if (a->coord) {

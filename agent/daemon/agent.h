@@ -65,6 +65,8 @@ struct ms_agent {
 	struct ms_state *state;
 	char state_path[PATH_MAX];
 	struct ms_dataplane *dp;
+	/* The bridge the interface was a port of at the last retag (0: none). */
+	int tag_upper_ifindex;
 	struct ms_htb *htb;
 	/* The receive-side backstop; NULL while ingress_backstop is 0. */
 	struct ms_ingress *ingress;

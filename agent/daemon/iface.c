@@ -4,6 +4,7 @@
  * re-creation, root qdisc.
  */
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,42 @@ __u32 ms_agent_link_speed(const struct ms_agent *a)
 	if (!a->set.requested.link_mbps)
 		ms_warn("link_mbps = auto: %s", why);
 	return 0;
+}
+
+/*
+ * The bridge the interface is a port of, 0 if none: the host's addresses
+ * then live on the bridge, and its connections' routes leave by it.
+ */
+static int bridge_of(const char *ifname)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport", ifname);
+	if (access(path, F_OK))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/master", ifname);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return (int)if_nametoindex(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+}
+
+void ms_agent_retag_sockets(struct ms_agent *a)
+{
+	int upper;
+
+	if (!a->dp)
+		return;
+	/* Read afresh: the interface may have joined or left a bridge. */
+	upper = bridge_of(a->ifname);
+	if (upper != a->tag_upper_ifindex) {
+		a->tag_upper_ifindex = upper;
+		ms_dataplane_set_tag_upper(a->dp, upper);
+		return;
+	}
+	ms_dataplane_retag(a->dp);
 }
 
 static void on_flow_event(void *ctx, const struct ms_flow_event *ev)

@@ -21,6 +21,12 @@ struct ms_state;
 __u32 ms_agent_link_speed(const struct ms_agent *a);
 /* Loads the classifier (adopting prev's), fills its tables, watches its flow events. */
 int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
+/*
+ * Tags the host's connections with their classes (socket tags, migshaper.h),
+ * those made since the last cycle too; also those whose route leaves by the
+ * bridge the interface is a port of. Once per cycle.
+ */
+void ms_agent_retag_sockets(struct ms_agent *a);
 /* Takes over the previous agent's tree, or builds one. */
 int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
 /*

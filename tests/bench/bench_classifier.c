@@ -11,7 +11,9 @@
  *   egress of a veth (msb0 in a namespace classifier.sh sets up, its peer
  *   in another), every entry of the mix sent by a real socket of the host
  *   (TCP connections; the DNS entry by an unconnected UDP socket), so the
- *   program sees each connection's socket as on a hypervisor. The cost is
+ *   program sees each connection's socket as on a hypervisor, tagged with
+ *   its class as the agent's cycle tags it (socket tags, migshaper.h: the
+ *   unattributed stream and the UDP entry carry none). The cost is
  *   the kernel's own per-program statistics (BPF_ENABLE_STATS: run_time_ns
  *   over run_cnt, the time around each run on the real egress path). The
  *   empty program is swapped into the same filter slot and measured on the
@@ -590,11 +592,26 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	rp.at = &at;
-	/* Connections after the tables: their classes are the steady state. */
+	/*
+	 * Connections after the tables, tagged as the agent's next cycle tags
+	 * them: their classes are the steady state.
+	 */
 	err = host_sockets(mix, n_mix, fds);
 	if (err) {
 		fprintf(stderr, "bench_classifier: host sockets: %s\n", strerror(-err));
 		goto cleanup;
+	}
+	err = ms_dataplane_retag(dp);
+	if (err) {
+		fprintf(stderr, "bench_classifier: tag the sockets: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	for (i = 0; i < n_mix && verbose; i++) {
+		int priority = -1;
+		socklen_t len = sizeof(priority);
+
+		getsockopt(fds[i], SOL_SOCKET, SO_PRIORITY, &priority, &len);
+		fprintf(stderr, "mix %zu: socket priority %#x\n", i, (unsigned int)priority);
 	}
 	rp.pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);

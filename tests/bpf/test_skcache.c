@@ -7,7 +7,10 @@
  * is derived again whenever it may be wrong: a flow attributed after its
  * first packets, a migration's class slot given to another migration, a port
  * or CIDR change, a socket that connects again after a failed connect. UDP
- * sockets are never classified once: sendto names any peer.
+ * sockets are never classified once: sendto names any peer. The same
+ * changes tag sockets again (their priority carries the class, migshaper.h):
+ * the tag tests check the priority itself, that an application's own
+ * priority is left alone, and that the tags go when the classifier does.
  *
  * Bytes are counted with the classifier's per-class counters; each test
  * sends more than the loopback's acknowledgements could add, and checks that
@@ -56,6 +59,10 @@
 #define PORT_MIG_CLIENT	 41000
 #define PORT_MIG_CLIENT2 41001
 #define PORT_MIG_CLIENT3 41002
+#define PORT_MIG_CLIENT4 41003
+#define PORT_MIG_CLIENT5 41004
+#define PORT_MIG4	 49163
+#define PORT_MIG5	 49164
 
 static char pin_root[64];
 
@@ -235,6 +242,126 @@ static void flow_del(struct fx *fx, const struct conn *c)
 
 static const __u16 default_mgmt[] = {22, 16509, 16514, 54321};
 
+static __u32 priority_of(int fd)
+{
+	int priority = -1;
+	socklen_t len = sizeof(priority);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &priority, &len), 0);
+	return (__u32)priority;
+}
+
+/*
+ * The tag follows the tables: unattributed, then its migration's class once
+ * attributed, the backend's bit when the backend changes, unattributed again
+ * when the flow goes, none while DSCP marking is on; and the data lands where
+ * it should.
+ */
+static void test_tag_follows_tables(void **state)
+{
+	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};
+	struct fx *fx = *state;
+	struct conn c;
+
+	conn_open(&c, PORT_MIG_CLIENT4, PORT_MIG4);
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	push_lands(fx, &c, MS_MINOR_UNATTRIBUTED, MIG_A);
+
+	flow_add(fx, &c, MIG_A);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MIG_A, 0));
+	push_lands(fx, &c, MIG_A, MS_MINOR_UNATTRIBUTED);
+
+	/* the multiqueue backend: the tag says so (lo stands in for its IFB) */
+	cfg.mq_ifb_ifindex = 1;
+	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MIG_A, 1));
+	cfg.mq_ifb_ifindex = 0;
+	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
+
+	flow_del(fx, &c);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	push_lands(fx, &c, MS_MINOR_UNATTRIBUTED, MIG_A);
+
+	/* DSCP marking parses every packet: no tags while it is on */
+	flow_add(fx, &c, MIG_A);
+	cfg.flags = MS_CFG_DSCP_MARKING;
+	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
+	assert_int_equal(priority_of(c.cli), 0);
+	push_lands(fx, &c, MIG_A, MS_MINOR_UNATTRIBUTED);
+	conn_close(&c);
+}
+
+/* The classifier takes a tagged packet's class from the tag, not the tables. */
+static void test_tag_is_read(void **state)
+{
+	struct fx *fx = *state;
+	__u32 tag = ms_sk_tag(MIG_B, 0);
+	struct conn c;
+
+	conn_open(&c, 0, PORT_PLAIN);
+	push_lands(fx, &c, MS_MINOR_DEFAULT, MIG_B);
+	assert_int_equal(setsockopt(c.cli, SOL_SOCKET, SO_PRIORITY, &tag, sizeof(tag)), 0);
+	push_lands(fx, &c, MIG_B, MS_MINOR_DEFAULT);
+	conn_close(&c);
+}
+
+/* A priority the application chose is never replaced; its packets are parsed. */
+static void test_app_priority_kept(void **state)
+{
+	struct fx *fx = *state;
+	int priority = 3;
+	struct conn c;
+
+	conn_open(&c, PORT_MIG_CLIENT5, PORT_MIG5);
+	assert_int_equal(setsockopt(c.cli, SOL_SOCKET, SO_PRIORITY, &priority, sizeof(priority)),
+			 0);
+	flow_add(fx, &c, MIG_B);
+	assert_int_equal(priority_of(c.cli), 3);
+	push_lands(fx, &c, MIG_B, MS_MINOR_UNATTRIBUTED);
+	conn_close(&c);
+}
+
+/*
+ * A fail-static close leaves the tags for the classifier that stays, and a
+ * new agent takes them on; closing with detach, or --cleanup, takes every
+ * tag off.
+ */
+static void test_tags_leave_with_classifier(void **state)
+{
+	struct ms_dataplane_opts opts = {.ifname = "lo", .pin_root = pin_root};
+	struct ms_dp_attach prev;
+	struct fx *fx = *state;
+	struct conn c;
+
+	conn_open(&c, 0, PORT_PLAIN);
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(ms_dataplane_attach_info(fx->dp, &prev), 0);
+	ms_dataplane_close(fx->dp, false);
+	fx->dp = NULL;
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	opts.adopt = &prev;
+	assert_int_equal(ms_dataplane_open(&opts, &fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	push_lands(fx, &c, MS_MINOR_DEFAULT, MS_MINOR_MGMT);
+	ms_dataplane_close(fx->dp, true);
+	fx->dp = NULL;
+	assert_int_equal(priority_of(c.cli), 0);
+
+	/* --cleanup after an agent that left its dataplane running */
+	opts.adopt = NULL;
+	assert_int_equal(ms_dataplane_open(&opts, &fx->dp), 0);
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(ms_dataplane_attach_info(fx->dp, &prev), 0);
+	ms_dataplane_close(fx->dp, false);
+	fx->dp = NULL;
+	assert_int_equal(ms_dataplane_cleanup(pin_root, "lo", &prev), 0);
+	assert_int_equal(priority_of(c.cli), 0);
+	conn_close(&c);
+}
+
 /*
  * The kept class is what later packets use: a table written behind the
  * loader's back (no new generation) does not change an established
@@ -392,6 +519,21 @@ static void test_unattributed_reported_again(void **state)
 	assert_true(ms_dataplane_events_consume(fx->dp, count_flow_events, &fe) >= 0);
 	/* the SYN's report, then one per interval at least */
 	assert_true(fe.n >= 4);
+
+	/* Tagged, its packets report no more: each retag does, once per interval. */
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	assert_true(ms_dataplane_events_consume(fx->dp, count_flow_events, &fe) >= 0);
+	for (round = 0; round < 2; round++) {
+		usleep(150 * 1000);
+		fe.n = 0;
+		push_lands(fx, &c, MS_MINOR_UNATTRIBUTED, MS_MINOR_DEFAULT);
+		assert_true(ms_dataplane_events_consume(fx->dp, count_flow_events, &fe) >= 0);
+		assert_int_equal(fe.n, 0);
+		assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+		assert_true(ms_dataplane_events_consume(fx->dp, count_flow_events, &fe) >= 0);
+		assert_int_equal(fe.n, 1);
+	}
 	conn_close(&c);
 }
 
@@ -431,6 +573,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unattributed_reported_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_per_packet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tag_follows_tables, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tag_is_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_app_priority_kept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tags_leave_with_classifier, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
