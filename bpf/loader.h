@@ -107,8 +107,9 @@ __u64 ms_dataplane_flows_evicted(const struct ms_dataplane *dp);
 /*
  * Socket tags (migshaper.h): tags the host's TCP connections from the tables
  * as they are now. The tables' setters do it after each change; the owner
- * calls it once per cycle for connections made since. A kernel without the
- * iterator makes it a no-op (logged at load).
+ * calls it now and then for connections made since (each run walks the
+ * kernel's whole TCP hash table: about 1 ms). A kernel without the iterator
+ * makes it a no-op (logged at load).
  */
 int ms_dataplane_retag(struct ms_dataplane *dp);
 /*

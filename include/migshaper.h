@@ -159,8 +159,9 @@ struct ms_sk_class {
  * priority (SO_PRIORITY), which TCP copies into skb->priority of every packet
  * it sends. The classifier then reads the class from the packet itself, with
  * no map or socket-storage lookup. bpf/loader.c's iterator (ms_dataplane_retag)
- * writes the tags from the tables: after every change of them and on every
- * agent cycle for new connections, and takes them off when the agent leaves.
+ * writes the tags from the tables: after every change of them, and
+ * periodically for new connections (agent/daemon/iface.c); it takes them off
+ * when the agent leaves.
  * It tags only established connections whose route leaves through the shaped
  * NIC, never one whose priority its application set; an unattributed
  * migration flow it tags, it reports (ms_flow_event) as its packets would.

@@ -303,24 +303,26 @@ static int on_signal(void *ctx, uint32_t events)
 	return 0;
 }
 
+bool ms_agent_migrating_out(const struct ms_agent *a)
+{
+	return a->coord &&
+	       ms_mig_count(ms_coord_table(a->coord), MS_MIG_OUTGOING, MS_MIG_ACTIVE) > 0;
+}
+
 /*
  * Management health while no outgoing migration runs is only the idle RTT
  * the policy learns as its baseline and what /metrics shows: a sample every
- * MS_AGENT_IDLE_HEALTH_CYCLES is plenty for that. The read is a sock_diag
- * dump, which walks the kernel's whole TCP hash table (~3 ms of kernel time
- * on the lab's 2-core machine), the idle agent's largest cost if made every
- * cycle.
+ * MS_AGENT_IDLE_CYCLES is plenty for that. The read is a sock_diag dump,
+ * which walks the kernel's whole TCP hash table (~3 ms of kernel time on the
+ * lab's 2-core machine), the idle agent's largest cost if made every cycle.
  */
-#define MS_AGENT_IDLE_HEALTH_CYCLES 10
-
 static void read_mgmt_health(struct ms_agent *a)
 {
-	bool busy =
-	    a->coord && ms_mig_count(ms_coord_table(a->coord), MS_MIG_OUTGOING, MS_MIG_ACTIVE) > 0;
 	struct ms_mgmt_scope scope = {.route = a->route, .ifindex = a->ifindex};
 	int ret;
 
-	if (!busy && a->have_mgmt && ++a->cycles_since_health < MS_AGENT_IDLE_HEALTH_CYCLES) {
+	if (!ms_agent_migrating_out(a) && a->have_mgmt &&
+	    ++a->cycles_since_health < MS_AGENT_IDLE_CYCLES) {
 		/* No fresh sample: the policy must not count the old one again. */
 		if (a->coord)
 			ms_coord_set_health(a->coord, false, 0, a->mgmt.retrans_total);

@@ -67,6 +67,8 @@ struct ms_agent {
 	struct ms_dataplane *dp;
 	/* The bridge the interface was a port of at the last retag (0: none). */
 	int tag_upper_ifindex;
+	/* Cycles since the last retag (ms_agent_retag_sockets()). */
+	unsigned int cycles_since_retag;
 	struct ms_htb *htb;
 	/* The receive-side backstop; NULL while ingress_backstop is 0. */
 	struct ms_ingress *ingress;
@@ -77,7 +79,7 @@ struct ms_agent {
 	struct ms_sockdiag *sd;
 	/*
 	 * Management connections' TCP_INFO (mgmthealth.h): read every cycle
-	 * while outgoing migrations run, every MS_AGENT_IDLE_HEALTH_CYCLES
+	 * while outgoing migrations run, every MS_AGENT_IDLE_CYCLES
 	 * otherwise (cycles_since_health counts).
 	 */
 	struct ms_mgmt_tracker *mgmt_tracker;
@@ -126,5 +128,12 @@ int ms_agent_setup_loop(struct ms_agent *a);
 void ms_agent_teardown(struct ms_agent *a);
 /* --cleanup: undoes what an agent that did not stop cleanly left. 0 or -errno. */
 int ms_agent_cleanup(struct ms_agent *a);
+/*
+ * Whether an outgoing migration runs. While none does, the agent's periodic
+ * kernel walks (management health, socket tags) run every
+ * MS_AGENT_IDLE_CYCLES only.
+ */
+bool ms_agent_migrating_out(const struct ms_agent *a);
+#define MS_AGENT_IDLE_CYCLES 10
 
 #endif /* MS_AGENT_H */

@@ -67,12 +67,23 @@ static int bridge_of(const char *ifname)
 	return (int)if_nametoindex(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
 }
 
+/*
+ * A retag walks the kernel's whole TCP hash table (about 1 ms here, most of
+ * it for the empty buckets), so while no migration runs it waits
+ * MS_AGENT_IDLE_CYCLES: a connection not yet tagged is classified correctly
+ * meanwhile, only at a higher cost per packet. Table changes retag at once
+ * (bpf/loader.c). While migrations run, every cycle: an unattributed
+ * migration flow, once tagged, is reported again only by a retag.
+ */
 void ms_agent_retag_sockets(struct ms_agent *a)
 {
 	int upper;
 
 	if (!a->dp)
 		return;
+	if (!ms_agent_migrating_out(a) && ++a->cycles_since_retag < MS_AGENT_IDLE_CYCLES)
+		return;
+	a->cycles_since_retag = 0;
 	/* Read afresh: the interface may have joined or left a bridge. */
 	upper = bridge_of(a->ifname);
 	if (upper != a->tag_upper_ifindex) {

@@ -23,8 +23,9 @@ __u32 ms_agent_link_speed(const struct ms_agent *a);
 int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
 /*
  * Tags the host's connections with their classes (socket tags, migshaper.h),
- * those made since the last cycle too; also those whose route leaves by the
- * bridge the interface is a port of. Once per cycle.
+ * those made since the last retag too; also those whose route leaves by the
+ * bridge the interface is a port of. Called every cycle; retags every cycle
+ * while an outgoing migration runs, every MS_AGENT_IDLE_CYCLES otherwise.
  */
 void ms_agent_retag_sockets(struct ms_agent *a);
 /* Takes over the previous agent's tree, or builds one. */
