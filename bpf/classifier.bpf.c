@@ -32,8 +32,8 @@
 /* TCP states of struct bpf_sock; uapi macros are not in vmlinux.h. */
 #define MS_TCP_ESTABLISHED 1
 #define MS_TCP_SYN_SENT	   2
-#define MS_TCP_CLOSE_WAIT  8
 #define MS_TCP_CLOSE	   7
+#define MS_TCP_CLOSE_WAIT  8
 #define MS_TCP_LISTEN	   10
 
 struct {
