@@ -209,13 +209,14 @@ static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool dow
 	}
 }
 
-static void remember_retired(struct ms_coord *c, const struct ms_migration *m)
+static void remember_retired(struct ms_coord *c, const struct ms_migration *m, bool event_pending)
 {
 	struct retired_job *r = &c->retired[c->next_retired];
 
 	memcpy(r->uuid, m->uuid, MS_UUID_LEN);
 	r->dir = m->dir;
 	r->has_elapsed = ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED);
+	r->event_pending = event_pending;
 	r->elapsed_ms = m->stats.time_elapsed_ms;
 	r->at_ns = now_ns();
 	c->next_retired = (c->next_retired + 1) % MS_MAX_MIGRATIONS;
@@ -251,9 +252,12 @@ static bool is_retired_job(const struct ms_coord *c, const struct ms_virt_job *j
 	return false;
 }
 
-/* restore: the job is over for libvirt too, so its values may be put back. */
+/*
+ * restore: the job is over for libvirt too, so its values may be put back.
+ * by_event: libvirt's job-completed event ended it (no other will come).
+ */
 static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event ev,
-		   const struct ms_job_stats *final, bool restore)
+		   const struct ms_job_stats *final, bool restore, bool by_event)
 {
 	double secs = (double)(now_ns() - m->started_ns) / 1e9;
 	char cls[32];
@@ -270,7 +274,7 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	/* The domain stays here: its next migration must not start from our values. */
 	if (restore && (m->state == MS_MIG_FAILED || m->state == MS_MIG_CANCELLED))
 		restore_libvirt(c, m, true);
-	remember_retired(c, m);
+	remember_retired(c, m, !by_event);
 	ms_coord_uninstall(c, m);
 	ms_mig_remove(&c->table, m);
 }
@@ -298,7 +302,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	if (m && ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED) &&
 	    ms_job_has(job->stats, MS_JOB_TIME_ELAPSED) &&
 	    job->stats->time_elapsed_ms + 1000 < m->stats.time_elapsed_ms) {
-		retire(c, m, MS_MIG_EV_FAILED, NULL, false);
+		retire(c, m, MS_MIG_EV_FAILED, NULL, false, false);
 		m = NULL;
 	}
 	if (!m) {
@@ -411,7 +415,7 @@ static void scan(struct ms_coord *c)
 		outcome = outcome_of(c, m, &ev, &final);
 		if (outcome == OUTCOME_ANSWERED ||
 		    (outcome == OUTCOME_INFERRED && now - m->missing_since_ns >= grace_ns))
-			retire(c, m, ev, &final, true);
+			retire(c, m, ev, &final, true, false);
 	}
 }
 
@@ -968,6 +972,44 @@ static void on_disconnected(void *ctx)
 		ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE));
 }
 
+/*
+ * libvirt's job-completed event for a domain with no migration tracked: the
+ * late event of one a scan already ended, or a migration no scan ever found
+ * (it began and ended while libvirt's listing did not answer, or between
+ * two scans). The second ran without a class of its own: an admin should
+ * know, and a count of the host's migrations should hold it.
+ */
+static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
+{
+	const struct ms_job_stats *st = ev->stats;
+	enum ms_mig_dir dir;
+	__u64 now = now_ns();
+
+	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
+		return;
+	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+		dir = MS_MIG_OUTGOING;
+	else if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
+		dir = MS_MIG_INCOMING;
+	else
+		return;
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct retired_job *r = &c->retired[i];
+
+		if (r->at_ns && r->event_pending && now - r->at_ns <= MS_RETIRED_MEMORY_NS &&
+		    r->dir == dir && !memcmp(r->uuid, ev->uuid, MS_UUID_LEN)) {
+			r->event_pending = false;
+			return;
+		}
+	}
+	c->unseen_migrations++;
+	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (libvirt did "
+		"not list it in time): it had no class of its own",
+		ev->name, ms_mig_dir_name(dir),
+		ms_job_has(st, MS_JOB_SUCCESS) && !st->success ? "failed" : "completed",
+		ms_job_has(st, MS_JOB_TIME_ELAPSED) ? (double)st->time_elapsed_ms / 1e3 : 0.0);
+}
+
 static void on_event(void *ctx, const struct ms_virt_event *ev)
 {
 	struct ms_coord *c = ctx;
@@ -1035,14 +1077,18 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		ms_debug("%s: iteration %d", ev->name, ev->detail);
 		return;
 	case MS_VIRT_EV_JOB_COMPLETED:
-		if (!m || m->state != MS_MIG_ACTIVE)
+		if (!m) {
+			unseen_job_ended(c, ev);
+			return;
+		}
+		if (m->state != MS_MIG_ACTIVE)
 			return;
 		m->stats = *ev->stats;
 		retire(c, m,
 		       ms_job_has(ev->stats, MS_JOB_SUCCESS) && !ev->stats->success
 			   ? MS_MIG_EV_FAILED
 			   : MS_MIG_EV_COMPLETED,
-		       ev->stats, true);
+		       ev->stats, true, true);
 		apply_allocation(c);
 		return;
 	}
@@ -1062,6 +1108,11 @@ const struct ms_virt_ops *ms_coord_virt_ops(void)
 __u64 ms_coord_flows_evicted(const struct ms_coord *c)
 {
 	return c->flows_evicted;
+}
+
+__u64 ms_coord_unseen_migrations(const struct ms_coord *c)
+{
+	return c->unseen_migrations;
 }
 
 __u64 ms_coord_limit_hits(const struct ms_coord *c, unsigned int limit)

@@ -90,6 +90,13 @@ int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size
 
 /* Flows the flow map's LRU evicted under migrations, noticed so far. */
 __u64 ms_coord_flows_evicted(const struct ms_coord *c);
+/*
+ * Migrations that began and ended between two of the agent's looks at
+ * libvirt (its listing did not answer in time, or the job was shorter
+ * than the wait): known only from libvirt's job-completed event, so they
+ * had no class of their own.
+ */
+__u64 ms_coord_unseen_migrations(const struct ms_coord *c);
 /* Entries refused because a table was full, by enum ms_metrics_limit. */
 __u64 ms_coord_limit_hits(const struct ms_coord *c, unsigned int limit);
 

@@ -42,6 +42,11 @@ struct retired_job {
 	unsigned char uuid[MS_UUID_LEN];
 	enum ms_mig_dir dir;
 	bool has_elapsed;
+	/*
+	 * Ended by a scan, not by libvirt's job-completed event: that event may
+	 * still come, and it is this job's, not one the agent never saw.
+	 */
+	bool event_pending;
 	__u64 elapsed_ms;
 	__u64 at_ns; /* 0: free */
 };
@@ -72,6 +77,8 @@ struct ms_coord {
 	__u64 health_retrans_total;
 	__u64 health_retrans_used;
 	__u64 flows_evicted;
+	/* Migrations libvirt reported ended that no scan had found running. */
+	__u64 unseen_migrations;
 	__u64 limit_hits[MS_METRICS_LIMITS];
 	/* Something may be left to attribute: the next cycle dumps (ms_attrib_all()). */
 	bool attrib_due;

@@ -125,6 +125,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->effective_aggregate_bps = ms_coord_effective_aggregate(a->coord);
 	snap->unattributed_flows_total = ms_coord_unknown_flows(a->coord);
 	snap->flows_evicted_total = ms_coord_flows_evicted(a->coord);
+	snap->migrations_unseen_total = ms_coord_unseen_migrations(a->coord);
 	snap->unattributed_migrations = ms_coord_unattributed_migrations(a->coord);
 	for (unsigned int l = 0; l < MS_METRICS_LIMITS; l++)
 		snap->limit_hits_total[l] = ms_coord_limit_hits(a->coord, l);

@@ -603,6 +603,11 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	struct family evicted = {
 	    "migshaper_flows_evicted_total", "counter",
 	    "Migration flows the full flow map evicted; each is attributed again.", false};
+	struct family unseen = {
+	    "migshaper_migrations_unseen_total", "counter",
+	    "Migrations libvirt reported ended that the agent never saw running (they began and "
+	    "ended while libvirt did not answer it): they had no class of their own.",
+	    false};
 	struct family tree = {"migshaper_tree_in_place", "gauge",
 			      "1 if the migshaper HTB tree is the root qdisc, 0 while another "
 			      "tool's root is left in place.",
@@ -626,6 +631,7 @@ static void render_host(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	sample_u64(b, &unattr, NULL, 0, nic, NLABELS(nic), s->unattributed_flows_total);
 	sample_u64(b, &unattr_migs, NULL, 0, nic, NLABELS(nic), s->unattributed_migrations);
 	sample_u64(b, &evicted, NULL, 0, nic, NLABELS(nic), s->flows_evicted_total);
+	sample_u64(b, &unseen, NULL, 0, nic, NLABELS(nic), s->migrations_unseen_total);
 	sample_u64(b, &tree, NULL, 0, nic, NLABELS(nic), s->tree_in_place ? 1 : 0);
 	sample_u64(b, &reasserts, NULL, 0, nic, NLABELS(nic), s->root_reasserts_total);
 	for (int l = 0; l < MS_METRICS_LIMITS; l++) {

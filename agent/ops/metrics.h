@@ -157,6 +157,8 @@ struct ms_metrics_snapshot {
 	__u32 unattributed_migrations;
 	/* Flow-map entries of migrations the LRU evicted (then re-attributed). */
 	__u64 flows_evicted_total;
+	/* Migrations that ended before the agent saw them run (coord.h). */
+	__u64 migrations_unseen_total;
 	/* Times a table limit refused an entry, by enum ms_metrics_limit. */
 	__u64 limit_hits_total[MS_METRICS_LIMITS];
 	/* Our tree is the root qdisc (0 while yielding to another tool's). */
