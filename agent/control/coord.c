@@ -840,10 +840,18 @@ static void apply_allocation(struct ms_coord *c)
 		policy_row(m, &c->policy_in[in.n]);
 		peer_row(c, m, &c->policy_in[in.n++]);
 	}
+	/*
+	 * A sample is judged once: this runs again within a cycle (attribution,
+	 * switchover, peers) and between cycles (events), and one bad sample
+	 * seen twice would make the two in a row that cut.
+	 */
 	in.health.valid = c->health_valid;
 	in.health.rtt_us = c->health_rtt_us;
-	in.health.retrans_delta = c->health_retrans_total - c->health_retrans_used;
-	c->health_retrans_used = c->health_retrans_total;
+	if (c->health_valid) {
+		in.health.retrans_delta = c->health_retrans_total - c->health_retrans_used;
+		c->health_retrans_used = c->health_retrans_total;
+		c->health_valid = false;
+	}
 	ret = ms_policy_decide(&params, &c->policy_state, &in, &out);
 	if (ret) {
 		ms_err("policy: decision failed: %s", strerror(-ret));

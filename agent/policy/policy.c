@@ -238,6 +238,7 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 	const struct ms_policy_health *h = &in->health;
 	__u64 floor = cap / 100 * p->aimd_floor_pct;
 	bool bad = false;
+	__u64 since;
 	__u32 base;
 
 	*unhealthy = false;
@@ -258,8 +259,14 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 	if (base && (__u64)h->rtt_us * 100 > (__u64)base * p->aimd_rtt_factor_pct &&
 	    h->rtt_us > (__u64)base + p->aimd_rtt_margin_us)
 		bad = true;
-	if (p->aimd_retrans_per_s && s->started && in->now_ns > s->last_ns &&
-	    h->retrans_delta * NS_PER_S >= (__u64)p->aimd_retrans_per_s * (in->now_ns - s->last_ns))
+	/*
+	 * Rates are over the time since the previous sample, not the previous
+	 * decision: decisions also come between samples (events, attribution).
+	 */
+	since = s->health_last_ns;
+	s->health_last_ns = in->now_ns;
+	if (p->aimd_retrans_per_s && since && in->now_ns > since &&
+	    h->retrans_delta * NS_PER_S >= (__u64)p->aimd_retrans_per_s * (in->now_ns - since))
 		bad = true;
 	s->bad_samples = bad ? s->bad_samples + 1 : 0;
 	*unhealthy = s->bad_samples >= p->aimd_sustain_samples;
@@ -270,8 +277,8 @@ static void aimd(const struct ms_policy_params *p, struct ms_policy_state *s,
 		if (s->eff_aggregate_bps < floor)
 			s->eff_aggregate_bps = floor;
 		s->last_cut_ns = in->now_ns;
-	} else if (s->started && in->now_ns > s->last_ns) {
-		__u64 dt_ms = (in->now_ns - s->last_ns) / NS_PER_MS;
+	} else if (since && in->now_ns > since) {
+		__u64 dt_ms = (in->now_ns - since) / NS_PER_MS;
 		__u64 inc = cap / 100 * p->aimd_increase_pct_s / 1000 * dt_ms;
 
 		s->eff_aggregate_bps =

@@ -260,10 +260,10 @@ struct ms_policy_mig_in {
 };
 
 struct ms_policy_health {
-	bool valid;	       /* a sample this cycle */
+	bool valid;	       /* a sample not judged before: each counts once */
 	__u32 rtt_us;	       /* median smoothed RTT of management connections */
 	__u32 rtt_baseline_us; /* idle baseline; 0: let the engine learn it */
-	__u64 retrans_delta;   /* management retransmits since the previous decision */
+	__u64 retrans_delta;   /* management retransmits since the previous valid sample */
 };
 
 struct ms_policy_input {
@@ -328,6 +328,8 @@ struct ms_policy_state {
 	 */
 	__u64 cap_bps;
 	__u64 last_cut_ns;
+	/* When the previous health sample was judged (retransmit rate, recovery); 0: none yet. */
+	__u64 health_last_ns;
 	__u32 learned_rtt_us;
 	__u32 bad_samples; /* management samples in a row that showed harm */
 	struct ms_policy_track tracks[MS_MAX_MIGRATIONS];

@@ -809,6 +809,22 @@ static void test_aimd(void **state)
 		assert_false(o.mgmt_unhealthy);
 	}
 	assert_int_equal(o.effective_aggregate_bps, cap);
+	/*
+	 * Decisions come between samples too (events): the retransmits a
+	 * sample brings are over the time since the previous sample, 3/s here,
+	 * not over the 10 ms since that decision.
+	 */
+	for (__u64 t = 81; t <= 90; t++) {
+		input.health = (struct ms_policy_health){.valid = false};
+		input.now_ns = t * SEC - 10000000ULL; /* 10 ms before */
+		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+		input.health = (struct ms_policy_health){
+		    .valid = true, .rtt_us = 1000, .rtt_baseline_us = 1000, .retrans_delta = 3};
+		input.now_ns = t * SEC;
+		assert_int_equal(ms_policy_decide(&p, s, &input, &o), 0);
+		assert_false(o.mgmt_unhealthy);
+	}
+	assert_int_equal(o.effective_aggregate_bps, cap);
 	test_free(s);
 }
 
