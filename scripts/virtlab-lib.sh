@@ -135,12 +135,15 @@ virtlab_host_up() {
 # virtlab_host_down NS NAME: destroys NAME's domains, stops its libvirtd and
 # any QEMU left in NS (after a kill -9 of the daemon or a failed test).
 virtlab_host_down() {
-	local ns=$1 name=$2 dir=$VIRTLAB_DIR/$2 pid dom
+	local ns=$1 name=$2 dir=$VIRTLAB_DIR/$2 pid dom destroys=()
 	[ -d "$dir" ] || return 0
 	if [ -S "$dir/run/libvirt-sock" ]; then
+		# All at once: each destroy waits ~2 s for its QEMU to exit here.
 		for dom in $(timeout 10 virsh -q -c "$(virtlab_uri "$name")" list --name 2>/dev/null); do
-			timeout 10 virsh -q -c "$(virtlab_uri "$name")" destroy "$dom" >/dev/null 2>&1
+			timeout 10 virsh -q -c "$(virtlab_uri "$name")" destroy "$dom" >/dev/null 2>&1 &
+			destroys+=("$!")
 		done
+		[ ${#destroys[@]} -eq 0 ] || wait "${destroys[@]}"
 	fi
 	virtlab_daemon_stop "$name"
 	for pid in $(ip netns pids "$ns" 2>/dev/null); do
