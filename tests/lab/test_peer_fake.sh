@@ -77,7 +77,10 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
 
-metrics() { t_hv1 curl -s --max-time 2 http://127.0.0.1:9465/metrics; }
+# The checks read the latest scrape of the loop below, the agent's one
+# /metrics client (see there); fresh_metrics asks the agent itself.
+metrics() { cat "$T_TMP/metrics.txt" 2>/dev/null; }
+fresh_metrics() { t_hv1 curl -s --max-time 2 http://127.0.0.1:9465/metrics; }
 # mig_value FAMILY [EXTRA_LABEL_MATCH]: the migration's sample (empty if absent).
 mig_value() {
 	metrics | awk -v f="$1" -v m="${2:-}" 'index($0, f "{") == 1 && index($0, "domain=\"ms-peer\"") &&
@@ -86,39 +89,45 @@ mig_value() {
 alloc_mbps() { mig_value migshaper_migration_allocated_bytes_per_second | awk '{ if ($1 != "") printf "%.0f", $1 * 8 / 1e6 }'; }
 state_is() { [ "$(mig_value migshaper_migration_peer_state "state=\"$1\"")" = 1 ]; }
 divisor_is() { [ "$(mig_value migshaper_migration_divisor)" = "$1" ]; }
-requests() { metrics | awk -v o="$1" 'index($0, "migshaper_peer_requests_total{outcome=\"" o "\"}") == 1 { print $2 }'; }
+requests() { ${2:-metrics} | awk -v o="$1" 'index($0, "migshaper_peer_requests_total{outcome=\"" o "\"}") == 1 { print $2 }'; }
 # requests_grew OUTCOME FROM N: at least N more requests ended so.
 requests_grew() { [ "$(requests "$1")" -ge $(($2 + $3)) ]; }
 alloc_is() { [ "$(alloc_mbps)" = "$1" ]; }
 
 # --- /metrics scraped every 100 ms for the whole run: status and time of
-# each, the peer's mode then, and the agent's last cycle's duration.
+# each, the peer's mode then (read after the scrape: a sample labelled with a
+# mode was taken while it or the one before was in force), and the agent's
+# last cycle's duration. This loop is the only client of /metrics the test
+# runs while it measures, so that no scrape of the sample waits behind one
+# of the test's own: each scrape, whole, becomes $T_TMP/metrics.txt (renamed
+# into place) for the checks, and from phase 1 on ($T_TMP/allocs.on) every
+# allocation the agent shows goes to $alloc_log with the mode.
 scrape_log="$T_TMP/scrapes"
+alloc_log="$T_TMP/allocs"
 MIN_SCRAPES=50
 scrape_loop() {
-	local r
+	local r mode
 	while [ ! -e "$T_TMP/stop" ]; do
-		r=$(t_hv1 curl -s -o "$T_TMP/scrape.txt" --max-time 2 -w '%{http_code} %{time_total}' \
-			http://127.0.0.1:9465/metrics) || r="fail 2"
-		echo "$r $(cat "$mode_file") $(awk '/^migshaper_cycle_duration_seconds / { print $2 }' \
-			"$T_TMP/scrape.txt" 2>/dev/null)"
+		if r=$(t_hv1 curl -s -o "$T_TMP/scrape.txt" --max-time 2 -w '%{http_code} %{time_total}' \
+			http://127.0.0.1:9465/metrics); then
+			mv -f "$T_TMP/scrape.txt" "$T_TMP/metrics.txt"
+		else
+			r="fail 2"
+		fi
+		read -r mode <"$mode_file"
+		echo "$r $mode $(awk '/^migshaper_cycle_duration_seconds / { print $2 }' \
+			"$T_TMP/metrics.txt" 2>/dev/null)"
+		[ -e "$T_TMP/allocs.on" ] && echo "$mode $(alloc_mbps)" >>"$alloc_log"
 		sleep 0.1
 	done >"$scrape_log"
-}
-# --- every allocation the agent shows, sampled every 100 ms with the phase.
-alloc_log="$T_TMP/allocs"
-alloc_loop() {
-	while [ ! -e "$T_TMP/stop" ]; do
-		echo "$(cat "$mode_file") $(alloc_mbps)"
-		sleep 0.1
-	done >"$alloc_log"
 }
 
 v_guest ms-peer 40
 V_MIG_LIMIT_S=300 v_migrate_bg ms-peer
 t_wait_log "$log" "ms-peer: flow .* in class mig:0" 20 || t_fail "the migration's flow was not attributed"
 scrape_loop &
-T_BG_PIDS+=($!)
+scrape_pid=$!
+T_BG_PIDS+=("$scrape_pid")
 
 # Phase 0: nothing listens on hv2's peer port: no agent there, local counts only.
 t_wait_until 10 state_is unknown || t_fail "peer state not unknown without a peer: $(metrics | grep peer_state)"
@@ -128,8 +137,7 @@ base=$(alloc_mbps)
 t_wait_log "$log" "peer $LAB_HV2_IP:$PEER_PORT: no migshaper agent there" 5 ||
 	t_fail "no 'no agent there' line"
 t_log "without a peer: ${base} Mbit/s, divisor 1"
-alloc_loop &
-T_BG_PIDS+=($!)
+touch "$T_TMP/allocs.on"
 
 t_bg "$LAB_NS_HV2" "$T_TMP/fakepeer.out" python3 "$T_TMP/fakepeer.py" "$LAB_HV2_IP" $PEER_PORT "$mode_file"
 t_wait_listen "$LAB_NS_HV2" $PEER_PORT || t_fail "the fake peer does not listen"
@@ -144,7 +152,7 @@ t_log "good answer: divisor 3, ${want} Mbit/s"
 
 # Phases 2-5: refused answers hold the allocation (each seen at least twice).
 for mode in garbage huge negative hugecounts; do
-	from=$(requests refused)
+	from=$(requests refused fresh_metrics)
 	echo "$mode" >"$mode_file"
 	t_wait_until 10 requests_grew refused "$from" 2 || t_fail "$mode: not refused ($(requests refused) refused)"
 	state_is refused || t_fail "$mode: peer state not refused: $(metrics | grep peer_state)"
@@ -169,7 +177,7 @@ t_log "answers again: ${want} Mbit/s"
 _enough_scrapes() { [ "$(wc -l <"$scrape_log")" -ge $MIN_SCRAPES ]; }
 t_wait_until 30 _enough_scrapes
 touch "$T_TMP/stop"
-sleep 0.3
+t_wait_exit "$scrape_pid" 5 || t_fail "the scrape loop did not end"
 
 # The allocation never rose above what it had without a peer; while silent
 # it never rose between samples.
@@ -200,11 +208,25 @@ peer_get() { ip netns exec "$1" curl -s --max-time 2 "http://$LAB_HV1_IP:$PEER_P
 ans=$(peer_get "$LAB_NS_MGR")
 echo "$ans" | python3 -c 'import json,sys; a=json.load(sys.stdin); assert a["version"] == 1 and a["incoming_aggregate_mbps"] == '"$AGG"' and a["incoming_migrations"] >= 0 and a["outgoing_migrations"] >= 0, a' ||
 	t_fail "bad /v1/peer answer: $ans"
+# 30 idle connections from hv2, each held until the agent closes it (it
+# keeps 8 per address and closes one that owes its request headers after
+# 5 s), 8 s at most; the client then ends.
 cat >"$T_TMP/idle.py" <<'EOF'
-import socket, sys, time
+import select, socket, sys, time
+t0 = time.monotonic()
 conns = [socket.create_connection((sys.argv[1], int(sys.argv[2]))) for _ in range(30)]
 print("open", flush=True)
-time.sleep(float(sys.argv[3]))
+end = t0 + float(sys.argv[3])
+while conns and time.monotonic() < end:
+    for c in select.select(conns, [], [], max(0.0, end - time.monotonic()))[0]:
+        try:
+            gone = not c.recv(4096)
+        except OSError:
+            gone = True
+        if gone:
+            conns.remove(c)
+            c.close()
+print("%d of 30 still open after %.1f s" % (len(conns), time.monotonic() - t0), flush=True)
 EOF
 t_bg "$LAB_NS_HV2" "$T_TMP/idle.out" python3 "$T_TMP/idle.py" "$LAB_HV1_IP" $PEER_PORT 8
 idle_pid=$T_LAST_PID
@@ -212,7 +234,7 @@ t_wait_until 5 grep -q open "$T_TMP/idle.out" || t_fail "idle connections not op
 peer_get "$LAB_NS_MGR" | grep -q '"version":1' || t_fail "/v1/peer not answered with 30 idle connections held"
 t_wait_exit "$idle_pid" 15 || t_fail "the idle client did not end"
 peer_get "$LAB_NS_HV2" | grep -q '"version":1' || t_fail "/v1/peer not answered after the idle connections"
-t_log "/v1/peer answered with 30 idle connections held, and after"
+t_log "/v1/peer answered with 30 idle connections held, and after ($(tail -n 1 "$T_TMP/idle.out"))"
 
 [ -z "${silent_cut:-}" ] || t_fail_timing "while silent the allocation fell by more than half in one step: $silent_cut"
 if awk -v p="$p99" 'BEGIN { exit !(p > 20) }'; then
