@@ -28,28 +28,11 @@ peer_answer() { ip netns exec "$LAB_NS_MGR" curl -s -m 2 "http://$LAB_HV2_IP:946
 peer_count() { peer_answer | jq -r '(.incoming_migrations + .outgoing_migrations) // empty' 2>/dev/null; }
 alloc() { local a; a=$(metric "$1" migshaper_migration_allocated_bytes_per_second); echo "${a%.*}"; }
 
-# guests_up RATE HOST:NAME...: v_guest NAME RATE on each HOST, all at once:
-# QEMU's firmware takes ~4 s of CPU per guest and the lab has two cores.
-# Each assembles its image under a BUILD of its own: mkimage.sh writes
-# $BUILD/guest/dirty.bin, which builds at the same time would share.
-guests_up() {
-	local rate=$1 hg pids=() p
-	shift
-	for hg in "$@"; do
-		(BUILD=$T_TMP/build-${hg#*:} V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}" "$rate") &
-		pids+=("$!")
-		T_BG_PIDS+=("$!")
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" || t_fail "a guest did not come up (see above)"
-	done
-}
-
 # 128 MiB guests (126 MiB dirtied at 5 MiB/s): each migration's first pass
 # takes 6 s at its share (175 Mbit/s), so both run together for 7-8 s, of
 # which the divisor samples below judge all but the first 1.5 s; the manager's
 # heartbeat is sampled throughout.
-V_MEM_MIB=128 guests_up 5 "${PAIR[@]}"
+V_MEM_MIB=128 v_guests_up 5 "${PAIR[@]}"
 pids=()
 for h in hv1 hv2 hv3; do
 	v3_config "$h" "$T_TMP/$h.conf" migration_min_mbps="$MIN_MBPS" peer_listen="$(v3_ip "$h")" \
@@ -91,7 +74,7 @@ bad=$(echo "$judged" | awk '$3 != $4')
 t_log "divisor = hv2's count (2) in all $both samples while both ran"
 
 # The destination's agent dies.
-guests_up 45 "${PAIR[@]/%/-busy}"
+v_guests_up 45 "${PAIR[@]/%/-busy}"
 for hg in "${PAIR[@]}"; do
 	timeout 200 virsh -q -c "$(virtlab_uri "${hg%%:*}")" migrate --live --p2p "${hg#*:}-busy" \
 		"qemu+tcp://$LAB_HV2_IP/system" >"$T_TMP/migrate-${hg#*:}-busy.log" 2>&1 &

@@ -43,6 +43,29 @@ v_config() {
 	done
 }
 
+# v_guests_up DIRTY_MIBS HOST:NAME... [-- mkimage options]: v_guest NAME
+# DIRTY_MIBS on each HOST, all at once (QEMU's firmware takes ~4 s of CPU per
+# guest, the lab has two cores). Each assembles its image under a BUILD of
+# its own: mkimage.sh writes $BUILD/guest/dirty.bin, which builds at the same
+# time would share. V_MEM_MIB applies to each.
+v_guests_up() {
+	local rate=$1 hg p names=() pids=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		names+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	for hg in "${names[@]}"; do
+		(BUILD=$T_TMP/build-${hg#*:} V_GUEST_HOST=${hg%%:*} v_guest "${hg#*:}" "$rate" "$@") &
+		pids+=("$!")
+		T_BG_PIDS+=("$!")
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || t_fail "a guest did not come up (see above)"
+	done
+}
+
 # v_guest NAME DIRTY_MIBS [mkimage options]: defines and starts a guest on
 # hv1, waits for its warm-up to finish (the guest prints a line "R").
 # V_MEM_MIB (default V_GUEST_MIB) sets its RAM; the dirtied range then ends
