@@ -26,7 +26,7 @@ trap 'rm -f "$results"' EXIT
 # The numbers are speeds and cuts, not durations: a migration slowed by a
 # loaded machine is given time rather than counted failed (virsh's limit).
 export V_MIG_LIMIT_S=${V_MIG_LIMIT_S:-180}
-# The two idle minutes (make check's test_aimd watches 30 s).
+# The two idle minutes (make check's test_aimd watches 20 s).
 export AIMD_IDLE_S=${AIMD_IDLE_S:-120}
 rc=0
 for t in test_virt_manager_speed test_two_nics test_aimd; do
