@@ -419,11 +419,11 @@ static void test_render_hostile_names(void **state)
 	/*
 	 * 9 per-migration gauges (info included), 5 actions, 4 advised actions
 	 * and 3 manager holds (no auto-converge here), plus the host's
-	 * (unattributed flows and migrations, evicted, tree, reasserts, one per
-	 * limit) and the agent's own, and the peer counters (4 outcomes, 2
-	 * results; no divisor: none decided).
+	 * (unattributed flows and migrations, evicted, unseen migrations, tree,
+	 * reasserts, one per limit) and the agent's own, and the peer counters
+	 * (4 outcomes, 2 results; no divisor: none decided).
 	 */
-	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS + MS_METRICS_ACTIONS - 1 + 3) + 5 +
+	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS + MS_METRICS_ACTIONS - 1 + 3) + 6 +
 				      MS_METRICS_LIMITS + 1 + 1 + 1 + 4 + 2 + 1 + 4 + 2);
 	free(text);
 }
