@@ -351,8 +351,14 @@ t_log "heartbeat: $(cat "$T_TMP/hb.json")"
 rc=0
 [ "$ok_out" -ge "$NGUESTS" ] || { t_log "FAIL: only $ok_out migrations hv1->hv2 completed"; rc=1; }
 if [ "$agent_out" -lt "$ok_out" ]; then
-	t_log "FAIL: the agent saw $agent_out outgoing migrations complete, virsh $ok_out; its lines:"
-	grep -E "outgoing migration (found|completed|failed|cancelled)|libvirt: " "$log" | tail -n 12 | sed "s/^/[$T_NAME]   /"
+	t_log "FAIL: the agent saw $agent_out outgoing migrations complete, virsh $ok_out; per guest:"
+	for g in "${GUESTS[@]}"; do
+		v=$(grep -c '^ok out' "$T_TMP/worker-$g.out")
+		a=$(grep -c "$g: outgoing migration completed" "$log")
+		t_log "  $g: virsh $v, agent $a; its attempts: $(grep -E '^(ok|fail)' "$T_TMP/worker-$g.out" | cut -c1-24 | tr '\n' ',')"
+		[ "$a" -ge "$v" ] ||
+			grep -E "$g: (outgoing migration|switchover)|libvirt: (conn|disc)" "$log" | tail -n 10 | sed "s/^/[$T_NAME]   /"
+	done
 	rc=1
 fi
 [ -z "$unexplained" ] || { t_log "FAIL: unseen while libvirt answered: $unexplained"; rc=1; }
