@@ -119,7 +119,10 @@ int ms_dataplane_retag(struct ms_dataplane *dp);
  */
 int ms_dataplane_set_tag_upper(struct ms_dataplane *dp, int upper_ifindex);
 
-/* Sum over CPUs of the counters of one class minor (< MS_CLASS_SLOTS). */
+/*
+ * Sum over CPUs of the counters of one class minor (< MS_CLASS_SLOTS); what
+ * they leave out is struct ms_class_counter's comment.
+ */
 int ms_dataplane_counters(struct ms_dataplane *dp, __u32 minor, struct ms_class_counter *sum);
 
 /* Flow events dropped because the ring buffer was full, since load. */

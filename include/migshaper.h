@@ -193,7 +193,12 @@ static inline __u32 ms_sk_tag_minor(__u32 tag)
 	return (tag & (MS_SK_TAG_MQ - 1)) >> MS_SK_TAG_MINOR_SHIFT;
 }
 
-/* Per-CPU, indexed by class minor. */
+/*
+ * Per-CPU, indexed by class minor: the packets the classifier classified
+ * into the class, except those of tagged sockets that an HTB class counts
+ * (on htb-root every tagged packet, on multiqueue the migration classes',
+ * which the IFB's HTB counts): bpf/classifier.bpf.c, tagged().
+ */
 struct ms_class_counter {
 	__u64 packets;
 	__u64 bytes;

@@ -354,9 +354,13 @@ static void render_classes(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	    {"migshaper_class_backlog_bytes", "gauge",
 	     "Bytes queued in the HTB class (tc statistics).", CF_BACKLOG},
 	    {"migshaper_classifier_bytes_total", "counter",
-	     "Bytes the eBPF classifier put into the class.", CF_BPF_BYTES},
+	     "Bytes the eBPF classifier put into the class, except those of connections "
+	     "tagged with a class that HTB counts (migshaper_class_bytes_total).",
+	     CF_BPF_BYTES},
 	    {"migshaper_classifier_packets_total", "counter",
-	     "Packets the eBPF classifier put into the class.", CF_BPF_PACKETS},
+	     "Packets the eBPF classifier put into the class, except those of connections "
+	     "tagged with a class that HTB counts (migshaper_class_packets_total).",
+	     CF_BPF_PACKETS},
 	};
 
 	struct labelsets ls;
