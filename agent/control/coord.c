@@ -223,33 +223,45 @@ static void remember_retired(struct ms_coord *c, const struct ms_migration *m, b
 }
 
 /*
+ * The first entry of the retired table, still remembered at now, for the
+ * domain uuid's job in direction dir; with pending_only, only one whose
+ * job-completed event has not come yet.
+ */
+static struct retired_job *find_retired(struct ms_coord *c, const unsigned char *uuid,
+					enum ms_mig_dir dir, bool pending_only, __u64 now)
+{
+	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
+		struct retired_job *r = &c->retired[i];
+
+		if (r->at_ns && now - r->at_ns <= MS_RETIRED_MEMORY_NS && r->dir == dir &&
+		    !memcmp(r->uuid, uuid, MS_UUID_LEN) && (!pending_only || r->event_pending))
+			return r;
+	}
+	return NULL;
+}
+
+/*
  * A job libvirt lists for a domain whose job the agent saw end: that job, not
  * a new one? Only a job of the same direction can be: a domain that arrived
  * and leaves again seconds later (its incoming job had no elapsed time to
  * compare) is migrating out, and every byte it sends before it is found
  * leaks into the unattributed class.
  */
-static bool is_retired_job(const struct ms_coord *c, const struct ms_virt_job *job)
+static bool is_retired_job(struct ms_coord *c, const struct ms_virt_job *job)
 {
 	const struct ms_job_stats *st = job->stats;
 	__u64 now = now_ns();
+	const struct retired_job *r = find_retired(c, job->uuid, job->dir, false, now);
 
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		const struct retired_job *r = &c->retired[i];
-
-		if (!r->at_ns || now - r->at_ns > MS_RETIRED_MEMORY_NS || r->dir != job->dir ||
-		    memcmp(r->uuid, job->uuid, MS_UUID_LEN))
-			continue;
-		/*
-		 * The ended job would be as old as then plus the time since; a
-		 * retry started after it ended, so it is younger than that.
-		 */
-		if (r->has_elapsed && ms_job_has(st, MS_JOB_TIME_ELAPSED))
-			return st->time_elapsed_ms + 1000 >=
-			       r->elapsed_ms + (now - r->at_ns) / 1000000ULL;
-		return now - r->at_ns <= MS_RETIRED_NO_ELAPSED_NS;
-	}
-	return false;
+	if (!r)
+		return false;
+	/*
+	 * The ended job would be as old as then plus the time since; a retry
+	 * started after it ended, so it is younger than that.
+	 */
+	if (r->has_elapsed && ms_job_has(st, MS_JOB_TIME_ELAPSED))
+		return st->time_elapsed_ms + 1000 >= r->elapsed_ms + (now - r->at_ns) / 1000000ULL;
+	return now - r->at_ns <= MS_RETIRED_NO_ELAPSED_NS;
 }
 
 /*
@@ -990,8 +1002,8 @@ static void on_disconnected(void *ctx)
 static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 {
 	const struct ms_job_stats *st = ev->stats;
+	struct retired_job *r;
 	enum ms_mig_dir dir;
-	__u64 now = now_ns();
 
 	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
 		return;
@@ -1001,14 +1013,10 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 		dir = MS_MIG_INCOMING;
 	else
 		return;
-	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
-		struct retired_job *r = &c->retired[i];
-
-		if (r->at_ns && r->event_pending && now - r->at_ns <= MS_RETIRED_MEMORY_NS &&
-		    r->dir == dir && !memcmp(r->uuid, ev->uuid, MS_UUID_LEN)) {
-			r->event_pending = false;
-			return;
-		}
+	r = find_retired(c, ev->uuid, dir, true, now_ns());
+	if (r) {
+		r->event_pending = false;
+		return;
 	}
 	c->unseen_migrations++;
 	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (libvirt did "
