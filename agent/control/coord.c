@@ -307,6 +307,18 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 	if (!m && is_retired_job(c, job))
 		return 0;
 	/*
+	 * A job in the other direction is another migration, and the tracked
+	 * one completed: a domain leaves only once it arrived, and comes back
+	 * only once it left. The domain moved again before a scan or an event
+	 * showed the first job's end (seen in the soak: a guest sent back
+	 * within two seconds of its arrival was taken for its incoming job,
+	 * and its outgoing migration went uncounted).
+	 */
+	if (m && m->dir != job->dir) {
+		retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
+		m = NULL;
+	}
+	/*
 	 * A job younger than the one we track is a new migration of the same
 	 * domain (a retry whose predecessor ended between two scans): start
 	 * afresh rather than inherit its switchover, escalation and flows.
@@ -992,6 +1004,18 @@ static void on_disconnected(void *ctx)
 		ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE));
 }
 
+/* The direction of the migration a job-completed event ended, -1 if not one. */
+static int event_dir(const struct ms_job_stats *st)
+{
+	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
+		return -1;
+	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+		return MS_MIG_OUTGOING;
+	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
+		return MS_MIG_INCOMING;
+	return -1;
+}
+
 /*
  * libvirt's job-completed event for a domain with no migration tracked: the
  * late event of one a scan already ended, or a migration no scan ever found
@@ -1002,18 +1026,12 @@ static void on_disconnected(void *ctx)
 static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 {
 	const struct ms_job_stats *st = ev->stats;
+	int dir = event_dir(st);
 	struct retired_job *r;
-	enum ms_mig_dir dir;
 
-	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
+	if (dir < 0)
 		return;
-	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
-		dir = MS_MIG_OUTGOING;
-	else if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
-		dir = MS_MIG_INCOMING;
-	else
-		return;
-	r = find_retired(c, ev->uuid, dir, true, now_ns());
+	r = find_retired(c, ev->uuid, (enum ms_mig_dir)dir, true, now_ns());
 	if (r) {
 		r->event_pending = false;
 		return;
@@ -1021,7 +1039,7 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 	c->unseen_migrations++;
 	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (libvirt did "
 		"not list it in time): it had no class of its own",
-		ev->name, ms_mig_dir_name(dir),
+		ev->name, ms_mig_dir_name((enum ms_mig_dir)dir),
 		ms_job_has(st, MS_JOB_SUCCESS) && !st->success ? "failed" : "completed",
 		ms_job_has(st, MS_JOB_TIME_ELAPSED) ? (double)st->time_elapsed_ms / 1e3 : 0.0);
 }
@@ -1030,6 +1048,7 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 {
 	struct ms_coord *c = ctx;
 	struct ms_migration *m = ev->uuid ? ms_mig_find(&c->table, ev->uuid) : NULL;
+	int dir;
 
 	switch (ev->kind) {
 	case MS_VIRT_EV_STATUS_SAVED:
@@ -1093,6 +1112,12 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		ms_debug("%s: iteration %d", ev->name, ev->detail);
 		return;
 	case MS_VIRT_EV_JOB_COMPLETED:
+		/* The end of a job in the other direction: as in observe(). */
+		dir = event_dir(ev->stats);
+		if (m && m->state == MS_MIG_ACTIVE && dir >= 0 && dir != (int)m->dir) {
+			retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
+			m = NULL;
+		}
 		if (!m) {
 			unseen_job_ended(c, ev);
 			return;

@@ -290,6 +290,48 @@ static void test_unseen_migration_counted(void **state)
 	ms_coord_free(c);
 }
 
+/*
+ * A domain that moves again before the agent saw its last job end: a job in
+ * the other direction is a new migration, and the one tracked completed
+ * (found by a scan, or shown by the new job's job-completed event).
+ */
+static void test_direction_change_is_new_migration(void **state)
+{
+	struct ms_job_stats in = {.type = VIR_DOMAIN_JOB_UNBOUNDED,
+				  .have = MS_JOB_TIME_ELAPSED,
+				  .time_elapsed_ms = 1200};
+	struct ms_job_stats out = in;
+	struct ms_job_stats out_done = {.type = VIR_DOMAIN_JOB_COMPLETED,
+					.have = MS_JOB_OPERATION | MS_JOB_TIME_ELAPSED | MS_JOB_SUCCESS,
+					.operation = VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT,
+					.success = 1,
+					.time_elapsed_ms = 2500};
+	struct ms_config cfg;
+	struct ms_coord *c = new_coord_cfg(&cfg);
+	const struct ms_migration_table *t = ms_coord_table(c);
+	unsigned char uuid[MS_UUID_LEN];
+
+	(void)state;
+	uuid_of(uuid, 4);
+	/* The scan finds its outgoing job: elapsed alone would not tell it is another one. */
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_INCOMING, &in), 0);
+	out.time_elapsed_ms = 300;
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_OUTGOING, &out), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE), 0);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 1);
+	event(c, MS_VIRT_EV_JOB_COMPLETED, uuid, 0, 0, &out_done);
+	assert_int_equal(ms_mig_count(t, MS_MIG_OUTGOING, MS_MIG_ACTIVE), 0);
+	assert_int_equal(ms_coord_unseen_migrations(c), 0);
+
+	/* No scan saw the outgoing job: its event ends the incoming one and counts it unseen. */
+	assert_int_equal(ms_coord_observe_job(c, "vm", uuid, MS_MIG_INCOMING, &in), 0);
+	event(c, MS_VIRT_EV_JOB_COMPLETED, uuid, 0, 0, &out_done);
+	assert_int_equal(ms_mig_count(t, MS_MIG_INCOMING, MS_MIG_ACTIVE), 0);
+	assert_int_equal(ms_coord_unseen_migrations(c), 1);
+	ms_coord_release(c);
+	ms_coord_free(c);
+}
+
 struct aggregate_seen {
 	__u64 last_bps;
 	size_t calls;
@@ -372,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_ended_job_is_not_new),
 		cmocka_unit_test(test_outgoing_after_incoming_is_new),
 		cmocka_unit_test(test_unseen_migration_counted),
+		cmocka_unit_test(test_direction_change_is_new_migration),
 		cmocka_unit_test(test_cut_reaches_aggregate),
 	};
 
