@@ -406,15 +406,18 @@ static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 
 static void scan(struct ms_coord *c)
 {
+	__u64 listing_ns;
 	int found;
 
 	if (!ms_virt_connected(c->virt))
 		return;
 	memset(c->seen, 0, sizeof(c->seen));
+	listing_ns = now_ns();
 	found = ms_virt_scan(c->virt, on_scan_job, c);
 	/* Without a complete scan, keep every class: never drop shaping on a libvirt hiccup. */
 	if (found < 0)
 		return;
+	c->last_listing_ns = listing_ns;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 		__u64 grace_ns = (__u64)c->deps.cfg->cycle_ms * 1000000ULL;
@@ -1027,7 +1030,9 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 {
 	const struct ms_job_stats *st = ev->stats;
 	int dir = event_dir(st);
+	__u64 now, elapsed_ns;
 	struct retired_job *r;
+	char why[96];
 
 	if (dir < 0)
 		return;
@@ -1037,11 +1042,25 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 		return;
 	}
 	c->unseen_migrations++;
-	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (libvirt did "
-		"not list it in time): it had no class of its own",
+	/*
+	 * Why: no listing of the jobs began while it ran (the loop waited on a
+	 * slow libvirt, or it was shorter than a cycle and its events came
+	 * late), or one did and libvirt left it out.
+	 */
+	now = now_ns();
+	elapsed_ns = ms_job_has(st, MS_JOB_TIME_ELAPSED) ? st->time_elapsed_ms * 1000000ULL : 0;
+	if (!c->last_listing_ns || c->last_listing_ns + elapsed_ns < now)
+		snprintf(why, sizeof(why), "no listing of libvirt's jobs began while it ran%s",
+			 c->last_listing_ns ? "" : " (none yet)");
+	else
+		snprintf(why, sizeof(why),
+			 "a listing of libvirt's jobs %.1f s before its end did not show it",
+			 (double)(now - c->last_listing_ns) / 1e9);
+	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (%s): it had "
+		"no class of its own",
 		ev->name, ms_mig_dir_name((enum ms_mig_dir)dir),
 		ms_job_has(st, MS_JOB_SUCCESS) && !st->success ? "failed" : "completed",
-		ms_job_has(st, MS_JOB_TIME_ELAPSED) ? (double)st->time_elapsed_ms / 1e3 : 0.0);
+		(double)elapsed_ns / 1e9, why);
 }
 
 static void on_event(void *ctx, const struct ms_virt_event *ev)

@@ -79,6 +79,8 @@ struct ms_coord {
 	__u64 flows_evicted;
 	/* Migrations libvirt reported ended that no scan had found running. */
 	__u64 unseen_migrations;
+	/* When the last complete listing of libvirt's jobs began (now_ns()); 0: none yet. */
+	__u64 last_listing_ns;
 	__u64 limit_hits[MS_METRICS_LIMITS];
 	/* Something may be left to attribute: the next cycle dumps (ms_attrib_all()). */
 	bool attrib_due;

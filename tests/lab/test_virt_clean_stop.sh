@@ -8,7 +8,8 @@
 #    stall_events) and in `migshaperctl watch`, and nothing is done to the
 #    migration (max downtime still QEMU's 300 ms, both still migrating);
 #  - SIGTERM: the speeds the agent set are put back, ms-free's to libvirt's
-#    default and ms-mgr's to the manager's 30 MiB/s, while both still run;
+#    default and ms-mgr's to the manager's 30 MiB/s, while both still run
+#    (the wire slowed to 100 Mbit/s so that neither can converge then);
 #  - the idle management RTT the agent learned is kept: a restarted agent
 #    starts from it, and one that finds a damaged baseline file says so and
 #    learns afresh.
@@ -65,7 +66,11 @@ for g in ms-free ms-mgr; do
 done
 grep -q "would \(raise_downtime\|postcopy\|suspend\|abort\)" "$log" && t_log "advised: $(grep -o 'would [a-z_]*' "$log" | sort | uniq -c | tr '\n' ' ')"
 
-# Clean stop: the speeds go back while the migrations still run.
+# Clean stop: the speeds go back while the migrations still run. The wire
+# slows to 100 Mbit/s first: at libvirt's default speed ms-free would
+# otherwise converge within a second of the restore (the 1 Gbit wire sends
+# more than it dirties) and be gone before its speed could be read.
+lab_wire_set 100 || t_fail "cannot slow the wire"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "agent exit status $T_STOP_RC"
 free_after=$(virtlab_virsh hv1 migrate-getspeed ms-free)
@@ -76,6 +81,7 @@ t_log "after SIGTERM: ms-free $free_after, ms-mgr $mgr_after MiB/s"
 [ "$mgr_after" = 30 ] || t_fail "ms-mgr left at $mgr_after MiB/s, not its manager's 30"
 for g in ms-free ms-mgr; do virtlab_virsh hv1 domjobabort "$g" >/dev/null 2>&1; done
 wait "$free_pid" "$mgr_pid" 2>/dev/null
+lab_wire_set "$LAB_WIRE_MBIT" || t_fail "cannot put the wire back"
 
 # The baseline survives the stop; a restarted agent starts from it.
 base="$T_TMP/run/$LAB_HV1_IF.baseline"

@@ -51,9 +51,11 @@
 #   - 0 heartbeat misses.
 #   - every migration accounted for: the agent logged at least as many
 #     outgoing migrations completed as virsh saw; one it knows only from
-#     libvirt's job-completed event (it began and ended while libvirtd,
-#     busy with the others, did not answer the agent's listing for 2 s)
-#     counts, but only if such a window was logged around it.
+#     libvirt's job-completed event (it began and ended while the agent
+#     could not list libvirt's jobs: libvirtd, busy with the others, did not
+#     answer for 2 s, or answered each call late) counts, but only if such a
+#     window was logged around it, or a knob write was answered a second or
+#     more late during it.
 # It prints a summary: migrations completed (per direction as virsh saw
 # them, and the outgoing ones as the agent logged them), failed attempts, knob writes, scrapes,
 # the RSS and fd series, the heartbeat's stats.
@@ -208,9 +210,16 @@ for ((tick = 0; tick <= DURATION_S; tick++)); do
 	step=${KNOB_STEPS[$((tick % 4))]}
 	knob=${step% *}
 	val=${step#* }
+	w0=$(t_now_ns)
 	if timeout 10 bash -c 'echo "$1" >"$2"' _ "$val" "$K/$knob" 2>>"$T_TMP/knob.err" &&
 		[ "$(timeout 10 cat "$K/$knob")" = "$val" ]; then
 		writes=$((writes + 1))
+		# The agent's loop serves the knobs: a write answered a second or
+		# more late is a window in which it was busy (on libvirt) and saw
+		# nothing: "start_s end_s", in the agent log's units.
+		w1=$(t_now_ns)
+		[ $((w1 - w0)) -ge 1000000000 ] &&
+			awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f %.3f\n", a / 1e9, b / 1e9 }' >>"$T_TMP/busy.windows"
 	else
 		write_fail=$((write_fail + 1))
 		echo "tick $tick: $knob=$val failed or reads back '$(timeout 10 cat "$K/$knob" 2>&1)'" >>"$T_TMP/knob.err"
@@ -306,17 +315,22 @@ done
 agent_out=$(grep -c ': outgoing migration completed' "$log")
 agent_other=$(grep -c ': outgoing migration \(failed\|cancelled\)' "$log")
 # Of those, the ones the agent knows only from libvirt's job-completed event:
-# they began and ended while libvirt did not answer its listing. Each must
-# fall in such a window (a "no answer" or a disconnection logged between its
-# start and its event), or the agent missed a migration it could have seen.
+# they began and ended while the agent could not list libvirt's jobs. Each
+# must fall in such a window, or the agent missed a migration it could have
+# seen: a "no answer" or a disconnection the agent logged, or a knob write
+# it answered a second or more late (its loop waited on libvirt calls that
+# each stayed under the 2 s timeout), between its start and its event.
 UNSEEN=' migration completed after .* without the agent seeing it run'
 unseen=$(grep -c "outgoing$UNSEEN" "$log")
+touch "$T_TMP/busy.windows"
 unexplained=$(awk -v pat="outgoing$UNSEEN" '
+	FILENAME != log { busy0[++m] = $1; busy1[m] = $2; next }
 	/libvirt: (listing the jobs: no answer|disconnected|connection to .* closed)/ { blind[++n] = $1 }
 	$0 ~ pat { match($0, /completed after [0-9.]+ s/); e = substr($0, RSTART + 16, RLENGTH - 18)
 		t = $1; ok = 0
 		for (i = 1; i <= n; i++) if (blind[i] >= t - e - 3 && blind[i] <= t) ok = 1
-		if (!ok) print }' "$log")
+		for (i = 1; i <= m; i++) if (busy1[i] >= t - e && busy0[i] <= t) ok = 1
+		if (!ok) print }' "$T_TMP/busy.windows" log="$log" "$log")
 [ -n "${SOAK_KEEP_LOG:-}" ] && cp "$log" "$SOAK_KEEP_LOG"
 t_log "duration ${DURATION_S}s, $NGUESTS guests of $GUEST_MIB MiB, libvirtd restarted at t=${RESTART_AT}s"
 t_log "migrations completed: $ok_out hv1->hv2, $ok_back hv2->hv1 (the agent logged $agent_out" \
@@ -361,7 +375,7 @@ if [ "$agent_out" -lt "$ok_out" ]; then
 	done
 	rc=1
 fi
-[ -z "$unexplained" ] || { t_log "FAIL: unseen while libvirt answered: $unexplained"; rc=1; }
+[ -z "$unexplained" ] || { t_log "FAIL: unseen while the agent could list libvirt's jobs: $unexplained"; rc=1; }
 [ "$write_fail" -eq 0 ] || { t_log "FAIL: $write_fail knob writes failed: $(head -n 5 "$T_TMP/knob.err")"; rc=1; }
 [ "$scrape_fail" -eq 0 ] || { t_log "FAIL: $scrape_fail scrapes failed"; rc=1; }
 [ "$rss_last_max" -le $((rss0 + RSS_SLACK_KIB)) ] || { t_log "FAIL: RSS grew by $((rss_last_max - rss0)) KiB"; rc=1; }
