@@ -417,7 +417,8 @@ static void scan(struct ms_coord *c)
 	/* Without a complete scan, keep every class: never drop shaping on a libvirt hiccup. */
 	if (found < 0)
 		return;
-	c->last_listing_ns = listing_ns;
+	c->listing_ns[c->next_listing] = listing_ns;
+	c->next_listing = (c->next_listing + 1) % MS_COORD_LISTINGS;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
 		struct ms_migration *m = &c->table.entries[i];
 		__u64 grace_ns = (__u64)c->deps.cfg->cycle_ms * 1000000ULL;
@@ -1030,9 +1031,10 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 {
 	const struct ms_job_stats *st = ev->stats;
 	int dir = event_dir(st);
-	__u64 now, elapsed_ns;
+	__u64 now, elapsed_ns, last_ns = 0;
+	unsigned int listings = 0;
 	struct retired_job *r;
-	char why[96];
+	char why[128];
 
 	if (dir < 0)
 		return;
@@ -1045,17 +1047,27 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 	/*
 	 * Why: no listing of the jobs began while it ran (the loop waited on a
 	 * slow libvirt, or it was shorter than a cycle and its events came
-	 * late), or one did and libvirt left it out.
+	 * late), or those that did came too late to show it running.
 	 */
 	now = now_ns();
 	elapsed_ns = ms_job_has(st, MS_JOB_TIME_ELAPSED) ? st->time_elapsed_ms * 1000000ULL : 0;
-	if (!c->last_listing_ns || c->last_listing_ns + elapsed_ns < now)
-		snprintf(why, sizeof(why), "no listing of libvirt's jobs began while it ran%s",
-			 c->last_listing_ns ? "" : " (none yet)");
+	for (size_t i = 0; i < MS_COORD_LISTINGS; i++) {
+		__u64 t = c->listing_ns[i];
+
+		if (t && t + elapsed_ns >= now) {
+			listings++;
+			if (t > last_ns)
+				last_ns = t;
+		}
+	}
+	if (!listings)
+		snprintf(why, sizeof(why), "no listing of libvirt's jobs began while it ran");
 	else
-		snprintf(why, sizeof(why),
-			 "a listing of libvirt's jobs %.1f s before its end did not show it",
-			 (double)(now - c->last_listing_ns) / 1e9);
+		snprintf(
+		    why, sizeof(why),
+		    "%u listing%s of libvirt's jobs began while it ran, the last %.1f s before "
+		    "its end was reported",
+		    listings, listings > 1 ? "s" : "", (double)(now - last_ns) / 1e9);
 	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (%s): it had "
 		"no class of its own",
 		ev->name, ms_mig_dir_name((enum ms_mig_dir)dir),

@@ -21,6 +21,9 @@
 #include "route.h"
 #include "tunnel.h"
 
+/* Listings of libvirt's jobs remembered, to say why a migration went unseen. */
+#define MS_COORD_LISTINGS 8
+
 #define MS_LOGGED_FLOWS 256
 
 /*
@@ -79,8 +82,9 @@ struct ms_coord {
 	__u64 flows_evicted;
 	/* Migrations libvirt reported ended that no scan had found running. */
 	__u64 unseen_migrations;
-	/* When the last complete listing of libvirt's jobs began (now_ns()); 0: none yet. */
-	__u64 last_listing_ns;
+	/* When the last complete listings of libvirt's jobs began (now_ns()), a ring; 0: none. */
+	__u64 listing_ns[MS_COORD_LISTINGS];
+	size_t next_listing;
 	__u64 limit_hits[MS_METRICS_LIMITS];
 	/* Something may be left to attribute: the next cycle dumps (ms_attrib_all()). */
 	bool attrib_due;

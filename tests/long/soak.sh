@@ -334,7 +334,7 @@ unexplained=$(awk -v pat="outgoing$UNSEEN" '
 [ -n "${SOAK_KEEP_LOG:-}" ] && cp "$log" "$SOAK_KEEP_LOG"
 t_log "duration ${DURATION_S}s, $NGUESTS guests of $GUEST_MIB MiB, libvirtd restarted at t=${RESTART_AT}s"
 t_log "migrations completed: $ok_out hv1->hv2, $ok_back hv2->hv1 (the agent logged $agent_out" \
-	"outgoing completed, $unseen of them unseen while libvirt did not answer, $agent_other" \
+	"outgoing completed, $unseen of them known only from libvirt's event, $agent_other" \
 	"failed/cancelled); failed attempts: $fail_n; waits: $waits"
 grep -h '^fail' "$T_TMP"/worker-*.out | cut -c1-200 | sort | uniq -c | sed "s/^/[$T_NAME]   /"
 t_log "knob writes: $writes ok, $write_fail failed; scrapes: $scrapes ok, $scrape_fail failed" \
