@@ -1008,18 +1008,6 @@ static void on_disconnected(void *ctx)
 		ms_mig_count(&c->table, MS_MIG_OUTGOING, MS_MIG_ACTIVE));
 }
 
-/* The direction of the migration a job-completed event ended, -1 if not one. */
-static int event_dir(const struct ms_job_stats *st)
-{
-	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
-		return -1;
-	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
-		return MS_MIG_OUTGOING;
-	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
-		return MS_MIG_INCOMING;
-	return -1;
-}
-
 /*
  * libvirt's job-completed event for a domain with no migration tracked: the
  * late event of one a scan already ended, or a migration no scan ever found
@@ -1030,15 +1018,15 @@ static int event_dir(const struct ms_job_stats *st)
 static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 {
 	const struct ms_job_stats *st = ev->stats;
-	int dir = event_dir(st);
+	enum ms_mig_dir dir;
 	__u64 now, elapsed_ns, last_ns = 0;
 	unsigned int listings = 0;
 	struct retired_job *r;
 	char why[128];
 
-	if (dir < 0)
+	if (ms_virt_job_direction(st, &dir))
 		return;
-	r = find_retired(c, ev->uuid, (enum ms_mig_dir)dir, true, now_ns());
+	r = find_retired(c, ev->uuid, dir, true, now_ns());
 	if (r) {
 		r->event_pending = false;
 		return;
@@ -1070,7 +1058,7 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 		    listings, listings > 1 ? "s" : "", (double)(now - last_ns) / 1e9);
 	ms_warn("%s: %s migration %s after %.1f s without the agent seeing it run (%s): it had "
 		"no class of its own",
-		ev->name, ms_mig_dir_name((enum ms_mig_dir)dir),
+		ev->name, ms_mig_dir_name(dir),
 		ms_job_has(st, MS_JOB_SUCCESS) && !st->success ? "failed" : "completed",
 		(double)elapsed_ns / 1e9, why);
 }
@@ -1079,7 +1067,7 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 {
 	struct ms_coord *c = ctx;
 	struct ms_migration *m = ev->uuid ? ms_mig_find(&c->table, ev->uuid) : NULL;
-	int dir;
+	enum ms_mig_dir dir;
 
 	switch (ev->kind) {
 	case MS_VIRT_EV_STATUS_SAVED:
@@ -1144,8 +1132,8 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		return;
 	case MS_VIRT_EV_JOB_COMPLETED:
 		/* The end of a job in the other direction: as in observe(). */
-		dir = event_dir(ev->stats);
-		if (m && m->state == MS_MIG_ACTIVE && dir >= 0 && dir != (int)m->dir) {
+		if (m && m->state == MS_MIG_ACTIVE && !ms_virt_job_direction(ev->stats, &dir) &&
+		    dir != m->dir) {
 			retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
 			m = NULL;
 		}

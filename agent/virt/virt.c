@@ -372,9 +372,9 @@ err:
 	disconnect(w);
 }
 
-static int job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir)
+int ms_virt_job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir)
 {
-	if (!ms_job_has(st, MS_JOB_OPERATION))
+	if (!st || !ms_job_has(st, MS_JOB_OPERATION))
 		return -ENOENT;
 	if (st->operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
 		*dir = MS_MIG_OUTGOING;
@@ -458,7 +458,7 @@ static void run_scan(struct worker *w, struct request *r)
 		}
 		ms_job_stats_parse(type, params, nparams, &stats, NULL);
 found:
-		if (job && type != VIR_DOMAIN_JOB_NONE && job_direction(&stats, &job->dir) == 0) {
+		if (job && type != VIR_DOMAIN_JOB_NONE && ms_virt_job_direction(&stats, &job->dir) == 0) {
 			job->name = strdup(name);
 			memcpy(job->uuid, uuid, VIR_UUID_BUFLEN);
 			job->stats = stats;

@@ -90,6 +90,12 @@ int ms_virt_job_stats(struct ms_virt *v, const unsigned char *uuid, bool complet
 /* -ENOENT when the domain is gone from this host (or inactive). */
 int ms_virt_domain_running(struct ms_virt *v, const unsigned char *uuid);
 /*
+ * The direction of the migration a job is, from its operation (a listing's
+ * or a job-completed event's stats); -ENOENT if it is no migration or does
+ * not say.
+ */
+int ms_virt_job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir);
+/*
  * What ms_virt_get_speed() reads when nobody set a speed (libvirt's default,
  * 8796093022207 MiB/s for QEMU, saturated); ms_virt_set_speed() with it puts
  * that default back.
