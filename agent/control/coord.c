@@ -291,6 +291,19 @@ static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event
 	ms_mig_remove(&c->table, m);
 }
 
+/*
+ * A job of m's domain in the other direction (listed, or ended by libvirt's
+ * job-completed event) is another migration, and m completed: a domain
+ * leaves only once it arrived, and comes back only once it left. The domain
+ * moved again before a scan or an event showed m's end (seen in the soak: a
+ * guest sent back within two seconds of its arrival was taken for its
+ * incoming job, and its outgoing migration went uncounted).
+ */
+static void retire_moved_on(struct ms_coord *c, struct ms_migration *m)
+{
+	retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
+}
+
 static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 {
 	struct ms_migration *m = ms_mig_find(&c->table, job->uuid);
@@ -306,16 +319,8 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 		return 0;
 	if (!m && is_retired_job(c, job))
 		return 0;
-	/*
-	 * A job in the other direction is another migration, and the tracked
-	 * one completed: a domain leaves only once it arrived, and comes back
-	 * only once it left. The domain moved again before a scan or an event
-	 * showed the first job's end (seen in the soak: a guest sent back
-	 * within two seconds of its arrival was taken for its incoming job,
-	 * and its outgoing migration went uncounted).
-	 */
 	if (m && m->dir != job->dir) {
-		retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
+		retire_moved_on(c, m);
 		m = NULL;
 	}
 	/*
@@ -1026,7 +1031,8 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 
 	if (ms_virt_job_direction(st, &dir))
 		return;
-	r = find_retired(c, ev->uuid, dir, true, now_ns());
+	now = now_ns();
+	r = find_retired(c, ev->uuid, dir, true, now);
 	if (r) {
 		r->event_pending = false;
 		return;
@@ -1037,7 +1043,6 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 	 * slow libvirt, or it was shorter than a cycle and its events came
 	 * late), or those that did came too late to show it running.
 	 */
-	now = now_ns();
 	elapsed_ns = ms_job_has(st, MS_JOB_TIME_ELAPSED) ? st->time_elapsed_ms * 1000000ULL : 0;
 	for (size_t i = 0; i < MS_COORD_LISTINGS; i++) {
 		__u64 t = c->listing_ns[i];
@@ -1131,10 +1136,9 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		ms_debug("%s: iteration %d", ev->name, ev->detail);
 		return;
 	case MS_VIRT_EV_JOB_COMPLETED:
-		/* The end of a job in the other direction: as in observe(). */
 		if (m && m->state == MS_MIG_ACTIVE && !ms_virt_job_direction(ev->stats, &dir) &&
 		    dir != m->dir) {
-			retire(c, m, MS_MIG_EV_COMPLETED, NULL, false, false);
+			retire_moved_on(c, m);
 			m = NULL;
 		}
 		if (!m) {

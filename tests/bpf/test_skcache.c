@@ -45,6 +45,7 @@
 #include "loader.h"
 #include "log.h"
 #include "migshaper.h"
+#include "units.h"
 
 #define MIG_A (MS_MINOR_MIG_BASE + 0)
 #define MIG_B (MS_MINOR_MIG_BASE + 7)
@@ -104,20 +105,18 @@ fail:
 	exit(1);
 }
 
-#define GBIT 1000000000ULL
-
 /* Classes far above what the loopback carries here: they count, never delay. */
 static int setup(void **state)
 {
 	struct ms_dataplane_opts opts = {.ifname = "lo", .pin_root = pin_root};
 	struct ms_htb_params p = {
 	    .ifindex = (int)if_nametoindex("lo"),
-	    .link_bps = 400 * GBIT,
-	    .mgmt_reserve_bps = 10 * GBIT,
-	    .migration_aggregate_bps = 300 * GBIT,
-	    .migration_ceil_bps = 400 * GBIT,
-	    .migration_max_bps = 300 * GBIT,
-	    .migration_min_bps = 10 * GBIT,
+	    .link_bps = ms_mbps_to_bps(400000),
+	    .mgmt_reserve_bps = ms_mbps_to_bps(10000),
+	    .migration_aggregate_bps = ms_mbps_to_bps(300000),
+	    .migration_ceil_bps = ms_mbps_to_bps(400000),
+	    .migration_max_bps = ms_mbps_to_bps(300000),
+	    .migration_min_bps = ms_mbps_to_bps(10000),
 	};
 	struct fx *fx = calloc(1, sizeof(*fx));
 
@@ -125,8 +124,8 @@ static int setup(void **state)
 		return -1;
 	if (ms_htb_install(&p, &fx->htb))
 		goto fail;
-	if (ms_htb_mig_class_add(fx->htb, MIG_A, 100 * GBIT, 300 * GBIT) ||
-	    ms_htb_mig_class_add(fx->htb, MIG_B, 100 * GBIT, 300 * GBIT) ||
+	if (ms_htb_mig_class_add(fx->htb, MIG_A, ms_mbps_to_bps(100000), ms_mbps_to_bps(300000)) ||
+	    ms_htb_mig_class_add(fx->htb, MIG_B, ms_mbps_to_bps(100000), ms_mbps_to_bps(300000)) ||
 	    ms_dataplane_open(&opts, &fx->dp))
 		goto fail;
 	*state = fx;
