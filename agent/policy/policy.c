@@ -319,9 +319,20 @@ static bool stall_update(const struct ms_policy_params *p, struct ms_policy_trac
 		return false;
 	}
 	if (new_iter) {
+		/*
+		 * The agent samples once a cycle and QEMU may iterate faster:
+		 * every iteration since the last sample is one more without
+		 * progress, unless this one shows progress below. A count that
+		 * went back (a new job) is one iteration.
+		 */
+		__u64 passes = m->iteration > t->last_iter ? m->iteration - t->last_iter : 1;
+
+		/* Capped where it is a stall anyway: the count cannot wrap. */
+		if (passes > p->stall_iterations)
+			passes = p->stall_iterations;
+		t->iters_since += (__u32)passes;
 		t->last_iter = m->iteration;
 		t->peak_bytes = r;
-		t->iters_since++;
 	}
 	/* QEMU raised the auto-converge throttle: it acts on the dirty rate, that is progress. */
 	if (m->throttle_pct > t->last_throttle_pct) {

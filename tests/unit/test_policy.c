@@ -695,6 +695,14 @@ static void test_stall_flat(void **state)
 	for (int i = 0; i < 200; i++)
 		iter[i] = 2 + i;
 	assert_int_equal(stall_at(rem, iter, 200), 6);
+	/*
+	 * QEMU iterating three times between two samples: the iterations in
+	 * between count too, so 5 are reached at the second sample after the
+	 * first, not the fifth.
+	 */
+	for (int i = 0; i < 200; i++)
+		iter[i] = 2 + 3 * i;
+	assert_int_equal(stall_at(rem, iter, 200), 3);
 }
 
 /* An operator's raise of the aggregate holds at once when no cut is in force. */
