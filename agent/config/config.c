@@ -50,6 +50,7 @@ void ms_config_init(struct ms_config *cfg)
 	cfg->downtime_step_ms = pp.downtime_step_ms;
 	cfg->escalation_interval_ms = pp.escalate_interval_ms;
 	cfg->reassert_root_qdisc = true;
+	cfg->htb_hysteresis = true;
 	cfg->metrics_port = 9465;
 	cfg->log_level = MS_LOG_INFO;
 	cfg->n_mgmt_ports = sizeof(default_mgmt_ports) / sizeof(default_mgmt_ports[0]);
@@ -564,6 +565,14 @@ const struct ms_config_key ms_config_keys[] = {
      .help = "htb-root shapes everything through one HTB root; multiqueue keeps the NIC's "
 	     "per-queue qdiscs and sends only migrations through HTB; auto picks multiqueue on "
 	     "a NIC with more than one TX queue. Read at start"},
+    {.name = "htb_hysteresis",
+     .type = MS_KEY_BOOL,
+     .offset = CFG_OFF(htb_hysteresis),
+     .unit = "",
+     .allowed = "0 or 1",
+     .help = "with the multiqueue backend, turn on sch_htb's host-wide htb_hysteresis while "
+	     "the agent runs and put the value found back when it stops (0: never touch it). "
+	     "Read at start"},
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),

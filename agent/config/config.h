@@ -62,6 +62,12 @@ struct ms_config {
 	bool ingress_backstop;
 	/* Where the HTB tree goes: enum ms_dataplane_backend. Read at start only. */
 	int dataplane_backend;
+	/*
+	 * With the multiqueue backend, turn on sch_htb's host-wide
+	 * htb_hysteresis while the agent runs (tc/mq.h says why). Read at
+	 * start only.
+	 */
+	bool htb_hysteresis;
 	/* Prometheus endpoint; an empty address turns it off. */
 	char metrics_listen[64];
 	__u16 metrics_port;
@@ -146,7 +152,7 @@ struct ms_config_key {
 	const char *help;
 };
 
-#define MS_CONFIG_N_KEYS 30U
+#define MS_CONFIG_N_KEYS 31U
 /* Of which the Mbit/s rates (MS_KEY_MBPS), shown by migshaperctl status. */
 #define MS_CONFIG_N_RATE_KEYS 6U
 extern const struct ms_config_key ms_config_keys[MS_CONFIG_N_KEYS];

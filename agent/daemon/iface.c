@@ -223,8 +223,65 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 	return ret;
 }
 
-/* Takes over the previous agent's tree, or builds one. */
-int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
+int ms_agent_hysteresis_restore(struct ms_agent *a)
+{
+	int ret;
+
+	if (!a->state || !a->state->hysteresis_set)
+		return 0;
+	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, a->state->hysteresis_orig);
+	if (ret) {
+		ms_warn("cannot put sch_htb's htb_hysteresis back to %u: %s",
+			a->state->hysteresis_orig, strerror(-ret));
+		return ret;
+	}
+	ms_info("sch_htb's htb_hysteresis back to %u", a->state->hysteresis_orig);
+	a->state->hysteresis_set = false;
+	return 0;
+}
+
+/*
+ * A value already on is left as it is and not recorded: the admin's, or an
+ * agent's whose record is lost. A record of prev's is kept, so the value
+ * found before the first agent is what goes back.
+ */
+static void hysteresis_apply(struct ms_agent *a, const struct ms_state *prev)
+{
+	unsigned int found;
+	int ret;
+
+	if (prev && prev->hysteresis_set) {
+		a->state->hysteresis_set = true;
+		a->state->hysteresis_orig = prev->hysteresis_orig;
+	}
+	if (!a->mq_ifb_ifindex || !a->set.effective.htb_hysteresis) {
+		ms_agent_hysteresis_restore(a);
+		return;
+	}
+	ret = ms_mq_hysteresis_read(MS_MQ_HYSTERESIS_PATH, &found);
+	if (ret) {
+		ms_warn("cannot read %s: %s; shaping without HTB hysteresis", MS_MQ_HYSTERESIS_PATH,
+			strerror(-ret));
+		return;
+	}
+	if (found)
+		return;
+	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, 1);
+	if (ret) {
+		ms_warn("cannot turn on sch_htb's htb_hysteresis: %s; shaping without it",
+			strerror(-ret));
+		return;
+	}
+	if (!a->state->hysteresis_set) {
+		a->state->hysteresis_set = true;
+		a->state->hysteresis_orig = found;
+	}
+	ms_info("sch_htb's htb_hysteresis on (host-wide) while the multiqueue backend runs; back "
+		"to %u when the agent stops (htb_hysteresis = 0 leaves it alone)",
+		a->state->hysteresis_orig);
+}
+
+static int open_tree(struct ms_agent *a, const struct ms_state *prev)
 {
 	struct ms_htb_params params;
 	int ret;
@@ -241,6 +298,15 @@ int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
 		return ret ?: ms_htb_orig_set(a->htb, &prev->orig);
 	}
 	return ms_htb_install(&params, &a->htb);
+}
+
+int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
+{
+	int ret = open_tree(a, prev);
+
+	if (!ret)
+		hysteresis_apply(a, prev);
+	return ret;
 }
 
 int ms_agent_ingress_apply(struct ms_agent *a, const struct ms_config *cfg, bool adopting)
@@ -351,6 +417,8 @@ static void drop_link_state(struct ms_agent *a)
 	if (a->mq_ifb_ifindex && ms_mq_remove(a->ifindex, NULL))
 		ms_warn("cannot remove the IFB of the former %s", a->ifname);
 	a->mq_ifb_ifindex = 0;
+	/* Its record goes with the state file below. */
+	ms_agent_hysteresis_restore(a);
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;

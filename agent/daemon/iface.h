@@ -28,8 +28,15 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
  * while an outgoing migration runs, every MS_AGENT_IDLE_CYCLES otherwise.
  */
 void ms_agent_retag_sockets(struct ms_agent *a);
-/* Takes over the previous agent's tree, or builds one. */
+/*
+ * Takes over the previous agent's tree, or builds one. With the multiqueue
+ * backend and htb_hysteresis = 1 it also turns sch_htb's host-wide
+ * htb_hysteresis on (tc/mq.h), recording the value it found in the state
+ * (or keeping prev's record); best effort: the tree shapes without it.
+ */
 int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
+/* Puts back the htb_hysteresis the state recorded, and forgets the record; 0 without one. */
+int ms_agent_hysteresis_restore(struct ms_agent *a);
 /*
  * The receive-side backstop (tc/ingress.h) as cfg asks: installed or taken
  * over when ingress_backstop is 1, changed in place, removed when it turns

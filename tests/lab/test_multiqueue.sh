@@ -7,11 +7,25 @@
 # IFB and leaves through the NIC's per-queue pfifo_fast. Fail-static after
 # SIGKILL, adoption of the same IFB by a new agent, restore on SIGTERM and
 # --cleanup put the mq tree back as it was. Then htb-root on the same NIC:
-# one HTB root while it runs, the mq tree back after it.
+# one HTB root while it runs, the mq tree back after it. sch_htb's host-wide
+# htb_hysteresis (tc/mq.h) is on while a multiqueue agent runs, back to what
+# it was after a stop or --cleanup, kept through a crash and adoption, never
+# touched with htb-root or htb_hysteresis = 0, and an admin's 1 stays.
 . "$(dirname "$0")/lib.sh"
 
 export LAB_HV1_TXQUEUES=4 LAB_WIRE_MBIT=0
 t_setup need_agent
+
+HYST=/sys/module/sch_htb/parameters/htb_hysteresis
+modprobe sch_htb 2>/dev/null
+[ -w "$HYST" ] || t_fail "no $HYST: this kernel's sch_htb has no hysteresis parameter"
+hyst_before=$(cat "$HYST")
+hyst_put_back() { echo "$hyst_before" >"$HYST"; }
+T_TEARDOWN=hyst_put_back
+# Off, as on a host nobody changed it on.
+echo 0 >"$HYST"
+hyst_is() { [ "$(cat "$HYST")" = "$1" ] || t_fail "htb_hysteresis is $(cat "$HYST") $2, not $1"; }
+state_file() { echo "$T_TMP/run/$LAB_HV1_IF.state"; }
 
 conf() {
 	t_config "$1" migration_max_mbps=300 migration_min_mbps=50
@@ -48,6 +62,8 @@ grep -q 'dataplane backend on .*: multiqueue' "$T_TMP/agent-mq.log" ||
 ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
 	t_fail "no HTB tree on the IFB $(ifb_name)"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "no redirect filter: $(t_filter_state)"
+hyst_is 1 "with the multiqueue backend running"
+grep -qx 'hysteresis 0' "$(state_file)" || t_fail "the state file does not record htb_hysteresis 0"
 ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
 
 # A migration-port flow and a default flow at once.
@@ -89,6 +105,7 @@ kill -KILL "$T_AGENT_PID"
 wait "$T_AGENT_PID" 2>/dev/null
 T_AGENT_PID=
 [ "$(redirect_filter)" -eq 1 ] || t_fail "the redirect filter went with the killed agent"
+hyst_is 1 "after the agent was killed"
 [ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the IFB went with the killed agent"
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq2.log" || t_fail "restarted agent did not get ready"
@@ -97,15 +114,18 @@ grep -q 'adopt' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not ad
 [ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the restarted agent made a new IFB"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "not exactly one redirect filter after adoption: $(t_filter_state)"
+grep -qx 'hysteresis 0' "$(state_file)" || t_fail "the adopting agent lost the record of htb_hysteresis 0"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "agent exited with $T_STOP_RC on SIGTERM"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after stop: $(nic_tree)"
 t_qdisc_state | grep -q clsact && t_fail "clsact left after stop"
 [ -z "$(t_filter_state)" ] || t_fail "filter left after stop: $(t_filter_state)"
 ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
+hyst_is 0 "after the adopting agent stopped"
 
 # --cleanup after a kill.
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq3.log" || t_fail "third agent did not get ready"
+hyst_is 1 "with the third agent running"
 kill -KILL "$T_AGENT_PID"
 wait "$T_AGENT_PID" 2>/dev/null
 T_AGENT_PID=
@@ -114,6 +134,7 @@ t_hv1 "$AGENT" --cleanup --iface "$LAB_HV1_IF" --run-dir "$T_TMP/run" >"$T_TMP/c
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after --cleanup: $(nic_tree)"
 [ -z "$(t_filter_state)" ] || t_fail "filter left after --cleanup: $(t_filter_state)"
 ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after --cleanup"
+hyst_is 0 "after --cleanup"
 if t_pins_left; then t_fail "pins left after --cleanup"; fi
 
 # htb-root on the same NIC: the tree replaces mq while the agent runs, mq comes back after.
@@ -122,7 +143,21 @@ t_agent_start "$T_TMP/root.conf" "$T_TMP/agent-root.log" || t_fail "htb-root age
 grep -q 'dataplane backend on .*: htb-root' "$T_TMP/agent-root.log" || t_fail "htb-root not chosen"
 t_qdisc_state | grep -q '^qdisc htb 1: root' || t_fail "no htb root with htb-root: $(t_qdisc_state)"
 ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "an IFB with htb-root"
+hyst_is 0 "with htb-root"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "htb-root agent exited with $T_STOP_RC on SIGTERM"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after htb-root: $(nic_tree)"
+
+# htb_hysteresis = 0: left alone.
+conf "$T_TMP/nohyst.conf" multiqueue
+echo "htb_hysteresis = 0" >>"$T_TMP/nohyst.conf"
+t_agent_start "$T_TMP/nohyst.conf" "$T_TMP/agent-nohyst.log" || t_fail "agent with htb_hysteresis = 0 did not get ready"
+hyst_is 0 "with htb_hysteresis = 0"
+t_agent_stop "$T_AGENT_PID"
+# An admin's 1 is theirs: not recorded, still 1 after the agent stops.
+echo 1 >"$HYST"
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-admin.log" || t_fail "agent did not get ready over an admin's htb_hysteresis 1"
+grep -q '^hysteresis' "$(state_file)" && t_fail "the agent recorded an htb_hysteresis it did not change"
+t_agent_stop "$T_AGENT_PID"
+hyst_is 1 "after an agent stopped that found the admin's 1"
 t_log "PASS"
