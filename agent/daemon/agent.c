@@ -460,7 +460,7 @@ void ms_agent_teardown(struct ms_agent *a)
 	a->ingress = NULL;
 	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
 		restored = false;
-	if (ms_agent_hysteresis_restore(a))
+	if (ms_agent_hysteresis_restore(a->state))
 		restored = false;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
@@ -486,7 +486,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 {
 	char path[PATH_MAX], err[MS_STATE_ERR_LEN];
 	struct ms_state *st = NULL;
-	int ret, tc_ret = 0, status = -EIO;
+	int ret, tc_ret = 0, hy_ret, status = -EIO;
 	bool have, had_ifb = false;
 
 	st = calloc(1, sizeof(*st));
@@ -517,18 +517,10 @@ int ms_agent_cleanup(struct ms_agent *a)
 		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
 	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
-	if (have && st->hysteresis_set) {
-		int hy_ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, st->hysteresis_orig);
-
-		if (hy_ret)
-			ms_err("cannot put sch_htb's htb_hysteresis back to %u: %s",
-			       st->hysteresis_orig, strerror(-hy_ret));
-		else
-			ms_info("sch_htb's htb_hysteresis back to %u", st->hysteresis_orig);
-		/* The state file stays for a retry, as for the tree. */
-		if (hy_ret && !tc_ret)
-			tc_ret = hy_ret;
-	}
+	/* On failure the state file stays for a retry, as for the tree. */
+	hy_ret = have ? ms_agent_hysteresis_restore(st) : 0;
+	if (hy_ret && !tc_ret)
+		tc_ret = hy_ret;
 	if (tc_ret == -ESTALE)
 		ms_warn("the root qdisc of %s is not migshaper's; left as it is", a->ifname);
 	else if (tc_ret)

@@ -223,20 +223,20 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 	return ret;
 }
 
-int ms_agent_hysteresis_restore(struct ms_agent *a)
+int ms_agent_hysteresis_restore(struct ms_state *st)
 {
 	int ret;
 
-	if (!a->state || !a->state->hysteresis_set)
+	if (!st || !st->hysteresis_set)
 		return 0;
-	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, a->state->hysteresis_orig);
+	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, st->hysteresis_orig);
 	if (ret) {
-		ms_warn("cannot put sch_htb's htb_hysteresis back to %u: %s",
-			a->state->hysteresis_orig, strerror(-ret));
+		ms_warn("cannot put sch_htb's htb_hysteresis back to %u: %s", st->hysteresis_orig,
+			strerror(-ret));
 		return ret;
 	}
-	ms_info("sch_htb's htb_hysteresis back to %u", a->state->hysteresis_orig);
-	a->state->hysteresis_set = false;
+	ms_info("sch_htb's htb_hysteresis back to %u", st->hysteresis_orig);
+	st->hysteresis_set = false;
 	return 0;
 }
 
@@ -255,7 +255,7 @@ static void hysteresis_apply(struct ms_agent *a, const struct ms_state *prev)
 		a->state->hysteresis_orig = prev->hysteresis_orig;
 	}
 	if (!a->mq_ifb_ifindex || !a->set.effective.htb_hysteresis) {
-		ms_agent_hysteresis_restore(a);
+		ms_agent_hysteresis_restore(a->state);
 		return;
 	}
 	ret = ms_mq_hysteresis_read(MS_MQ_HYSTERESIS_PATH, &found);
@@ -418,7 +418,7 @@ static void drop_link_state(struct ms_agent *a)
 		ms_warn("cannot remove the IFB of the former %s", a->ifname);
 	a->mq_ifb_ifindex = 0;
 	/* Its record goes with the state file below. */
-	ms_agent_hysteresis_restore(a);
+	ms_agent_hysteresis_restore(a->state);
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;

@@ -35,8 +35,11 @@ void ms_agent_retag_sockets(struct ms_agent *a);
  * (or keeping prev's record); best effort: the tree shapes without it.
  */
 int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
-/* Puts back the htb_hysteresis the state recorded, and forgets the record; 0 without one. */
-int ms_agent_hysteresis_restore(struct ms_agent *a);
+/*
+ * Puts back the htb_hysteresis st recorded (the running agent's state, or
+ * the file --cleanup read), and forgets the record; 0 without one or a NULL st.
+ */
+int ms_agent_hysteresis_restore(struct ms_state *st);
 /*
  * The receive-side backstop (tc/ingress.h) as cfg asks: installed or taken
  * over when ingress_backstop is 1, changed in place, removed when it turns
