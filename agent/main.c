@@ -200,6 +200,7 @@ int main(int argc, char **argv)
 	    .lock_fd = -1,
 	    .signal_fd = -1,
 	    .timer_fd = -1,
+	    .hyst_fd = -1,
 	    .last_cycle_s = -1,
 	};
 	const char *log_level_arg = NULL;

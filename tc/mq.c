@@ -5,13 +5,9 @@
  * set-up and tear-down steps, not a per-cycle path.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <net/if.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -236,48 +232,4 @@ out:
 	rtnl_cls_put(cls);
 	nl_socket_free(sk);
 	return err;
-}
-
-int ms_mq_hysteresis_read(const char *path, unsigned int *value)
-{
-	char buf[32], *end;
-	unsigned long v;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	buf[n] = '\0';
-	errno = 0;
-	v = strtoul(buf, &end, 10);
-	if (end == buf || (*end && *end != '\n') || errno || v > INT_MAX) {
-		ms_err("mq: %s holds '%.*s', not a number", path, (int)strcspn(buf, "\n"), buf);
-		return -EINVAL;
-	}
-	*value = (unsigned int)v;
-	return 0;
-}
-
-int ms_mq_hysteresis_write(const char *path, unsigned int value)
-{
-	char buf[16];
-	int fd, len, ret = 0;
-
-	len = snprintf(buf, sizeof(buf), "%u\n", value);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	errno = 0;
-	if (write(fd, buf, (size_t)len) != len)
-		ret = errno ? -errno : -EIO;
-	if (close(fd) && !ret)
-		ret = -errno;
-	return ret;
 }

@@ -42,28 +42,6 @@ int ms_mq_ifb_find(int nic_ifindex);
  */
 int ms_mq_ifb_open(int nic_ifindex, int *ifb_ifindex);
 /*
- * sch_htb's htb_hysteresis, a module parameter and so host-wide: with it, a
- * class keeps sending until it is a bucket in debt instead of stopping as
- * soon as its tokens run out. A backlogged class at its rate (a migration
- * held at its cap) then wakes HTB's watchdog once per bucket instead of once
- * per skb, and that timer is most of what shaping costs where programming it
- * traps (a VM: 15-25% of the CPU in native_write_msr). Measured on the lab's
- * 4-queue veth, a migration held at 1 Gbit/s: default traffic 0.86x of no
- * agent and CPU 1.17x per Gbit without it, 0.95x and 1.06x with it, caps
- * within 0.22% (README). What it costs: every HTB class on the host may run
- * a bucket ahead of its rate, twice the burst tc/htb.c settles for; on the
- * IFB only migrations pass (management leaves by band 0 and never waits on
- * it), so the agent turns it on with the multiqueue backend only, and puts
- * back the value it found when it stops.
- */
-#define MS_MQ_HYSTERESIS_PATH "/sys/module/sch_htb/parameters/htb_hysteresis"
-/* The parameter at path (MS_MQ_HYSTERESIS_PATH but in tests) into *value
- * (0: off); -ENOENT without sch_htb loaded, -EINVAL for anything but a
- * number. */
-int ms_mq_hysteresis_read(const char *path, unsigned int *value);
-/* Writes value to the parameter at path. */
-int ms_mq_hysteresis_write(const char *path, unsigned int value);
-/*
  * Puts the redirect filter to ifb_ifindex on the NIC's clsact egress, or
  * changes the one there is in place (no moment without it). The clsact
  * qdisc must exist (the classifier's loader creates it).

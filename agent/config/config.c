@@ -571,8 +571,8 @@ const struct ms_config_key ms_config_keys[] = {
      .unit = "",
      .allowed = "0 or 1",
      .help = "with the multiqueue backend, turn on sch_htb's host-wide htb_hysteresis while "
-	     "the agent runs and put the value found back when it stops (0: never touch it). "
-	     "Read at start"},
+	     "the agent runs; the last agent using it puts the value found back when it stops "
+	     "(0: never touch it). Read at start"},
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),

@@ -64,7 +64,7 @@ struct ms_config {
 	int dataplane_backend;
 	/*
 	 * With the multiqueue backend, turn on sch_htb's host-wide
-	 * htb_hysteresis while the agent runs (tc/mq.h says why). Read at
+	 * htb_hysteresis while the agent runs (tc/hysteresis.h says why). Read at
 	 * start only.
 	 */
 	bool htb_hysteresis;

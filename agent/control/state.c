@@ -130,8 +130,6 @@ static int write_records(FILE *f, const struct ms_state *st)
 		hex_put(f, st->migs[i].name, strnlen(st->migs[i].name, MS_DOMAIN_NAME_MAX - 1));
 		fputc('\n', f);
 	}
-	if (st->hysteresis_set)
-		fprintf(f, "hysteresis %u\n", st->hysteresis_orig);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -305,13 +303,6 @@ static int parse_line(char *line, int lineno, struct ms_state *st, unsigned int 
 	}
 	if (strcmp(f[0], "mig") == 0)
 		return parse_mig(f, n, st);
-	if (strcmp(f[0], "hysteresis") == 0) {
-		if (n != 2 || st->hysteresis_set || parse_u32(f[1], &v) || v > 0x7fffffff)
-			return -EINVAL;
-		st->hysteresis_set = true;
-		st->hysteresis_orig = v;
-		return 0;
-	}
 	return -EINVAL;
 }
 

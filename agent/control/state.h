@@ -3,8 +3,7 @@
  * The agent's state file, <run-dir>/<ifname>.state: what a restarted agent
  * (or `migshaperd --cleanup`) needs and cannot read back from the kernel.
  * That is the root qdisc found before the first install, where the
- * classifier's filter sits, which migration owns which HTB class, and the
- * value of sch_htb's htb_hysteresis the agent changed (tc/mq.h). The
+ * classifier's filter sits, and which migration owns which HTB class. The
  * class rates and the flows live in the kernel (HTB, pinned BPF maps).
  *
  * A line-oriented text file, replaced atomically (write, fsync, rename), so
@@ -13,7 +12,6 @@
 #ifndef MS_STATE_H
 #define MS_STATE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -37,9 +35,6 @@ struct ms_state {
 	struct ms_dp_attach attach;
 	size_t n_migs;
 	struct ms_state_mig migs[MS_MAX_MIGRATIONS];
-	/* The agent turned htb_hysteresis on; it was hysteresis_orig before. */
-	bool hysteresis_set;
-	__u32 hysteresis_orig;
 };
 
 /* Path of the state file of ifname under run_dir; -ENAMETOOLONG if it does not fit. */

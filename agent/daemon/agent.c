@@ -460,7 +460,7 @@ void ms_agent_teardown(struct ms_agent *a)
 	a->ingress = NULL;
 	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
 		restored = false;
-	if (ms_agent_hysteresis_restore(a->state))
+	if (ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd))
 		restored = false;
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
@@ -486,7 +486,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 {
 	char path[PATH_MAX], err[MS_STATE_ERR_LEN];
 	struct ms_state *st = NULL;
-	int ret, tc_ret = 0, hy_ret, status = -EIO;
+	int ret, tc_ret = 0, hy_ret, hyst_fd = -1, status = -EIO;
 	bool have, had_ifb = false;
 
 	st = calloc(1, sizeof(*st));
@@ -517,8 +517,8 @@ int ms_agent_cleanup(struct ms_agent *a)
 		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
 	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
-	/* On failure the state file stays for a retry, as for the tree. */
-	hy_ret = have ? ms_agent_hysteresis_restore(st) : 0;
+	/* Host-wide, not the interface's: left on while another agent holds it. */
+	hy_ret = ms_agent_hysteresis_release(a->run_dir, &hyst_fd);
 	if (hy_ret && !tc_ret)
 		tc_ret = hy_ret;
 	if (tc_ret == -ESTALE)

@@ -74,6 +74,9 @@ struct ms_agent {
 	struct ms_ingress *ingress;
 	/* Multiqueue backend: the IFB carrying the HTB tree (tc/mq.h); 0 with the HTB root. */
 	int mq_ifb_ifindex;
+	/* The shared lock on sch_htb's hysteresis record while we hold it on (tc/hysteresis.h); -1
+	 * not. */
+	int hyst_fd;
 	struct ms_loop *loop;
 	struct ms_linkwatch *lw;
 	struct ms_sockdiag *sd;

@@ -16,6 +16,7 @@
 #include "coord.h"
 #include "ethtool.h"
 #include "htb.h"
+#include "hysteresis.h"
 #include "iface.h"
 #include "ingress.h"
 #include "linkwatch.h"
@@ -223,62 +224,75 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 	return ret;
 }
 
-int ms_agent_hysteresis_restore(struct ms_state *st)
+/* Logs what ms_hyst_release() did; ret is what it returned. */
+static int hysteresis_released(int ret, enum ms_hyst_done done, unsigned int orig)
 {
-	int ret;
-
-	if (!st || !st->hysteresis_set)
-		return 0;
-	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, st->hysteresis_orig);
 	if (ret) {
-		ms_warn("cannot put sch_htb's htb_hysteresis back to %u: %s", st->hysteresis_orig,
+		ms_warn("cannot put sch_htb's htb_hysteresis back: %s; `migshaperd --cleanup` "
+			"retries",
 			strerror(-ret));
 		return ret;
 	}
-	ms_info("sch_htb's htb_hysteresis back to %u", st->hysteresis_orig);
-	st->hysteresis_set = false;
+	if (done == MS_HYST_PUT_BACK)
+		ms_info("sch_htb's htb_hysteresis back to %u", orig);
+	else if (done == MS_HYST_SHARED)
+		ms_info("sch_htb's htb_hysteresis left on: another agent on this host uses it");
 	return 0;
 }
 
-/*
- * A value already on is left as it is and not recorded: the admin's, or an
- * agent's whose record is lost. A record of prev's is kept, so the value
- * found before the first agent is what goes back.
- */
-static void hysteresis_apply(struct ms_agent *a, const struct ms_state *prev)
+int ms_agent_hysteresis_release(const char *run_dir, int *hyst_fd)
 {
-	unsigned int found;
+	char record[PATH_MAX];
+	enum ms_hyst_done done;
+	unsigned int orig = 0;
 	int ret;
 
-	if (prev && prev->hysteresis_set) {
-		a->state->hysteresis_set = true;
-		a->state->hysteresis_orig = prev->hysteresis_orig;
+	ret = ms_hyst_record_path(run_dir, record, sizeof(record));
+	if (ret) {
+		if (*hyst_fd >= 0)
+			close(*hyst_fd);
+		*hyst_fd = -1;
+		return ret;
 	}
+	ret = ms_hyst_release(MS_HYST_PARAM_PATH, record, *hyst_fd, &done, &orig);
+	*hyst_fd = -1;
+	return hysteresis_released(ret, done, orig);
+}
+
+/*
+ * With the multiqueue backend and the setting on, holds the parameter on
+ * (tc/hysteresis.h); otherwise puts back what an agent that died left on,
+ * unless another agent holds it. Best effort: the tree shapes without it.
+ */
+static void hysteresis_apply(struct ms_agent *a)
+{
+	char record[PATH_MAX];
+	enum ms_hyst_found found;
+	unsigned int orig;
+	int ret;
+
+	if (a->hyst_fd >= 0)
+		return;
 	if (!a->mq_ifb_ifindex || !a->set.effective.htb_hysteresis) {
-		ms_agent_hysteresis_restore(a->state);
+		ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd);
 		return;
 	}
-	ret = ms_mq_hysteresis_read(MS_MQ_HYSTERESIS_PATH, &found);
+	ret = ms_hyst_record_path(a->run_dir, record, sizeof(record));
+	if (!ret)
+		ret = ms_hyst_hold(MS_HYST_PARAM_PATH, record, &a->hyst_fd, &found, &orig);
 	if (ret) {
-		ms_warn("cannot read %s: %s; shaping without HTB hysteresis", MS_MQ_HYSTERESIS_PATH,
-			strerror(-ret));
+		ms_warn("cannot turn on sch_htb's htb_hysteresis (%s, record %s): %s; shaping "
+			"without it",
+			MS_HYST_PARAM_PATH, record, strerror(-ret));
 		return;
 	}
-	if (found)
-		return;
-	ret = ms_mq_hysteresis_write(MS_MQ_HYSTERESIS_PATH, 1);
-	if (ret) {
-		ms_warn("cannot turn on sch_htb's htb_hysteresis: %s; shaping without it",
-			strerror(-ret));
-		return;
-	}
-	if (!a->state->hysteresis_set) {
-		a->state->hysteresis_set = true;
-		a->state->hysteresis_orig = found;
-	}
-	ms_info("sch_htb's htb_hysteresis on (host-wide) while the multiqueue backend runs; back "
-		"to %u when the agent stops (htb_hysteresis = 0 leaves it alone)",
-		a->state->hysteresis_orig);
+	if (found == MS_HYST_ALREADY_ON)
+		ms_info("sch_htb's htb_hysteresis is on already and not ours; left as it is");
+	else
+		ms_info("sch_htb's htb_hysteresis on (host-wide) while the multiqueue backend "
+			"runs; back to %u after the last agent using it stops "
+			"(htb_hysteresis = 0 leaves it alone)",
+			orig);
 }
 
 static int open_tree(struct ms_agent *a, const struct ms_state *prev)
@@ -305,7 +319,7 @@ int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev)
 	int ret = open_tree(a, prev);
 
 	if (!ret)
-		hysteresis_apply(a, prev);
+		hysteresis_apply(a);
 	return ret;
 }
 
@@ -417,8 +431,7 @@ static void drop_link_state(struct ms_agent *a)
 	if (a->mq_ifb_ifindex && ms_mq_remove(a->ifindex, NULL))
 		ms_warn("cannot remove the IFB of the former %s", a->ifname);
 	a->mq_ifb_ifindex = 0;
-	/* Its record goes with the state file below. */
-	ms_agent_hysteresis_restore(a->state);
+	ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd);
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;

@@ -30,16 +30,18 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev);
 void ms_agent_retag_sockets(struct ms_agent *a);
 /*
  * Takes over the previous agent's tree, or builds one. With the multiqueue
- * backend and htb_hysteresis = 1 it also turns sch_htb's host-wide
- * htb_hysteresis on (tc/mq.h), recording the value it found in the state
- * (or keeping prev's record); best effort: the tree shapes without it.
+ * backend and htb_hysteresis = 1 it also holds sch_htb's host-wide
+ * htb_hysteresis on (tc/hysteresis.h), best effort: the tree shapes without
+ * it. Otherwise it puts back what an agent that died left on, unless
+ * another agent holds it.
  */
 int ms_agent_open_htb(struct ms_agent *a, const struct ms_state *prev);
 /*
- * Puts back the htb_hysteresis st recorded (the running agent's state, or
- * the file --cleanup read), and forgets the record; 0 without one or a NULL st.
+ * Gives up *hyst_fd (-1 afterwards; -1 before: as for an agent that died,
+ * what --cleanup does) and, as the last agent holding it, puts
+ * htb_hysteresis back to the value recorded under run_dir; logs what it did.
  */
-int ms_agent_hysteresis_restore(struct ms_state *st);
+int ms_agent_hysteresis_release(const char *run_dir, int *hyst_fd);
 /*
  * The receive-side backstop (tc/ingress.h) as cfg asks: installed or taken
  * over when ingress_backstop is 1, changed in place, removed when it turns

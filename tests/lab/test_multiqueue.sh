@@ -8,9 +8,12 @@
 # SIGKILL, adoption of the same IFB by a new agent, restore on SIGTERM and
 # --cleanup put the mq tree back as it was. Then htb-root on the same NIC:
 # one HTB root while it runs, the mq tree back after it. sch_htb's host-wide
-# htb_hysteresis (tc/mq.h) is on while a multiqueue agent runs, back to what
-# it was after a stop or --cleanup, kept through a crash and adoption, never
-# touched with htb-root or htb_hysteresis = 0, and an admin's 1 stays.
+# htb_hysteresis (tc/hysteresis.h) is on while a multiqueue agent runs, back
+# to what it was after a stop or --cleanup, kept through a crash and
+# adoption, never touched with htb-root or htb_hysteresis = 0, and an
+# admin's 1 stays. With two agents (a second multi-queue NIC), the first to
+# stop, or a --cleanup after one was killed, leaves it on for the other; the
+# last one puts it back.
 . "$(dirname "$0")/lib.sh"
 
 export LAB_HV1_TXQUEUES=4 LAB_WIRE_MBIT=0
@@ -20,12 +23,22 @@ HYST=/sys/module/sch_htb/parameters/htb_hysteresis
 modprobe sch_htb 2>/dev/null
 [ -w "$HYST" ] || t_fail "no $HYST: this kernel's sch_htb has no hysteresis parameter"
 hyst_before=$(cat "$HYST")
-hyst_put_back() { echo "$hyst_before" >"$HYST"; }
-T_TEARDOWN=hyst_put_back
+# The second NIC's agent (two-agent case below).
+nic2_agent=
+mq_teardown() {
+	[ -n "$nic2_agent" ] && t_agent_stop "$nic2_agent"
+	echo "$hyst_before" >"$HYST"
+}
+T_TEARDOWN=mq_teardown
 # Off, as on a host nobody changed it on.
 echo 0 >"$HYST"
 hyst_is() { [ "$(cat "$HYST")" = "$1" ] || t_fail "htb_hysteresis is $(cat "$HYST") $2, not $1"; }
-state_file() { echo "$T_TMP/run/$LAB_HV1_IF.state"; }
+# The agents' host-wide record: the value before the first one, empty when none changed it.
+RECORD=$T_TMP/run/htb_hysteresis
+record_is() {
+	[ "$(cat "$RECORD" 2>/dev/null)" = "$1" ] ||
+		t_fail "the htb_hysteresis record holds '$(cat "$RECORD" 2>/dev/null)' $2, not '$1'"
+}
 
 conf() {
 	t_config "$1" migration_max_mbps=300 migration_min_mbps=50
@@ -63,7 +76,7 @@ ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc ht
 	t_fail "no HTB tree on the IFB $(ifb_name)"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "no redirect filter: $(t_filter_state)"
 hyst_is 1 "with the multiqueue backend running"
-grep -qx 'hysteresis 0' "$(state_file)" || t_fail "the state file does not record htb_hysteresis 0"
+record_is 0 "with the multiqueue backend running"
 ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
 
 # A migration-port flow and a default flow at once.
@@ -114,7 +127,7 @@ grep -q 'adopt' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not ad
 [ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the restarted agent made a new IFB"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "not exactly one redirect filter after adoption: $(t_filter_state)"
-grep -qx 'hysteresis 0' "$(state_file)" || t_fail "the adopting agent lost the record of htb_hysteresis 0"
+record_is 0 "after adoption"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "agent exited with $T_STOP_RC on SIGTERM"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after stop: $(nic_tree)"
@@ -122,6 +135,7 @@ t_qdisc_state | grep -q clsact && t_fail "clsact left after stop"
 [ -z "$(t_filter_state)" ] || t_fail "filter left after stop: $(t_filter_state)"
 ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
 hyst_is 0 "after the adopting agent stopped"
+record_is "" "after the adopting agent stopped"
 
 # --cleanup after a kill.
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq3.log" || t_fail "third agent did not get ready"
@@ -135,6 +149,7 @@ t_hv1 "$AGENT" --cleanup --iface "$LAB_HV1_IF" --run-dir "$T_TMP/run" >"$T_TMP/c
 [ -z "$(t_filter_state)" ] || t_fail "filter left after --cleanup: $(t_filter_state)"
 ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after --cleanup"
 hyst_is 0 "after --cleanup"
+record_is "" "after --cleanup"
 if t_pins_left; then t_fail "pins left after --cleanup"; fi
 
 # htb-root on the same NIC: the tree replaces mq while the agent runs, mq comes back after.
@@ -157,7 +172,40 @@ t_agent_stop "$T_AGENT_PID"
 # An admin's 1 is theirs: not recorded, still 1 after the agent stops.
 echo 1 >"$HYST"
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-admin.log" || t_fail "agent did not get ready over an admin's htb_hysteresis 1"
-grep -q '^hysteresis' "$(state_file)" && t_fail "the agent recorded an htb_hysteresis it did not change"
+record_is "" "with an admin's 1"
 t_agent_stop "$T_AGENT_PID"
 hyst_is 1 "after an agent stopped that found the admin's 1"
+
+# Two NICs, one agent each (migshaperd@.service): the parameter is one for both.
+echo 0 >"$HYST"
+NIC2=$LAB_PREFIX-mq2
+ip -n "$LAB_NS_HV1" link add "$NIC2" numtxqueues 2 type veth peer name "$NIC2-p" numtxqueues 2 &&
+	ip -n "$LAB_NS_HV1" link set "$NIC2-p" up && ip -n "$LAB_NS_HV1" link set "$NIC2" up ||
+	t_fail "second NIC $NIC2"
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-nic2.log" --iface "$NIC2" ||
+	t_fail "the second NIC's agent did not get ready"
+nic2_agent=$T_AGENT_PID
+T_AGENT_PID=
+grep -q "dataplane backend on $NIC2: multiqueue" "$T_TMP/agent-nic2.log" ||
+	t_fail "the second NIC's agent is not on multiqueue: $(grep 'dataplane backend' "$T_TMP/agent-nic2.log")"
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-nic1.log" || t_fail "the first NIC's agent did not get ready"
+hyst_is 1 "with two agents"
+record_is 0 "with two agents"
+t_agent_stop "$T_AGENT_PID"
+hyst_is 1 "after one of two agents stopped"
+record_is 0 "after one of two agents stopped"
+grep -q 'left on: another agent' "$T_TMP/agent-nic1.log" || t_fail "the first agent did not say why it left htb_hysteresis on"
+# A killed agent's --cleanup while the other runs: left on too.
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-nic1b.log" || t_fail "the first NIC's agent did not get ready again"
+kill -KILL "$T_AGENT_PID"
+wait "$T_AGENT_PID" 2>/dev/null
+T_AGENT_PID=
+t_hv1 "$AGENT" --cleanup --iface "$LAB_HV1_IF" --run-dir "$T_TMP/run" >"$T_TMP/cleanup2.log" 2>&1 ||
+	t_fail "--cleanup with another agent running failed"
+hyst_is 1 "after --cleanup of one of two agents"
+t_agent_stop "$nic2_agent"
+nic2_agent=
+[ "$T_STOP_RC" -eq 0 ] || t_fail "the second NIC's agent exited with $T_STOP_RC on SIGTERM"
+hyst_is 0 "after the last agent stopped"
+record_is "" "after the last agent stopped"
 t_log "PASS"

@@ -3,8 +3,6 @@
  * The baseline file (state.h): what one agent writes the next reads back;
  * a missing file is -ENOENT, and a file of another version or with garbage
  * is refused with a message naming the file, leaving the caller's value.
- * The state file's record of sch_htb's htb_hysteresis, and the parameter's
- * own read and write (tc/mq.h) on a stand-in file.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,7 +15,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "mq.h"
 #include "state.h"
 
 struct dir {
@@ -110,97 +107,11 @@ static void test_bad_files(void **state)
 	}
 }
 
-/* The hysteresis line is there only when the agent changed the parameter. */
-static void test_state_hysteresis(void **state)
-{
-	struct dir *d = *state;
-	char err[MS_STATE_ERR_LEN], path[160], text[512];
-	struct ms_state *st = calloc(1, sizeof(*st)), *back = calloc(1, sizeof(*back));
-	FILE *f;
-	size_t n;
-
-	assert_non_null(st);
-	assert_non_null(back);
-	assert_int_equal(ms_state_path(d->path, "eth7", path, sizeof(path)), 0);
-	st->ifindex = 7;
-	st->attach.tc_handle = 1;
-	st->attach.tc_priority = 49152;
-	assert_int_equal(ms_state_write(path, st), 0);
-	assert_int_equal(ms_state_read(path, back, err, sizeof(err)), 0);
-	assert_false(back->hysteresis_set);
-	ms_state_clear(back);
-
-	st->hysteresis_set = true;
-	st->hysteresis_orig = 0;
-	assert_int_equal(ms_state_write(path, st), 0);
-	assert_int_equal(ms_state_read(path, back, err, sizeof(err)), 0);
-	assert_true(back->hysteresis_set);
-	assert_int_equal(back->hysteresis_orig, 0);
-	ms_state_clear(back);
-
-	/* Twice, or without a number: not a state file. */
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	{
-		char twice[600], bare[600];
-		const char *line = strstr(text, "hysteresis 0\n");
-
-		assert_non_null(line);
-		snprintf(twice, sizeof(twice), "%shysteresis 0\n", text);
-		snprintf(bare, sizeof(bare), "%.*shysteresis\n", (int)(line - text), text);
-		put(path, twice);
-		assert_int_equal(ms_state_read(path, back, err, sizeof(err)), -EINVAL);
-		put(path, bare);
-		assert_int_equal(ms_state_read(path, back, err, sizeof(err)), -EINVAL);
-		assert_false(back->hysteresis_set);
-	}
-	unlink(path);
-	free(st);
-	free(back);
-}
-
-/* The parameter's file: a number, anything else refused; written as a number. */
-static void test_hysteresis_param(void **state)
-{
-	struct dir *d = *state;
-	char path[160], text[16] = {0};
-	unsigned int v = 77;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/htb_hysteresis", d->path);
-	assert_int_equal(ms_mq_hysteresis_read(path, &v), -ENOENT);
-	put(path, "0\n");
-	assert_int_equal(ms_mq_hysteresis_read(path, &v), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(ms_mq_hysteresis_write(path, 1), 0);
-	assert_int_equal(ms_mq_hysteresis_read(path, &v), 0);
-	assert_int_equal(v, 1);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(text, sizeof(text), f));
-	fclose(f);
-	assert_string_equal(text, "1\n");
-	for (int i = 0; i < 3; i++) {
-		static const char *const bad[] = {"", "on\n", "-1\n"};
-
-		v = 77;
-		put(path, bad[i]);
-		assert_int_equal(ms_mq_hysteresis_read(path, &v), -EINVAL);
-		assert_int_equal(v, 77);
-	}
-	unlink(path);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_state_hysteresis, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hysteresis_param, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
