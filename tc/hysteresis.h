@@ -14,7 +14,10 @@
  * costs: every HTB class on the host may run a bucket ahead of its rate,
  * twice the burst tc/htb.c settles for; on the IFB only migrations pass
  * (management leaves by band 0 and never waits on it), so the agent turns
- * it on with the multiqueue backend only.
+ * it on with the multiqueue backend only. With htb-root management shares
+ * the tree, and the root running a bucket ahead fills the NIC's queue in
+ * front of it: mgmt.json's heartbeat p99 under migrations went from
+ * 0.32-0.35 ms to 1.25-1.44 ms with it on (two runs each, lab wire).
  *
  * Why a host-wide record: the parameter is one for the whole host, and
  * there is one agent per NIC (migshaperd@.service). The record is a file,
