@@ -11,10 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hysteresis.h"
 #include "log.h"
+
+/* How long ms_hyst_hold() waits for the record: 100 x 10 ms. */
+#define HYST_LOCK_TRIES	   100
+#define HYST_LOCK_RETRY_NS 10000000L
 
 int ms_hyst_record_path(const char *run_dir, char *buf, size_t len)
 {
@@ -109,6 +114,25 @@ static int record_write(int fd, bool have, unsigned int value)
 	return 0;
 }
 
+/*
+ * An agent that stops holds the record exclusively for one write; anything
+ * holding it longer is not an agent, and the agent starts without the
+ * parameter rather than wait for it (-EWOULDBLOCK).
+ */
+static int lock_shared(int fd)
+{
+	const struct timespec pause = {.tv_nsec = HYST_LOCK_RETRY_NS};
+
+	for (int i = 0; i < HYST_LOCK_TRIES; i++) {
+		if (!flock(fd, LOCK_SH | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+	return -EWOULDBLOCK;
+}
+
 int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
 		 enum ms_hyst_found *found, unsigned int *orig)
 {
@@ -119,13 +143,9 @@ int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
 	fd = open(record_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	/* Waits only for a releasing agent, which holds it exclusively for a write. */
-	while ((ret = flock(fd, LOCK_SH)) && errno == EINTR)
-		;
-	if (ret) {
-		ret = -errno;
+	ret = lock_shared(fd);
+	if (ret)
 		goto fail;
-	}
 	ret = record_read(fd, record_path, &have, &recorded);
 	if (!ret)
 		ret = ms_hyst_param_read(param_path, &now);

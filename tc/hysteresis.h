@@ -79,7 +79,9 @@ int ms_hyst_param_write(const char *param_path, unsigned int value);
  * shared, which the caller owns until ms_hyst_release(). *found says what
  * was there and *orig the value that goes back after the last holder
  * (what was found when nothing is recorded). On error nothing is held and
- * nothing changed: -EINVAL for a record or parameter that is not a number.
+ * nothing changed: -EINVAL for a record or parameter that is not a number,
+ * -EWOULDBLOCK when something held the record exclusively for a second
+ * (an agent that stops holds it for one write).
  */
 int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
 		 enum ms_hyst_found *found, unsigned int *orig);

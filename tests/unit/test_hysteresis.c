@@ -5,7 +5,8 @@
  * holding it on share it and only the last one to stop puts the value found
  * before the first back; an agent that died does not count as a holder and
  * --cleanup puts back what it left; an admin's 1 stays; bad records and
- * parameters are refused and change nothing; a failed write-back keeps the
+ * parameters, and a record held exclusively for longer than an agent's
+ * write, are refused and change nothing; a failed write-back keeps the
  * record for a retry. Two opens of the record stand for two agents: flock(2)
  * locks belong to the open file, so they conflict as two processes' would.
  */
@@ -259,6 +260,30 @@ static void test_bad_input(void **state)
 	assert_int_equal(orig, 77);
 }
 
+/* A record something else holds exclusively: the agent gives up after a second, nothing changed. */
+static void test_record_held(void **state)
+{
+	struct files *t = *state;
+	enum ms_hyst_found found;
+	unsigned int orig = 77;
+	int other, a = -1;
+
+	put(t->param, "0\n");
+	put(t->record, "");
+	other = open(t->record, O_RDONLY | O_CLOEXEC);
+	assert_true(other >= 0);
+	assert_int_equal(flock(other, LOCK_EX), 0);
+	assert_int_equal(ms_hyst_hold(t->param, t->record, &a, &found, &orig), -EWOULDBLOCK);
+	assert_int_equal(a, -1);
+	assert_int_equal(orig, 77);
+	assert_string_equal(text_of(t->param), "0\n");
+	assert_string_equal(text_of(t->record), "");
+	close(other);
+	assert_int_equal(ms_hyst_hold(t->param, t->record, &a, &found, &orig), 0);
+	assert_int_equal(found, MS_HYST_TURNED_ON);
+	close(a);
+}
+
 /* A write-back that fails keeps the record, and a later --cleanup puts it back. */
 static void test_put_back_fails(void **state)
 {
@@ -292,6 +317,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_admins_one, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_died, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_held, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_put_back_fails, setup, teardown),
 	};
 
