@@ -123,14 +123,15 @@ static int lock_shared(int fd)
 {
 	const struct timespec pause = {.tv_nsec = HYST_LOCK_RETRY_NS};
 
-	for (int i = 0; i < HYST_LOCK_TRIES; i++) {
+	for (int i = 0;; i++) {
 		if (!flock(fd, LOCK_SH | LOCK_NB))
 			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
+		if (errno != EWOULDBLOCK)
 			return -errno;
+		if (i + 1 == HYST_LOCK_TRIES)
+			return -EWOULDBLOCK;
 		nanosleep(&pause, NULL);
 	}
-	return -EWOULDBLOCK;
 }
 
 int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
@@ -160,16 +161,16 @@ int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
 		*found = MS_HYST_ALREADY_ON;
 		*orig = now;
 	} else {
-		/* The record first: a crash between the two leaves a record of 0 for a 0, harmless.
+		/*
+		 * The record first, and kept if the parameter cannot be
+		 * written: a record of the value the parameter still has is
+		 * harmless, and another agent may already rely on it.
 		 */
 		*found = MS_HYST_TURNED_ON;
 		*orig = now;
 		ret = record_write(fd, true, now);
-		if (!ret) {
+		if (!ret)
 			ret = ms_hyst_param_write(param_path, 1);
-			if (ret)
-				record_write(fd, false, 0);
-		}
 	}
 	if (ret)
 		goto fail;
@@ -212,7 +213,11 @@ int ms_hyst_release(const char *param_path, const char *record_path, int hold_fd
 		goto out;
 	*done = MS_HYST_PUT_BACK;
 	*orig = recorded;
+	/* The value is back; a record left over only puts the same value back again later. */
 	ret = record_write(fd, false, 0);
+	if (ret)
+		ms_warn("hysteresis: cannot empty %s: %s", record_path, strerror(-ret));
+	ret = 0;
 out:
 	close(fd);
 	return ret;

@@ -77,11 +77,12 @@ int ms_hyst_param_write(const char *param_path, unsigned int value);
 /*
  * Turns the parameter on and holds it: *hold_fd is the record, locked
  * shared, which the caller owns until ms_hyst_release(). *found says what
- * was there and *orig the value that goes back after the last holder
- * (what was found when nothing is recorded). On error nothing is held and
- * nothing changed: -EINVAL for a record or parameter that is not a number,
- * -EWOULDBLOCK when something held the record exclusively for a second
- * (an agent that stops holds it for one write).
+ * was there, and *orig the value the last holder puts back (with
+ * MS_HYST_ALREADY_ON: the value found, which nobody puts back). On error
+ * nothing is held and the parameter is as it was (a record of its value
+ * may be left, which is harmless): -EINVAL for a record or parameter that
+ * is not a number, -EWOULDBLOCK when something held the record
+ * exclusively for a second (an agent that stops holds it for one write).
  */
 int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
 		 enum ms_hyst_found *found, unsigned int *orig);
@@ -90,8 +91,8 @@ int ms_hyst_hold(const char *param_path, const char *record_path, int *hold_fd,
  * agent that died, which --cleanup calls with the record path). As the last
  * holder, puts the recorded value back and empties the record; *done says
  * what happened and *orig the value put back. If the value cannot be
- * written, the record stays for a retry. record_path is used only with
- * hold_fd -1: no record there is MS_HYST_NOTHING.
+ * written, the record stays for a retry. record_path is the record's path
+ * (opened only with hold_fd -1: no record there is MS_HYST_NOTHING).
  */
 int ms_hyst_release(const char *param_path, const char *record_path, int hold_fd,
 		    enum ms_hyst_done *done, unsigned int *orig);

@@ -572,7 +572,7 @@ const struct ms_config_key ms_config_keys[] = {
      .allowed = "0 or 1",
      .help = "with the multiqueue backend, turn on sch_htb's host-wide htb_hysteresis while "
 	     "the agent runs; the last agent using it puts the value found back when it stops "
-	     "(0: never touch it). Read at start"},
+	     "(0: never turn it on). Read at start"},
     {.name = "metrics_listen",
      .type = MS_KEY_LISTEN,
      .offset = CFG_OFF(metrics_listen),

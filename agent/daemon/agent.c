@@ -460,8 +460,9 @@ void ms_agent_teardown(struct ms_agent *a)
 	a->ingress = NULL;
 	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
 		restored = false;
-	if (ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd))
-		restored = false;
+	/* Host-wide and recorded on its own (tc/hysteresis.h): not a reason to keep the state file.
+	 */
+	ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd);
 	ms_dataplane_close(a->dp, true);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
@@ -517,10 +518,12 @@ int ms_agent_cleanup(struct ms_agent *a)
 		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
 	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
-	/* Host-wide, not the interface's: left on while another agent holds it. */
+	/*
+	 * Host-wide, not the interface's: left on while another agent holds
+	 * it. Its record is its own, so a failure here fails the command but
+	 * does not keep the interface's state file.
+	 */
 	hy_ret = ms_agent_hysteresis_release(a->run_dir, &hyst_fd);
-	if (hy_ret && !tc_ret)
-		tc_ret = hy_ret;
 	if (tc_ret == -ESTALE)
 		ms_warn("the root qdisc of %s is not migshaper's; left as it is", a->ifname);
 	else if (tc_ret)
@@ -535,7 +538,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 	if (unlink(path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", path, strerror(errno));
 	ms_info("cleanup of %s done", a->ifname);
-	status = 0;
+	status = hy_ret;
 out:
 	if (st)
 		ms_state_clear(st);

@@ -224,8 +224,11 @@ int ms_agent_open_dataplane(struct ms_agent *a, const struct ms_state *prev)
 	return ret;
 }
 
-/* Logs what ms_hyst_release() did; ret is what it returned. */
-static int hysteresis_released(int ret, enum ms_hyst_done done, unsigned int orig)
+/*
+ * Logs what ms_hyst_release() did; ret is what it returned. That another
+ * agent holds it is news only to an agent that held it too.
+ */
+static int hysteresis_released(int ret, enum ms_hyst_done done, unsigned int orig, bool held)
 {
 	if (ret) {
 		ms_warn("cannot put sch_htb's htb_hysteresis back: %s; `migshaperd --cleanup` "
@@ -235,7 +238,7 @@ static int hysteresis_released(int ret, enum ms_hyst_done done, unsigned int ori
 	}
 	if (done == MS_HYST_PUT_BACK)
 		ms_info("sch_htb's htb_hysteresis back to %u", orig);
-	else if (done == MS_HYST_SHARED)
+	else if (done == MS_HYST_SHARED && held)
 		ms_info("sch_htb's htb_hysteresis left on: another agent on this host uses it");
 	return 0;
 }
@@ -244,6 +247,7 @@ int ms_agent_hysteresis_release(const char *run_dir, int *hyst_fd)
 {
 	char record[PATH_MAX];
 	enum ms_hyst_done done;
+	bool held = *hyst_fd >= 0;
 	unsigned int orig = 0;
 	int ret;
 
@@ -256,7 +260,7 @@ int ms_agent_hysteresis_release(const char *run_dir, int *hyst_fd)
 	}
 	ret = ms_hyst_release(MS_HYST_PARAM_PATH, record, *hyst_fd, &done, &orig);
 	*hyst_fd = -1;
-	return hysteresis_released(ret, done, orig);
+	return hysteresis_released(ret, done, orig, held);
 }
 
 /*
@@ -271,6 +275,7 @@ static void hysteresis_apply(struct ms_agent *a)
 	unsigned int orig;
 	int ret;
 
+	/* Held already: a second lock of ours would count as another agent. */
 	if (a->hyst_fd >= 0)
 		return;
 	if (!a->mq_ifb_ifindex || !a->set.effective.htb_hysteresis) {

@@ -6,7 +6,8 @@
  * before the first back; an agent that died does not count as a holder and
  * --cleanup puts back what it left; an admin's 1 stays; bad records and
  * parameters, and a record held exclusively for longer than an agent's
- * write, are refused and change nothing; a failed write-back keeps the
+ * write, are refused and change nothing (held for a moment, it is waited
+ * for); a failed write-back keeps the
  * record for a retry. Two opens of the record stand for two agents: flock(2)
  * locks belong to the open file, so they conflict as two processes' would.
  */
@@ -20,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -284,6 +287,44 @@ static void test_record_held(void **state)
 	close(a);
 }
 
+/*
+ * A stopping agent (a child process here) holds the record exclusively for
+ * a moment: a starting agent waits for it instead of giving up.
+ */
+static void test_record_busy_briefly(void **state)
+{
+	const struct timespec hold = {.tv_nsec = 50000000L};
+	struct files *t = *state;
+	enum ms_hyst_found found;
+	unsigned int orig;
+	int pipefd[2], a = -1, status;
+	char byte;
+	pid_t pid;
+
+	put(t->param, "0\n");
+	put(t->record, "");
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(t->record, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || flock(fd, LOCK_EX) || write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		nanosleep(&hold, NULL);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &byte, 1), 1);
+	close(pipefd[0]);
+	assert_int_equal(ms_hyst_hold(t->param, t->record, &a, &found, &orig), 0);
+	assert_int_equal(found, MS_HYST_TURNED_ON);
+	assert_string_equal(text_of(t->param), "1\n");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(a);
+}
+
 /* A write-back that fails keeps the record, and a later --cleanup puts it back. */
 static void test_put_back_fails(void **state)
 {
@@ -318,6 +359,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_died, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_held, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_busy_briefly, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_put_back_fails, setup, teardown),
 	};
 
