@@ -272,6 +272,7 @@ int main(int argc, char **argv)
 			return EXIT_RUNTIME;
 		status = ms_agent_cleanup(&a) ? EXIT_RUNTIME : EXIT_OK;
 		close(a.lock_fd);
+		ms_log_flush_all();
 		return status;
 	}
 	if (!a.ifindex) {
@@ -297,5 +298,6 @@ int main(int argc, char **argv)
 
 	status = run_agent(&a);
 	ms_ethtool_close(a.ethtool);
+	ms_log_flush_all();
 	return status;
 }

@@ -47,6 +47,11 @@ void ms_log_library(enum ms_log_level level, const char *who, const char *fmt, v
 size_t ms_log_escape(const char *in, size_t in_len, char *out, size_t out_size);
 /* Writes the summaries of suppressed messages whose window is over. */
 void ms_log_flush(void);
+/*
+ * Writes every summary still pending, window over or not: at exit, so the
+ * count of what was held back in the last second is not lost.
+ */
+void ms_log_flush_all(void);
 
 #define ms_err(...)   ms_log(MS_LOG_ERROR, __VA_ARGS__)
 #define ms_warn(...)  ms_log(MS_LOG_WARN, __VA_ARGS__)

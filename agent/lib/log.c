@@ -9,7 +9,8 @@
  *   - rate limiting per message kind (the format string, i.e. the call
  *     site): at most MS_LOG_BURST lines of a kind per MS_LOG_WINDOW_MS; the
  *     rest are counted, and once the window is over the next log call (or
- *     ms_log_flush()) writes "suppressed K more messages like: <first one>".
+ *     ms_log_flush()) writes "suppressed K more messages like: <first one>";
+ *     at exit ms_log_flush_all() writes those of windows still open.
  * The threshold and the kind table are the process-wide state outside main:
  * like libbpf's print callback, every module logs, and threading a logger
  * through every call would obscure the code. Only the loop's thread logs
@@ -193,19 +194,26 @@ static void flush_kind(struct log_kind *k)
 	write_line(k->level, text);
 }
 
-static void flush_expired(long long now)
+/* The summaries of kinds whose window is over, or of every kind if all. */
+static void flush_pending(long long now, bool all)
 {
 	for (size_t i = 0; i < MS_LOG_KINDS; i++) {
 		struct log_kind *k = &log_kinds[i];
 
-		if (k->fmt && k->suppressed && now - k->window_start_ms >= MS_LOG_WINDOW_MS)
+		if (k->fmt && k->suppressed &&
+		    (all || now - k->window_start_ms >= MS_LOG_WINDOW_MS))
 			flush_kind(k);
 	}
 }
 
 void ms_log_flush(void)
 {
-	flush_expired(mono_ms());
+	flush_pending(mono_ms(), false);
+}
+
+void ms_log_flush_all(void)
+{
+	flush_pending(0, true);
 }
 
 /*
@@ -247,7 +255,7 @@ void ms_log(enum ms_log_level level, const char *fmt, ...)
 	if (level > log_threshold)
 		return;
 	now = mono_ms();
-	flush_expired(now);
+	flush_pending(now, false);
 	k = kind_of(fmt, now);
 	if (now - k->window_start_ms >= MS_LOG_WINDOW_MS) {
 		k->window_start_ms = now;

@@ -175,6 +175,25 @@ static void test_flush(void **state)
 	free(text);
 }
 
+static void test_flush_all(void **state)
+{
+	struct capture *c = *state;
+	char *text, want[128];
+
+	for (int i = 0; i < MS_LOG_BURST + 2; i++)
+		ms_info("kept for exit %d", i);
+	ms_warn("one of another kind");
+	/* At exit: written although the window is not over, once. */
+	ms_log_flush_all();
+	ms_log_flush_all();
+	text = captured(c);
+	snprintf(want, sizeof(want),
+		 "info: log: suppressed 2 more messages like: kept for exit %d\n", MS_LOG_BURST);
+	assert_non_null(strstr(text, want));
+	assert_int_equal(count_lines(text), MS_LOG_BURST + 2);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +201,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_forged_line, capture_setup, capture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rate_limit, capture_setup, capture_teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, capture_setup, capture_teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_all, capture_setup, capture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
