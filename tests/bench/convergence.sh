@@ -9,10 +9,10 @@
 #    "total_s": F, "failed": N, "max_downtime_ms": F, ..., "ratio_to_optimum": F},
 #    "serial": {...}, "srpt": {...}, "unshaped": {...}}, "scenarios": {...},
 #    "auto_converge": {"optimum": {...}, "policies": {...}}, "lab": {"note": "..."}}
-# Goals: mean_completion_s of the default <= 0.7 x fair's, and no VM that could
-# converge alone failing (failed_convergeable 0); srpt's ratio_to_optimum
-# <= 1.1 and its mean <= serial's and fair's, in the headline set and in the
-# auto-converge set.
+# Goals: srpt's ratio_to_optimum <= 1.1, its mean <= serial's and fair's and
+# no VM that could converge alone failing (failed_convergeable 0), in the
+# headline set and in the auto-converge set. Also printed: the older goal
+# they replace (the default's mean_completion_s <= 0.7 x fair's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -42,9 +42,9 @@ if command -v jq >/dev/null; then
 	ratio=$(jq '.default_vs_fair' "$out")
 	conv=$(jq --arg p "$(jq -r .default_policy "$out")" '.policies[$p].failed_convergeable // 1' "$out")
 	if awk -v r="$ratio" -v c="$conv" 'BEGIN { exit !(r != "null" && r <= 0.7 && c == 0) }'; then
-		echo "convergence: goal met (default/fair = $ratio, no convergeable VM failed)"
+		echo "convergence: older goal (default <= 0.7 x fair; the optimum-based goals below replace it) met (default/fair = $ratio, no convergeable VM failed)"
 	else
-		echo "convergence: goal NOT met (default/fair = $ratio, convergeable failed = $conv)"
+		echo "convergence: older goal (default <= 0.7 x fair; the optimum-based goals below replace it) NOT met (default/fair = $ratio, convergeable failed = $conv)"
 	fi
 	for set in "" .auto_converge; do
 		if jq -e "$set.policies as \$p | \$p.srpt.ratio_to_optimum <= 1.1 and
