@@ -17,7 +17,8 @@
 #   and no heartbeat missed.
 #   Logging: a knob write with an embedded newline or control bytes forges
 #   no line; 8 writers x 5 s of bad values give a bounded number of lines
-#   with a "suppressed" count, and the knob keeps its value.
+#   with a "suppressed" count that, with the lines, adds up to the refused
+#   writes once the agent has stopped, and the knob keeps its value.
 # ABUSE_JSON=FILE also writes the benchmark's JSON (tests/bench/abuse.sh).
 . "$(dirname "$0")/lib.sh"
 
@@ -175,6 +176,15 @@ check "far more writes were refused than logged (${rejected:-0} > 4 x $bad_lines
 check "the suppressed messages are counted" \
 	grep -Eq 'log: suppressed [0-9]+ more messages like: knob .*rejected' "$T_TMP/agent.log"
 check "the knob kept its value ($(cat "$knob"))" test "$(cat "$knob")" = "$before"
+# Every refused write is in the log, as its own line or in a "suppressed K"
+# count; stopped at once, the agent writes the count of its last second at exit.
+t_agent_stop "$agent" || t_fail "the agent exited with status $T_STOP_RC on SIGTERM"
+logged=$(awk 'index($0, "knob ") && index($0, ": rejected \047") {
+		if (match($0, /log: suppressed [0-9]+ more message/)) { split(substr($0, RSTART), w, " "); n += w[3] }
+		else n++ }
+	END { print n + 0 }' "$T_TMP/agent.log")
+check "every refused write was logged or counted ($logged of ${rejected:-?}), the last second's at exit" \
+	test "$logged" = "${rejected:-none}"
 
 if [ -n "${ABUSE_JSON:-}" ]; then
 	jq -Rn --argjson lps "$per_s" '
