@@ -224,6 +224,7 @@ for ((tick = 0; tick <= DURATION_S; tick++)); do
 		write_fail=$((write_fail + 1))
 		echo "tick $tick: $knob=$val failed or reads back '$(timeout 10 cat "$K/$knob" 2>&1)'" >>"$T_TMP/knob.err"
 	fi
+	s0=$(t_now_ns)
 	if bytes=$(scrape) && grep -q '^migshaper_' "$T_TMP/metrics.txt"; then
 		scrapes=$((scrapes + 1))
 		[ "$bytes" -gt "$scrape_bytes_max" ] && scrape_bytes_max=$bytes
@@ -231,6 +232,10 @@ for ((tick = 0; tick <= DURATION_S; tick++)); do
 		[ "$nm" -gt "$scrape_mig_max" ] && scrape_mig_max=$nm
 	else
 		scrape_fail=$((scrape_fail + 1))
+		# When and how it failed, in the agent log's units: set beside the
+		# agent's lines about libvirt.
+		awk -v a="$s0" -v b="$(t_now_ns)" -v t="$tick" -v n="$bytes" 'BEGIN {
+			printf "tick %d: %.3f-%.3f, %s bytes\n", t, a / 1e9, b / 1e9, n }' >>"$T_TMP/scrape.err"
 	fi
 	if [ "$tick" -ge "$WARMUP_S" ] && [ $(((tick - WARMUP_S) % SAMPLE_S)) -eq 0 ]; then
 		samples+=("$tick $(rss_of) $(fds_of) $(v_mig_classes)")
@@ -324,13 +329,13 @@ UNSEEN=' migration completed after .* without the agent seeing it run'
 unseen=$(grep -c "outgoing$UNSEEN" "$log")
 touch "$T_TMP/busy.windows"
 unexplained=$(awk -v pat="outgoing$UNSEEN" '
-	FILENAME != log { busy0[++m] = $1; busy1[m] = $2; next }
+	FILENAME != agent_log { busy0[++m] = $1; busy1[m] = $2; next }
 	/libvirt: (listing the jobs: no answer|disconnected|connection to .* closed)/ { blind[++n] = $1 }
 	$0 ~ pat { match($0, /completed after [0-9.]+ s/); e = substr($0, RSTART + 16, RLENGTH - 18)
 		t = $1; ok = 0
 		for (i = 1; i <= n; i++) if (blind[i] >= t - e - 3 && blind[i] <= t) ok = 1
 		for (i = 1; i <= m; i++) if (busy1[i] >= t - e && busy0[i] <= t) ok = 1
-		if (!ok) print }' "$T_TMP/busy.windows" log="$log" "$log")
+		if (!ok) print }' "$T_TMP/busy.windows" agent_log="$log" "$log")
 [ -n "${SOAK_KEEP_LOG:-}" ] && cp "$log" "$SOAK_KEEP_LOG"
 t_log "duration ${DURATION_S}s, $NGUESTS guests of $GUEST_MIB MiB, libvirtd restarted at t=${RESTART_AT}s"
 t_log "migrations completed: $ok_out hv1->hv2, $ok_back hv2->hv1 (the agent logged $agent_out" \
@@ -377,7 +382,7 @@ if [ "$agent_out" -lt "$ok_out" ]; then
 fi
 [ -z "$unexplained" ] || { t_log "FAIL: unseen while the agent could list libvirt's jobs: $unexplained"; rc=1; }
 [ "$write_fail" -eq 0 ] || { t_log "FAIL: $write_fail knob writes failed: $(head -n 5 "$T_TMP/knob.err")"; rc=1; }
-[ "$scrape_fail" -eq 0 ] || { t_log "FAIL: $scrape_fail scrapes failed"; rc=1; }
+[ "$scrape_fail" -eq 0 ] || { t_log "FAIL: $scrape_fail scrapes failed: $(tr '\n' ';' <"$T_TMP/scrape.err")"; rc=1; }
 [ "$rss_last_max" -le $((rss0 + RSS_SLACK_KIB)) ] || { t_log "FAIL: RSS grew by $((rss_last_max - rss0)) KiB"; rc=1; }
 [ "$fdN" -le $((fd0 + FD_SLACK)) ] || { t_log "FAIL: fds grew from $fd0 to $fdN"; rc=1; }
 missed=$(jq -r '.missed // empty' "$T_TMP/hb.json")
