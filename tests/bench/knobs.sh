@@ -30,14 +30,9 @@ jq -e '(.write_to_kernel_ms.p50 | type) == "number" and (.write_to_kernel_ms.p99
 	t_fail "bench_knobs printed no result: $(cat "$T_TMP/knobs.json")"
 cp "$T_TMP/knobs.json" "$OUT"
 t_log "$(cat "$OUT")"
-# The agent logs at most MS_LOG_BURST lines of a kind per second and counts
-# the rest in "suppressed K more messages like: ..." lines, the last of them
-# at exit.
+# Counted with what the log's rate limit held back, the last second's at exit.
 t_agent_stop "$T_AGENT_PID" || t_fail "the agent did not stop cleanly (status $T_STOP_RC)"
-accepted=$(awk -v m="knob $LAB_HV1_IF/migration_aggregate_mbps set to" 'index($0, m) {
-		if (match($0, /log: suppressed [0-9]+ more message/)) { split(substr($0, RSTART), w, " "); n += w[3] }
-		else n++ }
-	END { print n + 0 }' "$T_TMP/agent.log")
+accepted=$(t_log_count "$T_TMP/agent.log" "knob $LAB_HV1_IF/migration_aggregate_mbps set to")
 [ "$accepted" -eq "$WRITES" ] ||
 	t_fail "the agent logged $accepted accepted writes, not $WRITES"
 p99=$(jq '.write_to_kernel_ms.p99' "$OUT")

@@ -437,6 +437,15 @@ t_pct_err() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.2f", (a - c) * 100 / c 
 t_within() { awk -v a="$1" -v c="$2" -v p="$3" 'BEGIN { e = (a - c) * 100 / c; if (e < 0) e = -e; exit !(e <= p) }'; }
 t_num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 t_num_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+# t_log_count LOG TEXT: how many messages holding TEXT the agent logged,
+# with those its rate limit held back: a "log: suppressed K more messages
+# like: ..." line counts K (the last second's are written at exit).
+t_log_count() {
+	awk -v m="$2" 'index($0, m) {
+			if (match($0, /log: suppressed [0-9]+ more message/)) { split(substr($0, RSTART), w, " "); n += w[3] }
+			else n++ }
+		END { print n + 0 }' "$1"
+}
 
 # t_qdisc_state: hv1 uplink's qdiscs without counters (for before/after).
 t_qdisc_state() { ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$LAB_HV1_IF"; }

@@ -179,10 +179,7 @@ check "the knob kept its value ($(cat "$knob"))" test "$(cat "$knob")" = "$befor
 # Every refused write is in the log, as its own line or in a "suppressed K"
 # count; stopped at once, the agent writes the count of its last second at exit.
 t_agent_stop "$agent" || t_fail "the agent exited with status $T_STOP_RC on SIGTERM"
-logged=$(awk 'index($0, "knob ") && index($0, ": rejected \047") {
-		if (match($0, /log: suppressed [0-9]+ more message/)) { split(substr($0, RSTART), w, " "); n += w[3] }
-		else n++ }
-	END { print n + 0 }' "$T_TMP/agent.log")
+logged=$(t_log_count "$T_TMP/agent.log" ": rejected '")
 check "every refused write was logged or counted ($logged of ${rejected:-?}), the last second's at exit" \
 	test "$logged" = "${rejected:-none}"
 
