@@ -180,6 +180,8 @@ static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool dow
 
 	if (m->dir != MS_MIG_OUTGOING || !ms_virt_connected(c->virt))
 		return;
+	/* The job is over: no later cycle puts these back. */
+	ms_virt_exempt(c->virt, true);
 	if (mibs && ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
 		m->libvirt_speed_mibs = mibs;
 		if (mibs == MS_VIRT_SPEED_UNLIMITED)
@@ -207,6 +209,14 @@ static void restore_libvirt(struct ms_coord *c, struct ms_migration *m, bool dow
 	} else if (ms) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;
 	}
+	ms_virt_exempt(c->virt, false);
+}
+
+/* A deferred call (-EBUSY: libvirt answers slowly) is no error: a later cycle makes it. */
+static void libvirt_failed(struct ms_coord *c, int ret)
+{
+	if (ret != -EBUSY)
+		c->errors[MS_METRICS_ERR_LIBVIRT]++;
 }
 
 static void remember_retired(struct ms_coord *c, const struct ms_migration *m, bool event_pending)
@@ -494,9 +504,11 @@ static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_b
 static void apply_postcopy_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 {
 	__u32 current, ceiling = ms_manager_speed_ceiling(m);
+	int ret;
 
-	if (ms_virt_get_postcopy_speed(c->virt, m->uuid, &current)) {
-		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	ret = ms_virt_get_postcopy_speed(c->virt, m->uuid, &current);
+	if (ret) {
+		libvirt_failed(c, ret);
 		return;
 	}
 	if (!m->postcopy_speed_mibs && !m->postcopy_found_mibs)
@@ -523,8 +535,9 @@ static void apply_postcopy_speed(struct ms_coord *c, struct ms_migration *m, __u
 		m->postcopy_speed_mibs = mibs;
 		return;
 	}
-	if (ms_virt_set_postcopy_speed(c->virt, m->uuid, mibs)) {
-		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	ret = ms_virt_set_postcopy_speed(c->virt, m->uuid, mibs);
+	if (ret) {
+		libvirt_failed(c, ret);
 		return;
 	}
 	m->postcopy_speed_mibs = mibs;
@@ -535,6 +548,7 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 {
 	__u32 current;
 	bool noticed;
+	int ret;
 
 	if (!c->deps.cfg->speed_coordination || !ms_virt_connected(c->virt) || !mibs)
 		return;
@@ -557,7 +571,11 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	 * it at any time: a speed the agent did not set is the manager's, and
 	 * from then on a ceiling (manager.h), never something to undo.
 	 */
-	if (ms_virt_get_speed(c->virt, m->uuid, &current) == 0) {
+	ret = ms_virt_get_speed(c->virt, m->uuid, &current);
+	/* Never set a speed over the manager's without reading it first. */
+	if (ret == -EBUSY)
+		return;
+	if (ret == 0) {
 		bool inherited = m->speed_inherited;
 		__u64 now = now_ns();
 
@@ -597,12 +615,13 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 	} else if (mibs == m->libvirt_speed_mibs) {
 		return;
 	}
-	if (ms_virt_set_speed(c->virt, m->uuid, mibs) == 0) {
-		m->libvirt_speed_mibs = mibs;
-		ms_info("%s: libvirt migration speed %u MiB/s", m->name, mibs);
-	} else {
-		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	ret = ms_virt_set_speed(c->virt, m->uuid, mibs);
+	if (ret) {
+		libvirt_failed(c, ret);
+		return;
 	}
+	m->libvirt_speed_mibs = mibs;
+	ms_info("%s: libvirt migration speed %u MiB/s", m->name, mibs);
 }
 
 /* The policy's max downtime, never below one the manager set (manager.h). */
@@ -611,8 +630,13 @@ static void apply_downtime(struct ms_coord *c, struct ms_migration *m, __u32 wan
 {
 	__u32 current;
 	bool noticed;
+	int ret;
 
-	if (ms_virt_get_max_downtime(c->virt, m->uuid, &current) == 0) {
+	ret = ms_virt_get_max_downtime(c->virt, m->uuid, &current);
+	/* Never lower the manager's without reading it first. */
+	if (ret == -EBUSY)
+		return;
+	if (ret == 0) {
 		want_ms = ms_manager_downtime(m, current, want_ms, &noticed);
 		if (noticed)
 			ms_info("%s: max downtime %u ms was set by its manager: never lowered from "
@@ -621,13 +645,14 @@ static void apply_downtime(struct ms_coord *c, struct ms_migration *m, __u32 wan
 		if (!want_ms)
 			return;
 	}
-	if (ms_virt_set_max_downtime(c->virt, m->uuid, want_ms) == 0) {
-		if (m->max_downtime_ms)
-			ms_info("%s: max downtime %u ms (%s)", m->name, want_ms, reason);
-		m->max_downtime_ms = want_ms;
-	} else {
-		c->errors[MS_METRICS_ERR_LIBVIRT]++;
+	ret = ms_virt_set_max_downtime(c->virt, m->uuid, want_ms);
+	if (ret) {
+		libvirt_failed(c, ret);
+		return;
 	}
+	if (m->max_downtime_ms)
+		ms_info("%s: max downtime %u ms (%s)", m->name, want_ms, reason);
+	m->max_downtime_ms = want_ms;
 }
 
 /* escalation = advise: what would have been done is reported, nothing is done. */
@@ -704,6 +729,11 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	case MS_POLICY_ACT_ABORT:
 		ret = ms_virt_abort(c->virt, m->uuid);
 		break;
+	}
+	if (ret == -EBUSY) {
+		ms_info("%s: %s deferred to a later cycle: libvirt answers slowly (%s)", m->name,
+			ms_policy_action_name(o->action), o->reason);
+		return;
 	}
 	if (ret) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;

@@ -139,6 +139,7 @@ static int metrics_snapshot(void *ctx, struct ms_metrics_snapshot *snap)
 	snap->libvirt_connected = ms_virt_connected(a->virt);
 	snap->libvirt_reconnects_total = a->virt ? ms_virt_reconnects(a->virt) : 0;
 	snap->libvirt_call_timeouts_total = a->virt ? ms_virt_timeouts(a->virt) : 0;
+	snap->libvirt_calls_deferred_total = a->virt ? ms_virt_deferred(a->virt) : 0;
 	snap->last_cycle_seconds = a->last_cycle_s;
 	for (unsigned int k = 0; k < MS_METRICS_ERR_KINDS; k++)
 		snap->errors_total[k] = ms_coord_errors(a->coord, k);

@@ -652,6 +652,10 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	struct family timeouts = {"migshaper_libvirt_call_timeouts_total", "counter",
 				  "libvirt calls the agent stopped waiting for (a hung libvirtd).",
 				  false};
+	struct family deferred = {"migshaper_libvirt_calls_deferred_total", "counter",
+				  "libvirt calls put off to a later cycle: libvirtd answered so "
+				  "slowly that the agent had waited on it long enough for a while.",
+				  false};
 	struct family reconn = {"migshaper_libvirt_reconnects_total", "counter",
 				"Times the agent reconnected to libvirt.", false};
 	struct family cycle = {"migshaper_cycle_duration_seconds", "gauge",
@@ -668,6 +672,7 @@ static void render_agent(struct mbuf *b, const struct ms_metrics_snapshot *s)
 	sample_u64(b, &conn, NULL, 0, NULL, 0, s->libvirt_connected ? 1 : 0);
 	sample_u64(b, &reconn, NULL, 0, NULL, 0, s->libvirt_reconnects_total);
 	sample_u64(b, &timeouts, NULL, 0, NULL, 0, s->libvirt_call_timeouts_total);
+	sample_u64(b, &deferred, NULL, 0, NULL, 0, s->libvirt_calls_deferred_total);
 	if (s->last_cycle_seconds >= 0 && isfinite(s->last_cycle_seconds))
 		sample_double(b, &cycle, NULL, 0, NULL, 0, s->last_cycle_seconds);
 	for (int k = 0; k < MS_METRICS_ERR_KINDS; k++) {

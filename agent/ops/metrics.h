@@ -167,8 +167,9 @@ struct ms_metrics_snapshot {
 
 	bool libvirt_connected;
 	__u64 libvirt_reconnects_total;
-	__u64 libvirt_call_timeouts_total; /* calls the loop stopped waiting for */
-	double last_cycle_seconds;	   /* < 0: no cycle yet */
+	__u64 libvirt_call_timeouts_total;  /* calls the loop stopped waiting for */
+	__u64 libvirt_calls_deferred_total; /* calls refused: the loop had waited enough */
+	double last_cycle_seconds;	    /* < 0: no cycle yet */
 	__u64 errors_total[MS_METRICS_ERR_KINDS];
 	__u64 knob_writes_accepted_total, knob_writes_rejected_total;
 	/* Questions to destinations by outcome (answered, silent, refused, absent). */

@@ -30,6 +30,15 @@
  * Worst case: one call timeout (2 s) of stalled loop when the daemon stops
  * answering, then none. Closing waits up to a second for the thread, then
  * leaves it to finish (and free what it shares) on its own.
+ *
+ * A daemon that answers every call, but slowly (a busy libvirtd: seconds
+ * per call while it finishes other migrations), would hold the loop for the
+ * sum of a cycle's calls, and a cycle runs again on each event. So the
+ * loop's waits draw on a budget (waitbudget.h): about a second at a stretch
+ * and half the loop's time at most; once spent, calls return -EBUSY at once
+ * until the loop has run free for a while, and the coordinator makes them at
+ * a later cycle. What cannot wait for a later cycle is made anyway
+ * (ms_virt_exempt()).
  */
 #include <errno.h>
 #include <poll.h>
@@ -49,6 +58,7 @@
 #include "loop.h"
 #include "qemuconf.h"
 #include "virt.h"
+#include "waitbudget.h"
 
 #define MS_VIRT_BACKOFF_MIN_MS	     1000
 #define MS_VIRT_BACKOFF_MAX_MS	     30000
@@ -168,6 +178,11 @@ struct ms_virt {
 	__u64 reconnects;
 	__u64 connects;
 	__u64 timeouts;
+	/* How long the loop may still wait on calls; deferred counts those refused. */
+	struct ms_wait_budget budget;
+	__u64 deferred;
+	__u64 deferred_at_hold;
+	bool exempt; /* calls wait whatever the budget */
 	/*
 	 * inotify on the local daemon's domain status directory: libvirt saves
 	 * a domain's status when a migration job starts and at each of its
@@ -197,6 +212,14 @@ static double secs_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (__u64)now.tv_sec * 1000000000ULL + (__u64)now.tv_nsec;
 }
 
 static void request_clear(struct request *r)
@@ -827,19 +850,53 @@ static int on_timer(void *ctx, uint32_t events)
 	return 0;
 }
 
+/* Whether the loop may wait on a call now; says when calls resume. */
+static bool budget_allows(struct ms_virt *v)
+{
+	bool was_holding = v->budget.holding;
+
+	if (ms_wait_budget_allows(&v->budget, now_ns()) || v->exempt) {
+		if (was_holding && !v->budget.holding)
+			ms_info("libvirt: calling %s again (%llu calls deferred)", v->uri,
+				(unsigned long long)(v->deferred - v->deferred_at_hold));
+		return true;
+	}
+	v->deferred++;
+	return false;
+}
+
+/* Charges the budget for a call that kept the loop waiting since t0_ns. */
+static void budget_spend(struct ms_virt *v, const struct request *r, __u64 t0_ns)
+{
+	__u64 now = now_ns();
+
+	if (!ms_wait_budget_spend(&v->budget, now - t0_ns, now))
+		return;
+	v->deferred_at_hold = v->deferred;
+	ms_warn("libvirt: %s answers slowly (%s took %.1f s): the loop makes no calls for %.1f s "
+		"so that it serves the rest",
+		v->uri, op_names[r->op], (double)(now - t0_ns) / 1e9,
+		(double)ms_wait_budget_hold_us(&v->budget, now) / 1e6);
+}
+
 /*
  * Runs r on the libvirt thread and waits for it, at most the call timeout.
- * Returns r's result, -ENOTCONN while the connection is not usable, or
+ * Returns r's result, -ENOTCONN while the connection is not usable, -EBUSY
+ * while the loop's budget for waiting is spent (nothing was sent), or
  * -ETIMEDOUT (the thread keeps waiting; the connection is stalled until then).
  */
 static int call(struct ms_virt *v, struct request *r)
 {
 	struct pollfd pfd = { .fd = v->w->done_fd, .events = POLLIN };
 	struct timespec t0;
+	__u64 t0_ns;
 	int ret;
 
 	if (!ms_virt_connected(v))
 		return -ENOTCONN;
+	if (!budget_allows(v))
+		return -EBUSY;
+	t0_ns = now_ns();
 	ret = submit(v, r);
 	if (ret)
 		return ret;
@@ -865,6 +922,7 @@ static int call(struct ms_virt *v, struct request *r)
 		op_names[r->op], v->uri, MS_VIRT_CALL_TIMEOUT_MS);
 	ret = -ETIMEDOUT;
 out:
+	budget_spend(v, r, t0_ns);
 	/*
 	 * The kicks this wait consumed may also have said that the connection
 	 * closed; on_worker sees to that (and tells the coordinator) after this call.
@@ -890,6 +948,7 @@ int ms_virt_open(struct ms_loop *loop, const char *uri, const struct ms_virt_ops
 	v->ctx = ctx;
 	v->w = w;
 	v->backoff_ms = MS_VIRT_BACKOFF_MIN_MS;
+	ms_wait_budget_init(&v->budget, now_ns());
 	w->v = v;
 	w->refs = 1;
 	for (int i = 0; i < EV_COUNT; i++)
@@ -1013,6 +1072,16 @@ __u64 ms_virt_reconnects(const struct ms_virt *v)
 __u64 ms_virt_timeouts(const struct ms_virt *v)
 {
 	return v->timeouts;
+}
+
+__u64 ms_virt_deferred(const struct ms_virt *v)
+{
+	return v->deferred;
+}
+
+void ms_virt_exempt(struct ms_virt *v, bool exempt)
+{
+	v->exempt = exempt;
 }
 
 int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx)

@@ -70,6 +70,17 @@ bool ms_virt_connected(const struct ms_virt *v);
 __u64 ms_virt_reconnects(const struct ms_virt *v);
 /* Calls that got no answer within the call timeout (2 s). */
 __u64 ms_virt_timeouts(const struct ms_virt *v);
+/*
+ * Calls refused with -EBUSY: the loop had spent its budget for waiting on
+ * libvirt (about a second at a stretch, half its time at most; virt.c).
+ */
+__u64 ms_virt_deferred(const struct ms_virt *v);
+/*
+ * While exempt, calls wait whatever the budget: for what no later cycle
+ * makes again (putting back a manager's speed when a job ends). Each call is
+ * still bounded by the call timeout.
+ */
+void ms_virt_exempt(struct ms_virt *v, bool exempt);
 
 typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
 /*
@@ -80,7 +91,10 @@ typedef void (*ms_virt_job_cb)(void *ctx, const struct ms_virt_job *job);
  *
  * This and the calls below wait for the daemon at most 2 s, then return
  * -ETIMEDOUT; until the answer comes, the connection is not usable
- * (ms_virt_connected() is false and calls return -ENOTCONN).
+ * (ms_virt_connected() is false and calls return -ENOTCONN). Once calls
+ * have kept the loop waiting too long, they return -EBUSY at once for a
+ * while (ms_virt_deferred()): a slow daemon's calls are made at a later
+ * cycle.
  */
 int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx);
 

@@ -110,6 +110,7 @@ static void fill(struct fixture *f)
 	f->snap.unattributed_flows_total = 2;
 	f->snap.libvirt_connected = true;
 	f->snap.libvirt_reconnects_total = 1;
+	f->snap.libvirt_calls_deferred_total = 7;
 	f->snap.last_cycle_seconds = 0.0031;
 	f->snap.errors_total[MS_METRICS_ERR_NETLINK] = 4;
 	f->snap.knob_writes_accepted_total = 5;
@@ -220,6 +221,7 @@ static const char *const required[] = {
     "migshaper_unattributed_flows_total",
     "migshaper_libvirt_connected",
     "migshaper_libvirt_reconnects_total",
+    "migshaper_libvirt_calls_deferred_total",
     "migshaper_cycle_duration_seconds",
     "migshaper_errors_total",
     "migshaper_knob_writes_total",
@@ -421,10 +423,11 @@ static void test_render_hostile_names(void **state)
 	 * and 3 manager holds (no auto-converge here), plus the host's
 	 * (unattributed flows and migrations, evicted, unseen migrations, tree,
 	 * reasserts, one per limit) and the agent's own, and the peer counters
-	 * (4 outcomes, 2 results; no divisor: none decided).
+	 * (4 outcomes, 2 results; no divisor: none decided), and the libvirt
+	 * calls deferred.
 	 */
 	assert_int_equal(samples, n * (9 + MS_METRICS_ACTIONS + MS_METRICS_ACTIONS - 1 + 3) + 6 +
-				      MS_METRICS_LIMITS + 1 + 1 + 1 + 4 + 2 + 1 + 4 + 2);
+				      MS_METRICS_LIMITS + 1 + 1 + 1 + 4 + 2 + 1 + 4 + 2 + 1);
 	free(text);
 }
 
