@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "attribute.h"
+#include "clock.h"
 #include "config.h"
 #include "coord.h"
 #include "coord_state.h"
@@ -35,14 +36,6 @@
 #define MS_RETIRED_MEMORY_NS (30 * 1000000000ULL)
 /* Without elapsed times to compare, a job found this soon is the ended one. */
 #define MS_RETIRED_NO_ELAPSED_NS (5 * 1000000000ULL)
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
 
 static void apply_allocation(struct ms_coord *c);
 
@@ -228,7 +221,7 @@ static void remember_retired(struct ms_coord *c, const struct ms_migration *m, b
 	r->has_elapsed = ms_job_has(&m->stats, MS_JOB_TIME_ELAPSED);
 	r->event_pending = event_pending;
 	r->elapsed_ms = m->stats.time_elapsed_ms;
-	r->at_ns = now_ns();
+	r->at_ns = ms_clock_ns();
 	c->next_retired = (c->next_retired + 1) % MS_MAX_MIGRATIONS;
 }
 
@@ -260,7 +253,7 @@ static struct retired_job *find_retired(struct ms_coord *c, const unsigned char 
 static bool is_retired_job(struct ms_coord *c, const struct ms_virt_job *job)
 {
 	const struct ms_job_stats *st = job->stats;
-	__u64 now = now_ns();
+	__u64 now = ms_clock_ns();
 	const struct retired_job *r = find_retired(c, job->uuid, job->dir, false, now);
 
 	if (!r)
@@ -281,7 +274,7 @@ static bool is_retired_job(struct ms_coord *c, const struct ms_virt_job *job)
 static void retire(struct ms_coord *c, struct ms_migration *m, enum ms_mig_event ev,
 		   const struct ms_job_stats *final, bool restore, bool by_event)
 {
-	double secs = (double)(now_ns() - m->started_ns) / 1e9;
+	double secs = (double)(ms_clock_ns() - m->started_ns) / 1e9;
 	char cls[32];
 
 	m->state = ms_mig_next_state(m->state, ev);
@@ -345,7 +338,7 @@ static int observe(struct ms_coord *c, const struct ms_virt_job *job)
 		m = NULL;
 	}
 	if (!m) {
-		m = ms_mig_add(&c->table, job->uuid, job->name, job->dir, now_ns());
+		m = ms_mig_add(&c->table, job->uuid, job->name, job->dir, ms_clock_ns());
 		if (!m) {
 			c->limit_hits[MS_METRICS_LIMIT_MIGRATIONS]++;
 			if (!c->table_full_logged)
@@ -427,7 +420,7 @@ static void scan(struct ms_coord *c)
 	if (!ms_virt_connected(c->virt))
 		return;
 	memset(c->seen, 0, sizeof(c->seen));
-	listing_ns = now_ns();
+	listing_ns = ms_clock_ns();
 	found = ms_virt_scan(c->virt, on_scan_job, c);
 	/* Without a complete scan, keep every class: never drop shaping on a libvirt hiccup. */
 	if (found < 0)
@@ -440,7 +433,7 @@ static void scan(struct ms_coord *c)
 		struct ms_job_stats final;
 		enum outcome outcome;
 		enum ms_mig_event ev;
-		__u64 now = now_ns();
+		__u64 now = ms_clock_ns();
 
 		if (!m->used || m->state != MS_MIG_ACTIVE)
 			continue;
@@ -577,7 +570,7 @@ static void apply_speed(struct ms_coord *c, struct ms_migration *m, __u32 mibs)
 		return;
 	if (ret == 0) {
 		bool inherited = m->speed_inherited;
-		__u64 now = now_ns();
+		__u64 now = ms_clock_ns();
 
 		/*
 		 * Post-copy starts with libvirt putting the pre-copy speed back
@@ -881,7 +874,7 @@ static void apply_aggregate(struct ms_coord *c, __u64 aggregate_bps)
 static void apply_allocation(struct ms_coord *c)
 {
 	struct ms_policy_output out = {.migs = c->policy_out};
-	struct ms_policy_input in = {.now_ns = now_ns(), .migs = c->policy_in};
+	struct ms_policy_input in = {.now_ns = ms_clock_ns(), .migs = c->policy_in};
 	struct ms_policy_params params;
 	char err[128];
 	int ret;
@@ -1016,7 +1009,7 @@ void ms_coord_on_flow_event(struct ms_coord *c, const struct ms_flow_event *ev)
 		 * reported the flow: its first, unless the flow was re-reported.
 		 */
 		ms_info("flow %s: class and speed in place %.2f ms after its first packet", flow,
-			(double)(now_ns() - ev->ts_ns) / 1e6);
+			(double)(ms_clock_ns() - ev->ts_ns) / 1e6);
 		return;
 	}
 	c->logged[c->next_logged] = ev->key;
@@ -1061,7 +1054,7 @@ static void unseen_job_ended(struct ms_coord *c, const struct ms_virt_event *ev)
 
 	if (ms_virt_job_direction(st, &dir))
 		return;
-	now = now_ns();
+	now = ms_clock_ns();
 	r = find_retired(c, ev->uuid, dir, true, now);
 	if (r) {
 		r->event_pending = false;
@@ -1154,13 +1147,13 @@ static void on_event(void *ctx, const struct ms_virt_event *ev)
 		 * iteration; one found before it moved data gets its speed now.
 		 */
 		if (!m || !m->libvirt_speed_mibs) {
-			__u64 t0 = now_ns();
+			__u64 t0 = ms_clock_ns();
 
 			ms_coord_cycle(c);
 			m = ms_mig_find(&c->table, ev->uuid);
 			if (m && m->libvirt_speed_mibs)
 				ms_info("%s: speed set %.2f ms after the migration-iteration event",
-					m->name, (double)(now_ns() - t0) / 1e6);
+					m->name, (double)(ms_clock_ns() - t0) / 1e6);
 			return;
 		}
 		ms_debug("%s: iteration %d", ev->name, ev->detail);
@@ -1255,7 +1248,7 @@ static void adopt_flow(void *ctx, const struct ms_flow_key *key, const struct ms
 int ms_coord_adopt(struct ms_coord *c, const struct ms_coord_adopted *migs, size_t n)
 {
 	struct adopt_flows flows = {.c = c};
-	__u64 now = now_ns();
+	__u64 now = ms_clock_ns();
 	int adopted = 0, ret;
 	char cls[32];
 

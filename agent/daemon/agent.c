@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "classes.h"
+#include "clock.h"
 #include "coord.h"
 #include "htb.h"
 #include "iface.h"
@@ -105,14 +106,6 @@ static int on_apply_aggregate(void *ctx, __u64 aggregate_bps)
 /* Often enough that a crash loses little, rarely enough to cost nothing. */
 #define BASELINE_SAVE_INTERVAL_NS (30 * 1000000000ULL)
 
-static __u64 monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
 /* A previous agent's idle management RTT, so AIMD does not learn it afresh. */
 static void baseline_load(struct ms_agent *a)
 {
@@ -141,7 +134,7 @@ static void baseline_load(struct ms_agent *a)
 static void baseline_save(struct ms_agent *a, bool force)
 {
 	__u32 rtt_us = a->coord ? ms_coord_rtt_baseline(a->coord) : 0;
-	__u64 now = monotonic_ns();
+	__u64 now = ms_clock_ns();
 	int ret;
 
 	if (!a->baseline_path[0] || !rtt_us || rtt_us == a->baseline_saved_us ||

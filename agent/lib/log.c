@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* A message longer than this is cut, and says so. */
@@ -143,14 +144,6 @@ size_t ms_log_escape(const char *in, size_t in_len, char *out, size_t out_size)
 	return o;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Writes "<time> <level>: <text>\n" with one write(2); text is already escaped. */
 static void write_line(enum ms_log_level level, const char *text)
 {
@@ -208,7 +201,7 @@ static void flush_pending(long long now, bool all)
 
 void ms_log_flush(void)
 {
-	flush_pending(mono_ms(), false);
+	flush_pending(ms_clock_ms(), false);
 }
 
 void ms_log_flush_all(void)
@@ -254,7 +247,7 @@ void ms_log(enum ms_log_level level, const char *fmt, ...)
 
 	if (level > log_threshold)
 		return;
-	now = mono_ms();
+	now = ms_clock_ms();
 	flush_pending(now, false);
 	k = kind_of(fmt, now);
 	if (now - k->window_start_ms >= MS_LOG_WINDOW_MS) {

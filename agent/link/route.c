@@ -9,6 +9,7 @@
 #include <time.h>
 #include <linux/rtnetlink.h>
 
+#include "clock.h"
 #include "nlreq.h"
 #include "route.h"
 
@@ -23,14 +24,6 @@ struct ms_route {
 	struct cached_route cache[MS_ROUTE_CACHE_SIZE];
 	__u32 next;
 };
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
 
 int ms_route_open(struct ms_route **out)
 {
@@ -104,7 +97,7 @@ static int lookup(struct ms_route *r, const __u8 *daddr, int *oif)
 
 int ms_route_oif(struct ms_route *r, const __u8 *daddr, int *oif)
 {
-	__u64 now = now_ns();
+	__u64 now = ms_clock_ns();
 	struct cached_route *e;
 	int ret, found = 0;
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -68,14 +69,6 @@ struct ms_http_server {
 	long long shed_reported_ms;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const void *ip = sa->sa_family == AF_INET6
@@ -106,7 +99,7 @@ static bool same_host(const struct sockaddr *a, const struct sockaddr_storage *b
 static void note_shed(struct ms_http_server *srv, enum ms_http_shed_reason reason,
 		      const struct sockaddr *from)
 {
-	long long now = now_ms();
+	long long now = ms_clock_ms();
 	char addr[INET6_ADDRSTRLEN];
 
 	srv->stats.shed_total[reason]++;
@@ -181,7 +174,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		memcpy(&c->addr, info->client_addr, len);
 	}
 	c->used = true;
-	c->waiting_since_ms = now_ms();
+	c->waiting_since_ms = ms_clock_ms();
 	srv->n_conns++;
 	*socket_context = c;
 }
@@ -206,7 +199,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	c->in_request = false;
 	c->requests++;
-	c->waiting_since_ms = now_ms();
+	c->waiting_since_ms = ms_clock_ms();
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -248,7 +241,7 @@ static bool authorized(struct ms_http_server *srv, struct MHD_Connection *conn,
 	if (!srv->web.n_users)
 		return true;
 	user = MHD_basic_auth_get_username_password(conn, &pass);
-	res = ms_web_config_check(&srv->web, user, pass, now_ms());
+	res = ms_web_config_check(&srv->web, user, pass, ms_clock_ms());
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
 		MHD_free(pass);
@@ -434,7 +427,7 @@ static int run_mhd(struct ms_http_server *srv)
 	 */
 	if (srv->n_conns < before)
 		MHD_run(srv->mhd);
-	now = now_ms();
+	now = ms_clock_ms();
 	next = enforce_deadlines(srv, now);
 	err = arm_timer(srv, now, next);
 	if (err)
@@ -607,7 +600,7 @@ int ms_http_server_start(struct ms_loop *loop, const struct ms_http_config *cfg,
 	if (err)
 		goto cleanup;
 	srv->timer_fd_added = true;
-	err = arm_timer(srv, now_ms(), -1);
+	err = arm_timer(srv, ms_clock_ms(), -1);
 	if (err)
 		goto cleanup;
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "loop.h"
 #include "peerclient.h"
@@ -73,14 +74,6 @@ struct ms_peer_client {
 	void *change_ctx;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_v4_mapped(const __u8 *ip)
 {
 	static const __u8 prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -131,7 +124,7 @@ static void close_request(struct dest *d)
 
 static void log_refused(struct dest *d, const char *why)
 {
-	long long now = now_ms();
+	long long now = ms_clock_ms();
 
 	d->refused_unlogged++;
 	if (d->refused_logged_ms && now - d->refused_logged_ms < MS_PEER_LOG_INTERVAL_S * 1000LL)
@@ -397,7 +390,7 @@ static void on_writable(struct dest *d)
 static void arm_timer(struct ms_peer_client *c)
 {
 	struct itimerspec its = {0};
-	long long next = -1, now = now_ms();
+	long long next = -1, now = ms_clock_ms();
 
 	for (size_t i = 0; i < MS_PEER_MAX_DESTS; i++)
 		if (c->dests[i].used && c->dests[i].fd >= 0 &&
@@ -417,7 +410,7 @@ static void arm_timer(struct ms_peer_client *c)
 
 static void expire(struct ms_peer_client *c)
 {
-	long long now = now_ms();
+	long long now = ms_clock_ms();
 
 	for (size_t i = 0; i < MS_PEER_MAX_DESTS; i++) {
 		struct dest *d = &c->dests[i];
@@ -565,7 +558,7 @@ static int start_request(struct dest *d, __u32 timeout_ms)
 				      host);
 	d->req_sent = 0;
 	d->resp_len = 0;
-	d->deadline_ms = now_ms() + timeout_ms;
+	d->deadline_ms = ms_clock_ms() + timeout_ms;
 	d->phase = PHASE_CONNECTING;
 	if (connect(d->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 		return -errno;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "peerserver.h"
@@ -21,17 +22,9 @@ struct ms_peer_server {
 	__u64 answered, limited;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool take_token(struct ms_peer_server *srv)
 {
-	long long now = now_ms(), cap = MS_PEER_ANSWERS_BURST * 1000LL;
+	long long now = ms_clock_ms(), cap = MS_PEER_ANSWERS_BURST * 1000LL;
 
 	srv->tokens_milli += (now - srv->refilled_ms) * MS_PEER_ANSWERS_PER_S;
 	srv->refilled_ms = now;
@@ -92,7 +85,7 @@ int ms_peer_server_start(struct ms_loop *loop, const char (*addrs)[64], size_t n
 	srv->fn = fn;
 	srv->ctx = ctx;
 	srv->tokens_milli = MS_PEER_ANSWERS_BURST * 1000LL;
-	srv->refilled_ms = now_ms();
+	srv->refilled_ms = ms_clock_ms();
 	for (size_t i = 0; i < n; i++) {
 		const struct ms_http_route route = {.path = MS_PEER_PATH, .fn = answer, .ctx = srv};
 		const struct ms_http_config cfg = {

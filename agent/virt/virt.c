@@ -54,6 +54,7 @@
 #include <unistd.h>
 #include <libvirt/virterror.h>
 
+#include "clock.h"
 #include "log.h"
 #include "loop.h"
 #include "qemuconf.h"
@@ -212,14 +213,6 @@ static double secs_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static __u64 now_ns(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (__u64)now.tv_sec * 1000000000ULL + (__u64)now.tv_nsec;
 }
 
 static void request_clear(struct request *r)
@@ -855,7 +848,7 @@ static bool budget_allows(struct ms_virt *v)
 {
 	bool was_holding = v->budget.holding;
 
-	if (ms_wait_budget_allows(&v->budget, now_ns()) || v->exempt) {
+	if (ms_wait_budget_allows(&v->budget, ms_clock_ns()) || v->exempt) {
 		if (was_holding && !v->budget.holding)
 			ms_info("libvirt: calling %s again (%llu calls deferred)", v->uri,
 				(unsigned long long)(v->deferred - v->deferred_at_hold));
@@ -868,7 +861,7 @@ static bool budget_allows(struct ms_virt *v)
 /* Charges the budget for a call that kept the loop waiting since t0_ns. */
 static void budget_spend(struct ms_virt *v, const struct request *r, __u64 t0_ns)
 {
-	__u64 now = now_ns();
+	__u64 now = ms_clock_ns();
 
 	if (!ms_wait_budget_spend(&v->budget, now - t0_ns, now))
 		return;
@@ -896,7 +889,7 @@ static int call(struct ms_virt *v, struct request *r)
 		return -ENOTCONN;
 	if (!budget_allows(v))
 		return -EBUSY;
-	t0_ns = now_ns();
+	t0_ns = ms_clock_ns();
 	ret = submit(v, r);
 	if (ret)
 		return ret;
@@ -948,7 +941,7 @@ int ms_virt_open(struct ms_loop *loop, const char *uri, const struct ms_virt_ops
 	v->ctx = ctx;
 	v->w = w;
 	v->backoff_ms = MS_VIRT_BACKOFF_MIN_MS;
-	ms_wait_budget_init(&v->budget, now_ns());
+	ms_wait_budget_init(&v->budget, ms_clock_ns());
 	w->v = v;
 	w->refs = 1;
 	for (int i = 0; i < EV_COUNT; i++)

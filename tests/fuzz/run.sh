@@ -38,18 +38,18 @@ FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE $INCLUDES -fsanitize=fuzzer,address,undef
 # target_setup NAME: sets SRCS (code under test), XFLAGS, LIBS for NAME; or
 # SKIP to the reason it cannot run here (returns 1).
 target_setup() {
-	SRCS="agent/lib/log.c" XFLAGS='' LIBS='' SKIP=''
+	SRCS="agent/lib/log.c agent/lib/clock.c" XFLAGS='' LIBS='' SKIP=''
 	case $1 in
 	fuzz_config)
 		# migration_ports = auto reads libvirtd's qemu.conf (qemuconf), found through /proc (qemupid, which also lists sockets: sockdiag, nlreq).
-		SRCS="agent/config/config.c agent/virt/qemuconf.c agent/attribution/qemupid.c agent/attribution/sockdiag.c agent/lib/nlreq.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c"
+		SRCS="agent/config/config.c agent/virt/qemuconf.c agent/attribution/qemupid.c agent/attribution/sockdiag.c agent/lib/nlreq.c agent/lib/file.c agent/policy/policy.c agent/policy/migration.c agent/policy/classes.c agent/lib/log.c agent/lib/clock.c"
 		LIBS="-lmnl"
 		;;
 	fuzz_peer)
 		SRCS="agent/peer/peerwire.c"
 		;;
 	fuzz_jobstats)
-		SRCS="agent/virt/jobstats.c agent/lib/log.c"
+		SRCS="agent/virt/jobstats.c agent/lib/log.c agent/lib/clock.c"
 		if ! XFLAGS=$(pkg-config --cflags libvirt 2>/dev/null) ||
 			! LIBS=$(pkg-config --libs libvirt 2>/dev/null); then
 			SKIP="libvirt development files are missing (pkg-config libvirt)"
@@ -66,7 +66,7 @@ target_setup() {
 			SKIP="cannot build $BUILD/classifier.skel.h (see $OUT/skel.log)"
 			return 1
 		fi
-		SRCS="bpf/loader.c agent/lib/log.c"
+		SRCS="bpf/loader.c agent/lib/log.c agent/lib/clock.c"
 		XFLAGS="-I$BUILD -Itests $(pkg-config --cflags libbpf 2>/dev/null)"
 		LIBS="$(pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz"
 		;;
