@@ -20,7 +20,6 @@ v_setup
 conf="$T_TMP/agent.conf"
 log="$T_TMP/agent.log"
 scrapes="$T_TMP/scrapes.txt"
-PIN="/sys/fs/bpf/migshaper/$LAB_HV1_IF"
 # A scrape waits at most for one call (the agent's call timeout, 2 s).
 MAX_SCRAPE_S=5
 # Four call timeouts: after the first call timed out, the agent's 1 s cycle
@@ -38,7 +37,6 @@ _hang_cleanup() {
 }
 trap _hang_cleanup EXIT
 
-flows() { bpftool -j map dump pinned "$PIN/ms_flows" 2>/dev/null | jq length; }
 now_s() { date +%s.%N; }
 # log_ts PATTERN [N]: the agent's timestamp (epoch seconds) of the Nth line matching PATTERN.
 log_ts() { grep -- "$1" "$log" | sed -n "${2:-1}p" | cut -d' ' -f1; }
@@ -53,19 +51,6 @@ libvirtd_cont() {
 	hung_pid=
 }
 
-# scrape: one /metrics request; prints "HTTP_CODE SECONDS" (000 on a timeout).
-scrape() {
-	ip netns exec "$LAB_NS_HV1" curl -s -o /dev/null --max-time 10 \
-		-w '%{http_code} %{time_total}\n' http://127.0.0.1:9465/metrics
-}
-# scrape_for SECONDS: a scrape every 0.2 s, appended to $scrapes.
-scrape_for() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do
-		scrape >>"$scrapes"
-		sleep 0.2
-	done
-}
 # check_scrapes WHAT: every scrape in $scrapes answered, none slower than MAX_SCRAPE_S.
 check_scrapes() {
 	local n bad max
@@ -88,7 +73,7 @@ v_config "$conf" migration_aggregate_mbps=80 migration_max_mbps=80 migration_min
 libvirtd_stop
 t_agent_start "$conf" "$log" || t_fail "agent did not get ready while libvirtd was stopped"
 t_wait_listen "$LAB_NS_HV1" 9465 || t_fail "the agent does not serve /metrics"
-scrape_for 3
+v_scrape_for 3 "$scrapes"
 check_scrapes "started with libvirtd stopped"
 grep -q "libvirt: connected" "$log" && t_fail "connected to a stopped libvirtd?"
 t_cont=$(now_s)
@@ -104,7 +89,7 @@ bytes0=$(v_class_bytes 100)
 
 t_stop=$(now_s)
 libvirtd_stop
-scrape_for "$HANG_S" &
+v_scrape_for "$HANG_S" "$scrapes" &
 scraper=$!
 T_BG_PIDS+=("$scraper")
 t_wait_log "$log" "no answer from .* within [0-9]* ms" 10 || t_fail "agent did not notice the hang"
@@ -114,7 +99,7 @@ t_wait_log "$log" "keeping the classes of 1 outgoing" 5 || t_fail "the coordinat
 sleep 2
 rate=$(v_class_rate 100)
 bytes1=$(v_class_bytes 100)
-nflows=$(flows)
+nflows=$(v_flows)
 t_log "libvirtd stopped: class 1:100 rate $rate, bytes $bytes0 -> $bytes1, flows $nflows"
 [ "$rate" = 80Mbit ] || t_fail "the class changed or vanished while libvirtd was stopped"
 [ "$nflows" -ge 1 ] || t_fail "the flow entry vanished while libvirtd was stopped"
@@ -132,25 +117,7 @@ t_log "libvirt answered again $(secs "$t_cont" "$(log_ts 'answered after')") s a
 [ "$(grep -c 'libvirt: connected' "$log")" -eq 1 ] ||
 	t_fail "the agent reconnected: the connection should have outlived a ${HANG_S} s hang"
 
-# Whatever libvirt did with the job, the agent must end up agreeing with it.
-t_wait_until 90 grep -q "ms-hang: outgoing migration \(completed\|failed\|cancelled\)" "$log" ||
-	t_fail "the agent never saw the migration end"
-outcome=$(grep -o "ms-hang: outgoing migration [a-z]*" "$log" | tail -n 1 | awk '{print $4}')
-on_hv1=$(virtlab_virsh hv1 domstate ms-hang 2>&1)
-on_hv2=$(virtlab_virsh hv2 domstate ms-hang 2>&1)
-t_log "migration $outcome; libvirt says: hv1 '$on_hv1', hv2 '$on_hv2'"
-if [ "$outcome" = completed ]; then
-	[ "$on_hv2" = running ] || t_fail "completed, says the agent, but the guest does not run on hv2"
-else
-	case "$on_hv1" in
-	running | paused) ;;
-	*) t_fail "$outcome, says the agent, but the guest is not on hv1" ;;
-	esac
-fi
-found=$(grep -c "ms-hang: outgoing migration found" "$log")
-[ "$found" -eq 1 ] || t_fail "the migration was found $found times: its class was re-created"
-t_wait_until 10 v_mig_classes_are 0 || t_fail "class not freed after the end"
-[ "$(flows)" -eq 0 ] || t_fail "flow entries left after the end"
+v_agrees_with_libvirt ms-hang "$log"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "the agent exited with $T_STOP_RC"
 t_log "PASS"

@@ -25,7 +25,6 @@ log="$T_TMP/agent.log"
 scrapes="$T_TMP/scrapes.txt"
 proxy_sock="$T_TMP/libvirt-slow.sock"
 delay_file="$T_TMP/delay_ms"
-PIN="/sys/fs/bpf/migshaper/$LAB_HV1_IF"
 # Each request 400 ms late: a listing (two requests with one guest) takes
 # 0.8 s, well inside the 2 s call timeout, and a cycle's calls add up to more
 # than the loop's second between cycles.
@@ -95,18 +94,6 @@ EOF
 T_BG_PIDS+=("$!")
 t_wait_until 10 grep -q listening "$T_TMP/proxy.out" || t_fail "the proxy did not start: $(cat "$T_TMP/proxy.out")"
 
-# scrape: prints "HTTP_CODE SECONDS" (000 on a timeout).
-scrape() {
-	ip netns exec "$LAB_NS_HV1" curl -s -o /dev/null --max-time 10 \
-		-w '%{http_code} %{time_total}\n' http://127.0.0.1:9465/metrics
-}
-scrape_for() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do
-		scrape >>"$scrapes"
-		sleep 0.2
-	done
-}
 # metric NAME [LABELS]: the sample's value (empty if absent).
 metric() {
 	local name=$1
@@ -114,7 +101,6 @@ metric() {
 	ip netns exec "$LAB_NS_HV1" curl -s --max-time 10 http://127.0.0.1:9465/metrics |
 		awk -v n="$name" '$1 == n { print $2 }'
 }
-flows() { bpftool -j map dump pinned "$PIN/ms_flows" 2>/dev/null | jq length; }
 
 # 80 Mbit/s against the 5 MiB/s the guest dirties: ~20 s for its 64 MiB, a
 # time the cap sets; the slow phase ends well before.
@@ -132,10 +118,10 @@ errors0=$(metric migshaper_errors_total 'kind="libvirt"')
 bytes0=$(v_class_bytes 100)
 
 echo "$SLOW_MS" >"$delay_file"
-scrape_for "$SLOW_S"
+v_scrape_for "$SLOW_S" "$scrapes"
 rate=$(v_class_rate 100)
 bytes1=$(v_class_bytes 100)
-nflows=$(flows)
+nflows=$(v_flows)
 deferred=$(metric migshaper_libvirt_calls_deferred_total)
 errors1=$(metric migshaper_errors_total 'kind="libvirt"')
 echo 0 >"$delay_file"
@@ -160,24 +146,7 @@ grep -q "no answer from .* within" "$log" && t_fail "a call timed out: the delay
 [ "$bad" -eq 0 ] || t_fail "$bad of $n scrapes got no answer"
 t_wait_log "$log" "libvirt: calling .* again" 10 || t_fail "the agent never called libvirt again after deferring"
 
-# Whatever libvirt did with the job, the agent must end up agreeing with it.
-t_wait_until 90 grep -q "ms-slow: outgoing migration \(completed\|failed\|cancelled\)" "$log" ||
-	t_fail "the agent never saw the migration end"
-outcome=$(grep -o "ms-slow: outgoing migration [a-z]*" "$log" | tail -n 1 | awk '{print $4}')
-on_hv2=$(virtlab_virsh hv2 domstate ms-slow 2>&1)
-t_log "migration $outcome; libvirt on hv2 says '$on_hv2'"
-if [ "$outcome" = completed ]; then
-	[ "$on_hv2" = running ] || t_fail "completed, says the agent, but the guest does not run on hv2"
-else
-	case "$(virtlab_virsh hv1 domstate ms-slow 2>&1)" in
-	running | paused) ;;
-	*) t_fail "$outcome, says the agent, but the guest is not on hv1" ;;
-	esac
-fi
-[ "$(grep -c "ms-slow: outgoing migration found" "$log")" -eq 1 ] ||
-	t_fail "the migration was found more than once: its class was re-created"
-t_wait_until 10 v_mig_classes_are 0 || t_fail "class not freed after the end"
-[ "$(flows)" -eq 0 ] || t_fail "flow entries left after the end"
+v_agrees_with_libvirt ms-slow "$log"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "the agent exited with $T_STOP_RC"
 t_num_le "$max" "$MAX_SCRAPE_S" ||

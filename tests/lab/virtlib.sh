@@ -132,6 +132,50 @@ v_mig_classes_are() { [ "$(v_mig_classes)" -eq "$1" ]; }
 # v_log_count_ge FILE PATTERN N: true once PATTERN occurs at least N times in FILE.
 v_log_count_ge() { [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; }
 
+# v_flows: entries in hv1's agent's flow map.
+v_flows() { bpftool -j map dump pinned "/sys/fs/bpf/migshaper/$LAB_HV1_IF/ms_flows" 2>/dev/null | jq length; }
+
+# v_scrape_for SECONDS FILE: a /metrics request to hv1's agent every 0.2 s
+# for SECONDS, each appended to FILE as "HTTP_CODE SECONDS" (000: no answer
+# within 10 s).
+v_scrape_for() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do
+		ip netns exec "$LAB_NS_HV1" curl -s -o /dev/null --max-time 10 \
+			-w '%{http_code} %{time_total}\n' http://127.0.0.1:9465/metrics >>"$2"
+		sleep 0.2
+	done
+}
+
+# v_agrees_with_libvirt NAME LOG: whatever libvirt did with NAME's outgoing
+# migration (hv1 -> hv2), the agent (log LOG) must end up agreeing with it:
+# waits up to 90 s for the agent to see the end, then fails unless the guest
+# runs on hv2 after "completed", or is still on hv1 after "failed" or
+# "cancelled"; the migration was found once (its class never re-created),
+# and its class and flow entries are gone.
+v_agrees_with_libvirt() {
+	local name=$1 log=$2 outcome on_hv1 on_hv2
+	t_wait_until 90 grep -q "$name: outgoing migration \(completed\|failed\|cancelled\)" "$log" ||
+		t_fail "the agent never saw the migration end"
+	outcome=$(grep -o "$name: outgoing migration [a-z]*" "$log" | tail -n 1 | awk '{print $4}')
+	on_hv1=$(virtlab_virsh hv1 domstate "$name" 2>&1)
+	on_hv2=$(virtlab_virsh hv2 domstate "$name" 2>&1)
+	t_log "migration $outcome; libvirt says: hv1 '$on_hv1', hv2 '$on_hv2'"
+	if [ "$outcome" = completed ]; then
+		[ "$on_hv2" = running ] || t_fail "completed, says the agent, but the guest does not run on hv2"
+	else
+		case "$on_hv1" in
+		running | paused) ;;
+		*) t_fail "$outcome, says the agent, but the guest is not on hv1" ;;
+		esac
+	fi
+	local found
+	found=$(grep -c "$name: outgoing migration found" "$log")
+	[ "$found" -eq 1 ] || t_fail "the migration was found $found times: its class was re-created"
+	t_wait_until 10 v_mig_classes_are 0 || t_fail "class not freed after the end"
+	[ "$(v_flows)" -eq 0 ] || t_fail "flow entries left after the end"
+}
+
 # --- several migrations under a manager's eye (tests/bench/outage.sh, demo) --
 # The manager emulator's host side listens on hv1's ssh port, a management
 # port at the agent's defaults (the heartbeat has vdsm's 54321).
