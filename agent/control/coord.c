@@ -412,19 +412,20 @@ static enum outcome outcome_of(struct ms_coord *c, const struct ms_migration *m,
 	return OUTCOME_INFERRED;
 }
 
-static void scan(struct ms_coord *c)
+/* Returns -EBUSY when the listing was deferred (libvirt answers slowly), else 0. */
+static int scan(struct ms_coord *c)
 {
 	__u64 listing_ns;
 	int found;
 
 	if (!ms_virt_connected(c->virt))
-		return;
+		return 0;
 	memset(c->seen, 0, sizeof(c->seen));
 	listing_ns = ms_clock_ns();
 	found = ms_virt_scan(c->virt, on_scan_job, c);
 	/* Without a complete scan, keep every class: never drop shaping on a libvirt hiccup. */
 	if (found < 0)
-		return;
+		return found == -EBUSY ? -EBUSY : 0;
 	c->listing_ns[c->next_listing] = listing_ns;
 	c->next_listing = (c->next_listing + 1) % MS_COORD_LISTINGS;
 	for (size_t i = 0; i < MS_MAX_MIGRATIONS; i++) {
@@ -453,6 +454,7 @@ static void scan(struct ms_coord *c)
 		    (outcome == OUTCOME_INFERRED && now - m->missing_since_ns >= grace_ns))
 			retire(c, m, ev, &final, true, false);
 	}
+	return 0;
 }
 
 static void apply_class(struct ms_coord *c, struct ms_migration *m, __u64 rate_bps, __u64 ceil_bps)
@@ -673,18 +675,11 @@ static void stall_event(struct ms_migration *m, const struct ms_policy_mig_out *
 }
 
 /* Escalation: the downtime limit and at most one action, each through libvirt. */
-static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
-			     const struct ms_policy_mig_out *o)
+static void escalate(struct ms_coord *c, struct ms_migration *m, const struct ms_policy_mig_out *o,
+		     enum ms_escalation_mode mode)
 {
-	enum ms_escalation_mode mode = escalation_mode(c);
 	int ret = 0;
 
-	if (mode == MS_ESCALATION_OFF || !ms_virt_connected(c->virt))
-		return;
-	if (mode == MS_ESCALATION_ADVISE) {
-		advise(m, o);
-		return;
-	}
 	if (o->max_downtime_ms && o->max_downtime_ms != m->max_downtime_ms)
 		apply_downtime(c, m, o->max_downtime_ms, o->reason);
 	/* A raise that did not happen (refused, or below the manager's) is no action. */
@@ -723,11 +718,6 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 		ret = ms_virt_abort(c->virt, m->uuid);
 		break;
 	}
-	if (ret == -EBUSY) {
-		ms_info("%s: %s deferred to a later cycle: libvirt answers slowly (%s)", m->name,
-			ms_policy_action_name(o->action), o->reason);
-		return;
-	}
 	if (ret) {
 		c->errors[MS_METRICS_ERR_LIBVIRT]++;
 		ms_warn("%s: %s refused by libvirt (%s)", m->name, ms_policy_action_name(o->action),
@@ -737,6 +727,26 @@ static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
 	m->last_action = o->action;
 	m->actions_total[o->action]++;
 	ms_info("%s: %s (%s)", m->name, ms_policy_action_name(o->action), o->reason);
+}
+
+static void apply_escalation(struct ms_coord *c, struct ms_migration *m,
+			     const struct ms_policy_mig_out *o)
+{
+	enum ms_escalation_mode mode = escalation_mode(c);
+	/* The policy decides an action once (it counts it as sent): no later cycle asks again. */
+	bool once = o->action != MS_POLICY_ACT_NONE;
+
+	if (mode == MS_ESCALATION_OFF || !ms_virt_connected(c->virt))
+		return;
+	if (mode == MS_ESCALATION_ADVISE) {
+		advise(m, o);
+		return;
+	}
+	if (once)
+		ms_virt_exempt(c->virt, true);
+	escalate(c, m, o, mode);
+	if (once)
+		ms_virt_exempt(c->virt, false);
 }
 
 /*
@@ -957,16 +967,19 @@ bool ms_coord_flow_is_migration(void *coord, const struct ms_flow_key *key)
 
 void ms_coord_cycle(struct ms_coord *c)
 {
-	scan(c);
 	/*
-	 * Without libvirt the job stats are frozen: re-deciding on them would
-	 * only shuffle rates. Keep what is in place until libvirt answers.
+	 * Without libvirt, or with the listing deferred, the job stats are
+	 * frozen: re-deciding on them would only shuffle rates (and run the
+	 * stall clock on stale progress). Keep what is in place until libvirt
+	 * answers.
 	 */
-	if (!c->virt || ms_virt_connected(c->virt))
+	bool fresh = scan(c) != -EBUSY && (!c->virt || ms_virt_connected(c->virt));
+
+	if (fresh)
 		apply_allocation(c);
 	ms_attrib_check_evictions(c);
 	/* A migration found to be ours gets its speed now, not a cycle later. */
-	if (ms_attrib_all(c) && (!c->virt || ms_virt_connected(c->virt)))
+	if (ms_attrib_all(c) && fresh)
 		apply_allocation(c);
 	ask_peers(c);
 	ms_attrib_check_unattributed(c);

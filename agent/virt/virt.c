@@ -849,7 +849,7 @@ static bool budget_allows(struct ms_virt *v)
 	bool was_holding = v->budget.holding;
 
 	if (ms_wait_budget_allows(&v->budget, ms_clock_ns()) || v->exempt) {
-		if (was_holding && !v->budget.holding)
+		if (was_holding && !v->budget.holding && v->deferred > v->deferred_at_hold)
 			ms_info("libvirt: calling %s again (%llu calls deferred)", v->uri,
 				(unsigned long long)(v->deferred - v->deferred_at_hold));
 		return true;
@@ -859,13 +859,16 @@ static bool budget_allows(struct ms_virt *v)
 }
 
 /* Charges the budget for a call that kept the loop waiting since t0_ns. */
-static void budget_spend(struct ms_virt *v, const struct request *r, __u64 t0_ns)
+static void budget_spend(struct ms_virt *v, const struct request *r, __u64 t0_ns, bool answered)
 {
 	__u64 now = ms_clock_ns();
 
 	if (!ms_wait_budget_spend(&v->budget, now - t0_ns, now))
 		return;
 	v->deferred_at_hold = v->deferred;
+	/* A call that timed out has said so, and calls fail until it is answered. */
+	if (!answered)
+		return;
 	ms_warn("libvirt: %s answers slowly (%s took %.1f s): the loop makes no calls for %.1f s "
 		"so that it serves the rest",
 		v->uri, op_names[r->op], (double)(now - t0_ns) / 1e9,
@@ -915,7 +918,7 @@ static int call(struct ms_virt *v, struct request *r)
 		op_names[r->op], v->uri, MS_VIRT_CALL_TIMEOUT_MS);
 	ret = -ETIMEDOUT;
 out:
-	budget_spend(v, r, t0_ns);
+	budget_spend(v, r, t0_ns, ret != -ETIMEDOUT);
 	/*
 	 * The kicks this wait consumed may also have said that the connection
 	 * closed; on_worker sees to that (and tells the coordinator) after this call.

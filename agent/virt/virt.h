@@ -77,8 +77,9 @@ __u64 ms_virt_timeouts(const struct ms_virt *v);
 __u64 ms_virt_deferred(const struct ms_virt *v);
 /*
  * While exempt, calls wait whatever the budget: for what no later cycle
- * makes again (putting back a manager's speed when a job ends). Each call is
- * still bounded by the call timeout.
+ * makes again (an escalation action the policy decided once, putting back a
+ * manager's speed when a job ends). Each call is still bounded by the call
+ * timeout.
  */
 void ms_virt_exempt(struct ms_virt *v, bool exempt);
 

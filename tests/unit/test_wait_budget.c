@@ -90,7 +90,7 @@ static void test_half_the_time_at_most(void **state)
 
 /*
  * A normal daemon: 64 migrations, a listing and two calls each per 1 s
- * cycle at 2 ms a call (386 ms of waiting per second), and a burst of events
+ * cycle at 2 ms a call (258 ms of waiting per second), and a burst of events
  * on top: never held back.
  */
 static void test_normal_daemon_never_held(void **state)
