@@ -38,6 +38,8 @@
  *     migshaper_unattributed_migrations (gauge)
  *   agent:
  *     migshaper_libvirt_connected, migshaper_libvirt_reconnects_total,
+ *     migshaper_libvirt_call_timeouts_total,
+ *     migshaper_libvirt_calls_deferred_total,
  *     migshaper_cycle_duration_seconds, migshaper_errors_total{kind},
  *     migshaper_knob_writes_total{result}, migshaper_build_info{version}
  *   the peer endpoint and client (agent/peer/; no iface label):
