@@ -884,7 +884,6 @@ static void budget_spend(struct ms_virt *v, const struct request *r, __u64 t0_ns
 static int call(struct ms_virt *v, struct request *r)
 {
 	struct pollfd pfd = { .fd = v->w->done_fd, .events = POLLIN };
-	struct timespec t0;
 	__u64 t0_ns;
 	int ret;
 
@@ -892,13 +891,12 @@ static int call(struct ms_virt *v, struct request *r)
 		return -ENOTCONN;
 	if (!budget_allows(v))
 		return -EBUSY;
-	t0_ns = ms_clock_ns();
 	ret = submit(v, r);
 	if (ret)
 		return ret;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0_ns = ms_clock_ns();
 	for (;;) {
-		int left_ms = MS_VIRT_CALL_TIMEOUT_MS - (int)(secs_since(&t0) * 1000);
+		int left_ms = MS_VIRT_CALL_TIMEOUT_MS - (int)((ms_clock_ns() - t0_ns) / 1000000);
 		__u64 count;
 
 		if (left_ms <= 0 || poll(&pfd, 1, left_ms) == 0)
