@@ -10,7 +10,8 @@
  *   - while the listing is deferred, nothing is decided again (the aggregate
  *     is not applied on stale job stats);
  *   - what no later cycle makes again (putting back the manager's speed when
- *     the job ends) is called exempt, and happens while the budget holds.
+ *     the job ends, an escalation action the policy has decided) is called
+ *     exempt, and happens while the budget holds.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -34,9 +35,14 @@ struct ms_virt {
 	int defer_reads, defer_sets;
 	unsigned char uuid[MS_UUID_LEN];
 	struct ms_job_stats stats;
-	bool listed;	  /* the scan lists the migration */
+	bool listed; /* the scan lists the migration */
+	/* Every listing spends the budget: the calls after it in the cycle are deferred. */
+	bool hold_after_scan;
 	__u32 speed_mibs; /* what libvirt's speed reads */
+	__u32 postcopy_speed_mibs;
+	__u32 max_downtime_ms;
 	int gets, sets, exempt_sets, deferred;
+	int postcopies, exempt_postcopies;
 };
 
 static int gate_n(struct ms_virt *v, int *defer_next)
@@ -63,10 +69,14 @@ int ms_virt_scan(struct ms_virt *v, ms_virt_job_cb cb, void *ctx)
 {
 	const struct ms_virt_job job = {
 	    .name = "vm", .uuid = v->uuid, .dir = MS_MIG_OUTGOING, .stats = &v->stats};
-	int ret = gate(v);
+	int ret;
 
+	if (v->hold_after_scan)
+		v->holding = false;
+	ret = gate(v);
 	if (ret)
 		return ret;
+	v->holding = v->hold_after_scan;
 	if (!v->listed)
 		return 0;
 	cb(ctx, &job);
@@ -131,53 +141,82 @@ int ms_virt_job_direction(const struct ms_job_stats *st, enum ms_mig_dir *dir)
 	return 0;
 }
 
-/* Nothing below is expected: the policy escalates nothing in these few cycles. */
-static int unexpected(void)
+int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid)
 {
-	fail_msg("an unexpected libvirt call");
-	return -EIO;
+	int ret = gate(v);
+
+	(void)uuid;
+	if (ret)
+		return ret;
+	v->postcopies++;
+	v->exempt_postcopies += v->exempt;
+	return 0;
+}
+
+/* A value libvirt keeps for the migration, read and set through the budget. */
+static int fake_read(struct ms_virt *v, __u32 value, __u32 *out)
+{
+	int ret = gate(v);
+
+	if (!ret)
+		*out = value;
+	return ret;
+}
+
+static int fake_write(struct ms_virt *v, __u32 *field, __u32 value)
+{
+	int ret = gate(v);
+
+	if (!ret)
+		*field = value;
+	return ret;
+}
+
+/* In post-copy the allocation goes to the post-copy bandwidth. */
+int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
+{
+	(void)uuid;
+	return fake_read(v, v->postcopy_speed_mibs, mibs);
 }
 
 int ms_virt_set_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 mibs)
 {
-	(void)v, (void)uuid, (void)mibs;
-	return unexpected();
-}
-
-int ms_virt_get_postcopy_speed(struct ms_virt *v, const unsigned char *uuid, __u32 *mibs)
-{
-	(void)v, (void)uuid, (void)mibs;
-	return unexpected();
-}
-
-int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 ms)
-{
-	(void)v, (void)uuid, (void)ms;
-	return unexpected();
+	(void)uuid;
+	return fake_write(v, &v->postcopy_speed_mibs, mibs);
 }
 
 int ms_virt_get_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 *ms)
 {
-	(void)v, (void)uuid, (void)ms;
-	return unexpected();
+	(void)uuid;
+	return fake_read(v, v->max_downtime_ms, ms);
 }
 
-int ms_virt_start_postcopy(struct ms_virt *v, const unsigned char *uuid)
+int ms_virt_set_max_downtime(struct ms_virt *v, const unsigned char *uuid, __u32 ms)
 {
-	(void)v, (void)uuid;
-	return unexpected();
+	(void)uuid;
+	return fake_write(v, &v->max_downtime_ms, ms);
+}
+
+/*
+ * Nothing below is expected: the fixture's max downtime is the initial one
+ * (no raise), and the migration takes post-copy, the escalation's next step.
+ */
+static int unexpected(const char *call)
+{
+	fail_msg("an unexpected libvirt call: %s", call);
+	return -EIO;
 }
 
 int ms_virt_suspend(struct ms_virt *v, const unsigned char *uuid)
 {
 	(void)v, (void)uuid;
-	return unexpected();
+	return unexpected(__func__);
 }
 
 int ms_virt_abort(struct ms_virt *v, const unsigned char *uuid)
 {
 	(void)v, (void)uuid;
-	return unexpected();
+	return unexpected(__func__);
 }
 
 struct fixture {
@@ -205,6 +244,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	ms_config_init(&f->cfg);
 	f->cfg.escalation = MS_ESCALATION_OFF;
+	f->cfg.max_downtime_ms = 300; /* the initial limit: post-copy is the first step */
 	assert_int_equal(ms_config_resolve(&f->cfg, 1000, err, sizeof(err)), 0);
 	deps.cfg = &f->cfg;
 	deps.ctx = f;
@@ -213,8 +253,11 @@ static int setup(void **state)
 	f->virt.stats.type = VIR_DOMAIN_JOB_UNBOUNDED;
 	f->virt.stats.iteration = 2;
 	f->virt.stats.mem_processed_bytes = 64 << 20;
+	f->virt.stats.mem_total_bytes = 1ULL << 30;
+	f->virt.stats.mem_remaining_bytes = 512ULL << 20;
 	f->virt.listed = true;
 	f->virt.speed_mibs = MS_VIRT_SPEED_UNLIMITED;
+	f->virt.max_downtime_ms = 300; /* QEMU's default */
 	ms_coord_set_virt(f->c, &f->virt);
 	*state = f;
 	return 0;
@@ -315,12 +358,49 @@ static void test_end_restores_while_holding(void **state)
 	assert_false(f->virt.exempt);
 }
 
+/*
+ * The migration stalls (each cycle a new iteration, nothing less remaining)
+ * while every listing spends the budget. The policy decides post-copy once
+ * and counts it as sent, so the call is made at once, exempt: deferred, it
+ * would never be asked for again.
+ */
+static void test_escalation_while_holding(void **state)
+{
+	struct fixture *f = *state;
+	const struct ms_migration *m;
+	int cycles;
+
+	f->cfg.escalation = MS_ESCALATION_ACT;
+	ms_coord_cycle(f->c);
+	f->virt.hold_after_scan = true;
+	for (cycles = 0; cycles < 20 && !f->virt.postcopies; cycles++) {
+		f->virt.stats.iteration++;
+		ms_coord_cycle(f->c);
+	}
+	assert_int_equal(f->virt.postcopies, 1);
+	assert_int_equal(f->virt.exempt_postcopies, 1);
+	assert_true(f->virt.deferred > 0); /* the speed reads after each listing */
+	assert_false(f->virt.exempt);
+	m = ms_mig_find((struct ms_migration_table *)ms_coord_table(f->c), f->virt.uuid);
+	assert_non_null(m);
+	assert_true(m->in_postcopy);
+	assert_int_equal(m->actions_total[MS_POLICY_ACT_POSTCOPY], 1);
+	assert_int_equal(ms_coord_errors(f->c, MS_METRICS_ERR_LIBVIRT), 0);
+	/* Decided once: the cycles after it do not ask again. */
+	for (int i = 0; i < 3; i++) {
+		f->virt.stats.iteration++;
+		ms_coord_cycle(f->c);
+	}
+	assert_int_equal(f->virt.postcopies, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_deferred_read_sets_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deferred_listing_decides_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_restores_while_holding, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_escalation_while_holding, setup, teardown),
 	};
 
 	ms_log_set_level(MS_LOG_ERROR);
