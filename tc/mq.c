@@ -30,9 +30,14 @@
 #include "tcnl.h"
 
 #define MQ_IFB_PREFIX "msq"
-/* u32's first node in its root hash table (800::800): a fixed handle lets a
- * second add change the filter in place. */
-#define MQ_U32_HANDLE 0x80000800U
+/*
+ * The node id of our u32 entry, without a hash table: the kernel puts it in
+ * the root table of our priority, whichever that is. u32 numbers its tables
+ * per qdisc (800:, 801:, ...), shared by clsact's ingress and egress and by
+ * every u32 priority on them, so another u32 filter on the NIC (an
+ * operator's, the ingress backstop's) may hold 800: already.
+ */
+#define MQ_U32_NODE 0x800U
 
 int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len)
 {
@@ -120,11 +125,42 @@ static struct rtnl_cls *redirect_cls(int nic_ifindex)
 	return cls;
 }
 
+static void find_ours(struct nl_object *obj, void *arg)
+{
+	struct rtnl_cls *cls = (struct rtnl_cls *)obj;
+	__u32 handle = rtnl_tc_get_handle(TC_CAST(cls)), *found = arg;
+
+	/* The listing also shows the table itself (node 0), which is not an entry. */
+	if (rtnl_cls_get_prio(cls) == MS_MQ_REDIRECT_PRIO && TC_U32_NODE(handle) &&
+	    strcmp(rtnl_tc_get_kind(TC_CAST(cls)) ?: "", "u32") == 0)
+		*found = handle;
+}
+
+/*
+ * Our filter as the kernel lists it: *handle is its entry's full handle (in
+ * whichever table u32 gave our priority), 0 if there is none.
+ */
+static int redirect_find(struct nl_sock *sk, int nic_ifindex, __u32 *handle)
+{
+	struct nl_cache *cache = NULL;
+	int err;
+
+	*handle = 0;
+	err =
+	    rtnl_cls_alloc_cache(sk, nic_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &cache);
+	if (err < 0)
+		return ms_tcnl_errno(err);
+	nl_cache_foreach(cache, find_ours, handle);
+	nl_cache_free(cache);
+	return 0;
+}
+
 int ms_mq_redirect_set(int nic_ifindex, int ifb_ifindex)
 {
 	struct rtnl_cls *cls = NULL;
 	struct rtnl_act *act = NULL;
 	struct nl_sock *sk;
+	__u32 handle;
 	int err;
 
 	if (nic_ifindex <= 0 || ifb_ifindex <= 0)
@@ -132,13 +168,20 @@ int ms_mq_redirect_set(int nic_ifindex, int ifb_ifindex)
 	err = ms_tcnl_connect(&sk);
 	if (err)
 		return err;
+	/* Ours there already (adoption): changed in place, by its handle. */
+	err = redirect_find(sk, nic_ifindex, &handle);
+	if (err) {
+		ms_err("mq: list the egress filters of ifindex %d: %s", nic_ifindex,
+		       strerror(-err));
+		goto out;
+	}
 	cls = redirect_cls(nic_ifindex);
 	act = rtnl_act_alloc();
 	if (!cls || !act || rtnl_tc_set_kind(TC_CAST(act), "mirred") < 0) {
 		err = -ENOMEM;
 		goto out;
 	}
-	rtnl_tc_set_handle(TC_CAST(cls), MQ_U32_HANDLE);
+	rtnl_tc_set_handle(TC_CAST(cls), handle ?: MQ_U32_NODE);
 	/* Every packet that reaches this filter: the classifier lets only migrations on. */
 	if (rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0) < 0 || rtnl_u32_set_cls_terminal(cls) < 0 ||
 	    rtnl_mirred_set_action(act, TCA_EGRESS_REDIR) < 0 ||
@@ -162,35 +205,18 @@ out:
 	return err;
 }
 
-static void find_ours(struct nl_object *obj, void *arg)
-{
-	struct rtnl_cls *cls = (struct rtnl_cls *)obj;
-	bool *present = arg;
-
-	if (rtnl_cls_get_prio(cls) == MS_MQ_REDIRECT_PRIO &&
-	    strcmp(rtnl_tc_get_kind(TC_CAST(cls)) ?: "", "u32") == 0)
-		*present = true;
-}
-
 int ms_mq_redirect_present(int nic_ifindex, bool *present)
 {
-	struct nl_cache *cache = NULL;
 	struct nl_sock *sk;
+	__u32 handle = 0;
 	int err;
 
 	*present = false;
 	err = ms_tcnl_connect(&sk);
 	if (err)
 		return err;
-	err =
-	    rtnl_cls_alloc_cache(sk, nic_ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &cache);
-	if (err < 0) {
-		err = ms_tcnl_errno(err);
-		goto out;
-	}
-	nl_cache_foreach(cache, find_ours, present);
-	nl_cache_free(cache);
-out:
+	err = redirect_find(sk, nic_ifindex, &handle);
+	*present = !err && handle;
 	nl_socket_free(sk);
 	return err;
 }

@@ -175,6 +175,45 @@ static void test_redirect_through_ifb(void **state)
 	free(before);
 }
 
+/*
+ * u32 numbers its hash tables per qdisc, shared by clsact's ingress and
+ * egress: with an operator's u32 filters there first (800: and 801: taken),
+ * ours still goes in, is changed in place, and goes alone.
+ */
+static void test_redirect_beside_other_u32(void **state)
+{
+	char name[IF_NAMESIZE], cmd[256];
+	long ifb_tx0, ifb_tx1;
+	bool present = false;
+	int ifb = 0;
+
+	(void)state;
+	sh("tc qdisc add dev " DEV " clsact");
+	sh("tc filter add dev " DEV " ingress prio 10 protocol ip u32 match u32 0 0 flowid 1:1");
+	sh("tc filter add dev " DEV " egress prio 10 protocol ip u32 match ip dst 192.0.2.1/32 "
+	   "flowid 1:2");
+	assert_int_equal(ms_mq_ifb_open(ifindex, &ifb), 0);
+	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
+	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
+	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
+	assert_true(present);
+	assert_int_equal(number("tc filter show dev " DEV " egress | grep -c 'Egress Redirect'"),
+			 1);
+	ifb_name(name, sizeof(name));
+	snprintf(cmd, sizeof(cmd), "ip -j -s link show dev %s | jq '.[0].stats64.tx.packets'",
+		 name);
+	ifb_tx0 = number(cmd);
+	send_datagrams(50);
+	ifb_tx1 = number(cmd);
+	assert_true(ifb_tx1 - ifb_tx0 >= 50);
+	assert_int_equal(ms_mq_remove(ifindex, NULL), 0);
+	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
+	assert_false(present);
+	assert_int_equal(number("tc filter show dev " DEV " egress | grep -c 'flowid 1:2'"), 1);
+	assert_int_equal(number("tc filter show dev " DEV " ingress | grep -c 'flowid 1:1'"), 1);
+	sh("tc qdisc del dev " DEV " clsact");
+}
+
 static struct ms_htb_params params(int on)
 {
 	return (struct ms_htb_params){
@@ -270,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ifb_open_take_over_remove),
 	    cmocka_unit_test(test_redirect_through_ifb),
+	    cmocka_unit_test(test_redirect_beside_other_u32),
 	    cmocka_unit_test(test_tree_on_ifb),
 	    cmocka_unit_test(test_htb_root_restores_mq),
 	    cmocka_unit_test(test_bad_input),
