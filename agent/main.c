@@ -124,6 +124,7 @@ static int run_agent(struct ms_agent *a)
 		goto out;
 	}
 	adopting = ms_agent_state_load(a, prev);
+	a->adoption_pending = adopting;
 	ret = ms_agent_setup_loop(a);
 	if (ret) {
 		ms_err("cannot set up the event loop: %s", strerror(-ret));
@@ -153,6 +154,7 @@ static int run_agent(struct ms_agent *a)
 		goto out;
 	}
 	ms_agent_state_save(a);
+	a->adoption_pending = false;
 	ms_state_clear(prev);
 	free(prev);
 	prev = NULL;

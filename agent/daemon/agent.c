@@ -413,7 +413,8 @@ int ms_agent_setup_loop(struct ms_agent *a)
 /* Undoes run_agent() in reverse; leaves the interface as it was found. */
 void ms_agent_teardown(struct ms_agent *a)
 {
-	bool restored = true;
+	/* Nothing of a previous agent's is undone by a start that failed to take it over. */
+	bool keep = a->adoption_pending, restored = !keep;
 
 	ms_knobs_stop(a->knobs);
 	ms_metrics_server_stop(a->metrics);
@@ -426,7 +427,7 @@ void ms_agent_teardown(struct ms_agent *a)
 	ms_virt_close(a->virt);
 	if (a->coord) {
 		baseline_save(a, true);
-		if (!a->iface_gone)
+		if (!a->iface_gone && !keep)
 			ms_coord_release(a->coord);
 		ms_coord_free(a->coord);
 	}
@@ -437,8 +438,13 @@ void ms_agent_teardown(struct ms_agent *a)
 	ms_sockdiag_close(a->sd);
 	if (a->virt_events_registered)
 		ms_virt_event_shutdown();
+	if (keep)
+		ms_warn("the start failed while taking over what the previous agent left on %s: "
+			"all of it stays and shapes as before; `migshaperd --cleanup --iface %s` "
+			"removes it",
+			a->ifname, a->ifname);
 	if (a->htb) {
-		if (!a->iface_gone && ms_htb_restore(a->htb)) {
+		if (!a->iface_gone && !keep && ms_htb_restore(a->htb)) {
 			ms_warn("could not restore the original root qdisc of %s; "
 				"`migshaperd --cleanup --iface %s` retries",
 				a->ifname, a->ifname);
@@ -446,17 +452,23 @@ void ms_agent_teardown(struct ms_agent *a)
 		}
 		ms_htb_free(a->htb);
 	}
-	if (a->iface_gone)
+	if (a->iface_gone || keep)
 		ms_ingress_free(a->ingress);
 	else if (ms_ingress_remove(a->ingress))
 		restored = false;
 	a->ingress = NULL;
-	if (a->mq_ifb_ifindex && !a->iface_gone && ms_mq_remove(a->ifindex, NULL))
+	if (a->mq_ifb_ifindex && !a->iface_gone && !keep && ms_mq_remove(a->ifindex, NULL))
 		restored = false;
-	/* Host-wide and recorded on its own (tc/hysteresis.h): not a reason to keep the state file.
+	/*
+	 * Host-wide and recorded on its own (tc/hysteresis.h): not a reason to
+	 * keep the state file. Kept on, as a crash leaves it, for the tree kept.
 	 */
-	ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd);
-	ms_dataplane_close(a->dp, true);
+	if (!keep)
+		ms_agent_hysteresis_release(a->run_dir, &a->hyst_fd);
+	else if (a->hyst_fd >= 0)
+		close(a->hyst_fd);
+	a->hyst_fd = -1;
+	ms_dataplane_close(a->dp, !keep);
 	/* The record goes with what it describes; kept while something is left to undo. */
 	if (a->state && restored && unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
@@ -501,14 +513,18 @@ int ms_agent_cleanup(struct ms_agent *a)
 		ms_state_clear(st);
 		have = false;
 	}
+	/*
+	 * The multiqueue backend left the root alone: its tree is on the IFB.
+	 * Its redirect goes first: on a clsact that is not ours (kept when the
+	 * classifier goes) it would send every packet to the IFB without it.
+	 */
+	if (a->ifindex)
+		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
 	ret = ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
 	if (ret)
 		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
 	if (a->ifindex && ms_ingress_cleanup(a->ifindex))
 		ms_warn("cannot remove the ingress backstop of %s", a->ifname);
-	/* The multiqueue backend left the root alone: its tree is on the IFB. */
-	if (a->ifindex)
-		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
 	if (a->ifindex && !tc_ret && !had_ifb)
 		tc_ret = ms_htb_cleanup(a->ifindex, &st->orig);
 	/*

@@ -63,6 +63,13 @@ struct ms_agent {
 	__u64 root_reasserts;
 	/* What the state file records; state_path is empty without one. */
 	struct ms_state *state;
+	/*
+	 * Taking over what a previous agent left, not done yet: a start that
+	 * fails now leaves all of it (classifier, tree, IFB, ingress, state
+	 * file) as it was, shaping as before (fail-static), for the next
+	 * start or --cleanup.
+	 */
+	bool adoption_pending;
 	char state_path[PATH_MAX];
 	struct ms_dataplane *dp;
 	/* The bridge the interface was a port of at the last retag (0: none). */
