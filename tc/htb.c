@@ -1138,6 +1138,29 @@ int ms_htb_reassert(struct ms_htb *h)
 	return err;
 }
 
+int ms_htb_move(struct ms_htb *h, int ifindex)
+{
+	int err;
+
+	if (!h || ifindex <= 0)
+		return -EINVAL;
+	if (!h->installed)
+		return -ENOENT;
+	if (h->ifindex != ifindex) {
+		h->ifindex = ifindex;
+		h->params.ifindex = ifindex;
+		ms_htb_root_clear(&h->orig);
+		err = root_save(h);
+		if (err)
+			return err;
+	}
+	err = ms_htb_reassert(h);
+	/* A half-made tree passes for whole (the root is ours): none, a retry makes it all. */
+	if (err)
+		root_delete(h, MS_HANDLE(0), "delete a half-made tree");
+	return err;
+}
+
 int ms_htb_apply(struct ms_htb *h, const struct ms_htb_params *p)
 {
 	struct class_spec next[FIX_COUNT];

@@ -122,6 +122,13 @@ void ms_htb_suspend(struct ms_htb *h);
  * rates) again. The original root saved at install is kept.
  */
 int ms_htb_reassert(struct ms_htb *h);
+/*
+ * Moves the tree to another link (the multiqueue backend's IFB, made again
+ * after it was deleted) and builds it there as ms_htb_reassert() does, every
+ * class at its last rates. What ms_htb_restore() puts back becomes the new
+ * link's root as found. On a failure no tree is left half made there.
+ */
+int ms_htb_move(struct ms_htb *h, int ifindex);
 
 /* Changes the fixed classes whose rate, ceil or geometry differ, one netlink
  * change each; on a failure the classes already changed are reverted. */

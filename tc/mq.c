@@ -49,13 +49,15 @@ int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len || n >= IF_NAMESIZE ? -ENAMETOOLONG : 0;
 }
 
-int ms_mq_ifb_find(int nic_ifindex)
+int ms_mq_ifb_state(int nic_ifindex, bool *up)
 {
 	struct rtnl_link *link = NULL;
 	char name[IF_NAMESIZE];
 	struct nl_sock *sk;
 	int err;
 
+	if (up)
+		*up = false;
 	err = ms_mq_ifb_name(nic_ifindex, name, sizeof(name));
 	err = err ?: ms_tcnl_connect(&sk);
 	if (err)
@@ -65,10 +67,17 @@ int ms_mq_ifb_find(int nic_ifindex)
 		err = -ENOENT;
 	if (!err) {
 		err = rtnl_link_get_ifindex(link);
+		if (up)
+			*up = rtnl_link_get_flags(link) & IFF_UP;
 		rtnl_link_put(link);
 	}
 	nl_socket_free(sk);
 	return err;
+}
+
+int ms_mq_ifb_find(int nic_ifindex)
+{
+	return ms_mq_ifb_state(nic_ifindex, NULL);
 }
 
 int ms_mq_ifb_open(int nic_ifindex, int *ifb_ifindex)

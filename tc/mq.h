@@ -35,6 +35,8 @@
 int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len);
 /* The ifindex of that IFB (> 0), -ENOENT if there is none. */
 int ms_mq_ifb_find(int nic_ifindex);
+/* The same, and *up (may be NULL): whether it is up (down, it drops what is redirected to it). */
+int ms_mq_ifb_state(int nic_ifindex, bool *up);
 /*
  * Creates the IFB with the NIC's MTU and queue length and sets it up, or
  * takes the one a previous agent left; *ifb_ifindex is its ifindex.

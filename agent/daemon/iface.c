@@ -353,6 +353,56 @@ int ms_agent_ingress_apply(struct ms_agent *a, const struct ms_config *cfg, bool
 }
 
 /*
+ * Multiqueue backend: the redirect sends every migration packet to the IFB
+ * whatever becomes of it, and an IFB that was deleted or set down drops
+ * them all. Set it up again, or make it again with the tree, the
+ * classifier's note of it (which tells shaped packets coming back) and the
+ * redirect; what fails is tried again next cycle. False while the IFB is
+ * not in place: its tree cannot be checked then.
+ */
+static bool check_ifb(struct ms_agent *a)
+{
+	int ifb, old = a->mq_ifb_ifindex, ret;
+	bool up = false;
+
+	ifb = ms_mq_ifb_state(a->ifindex, &up);
+	if (ifb == old && up)
+		return true;
+	if (ifb < 0 && ifb != -ENOENT) {
+		ms_warn("cannot read the IFB of %s: %s", a->ifname, strerror(-ifb));
+		return false;
+	}
+	if (ifb == old) {
+		ms_warn("the IFB of %s (ifindex %d) was set down, which drops the migrations "
+			"redirected to it; setting it up",
+			a->ifname, ifb);
+		ret = ms_mq_ifb_open(a->ifindex, &ifb);
+		if (ret)
+			ms_err("cannot set the IFB of %s up: %s; retrying next cycle", a->ifname,
+			       strerror(-ret));
+		return !ret;
+	}
+	ms_warn("the IFB of %s (ifindex %d) is gone, which drops the migrations redirected to "
+		"it; making it again",
+		a->ifname, old);
+	ret = ms_mq_ifb_open(a->ifindex, &ifb);
+	ret = ret ?: ms_htb_move(a->htb, ifb);
+	if (!ret) {
+		a->mq_ifb_ifindex = ifb;
+		ret = ms_agent_classifier_tables(a, &a->set.effective, NULL);
+		ret = ret ?: ms_mq_redirect_set(a->ifindex, ifb);
+	}
+	if (ret) {
+		a->mq_ifb_ifindex = old;
+		ms_err("cannot make the IFB of %s again: %s; retrying next cycle", a->ifname,
+		       strerror(-ret));
+		return false;
+	}
+	ms_info("the IFB of %s is back (ifindex %d) with the tree and every class", a->ifname, ifb);
+	return true;
+}
+
+/*
  * Is our tree still the root? Another tool (tc qdisc replace, a network
  * manager) may have replaced or deleted it: put it back, or with
  * reassert_root_qdisc=0 leave the other root and stop shaping until it is
@@ -363,7 +413,7 @@ void ms_agent_check_root(struct ms_agent *a)
 	char name[IF_NAMESIZE];
 	int kind, ret;
 
-	if (a->iface_gone)
+	if (a->iface_gone || (a->mq_ifb_ifindex && !check_ifb(a)))
 		return;
 	kind = ms_htb_root_kind(a->htb);
 	/* A device being deleted loses its root first; the deletion note follows. */

@@ -4,7 +4,8 @@
 # root tree stays exactly as it was, an IFB carries the HTB tree and a u32
 # filter behind the classifier redirects to it. A migration-port flow goes
 # through the IFB's unattributed class; default traffic never reaches the
-# IFB and leaves through the NIC's per-queue pfifo_fast. Fail-static after
+# IFB and leaves through the NIC's per-queue pfifo_fast. The IFB set down or
+# deleted is set up or made again. Fail-static after
 # SIGKILL (kept by a start that fails while taking it over), adoption of the
 # same IFB by a new agent, restore on SIGTERM and
 # --cleanup put the mq tree back as it was. Then htb-root on the same NIC:
@@ -113,6 +114,34 @@ t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
 t_num_le "$((def_sent + mig_sent))" "$((nic_bytes * 105 / 100))" ||
 	t_fail "the NIC's pfifo_fast children sent $nic_bytes B, less than the $((def_sent + mig_sent)) B sent"
 [ "$(echo "$hb" | jq '.missed')" = 0 ] || t_fail "heartbeats missed: $hb"
+
+# The IFB set down, then deleted (by hand, by a network manager): either
+# drops every migration packet redirected to it, until the agent sets it up
+# or makes it again (tree, classes, the classifier's note of it, redirect).
+ifb_up() { ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" 2>/dev/null | jq -e '.[0].flags | index("UP")' >/dev/null; }
+ifb_classes() { ip netns exec "$LAB_NS_HV1" tc class show dev "$(ifb_name)" 2>/dev/null | sort; }
+classes_before=$(ifb_classes)
+ip -n "$LAB_NS_HV1" link set "$(ifb_name)" down
+t_wait_until 5 ifb_up || t_fail "the agent did not set its IFB up again"
+grep -q 'was set down' "$T_TMP/agent-mq.log" || t_fail "the agent did not say its IFB was set down"
+ip -n "$LAB_NS_HV1" link del "$(ifb_name)"
+t_wait_log "$T_TMP/agent-mq.log" "is back (ifindex" 5 || t_fail "the agent did not make its IFB again"
+new_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
+[ "$new_index" != "$ifb_index" ] || t_fail "the IFB was not made again (same ifindex $ifb_index)"
+ifb_up || t_fail "the IFB made again is not up"
+[ "$(ifb_classes)" = "$classes_before" ] ||
+	t_fail "the tree made again differs: $(ifb_classes | paste -sd'|') against $(echo "$classes_before" | paste -sd'|')"
+[ "$(redirect_filter)" -eq 1 ] || t_fail "not one redirect after the IFB came back: $(t_filter_state)"
+ifb_index=$new_index
+mig0=$(ifb_class_bytes 21)
+t_iperf_start 0 2
+t_iperf_wait "$T_LAST_PID"
+mig_sent=$(iperf_sent 0)
+mig_bytes=$(($(ifb_class_bytes 21) - mig0))
+t_log "after the IFB came back: migration flow sent $mig_sent B, class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s"
+[ "$mig_sent" -gt 0 ] && t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
+	t_fail "the migration flow did not go through the new IFB's class: $mig_bytes B for $mig_sent B sent"
+t_num_le 100 "$(t_iperf_mbps 0)" || t_fail "the migration flow carried $(t_iperf_mbps 0) Mbit/s through the new IFB"
 
 # Fail-static: killed, everything stays and keeps shaping; a new agent adopts the same IFB.
 kill -KILL "$T_AGENT_PID"
