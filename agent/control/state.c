@@ -4,6 +4,7 @@
  *
  *   migshaper-state 1
  *   ifindex <n>
+ *   backend htb-root | multiqueue   (absent from files of earlier agents)
  *   orig none | orig <handle> <kind> <options hex or -> <stab hex or ->
  *   filter <handle> <priority> <clsact created 0|1>
  *   mig <minor> <uuid hex> <domain name hex>
@@ -112,6 +113,9 @@ static int write_records(FILE *f, const struct ms_state *st)
 {
 	fprintf(f, "migshaper-state %d\n", MS_STATE_VERSION);
 	fprintf(f, "ifindex %d\n", st->ifindex);
+	if (st->backend != MS_STATE_BACKEND_UNKNOWN)
+		fprintf(f, "backend %s\n",
+			st->backend == MS_STATE_BACKEND_MULTIQUEUE ? "multiqueue" : "htb-root");
 	if (st->orig.present) {
 		fprintf(f, "orig %#x %s ", st->orig.handle, st->orig.kind);
 		hex_put(f, st->orig.opts, st->orig.opts_len > 0 ? (size_t)st->orig.opts_len : 0);
@@ -284,6 +288,17 @@ static int parse_line(char *line, int lineno, struct ms_state *st, unsigned int 
 			return -EINVAL;
 		st->ifindex = (int)v;
 		*seen |= 1;
+		return 0;
+	}
+	if (strcmp(f[0], "backend") == 0) {
+		if (n != 2 || st->backend != MS_STATE_BACKEND_UNKNOWN)
+			return -EINVAL;
+		if (strcmp(f[1], "htb-root") == 0)
+			st->backend = MS_STATE_BACKEND_HTB_ROOT;
+		else if (strcmp(f[1], "multiqueue") == 0)
+			st->backend = MS_STATE_BACKEND_MULTIQUEUE;
+		else
+			return -EINVAL;
 		return 0;
 	}
 	if (strcmp(f[0], "orig") == 0) {

@@ -2,8 +2,9 @@
 /*
  * The agent's state file, <run-dir>/<ifname>.state: what a restarted agent
  * (or `migshaperd --cleanup`) needs and cannot read back from the kernel.
- * That is the root qdisc found before the first install, where the
- * classifier's filter sits, and which migration owns which HTB class. The
+ * That is the root qdisc found before the first install, the dataplane
+ * backend, where the classifier's filter sits, and which migration owns
+ * which HTB class. The
  * class rates and the flows live in the kernel (HTB, pinned BPF maps).
  *
  * A line-oriented text file, replaced atomically (write, fsync, rename), so
@@ -29,8 +30,16 @@ struct ms_state_mig {
 	char name[MS_DOMAIN_NAME_MAX];
 };
 
+/* The dataplane backend the tree was built for (agent/daemon/iface.c). */
+enum ms_state_backend {
+	MS_STATE_BACKEND_UNKNOWN = 0, /* a file of an agent before 2026-12-05 */
+	MS_STATE_BACKEND_HTB_ROOT,
+	MS_STATE_BACKEND_MULTIQUEUE,
+};
+
 struct ms_state {
 	int ifindex;
+	enum ms_state_backend backend;
 	struct ms_htb_root orig; /* owns its payloads: ms_state_clear() */
 	struct ms_dp_attach attach;
 	size_t n_migs;

@@ -74,6 +74,8 @@ int ms_agent_record_state(struct ms_agent *a)
 
 	ms_htb_root_clear(&a->state->orig);
 	a->state->ifindex = a->ifindex;
+	a->state->backend =
+	    a->mq_ifb_ifindex ? MS_STATE_BACKEND_MULTIQUEUE : MS_STATE_BACKEND_HTB_ROOT;
 	ret = ms_htb_orig_get(a->htb, &a->state->orig);
 	return ret ?: ms_dataplane_attach_info(a->dp, &a->state->attach);
 }

@@ -121,27 +121,40 @@ static int on_ringbuf(void *ctx, uint32_t events)
 
 /*
  * htb-root or multiqueue (config.h). A restarted agent keeps the backend it
- * finds, so that nothing is torn down under traffic: the IFB of a multiqueue
- * tree, or the HTB root. A fresh start follows dataplane_backend; with auto,
- * the NIC's TX queue count.
+ * finds, so that nothing is torn down under traffic: the previous agent's
+ * record says which (an earlier agent's record does not: then the IFB of a
+ * multiqueue tree tells). A fresh start follows dataplane_backend; with
+ * auto, the NIC's TX queue count. *mq is the answer; -errno when the IFB
+ * cannot be looked for.
  */
-static bool want_multiqueue(const struct ms_agent *a, const struct ms_state *prev)
+static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev, bool *mq)
 {
-	int backend = a->set.effective.dataplane_backend;
-	bool have_ifb = ms_mq_ifb_find(a->ifindex) > 0;
+	int backend = a->set.effective.dataplane_backend, ifb;
 	__u32 txqueues = 0;
 	int ret = -EOPNOTSUPP;
 
 	if (prev) {
-		if (have_ifb != (backend == MS_BACKEND_MULTIQUEUE) && backend != MS_BACKEND_AUTO)
+		if (prev->backend != MS_STATE_BACKEND_UNKNOWN) {
+			*mq = prev->backend == MS_STATE_BACKEND_MULTIQUEUE;
+		} else {
+			ifb = ms_mq_ifb_find(a->ifindex);
+			if (ifb < 0 && ifb != -ENOENT) {
+				ms_err("cannot look for the IFB of %s: %s", a->ifname,
+				       strerror(-ifb));
+				return ifb;
+			}
+			*mq = ifb > 0;
+		}
+		if (*mq != (backend == MS_BACKEND_MULTIQUEUE) && backend != MS_BACKEND_AUTO)
 			ms_warn("dataplane_backend = %s, but the previous agent's tree on %s is "
 				"%s; it is kept until the agent stops",
 				backend == MS_BACKEND_MULTIQUEUE ? "multiqueue" : "htb-root",
-				a->ifname, have_ifb ? "multiqueue" : "htb-root");
-		return have_ifb;
+				a->ifname, *mq ? "multiqueue" : "htb-root");
+		return 0;
 	}
+	*mq = backend == MS_BACKEND_MULTIQUEUE;
 	if (backend != MS_BACKEND_AUTO)
-		return backend == MS_BACKEND_MULTIQUEUE;
+		return 0;
 	if (a->ethtool)
 		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &txqueues);
 	if (ret == -EOPNOTSUPP)
@@ -151,16 +164,21 @@ static bool want_multiqueue(const struct ms_agent *a, const struct ms_state *pre
 			"htb-root",
 			a->ifname, strerror(-ret));
 	ms_info("%s has %u TX queue%s", a->ifname, txqueues, txqueues == 1 ? "" : "s");
-	return !ret && txqueues > 1;
+	*mq = !ret && txqueues > 1;
+	return 0;
 }
 
 /* Multiqueue backend: the IFB the tree goes on, before the classifier is told of it. */
 static int open_backend(struct ms_agent *a, const struct ms_state *prev)
 {
+	bool mq = false;
 	int ret;
 
 	a->mq_ifb_ifindex = 0;
-	if (!want_multiqueue(a, prev)) {
+	ret = want_multiqueue(a, prev, &mq);
+	if (ret)
+		return ret;
+	if (!mq) {
 		/* An IFB of ours a crashed agent left without a record. */
 		ret = prev ? 0 : ms_mq_remove(a->ifindex, NULL);
 		if (ret)

@@ -8,7 +8,8 @@
 # deleted is set up or made again. Fail-static after
 # SIGKILL (kept by a start that fails while taking it over), adoption of the
 # same IFB by a new agent, restore on SIGTERM and
-# --cleanup put the mq tree back as it was. Then htb-root on the same NIC:
+# --cleanup put the mq tree back as it was; the backend is recorded, so an
+# IFB deleted while no agent runs is made again. Then htb-root on the same NIC:
 # one HTB root while it runs, the mq tree back after it. sch_htb's host-wide
 # htb_hysteresis (tc/hysteresis.h) is on while a multiqueue agent runs, back
 # to what it was after a stop or --cleanup, kept through a crash and
@@ -209,6 +210,28 @@ ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB l
 hyst_is 0 "after --cleanup"
 record_is "" "after --cleanup"
 if t_pins_left; then t_fail "pins left after --cleanup"; fi
+
+# Killed, and its IFB deleted while no agent runs: the next agent reads the
+# backend from the record, makes the IFB again, and leaves the NIC's mq root
+# alone (taken for an htb-root agent's, the mq root would be replaced).
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq4.log" || t_fail "fourth agent did not get ready"
+grep -q '^backend multiqueue$' "$T_TMP/run/$LAB_HV1_IF.state" ||
+	t_fail "the state file does not record the backend: $(cat "$T_TMP/run/$LAB_HV1_IF.state")"
+kill -KILL "$T_AGENT_PID"
+wait "$T_AGENT_PID" 2>/dev/null
+T_AGENT_PID=
+ip -n "$LAB_NS_HV1" link del "$(ifb_name)" || t_fail "cannot delete the IFB"
+t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq5.log" || t_fail "the agent did not get ready without its IFB"
+grep -q 'dataplane backend on .*: multiqueue' "$T_TMP/agent-mq5.log" ||
+	t_fail "the agent took the previous tree for htb-root: $(grep 'dataplane backend' "$T_TMP/agent-mq5.log")"
+[ "$(nic_tree)" = "$orig" ] || t_fail "the NIC's mq tree was replaced: $(nic_tree)"
+ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
+	t_fail "no tree on the IFB made again"
+[ "$(redirect_filter)" -eq 1 ] || t_fail "not one redirect: $(t_filter_state)"
+t_agent_stop "$T_AGENT_PID"
+[ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after that agent stopped: $(nic_tree)"
+ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
+hyst_is 0 "after the agent without its IFB stopped"
 
 # htb-root on the same NIC: the tree replaces mq while the agent runs, mq comes back after.
 conf "$T_TMP/root.conf" htb-root

@@ -3,6 +3,8 @@
  * The baseline file (state.h): what one agent writes the next reads back;
  * a missing file is -ENOENT, and a file of another version or with garbage
  * is refused with a message naming the file, leaving the caller's value.
+ * The state file's backend record: written, read back, absent from an
+ * earlier agent's file, refused when it names no backend.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -107,11 +109,50 @@ static void test_bad_files(void **state)
 	}
 }
 
+static void test_state_backend(void **state)
+{
+	static const char earlier[] =
+	    "migshaper-state 1\nifindex 3\norig none\nfilter 0x1 49152 1\n";
+	static const char *const bad[] = {
+	    "migshaper-state 1\nifindex 3\nbackend fq\norig none\nfilter 0x1 49152 1\n",
+	    "migshaper-state 1\nifindex 3\nbackend\norig none\nfilter 0x1 49152 1\n",
+	    "migshaper-state 1\nifindex 3\nbackend htb-root\nbackend multiqueue\norig "
+	    "none\nfilter 0x1 49152 1\n",
+	};
+	struct dir *d = *state;
+	char err[MS_STATE_ERR_LEN];
+	struct ms_state *st = calloc(1, sizeof(*st));
+
+	assert_non_null(st);
+	st->ifindex = 3;
+	st->backend = MS_STATE_BACKEND_MULTIQUEUE;
+	assert_int_equal(ms_state_write(d->file, st), 0);
+	assert_int_equal(ms_state_read(d->file, st, err, sizeof(err)), 0);
+	assert_int_equal(st->backend, MS_STATE_BACKEND_MULTIQUEUE);
+	st->backend = MS_STATE_BACKEND_HTB_ROOT;
+	assert_int_equal(ms_state_write(d->file, st), 0);
+	assert_int_equal(ms_state_read(d->file, st, err, sizeof(err)), 0);
+	assert_int_equal(st->backend, MS_STATE_BACKEND_HTB_ROOT);
+	/* An earlier agent's record has none: the caller looks for the IFB then. */
+	put(d->file, earlier);
+	assert_int_equal(ms_state_read(d->file, st, err, sizeof(err)), 0);
+	assert_int_equal(st->backend, MS_STATE_BACKEND_UNKNOWN);
+	assert_int_equal(st->ifindex, 3);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put(d->file, bad[i]);
+		assert_int_equal(ms_state_read(d->file, st, err, sizeof(err)), -EINVAL);
+		assert_int_equal(st->backend, MS_STATE_BACKEND_UNKNOWN);
+	}
+	ms_state_clear(st);
+	free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_backend, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
