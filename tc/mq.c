@@ -268,3 +268,36 @@ out:
 	nl_socket_free(sk);
 	return err;
 }
+
+int ms_mq_ifb_remove_orphan(int old_nic_ifindex, bool *removed)
+{
+	struct rtnl_link *nic = NULL;
+	char name[IF_NAMESIZE];
+	struct nl_sock *sk;
+	bool deleted = false;
+	int err;
+
+	if (removed)
+		*removed = false;
+	err = ms_mq_ifb_name(old_nic_ifindex, name, sizeof(name));
+	err = err ?: ms_tcnl_connect(&sk);
+	if (err)
+		return err;
+	/* Still there: its IFB is its own agent's (or the next one's) to keep. */
+	err = ms_tcnl_link_get(sk, old_nic_ifindex, NULL, &nic);
+	if (!err) {
+		rtnl_link_put(nic);
+		goto out;
+	}
+	if (err != -ENODEV)
+		goto out;
+	err = ms_tcnl_ifb_delete(sk, name, &deleted);
+	if (!err && deleted)
+		ms_info("mq: removed the IFB %s of a NIC that is gone (ifindex %d)", name,
+			old_nic_ifindex);
+	if (removed)
+		*removed = !err && deleted;
+out:
+	nl_socket_free(sk);
+	return err;
+}

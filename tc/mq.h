@@ -58,4 +58,12 @@ int ms_mq_redirect_present(int nic_ifindex, bool *present);
  */
 int ms_mq_remove(int nic_ifindex, bool *had_ifb);
 
+/*
+ * The IFB named after a NIC that is gone (deleted or re-created with another
+ * ifindex while no agent ran; its filter went with it, its IFB did not):
+ * deleted, and *removed (may be NULL) says so. Nothing is done while a link
+ * with that ifindex exists.
+ */
+int ms_mq_ifb_remove_orphan(int old_nic_ifindex, bool *removed);
+
 #endif /* MS_TC_MQ_H */

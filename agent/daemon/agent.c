@@ -152,6 +152,22 @@ static void baseline_save(struct ms_agent *a, bool force)
 }
 
 /*
+ * A record about an earlier interface of the name: its filter and tree went
+ * with it, but the IFB of a multiqueue tree is a device of its own.
+ */
+static void remove_orphan_ifb(const struct ms_state *st)
+{
+	int ret;
+
+	if (st->backend == MS_STATE_BACKEND_HTB_ROOT)
+		return;
+	ret = ms_mq_ifb_remove_orphan(st->ifindex, NULL);
+	if (ret)
+		ms_warn("cannot remove the IFB of the earlier interface (ifindex %d): %s",
+			st->ifindex, strerror(-ret));
+}
+
+/*
  * The previous agent's record, if there is one about this interface as it
  * exists now. Returns true and fills prev, or false: then the agent starts
  * afresh (replacing whatever pins are left).
@@ -171,6 +187,7 @@ bool ms_agent_state_load(struct ms_agent *a, struct ms_state *prev)
 	if (prev->ifindex != a->ifindex) {
 		ms_info("%s is about an earlier %s (ifindex %d, now %d); starting afresh",
 			a->state_path, a->ifname, prev->ifindex, a->ifindex);
+		remove_orphan_ifb(prev);
 		ms_state_clear(prev);
 		return false;
 	}
@@ -512,6 +529,7 @@ int ms_agent_cleanup(struct ms_agent *a)
 	if (have && st->ifindex != a->ifindex) {
 		ms_info("%s is about an earlier %s; its filter and tree went with it", path,
 			a->ifname);
+		remove_orphan_ifb(st);
 		ms_state_clear(st);
 		have = false;
 	}

@@ -283,6 +283,43 @@ static void test_htb_root_restores_mq(void **state)
 	free(before);
 }
 
+/*
+ * A NIC deleted while no agent ran leaves its IFB behind: removed once the
+ * NIC is gone, kept while it is there (its agent's).
+ */
+static void test_orphan_ifb(void **state)
+{
+	char name[IF_NAMESIZE], cmd[128];
+	bool removed = true;
+	int gone, ifb = 0;
+
+	(void)state;
+	sh("ip link add msqo type veth peer name msqo-p");
+	gone = (int)if_nametoindex("msqo");
+	assert_true(gone > 0);
+	assert_int_equal(ms_mq_ifb_open(gone, &ifb), 0);
+	assert_int_equal(ms_mq_ifb_remove_orphan(gone, &removed), 0);
+	assert_false(removed);
+	assert_int_equal(ms_mq_ifb_find(gone), ifb);
+	sh("ip link del msqo");
+	assert_int_equal(ms_mq_ifb_remove_orphan(gone, &removed), 0);
+	assert_true(removed);
+	assert_int_equal(ms_mq_ifb_find(gone), -ENOENT);
+	/* Nothing left: nothing done. */
+	assert_int_equal(ms_mq_ifb_remove_orphan(gone, &removed), 0);
+	assert_false(removed);
+	/* A device of that name that is not an IFB is not ours. */
+	assert_int_equal(ms_mq_ifb_name(gone, name, sizeof(name)), 0);
+	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %s-p", name, name);
+	sh(cmd);
+	assert_int_equal(ms_mq_ifb_remove_orphan(gone, &removed), 0);
+	assert_false(removed);
+	snprintf(cmd, sizeof(cmd), "ip link show dev %s >/dev/null", name);
+	sh(cmd);
+	snprintf(cmd, sizeof(cmd), "ip link del %s", name);
+	sh(cmd);
+}
+
 static void test_bad_input(void **state)
 {
 	char name[4];
@@ -312,6 +349,7 @@ int main(void)
 	    cmocka_unit_test(test_redirect_beside_other_u32),
 	    cmocka_unit_test(test_tree_on_ifb),
 	    cmocka_unit_test(test_htb_root_restores_mq),
+	    cmocka_unit_test(test_orphan_ifb),
 	    cmocka_unit_test(test_bad_input),
 	};
 	char cmd[256];
