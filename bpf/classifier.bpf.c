@@ -422,6 +422,27 @@ static __always_inline int report_due(const struct ms_sk_class *kept, __u64 now)
 	return now - kept->reported_ns >= report_interval_ns(cfg);
 }
 
+/*
+ * The agent's network namespace (its inode number), set by bpf/loader.c:
+ * only its sockets carry tags it wrote. A socket of another namespace whose
+ * packets reach this NIC without crossing a veth (a container's on a
+ * macvlan) keeps whatever priority it set, and one above 6 takes only
+ * CAP_NET_ADMIN in its own namespace: such a "tag" is not believed, and its
+ * packets take the parse like any other.
+ */
+volatile __u32 host_netns_ino;
+
+static __always_inline int tag_trusted(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	return tp && tp->inet_conn.icsk_inet.sk.__sk_common.skc_net.net->ns.inum == host_netns_ino;
+}
+
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
@@ -439,7 +460,7 @@ int classifier(struct __sk_buff *skb)
 		skb->priority = 0;
 		return TC_ACT_UNSPEC;
 	}
-	if (ms_sk_tag_is(priority))
+	if (ms_sk_tag_is(priority) && tag_trusted(skb))
 		return tagged(skb, priority);
 	/*
 	 * Only sockets connection_socket() accepted carry a class, so the
@@ -558,12 +579,17 @@ int retag(struct bpf_iter__tcp *ctx)
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0;
+	/*
+	 * The tag first, then the priority read and written back to back: an
+	 * application sets its priority without the socket lock this runs
+	 * under, and one set in between would be taken for a tag.
+	 */
+	tag = sk_tag((struct sock *)tp);
 	if (bpf_getsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &priority, sizeof(priority)))
 		return 0;
 	/* The application's own priority stays: its packets take the parse. */
 	if (priority && !ms_sk_tag_is((__u32)priority))
 		return 0;
-	tag = sk_tag((struct sock *)tp);
 	if (tag != (__u32)priority &&
 	    bpf_setsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &tag, sizeof(tag)))
 		retag_failed++;

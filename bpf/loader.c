@@ -59,6 +59,8 @@ struct ms_dataplane {
 	struct bpf_link *retag_link;
 	/* Where tagged sockets' routes may leave besides the NIC (its bridge); 0: none. */
 	int tag_upper_ifindex;
+	/* The last retag failed (or none ran since it was asked for): the caller runs one soon. */
+	bool retag_due;
 	__u64 retag_failed_logged;
 	/*
 	 * The port map is base_ports plus the flow hints, derived from how
@@ -427,6 +429,15 @@ static int retag_run(struct ms_dataplane *dp, bool clear)
 	/* Loaded for tests, benchmarks or tags_clear(): it tags nothing. */
 	if (!dp->retag_link || (dp->detached_mode && !clear))
 		return 0;
+	/* Until a run succeeds, the tags may follow older tables. */
+	dp->retag_due = true;
+	/*
+	 * Not before our filter is in place: the tags would be read by the
+	 * program there now, a previous agent's kept running (fail-static),
+	 * with tables this one has not filled yet.
+	 */
+	if (!dp->attached && !clear)
+		return 0;
 	dp->skel->bss->retag_ifindex[0] = (__u32)dp->hook.ifindex;
 	dp->skel->bss->retag_ifindex[1] = (__u32)dp->tag_upper_ifindex;
 	dp->skel->bss->retag_clear = clear;
@@ -444,6 +455,7 @@ static int retag_run(struct ms_dataplane *dp, bool clear)
 		ms_err("dataplane: socket tags: %s", strerror(errno));
 	}
 	close(fd);
+	dp->retag_due = n < 0;
 	if (dp->skel->bss->retag_failed != dp->retag_failed_logged) {
 		ms_warn("dataplane: socket tags: %llu sockets could not be tagged so far; their "
 			"packets are classified from their headers",
@@ -456,6 +468,11 @@ static int retag_run(struct ms_dataplane *dp, bool clear)
 int ms_dataplane_retag(struct ms_dataplane *dp)
 {
 	return dp ? retag_run(dp, false) : -EINVAL;
+}
+
+bool ms_dataplane_retag_due(const struct ms_dataplane *dp)
+{
+	return dp && dp->retag_due;
 }
 
 int ms_dataplane_set_tag_upper(struct ms_dataplane *dp, int upper_ifindex)
@@ -1076,15 +1093,23 @@ static int generation_read(struct ms_dataplane *dp)
  */
 static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *verifier)
 {
+	struct stat netns;
 	int err;
 
 	*verifier = false;
+	/* Tags are trusted only on this namespace's sockets (classifier.bpf.c). */
+	if (stat("/proc/self/ns/net", &netns) < 0) {
+		err = -errno;
+		ms_err("dataplane: read our network namespace: %s", strerror(errno));
+		return err;
+	}
 	dp->skel = classifier__open();
 	if (!dp->skel) {
 		err = -errno;
 		ms_err("dataplane: open the classifier: %s", strerror(errno));
 		return err;
 	}
+	dp->skel->bss->host_netns_ino = (__u32)netns.st_ino;
 	if (!retag)
 		bpf_program__set_autoload(dp->skel->progs.retag, false);
 	if (reuse) {
@@ -1273,6 +1298,8 @@ int ms_dataplane_open(const struct ms_dataplane_opts *opts, struct ms_dataplane 
 	if (err)
 		goto cleanup;
 	dp->pinned = true;
+	if (dp->retag_due)
+		retag_run(dp, false);
 	/* The filter holds the program; its pin only serves bpftool. */
 	if (pin_prog(dp))
 		ms_warn("dataplane: the program runs but is not pinned under %s", dp->pin_dir);

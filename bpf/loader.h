@@ -112,6 +112,8 @@ __u64 ms_dataplane_flows_evicted(const struct ms_dataplane *dp);
  * makes it a no-op (logged at load).
  */
 int ms_dataplane_retag(struct ms_dataplane *dp);
+/* Whether the last run failed (the tags may follow older tables): the owner retags soon. */
+bool ms_dataplane_retag_due(const struct ms_dataplane *dp);
 /*
  * Tags also sockets whose route leaves by upper_ifindex (the bridge the NIC
  * is a port of, which holds the host's addresses); 0: the NIC only. Tags

@@ -73,8 +73,9 @@ static int bridge_of(const char *ifname)
  * it for the empty buckets), so while no migration runs it waits
  * MS_AGENT_IDLE_CYCLES: a connection not yet tagged is classified correctly
  * meanwhile, only at a higher cost per packet. Table changes retag at once
- * (bpf/loader.c). While migrations run, every cycle: an unattributed
- * migration flow, once tagged, is reported again only by a retag.
+ * (bpf/loader.c), and one that failed is tried again next cycle. While
+ * migrations run, every cycle: an unattributed migration flow, once tagged,
+ * is reported again only by a retag.
  */
 void ms_agent_retag_sockets(struct ms_agent *a)
 {
@@ -82,7 +83,8 @@ void ms_agent_retag_sockets(struct ms_agent *a)
 
 	if (!a->dp)
 		return;
-	if (!ms_agent_migrating_out(a) && ++a->cycles_since_retag < MS_AGENT_IDLE_CYCLES)
+	if (!ms_agent_migrating_out(a) && !ms_dataplane_retag_due(a->dp) &&
+	    ++a->cycles_since_retag < MS_AGENT_IDLE_CYCLES)
 		return;
 	a->cycles_since_retag = 0;
 	/* Read afresh: the interface may have joined or left a bridge. */
@@ -508,6 +510,8 @@ static void drop_link_state(struct ms_agent *a)
 	if (unlink(a->state_path) && errno != ENOENT)
 		ms_warn("cannot remove %s: %s", a->state_path, strerror(errno));
 	a->root_yielded = false;
+	/* The next dataplane knows no bridge yet: the next retag tells it again. */
+	a->tag_upper_ifindex = 0;
 	a->iface_gone = true;
 }
 
