@@ -431,6 +431,8 @@ static __always_inline int report_due(const struct ms_sk_class *kept, __u64 now)
  * packets take the parse like any other.
  */
 volatile __u32 host_netns_ino;
+/* This agent's tag major (migshaper.h), set by bpf/loader.c: other agents' tags are not ours. */
+volatile __u32 tag_major;
 
 static __always_inline int tag_trusted(struct __sk_buff *skb)
 {
@@ -460,7 +462,7 @@ int classifier(struct __sk_buff *skb)
 		skb->priority = 0;
 		return TC_ACT_UNSPEC;
 	}
-	if (ms_sk_tag_is(priority) && tag_trusted(skb))
+	if (ms_sk_tag_is(tag_major, priority) && tag_trusted(skb))
 		return tagged(skb, priority);
 	/*
 	 * Only sockets connection_socket() accepted carry a class, so the
@@ -562,7 +564,7 @@ static __always_inline __u32 sk_tag(struct sock *sk)
 	/* Its packets no longer report it: each run does, once per interval. */
 	if (minor == MS_MINOR_UNATTRIBUTED)
 		report_flow(retag_ifindex[0], &pkt.key, cfg, bpf_ktime_get_ns());
-	return ms_sk_tag(minor, cfg->mq_ifb_ifindex != 0);
+	return ms_sk_tag(tag_major, minor, cfg->mq_ifb_ifindex != 0);
 }
 
 SEC("iter/tcp")
@@ -587,8 +589,8 @@ int retag(struct bpf_iter__tcp *ctx)
 	tag = sk_tag((struct sock *)tp);
 	if (bpf_getsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &priority, sizeof(priority)))
 		return 0;
-	/* The application's own priority stays: its packets take the parse. */
-	if (priority && !ms_sk_tag_is((__u32)priority))
+	/* The application's own priority stays, as another agent's tag: its packets take the parse. */
+	if (priority && !ms_sk_tag_is(tag_major, (__u32)priority))
 		return 0;
 	if (tag != (__u32)priority &&
 	    bpf_setsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &tag, sizeof(tag)))

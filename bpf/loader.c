@@ -1110,6 +1110,7 @@ static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *veri
 		return err;
 	}
 	dp->skel->bss->host_netns_ino = (__u32)netns.st_ino;
+	dp->skel->bss->tag_major = ms_sk_tag_major(dp->hook.ifindex);
 	if (!retag)
 		bpf_program__set_autoload(dp->skel->progs.retag, false);
 	if (reuse) {
@@ -1326,16 +1327,18 @@ cleanup:
 }
 
 /*
- * Without a dataplane (--cleanup): takes every socket tag off with an
- * iterator of a classifier loaded for the purpose. A kernel without the
- * iterator never had tags. A tag left behind is only logged: with its low
- * bits 0 it means priority 0 to everything but a classifier (migshaper.h).
+ * Without a dataplane (--cleanup): takes the tags of the agent of the NIC
+ * ifindex off with an iterator of a classifier loaded for the purpose. A
+ * kernel without the iterator never had tags. A tag left behind is only
+ * logged: with its low bits 0 it means priority 0 to everything but a
+ * classifier (migshaper.h).
  */
-static void tags_clear(void)
+static void tags_clear(int ifindex)
 {
 	struct ms_dataplane *dp;
 
 	if (open_detached(&dp) == 0) {
+		dp->skel->bss->tag_major = ms_sk_tag_major(ifindex);
 		retag_run(dp, true);
 		free_dp(dp);
 		return;
@@ -1371,7 +1374,9 @@ int ms_dataplane_cleanup(const char *pin_root, const char *ifname, const struct 
 		err = -errno;
 	/* Another interface's agent may still use the root: that is fine. */
 	rmdir(pin_root);
-	tags_clear();
+	/* Without the NIC its agent's tags are not told from another's: left. */
+	if (ifindex)
+		tags_clear(ifindex);
 	return err;
 }
 

@@ -166,26 +166,37 @@ struct ms_sk_class {
  * NIC, never one whose priority its application set; an unattributed
  * migration flow it tags, it reports (ms_flow_event) as its packets would.
  *
- * A tag is MS_SK_TAG_MAJOR:(minor << 4 | MS_SK_TAG_MQ). Its low 4 bits are 0:
- * qdiscs, mq's queue mapping and VLAN egress maps read priority & 15, so on
- * any other NIC a tagged packet is treated as priority 0, what it was. No HTB
- * or prio qdisc takes it for one of its classes unless its major is 0x6d73.
+ * A tag is major:(minor << 4 | MS_SK_TAG_MQ). Its low 4 bits are 0: qdiscs,
+ * mq's queue mapping and VLAN egress maps read priority & 15, so on any other
+ * NIC a tagged packet is treated as priority 0, what it was. Its major is
+ * MS_SK_TAG_MAJOR_BASE plus the low byte of the shaped NIC's ifindex: a host
+ * runs one agent per NIC (migshaperd@.service), and each tags, reads and
+ * takes off only its own tags. Another agent's tag is to it what an
+ * application's own priority is: left alone, its packets parsed. No HTB or
+ * prio qdisc takes a tag for one of its classes unless its handle's major is
+ * 0x6dXX.
  */
-#define MS_SK_TAG_MAJOR 0x6d73U /* "ms" */
+#define MS_SK_TAG_MAJOR_BASE 0x6d00U /* "m" */
 /* Multiqueue backend: migration classes go on to the redirect filter. */
 #define MS_SK_TAG_MQ 0x8000U
 #define MS_SK_TAG_MINOR_SHIFT 4
 _Static_assert((MS_CLASS_SLOTS << MS_SK_TAG_MINOR_SHIFT) <= MS_SK_TAG_MQ,
 	       "every class minor fits in a tag below its MQ bit");
 
-static inline __u32 ms_sk_tag(__u32 minor, int mq)
+/* The major of the tags of the agent shaping the NIC ifindex (never 0). */
+static inline __u32 ms_sk_tag_major(int ifindex)
 {
-	return (MS_SK_TAG_MAJOR << 16) | (minor << MS_SK_TAG_MINOR_SHIFT) | (mq ? MS_SK_TAG_MQ : 0);
+	return MS_SK_TAG_MAJOR_BASE | ((__u32)ifindex & 0xffU);
 }
 
-static inline int ms_sk_tag_is(__u32 priority)
+static inline __u32 ms_sk_tag(__u32 major, __u32 minor, int mq)
 {
-	return (priority >> 16) == MS_SK_TAG_MAJOR;
+	return (major << 16) | (minor << MS_SK_TAG_MINOR_SHIFT) | (mq ? MS_SK_TAG_MQ : 0);
+}
+
+static inline int ms_sk_tag_is(__u32 major, __u32 priority)
+{
+	return (priority >> 16) == major;
 }
 
 static inline __u32 ms_sk_tag_minor(__u32 tag)

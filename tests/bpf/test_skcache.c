@@ -49,6 +49,8 @@
 
 #define MIG_A (MS_MINOR_MIG_BASE + 0)
 #define MIG_B (MS_MINOR_MIG_BASE + 7)
+/* The tags of the agent on lo, which a fresh network namespace numbers 1. */
+#define LO_TAG_MAJOR ms_sk_tag_major(1)
 
 /* Bytes each push sends: far more than the acknowledgements of it. */
 #define PUSH_BYTES (256 * 1024)
@@ -302,22 +304,22 @@ static void test_tag_follows_tables(void **state)
 
 	conn_open(&c, PORT_MIG_CLIENT4, PORT_MIG4);
 	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_UNATTRIBUTED, 0));
 	push_lands(fx, &c, MS_MINOR_UNATTRIBUTED, MIG_A);
 
 	flow_add(fx, &c, MIG_A);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MIG_A, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MIG_A, 0));
 	push_lands(fx, &c, MIG_A, MS_MINOR_UNATTRIBUTED);
 
 	/* the multiqueue backend: the tag says so (lo stands in for its IFB) */
 	cfg.mq_ifb_ifindex = 1;
 	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MIG_A, 1));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MIG_A, 1));
 	cfg.mq_ifb_ifindex = 0;
 	assert_int_equal(ms_dataplane_set_config(fx->dp, &cfg), 0);
 
 	flow_del(fx, &c);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_UNATTRIBUTED, 0));
 	push_lands(fx, &c, MS_MINOR_UNATTRIBUTED, MIG_A);
 
 	/* DSCP marking parses every packet: no tags while it is on */
@@ -338,7 +340,7 @@ static void test_tag_follows_tables(void **state)
 static void test_tag_is_read(void **state)
 {
 	struct fx *fx = *state;
-	__u32 tag = ms_sk_tag(MIG_B, 0);
+	__u32 tag = ms_sk_tag(LO_TAG_MAJOR, MIG_B, 0);
 	__u64 counted;
 	struct conn c;
 
@@ -349,7 +351,7 @@ static void test_tag_is_read(void **state)
 	push_lands(fx, &c, MIG_B, MS_MINOR_DEFAULT);
 	assert_true(classifier_bytes(fx, MIG_B) - counted < PUSH_BYTES / 4);
 
-	tag = ms_sk_tag(MS_MINOR_DEFAULT, 1);
+	tag = ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_DEFAULT, 1);
 	assert_int_equal(setsockopt(c.cli, SOL_SOCKET, SO_PRIORITY, &tag, sizeof(tag)), 0);
 	counted = classifier_bytes(fx, MS_MINOR_DEFAULT);
 	push(&c);
@@ -374,6 +376,27 @@ static void test_app_priority_kept(void **state)
 }
 
 /*
+ * Another agent's tag (that of a second NIC's agent, on a connection it
+ * tagged) is left alone, and not read: the connection is classified from the
+ * tables.
+ */
+static void test_other_agents_tag(void **state)
+{
+	struct fx *fx = *state;
+	__u32 theirs = ms_sk_tag(ms_sk_tag_major(2), MIG_B, 0);
+	struct conn c;
+
+	assert_int_not_equal(ms_sk_tag_major(2), LO_TAG_MAJOR);
+	conn_open(&c, PORT_MIG_CLIENT5, PORT_MIG5);
+	assert_int_equal(setsockopt(c.cli, SOL_SOCKET, SO_PRIORITY, &theirs, sizeof(theirs)), 0);
+	flow_add(fx, &c, MIG_A);
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), theirs);
+	push_lands(fx, &c, MIG_A, MIG_B);
+	conn_close(&c);
+}
+
+/*
  * A fail-static close leaves the tags for the classifier that stays, and a
  * new agent takes them on; closing with detach, or --cleanup, takes every
  * tag off.
@@ -387,14 +410,14 @@ static void test_tags_leave_with_classifier(void **state)
 
 	conn_open(&c, 0, PORT_PLAIN);
 	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_DEFAULT, 0));
 	assert_int_equal(ms_dataplane_attach_info(fx->dp, &prev), 0);
 	ms_dataplane_close(fx->dp, false);
 	fx->dp = NULL;
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_DEFAULT, 0));
 	opts.adopt = &prev;
 	assert_int_equal(ms_dataplane_open(&opts, &fx->dp), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_DEFAULT, 0));
 	push_lands(fx, &c, MS_MINOR_DEFAULT, MS_MINOR_MGMT);
 	ms_dataplane_close(fx->dp, true);
 	fx->dp = NULL;
@@ -404,7 +427,7 @@ static void test_tags_leave_with_classifier(void **state)
 	opts.adopt = NULL;
 	assert_int_equal(ms_dataplane_open(&opts, &fx->dp), 0);
 	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_DEFAULT, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_DEFAULT, 0));
 	assert_int_equal(ms_dataplane_attach_info(fx->dp, &prev), 0);
 	ms_dataplane_close(fx->dp, false);
 	fx->dp = NULL;
@@ -573,7 +596,7 @@ static void test_unattributed_reported_again(void **state)
 
 	/* Tagged, its packets report no more: each retag does, once per interval. */
 	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
-	assert_int_equal(priority_of(c.cli), ms_sk_tag(MS_MINOR_UNATTRIBUTED, 0));
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MS_MINOR_UNATTRIBUTED, 0));
 	assert_true(ms_dataplane_events_consume(fx->dp, count_flow_events, &fe) >= 0);
 	for (round = 0; round < 2; round++) {
 		usleep(150 * 1000);
@@ -626,6 +649,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_udp_per_packet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tag_follows_tables, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tag_is_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_agents_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_app_priority_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tags_leave_with_classifier, setup, teardown),
 	};
