@@ -93,6 +93,32 @@ static void send_datagrams(int n)
 	close(fd);
 }
 
+/*
+ * Puts the redirect to the NIC's IFB on, then again (adoption: changed in
+ * place, still one filter), and sends 50 datagrams, which the IFB carries.
+ */
+static void redirect_twice_and_send(void)
+{
+	char name[IF_NAMESIZE], cmd[256];
+	bool present = false;
+	long ifb_tx0;
+	int ifb = ms_mq_ifb_find(ifindex);
+
+	assert_true(ifb > 0);
+	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
+	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
+	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
+	assert_true(present);
+	assert_int_equal(number("tc filter show dev " DEV " egress | grep -c 'Egress Redirect'"),
+			 1);
+	ifb_name(name, sizeof(name));
+	snprintf(cmd, sizeof(cmd), "ip -j -s link show dev %s | jq '.[0].stats64.tx.packets'",
+		 name);
+	ifb_tx0 = number(cmd);
+	send_datagrams(50);
+	assert_true(number(cmd) - ifb_tx0 >= 50);
+}
+
 static void test_ifb_open_take_over_remove(void **state)
 {
 	char name[IF_NAMESIZE], cmd[256], *before = nic_tree(), *after;
@@ -136,8 +162,8 @@ static void test_ifb_open_take_over_remove(void **state)
 /* The filter redirects what reaches it to the IFB, which sends it back out of the NIC. */
 static void test_redirect_through_ifb(void **state)
 {
-	char name[IF_NAMESIZE], cmd[256], *before = nic_tree(), *after;
-	long ifb_tx0, ifb_tx1, nic_tx0, nic_tx1;
+	char *before = nic_tree(), *after;
+	long nic_tx0, nic_tx1;
 	bool present = true;
 	int ifb = 0;
 
@@ -146,22 +172,9 @@ static void test_redirect_through_ifb(void **state)
 	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
 	assert_false(present);
 	assert_int_equal(ms_mq_ifb_open(ifindex, &ifb), 0);
-	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
-	/* Set again (adoption): changed in place, still one filter. */
-	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
-	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
-	assert_true(present);
-	assert_int_equal(number("tc filter show dev " DEV " egress | grep -c 'Egress Redirect'"),
-			 1);
-	ifb_name(name, sizeof(name));
-	snprintf(cmd, sizeof(cmd), "ip -j -s link show dev %s | jq '.[0].stats64.tx.packets'",
-		 name);
-	ifb_tx0 = number(cmd);
 	nic_tx0 = number("ip -j -s link show dev " DEV " | jq '.[0].stats64.tx.packets'");
-	send_datagrams(50);
-	ifb_tx1 = number(cmd);
+	redirect_twice_and_send();
 	nic_tx1 = number("ip -j -s link show dev " DEV " | jq '.[0].stats64.tx.packets'");
-	assert_true(ifb_tx1 - ifb_tx0 >= 50);
 	/* ... and the IFB handed them back to the NIC, which sent them. */
 	assert_true(nic_tx1 - nic_tx0 >= 50);
 	after = nic_tree();
@@ -182,8 +195,6 @@ static void test_redirect_through_ifb(void **state)
  */
 static void test_redirect_beside_other_u32(void **state)
 {
-	char name[IF_NAMESIZE], cmd[256];
-	long ifb_tx0, ifb_tx1;
 	bool present = false;
 	int ifb = 0;
 
@@ -193,19 +204,7 @@ static void test_redirect_beside_other_u32(void **state)
 	sh("tc filter add dev " DEV " egress prio 10 protocol ip u32 match ip dst 192.0.2.1/32 "
 	   "flowid 1:2");
 	assert_int_equal(ms_mq_ifb_open(ifindex, &ifb), 0);
-	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
-	assert_int_equal(ms_mq_redirect_set(ifindex, ifb), 0);
-	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
-	assert_true(present);
-	assert_int_equal(number("tc filter show dev " DEV " egress | grep -c 'Egress Redirect'"),
-			 1);
-	ifb_name(name, sizeof(name));
-	snprintf(cmd, sizeof(cmd), "ip -j -s link show dev %s | jq '.[0].stats64.tx.packets'",
-		 name);
-	ifb_tx0 = number(cmd);
-	send_datagrams(50);
-	ifb_tx1 = number(cmd);
-	assert_true(ifb_tx1 - ifb_tx0 >= 50);
+	redirect_twice_and_send();
 	assert_int_equal(ms_mq_remove(ifindex, NULL), 0);
 	assert_int_equal(ms_mq_redirect_present(ifindex, &present), 0);
 	assert_false(present);

@@ -341,6 +341,25 @@ t_agent_start() {
 	return 1
 }
 
+# t_start_fails_takeover CONFIG LOG: starts an agent (CONFIG plus the
+# ingress backstop) that must fail while taking over what a killed one left:
+# the backstop's IFB name (msi<ifindex>) is another device's. Fails the test
+# unless it exits non-zero for that reason; the blocking device goes after.
+t_start_fails_takeover() {
+	local conf=$1 log=$2 blocker
+	blocker=msi$(ip -n "$LAB_NS_HV1" -j link show dev "$LAB_HV1_IF" | jq '.[0].ifindex')
+	ip -n "$LAB_NS_HV1" link add "$blocker" type veth peer name "$blocker-p" || t_fail "blocker $blocker"
+	echo "ingress_backstop = 1" >>"$conf"
+	t_agent_start "$conf" "$log" &&
+		t_fail "an agent started although the ingress IFB's name $blocker is taken"
+	t_exit_status "$T_AGENT_PID" 10
+	T_AGENT_PID=
+	[ "$T_STOP_RC" -ne 0 ] && [ "$T_STOP_RC" -ne 124 ] || t_fail "the failed start exited with $T_STOP_RC"
+	grep -q "$blocker exists and is not an IFB" "$log" ||
+		t_fail "the start did not fail on the ingress IFB's name"
+	ip -n "$LAB_NS_HV1" link del "$blocker"
+}
+
 # t_agent_stop PID: SIGTERM, waits up to 10 s (then SIGKILL); the exit status
 # is in T_STOP_RC (137 = had to be killed). Call it in this shell, not in $(...).
 t_agent_stop() {
