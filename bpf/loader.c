@@ -1097,7 +1097,7 @@ static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *veri
 	int err;
 
 	*verifier = false;
-	/* Tags are trusted only on this namespace's sockets (classifier.bpf.c). */
+	/* Tags are believed only on this namespace's sockets (classifier.bpf.c). */
 	if (stat("/proc/self/ns/net", &netns) < 0) {
 		err = -errno;
 		ms_err("dataplane: read our network namespace: %s", strerror(errno));
