@@ -55,6 +55,8 @@ struct ms_dataplane {
 	__u64 flows_evicted;
 	/* What ms_generation holds: this process is its only writer. */
 	__u64 generation;
+	/* The classifier program loaded: classifier, or classifier_compat on kernels before 6.2. */
+	struct bpf_program *prog;
 	/* The retag iterator (socket tags, migshaper.h); NULL if the kernel lacks it. */
 	struct bpf_link *retag_link;
 	/* Where tagged sockets' routes may leave besides the NIC (its bridge); 0: none. */
@@ -256,7 +258,7 @@ static int pin_prog(struct ms_dataplane *dp)
 		return err;
 	if (unlink(path) && errno != ENOENT)
 		return -errno;
-	err = bpf_obj_pin(bpf_program__fd(dp->skel->progs.classifier), path);
+	err = bpf_obj_pin(bpf_program__fd(dp->prog), path);
 	if (err)
 		ms_err("dataplane: pin program %s: %s", path, strerror(-err));
 	return err;
@@ -287,7 +289,7 @@ static int pins_clear(struct ms_dataplane *dp)
 
 static int attach(struct ms_dataplane *dp)
 {
-	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->skel->progs.classifier));
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->prog));
 	int err;
 
 	err = bpf_tc_hook_create(&dp->hook);
@@ -331,7 +333,7 @@ static int attach(struct ms_dataplane *dp)
  */
 static int attach_in_place(struct ms_dataplane *dp, const struct ms_dp_attach *prev)
 {
-	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->skel->progs.classifier),
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(dp->prog),
 		    .handle = prev->tc_handle, .priority = prev->tc_priority,
 		    .flags = BPF_TC_F_REPLACE);
 	int err;
@@ -899,7 +901,7 @@ int ms_dataplane_prog_fd(struct ms_dataplane *dp)
 {
 	if (!dp)
 		return -EINVAL;
-	return bpf_program__fd(dp->skel->progs.classifier);
+	return bpf_program__fd(dp->prog);
 }
 
 int ms_dataplane_events_fd(struct ms_dataplane *dp)
@@ -1091,7 +1093,7 @@ static int generation_read(struct ms_dataplane *dp)
  * Opens and loads the object, with or without the retag iterator. *verifier:
  * the failure (if any) was the kernel's refusal to load it.
  */
-static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *verifier)
+static int skel_load(struct ms_dataplane *dp, bool reuse, bool fast, bool retag, bool *verifier)
 {
 	struct stat netns;
 	int err;
@@ -1111,6 +1113,10 @@ static int skel_load(struct ms_dataplane *dp, bool reuse, bool retag, bool *veri
 	}
 	dp->skel->bss->host_netns_ino = (__u32)netns.st_ino;
 	dp->skel->bss->tag_major = ms_sk_tag_major(dp->hook.ifindex);
+	dp->prog = fast ? dp->skel->progs.classifier : dp->skel->progs.classifier_compat;
+	bpf_program__set_autoload(fast ? dp->skel->progs.classifier_compat
+				       : dp->skel->progs.classifier,
+				  false);
 	if (!retag)
 		bpf_program__set_autoload(dp->skel->progs.retag, false);
 	if (reuse) {
@@ -1129,12 +1135,21 @@ static int load(struct ms_dataplane *dp, bool reuse)
 	bool verifier;
 	int err;
 
-	err = skel_load(dp, reuse, true, &verifier);
+	err = skel_load(dp, reuse, true, true, &verifier);
+	if (verifier) {
+		/* A kernel before 6.2 (bpf_rdonly_cast): the program built without it. */
+		classifier__destroy(dp->skel);
+		dp->skel = NULL;
+		err = skel_load(dp, reuse, false, true, &verifier);
+		if (!err)
+			ms_info("dataplane: classifier_compat loaded (no bpf_rdonly_cast in this "
+				"kernel: about 3 ns more on a tagged management or migration packet)");
+	}
 	if (verifier) {
 		/* Socket tags are optional: a kernel without them classifies every packet. */
 		classifier__destroy(dp->skel);
 		dp->skel = NULL;
-		err = skel_load(dp, reuse, false, &verifier);
+		err = skel_load(dp, reuse, false, false, &verifier);
 		if (!err)
 			ms_warn(
 			    "dataplane: this kernel cannot run the socket tag iterator (iter/tcp "
