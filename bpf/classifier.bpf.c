@@ -434,16 +434,27 @@ volatile __u32 host_netns_ino;
 /* This agent's tag major (migshaper.h), set by bpf/loader.c: other agents' tags are not ours. */
 volatile __u32 tag_major;
 
-/* A typed read-only view of a kernel object: no call, the verifier inlines it (6.2). */
-extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym;
+/*
+ * A typed read-only view of a kernel object: no call, the verifier inlines
+ * it (6.2). Weak: on an older kernel libbpf still loads the object's other
+ * programs (classifier_compat), and only this one's verification fails.
+ */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
 
 /*
- * Whether the packet's socket is of the agent's namespace. fast: through
- * bpf_rdonly_cast() (6.2); otherwise through bpf_skc_to_tcp_sock() (5.9),
- * a call that costs about 3 ns more. bpf/loader.c loads the program built
- * on the first, and the one built on the second where the kernel lacks it.
+ * How a build of the classifier tells the agent's sockets (bpf/loader.c
+ * loads the first the kernel takes): through bpf_rdonly_cast() (6.2);
+ * through bpf_skc_to_tcp_sock(), a call that costs about 3 ns more; or not
+ * at all, on a kernel with neither, which also lacks the retag iterator:
+ * then no tag is this agent's and every packet takes the parse.
  */
-static __always_inline int tag_trusted(struct __sk_buff *skb, int fast)
+enum tag_check {
+	TAG_CHECK_FAST,
+	TAG_CHECK_COMPAT,
+	TAG_CHECK_NONE,
+};
+
+static __always_inline int tag_trusted(struct __sk_buff *skb, enum tag_check fast)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct sock_common *skc;
@@ -451,7 +462,7 @@ static __always_inline int tag_trusted(struct __sk_buff *skb, int fast)
 
 	if (!sk)
 		return 0;
-	if (fast) {
+	if (fast == TAG_CHECK_FAST) {
 		skc = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock_common));
 		return skc->skc_net.net->ns.inum == host_netns_ino;
 	}
@@ -459,7 +470,7 @@ static __always_inline int tag_trusted(struct __sk_buff *skb, int fast)
 	return tp && tp->inet_conn.icsk_inet.sk.__sk_common.skc_net.net->ns.inum == host_netns_ino;
 }
 
-static __always_inline int classify_skb(struct __sk_buff *skb, int fast)
+static __always_inline int classify_skb(struct __sk_buff *skb, enum tag_check check)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct ms_sk_class *kept;
@@ -480,8 +491,8 @@ static __always_inline int classify_skb(struct __sk_buff *skb, int fast)
 	 * socket of any namespace could not have by its choice of ports, so
 	 * the bulk of host traffic skips the check (about 5 ns a packet).
 	 */
-	if (ms_sk_tag_is(tag_major, priority) &&
-	    (ms_sk_tag_minor(priority) == MS_MINOR_DEFAULT || tag_trusted(skb, fast)))
+	if (check != TAG_CHECK_NONE && ms_sk_tag_is(tag_major, priority) &&
+	    (ms_sk_tag_minor(priority) == MS_MINOR_DEFAULT || tag_trusted(skb, check)))
 		return tagged(skb, priority);
 	/*
 	 * Only sockets connection_socket() accepted carry a class, so the
@@ -523,13 +534,19 @@ static __always_inline int classify_skb(struct __sk_buff *skb, int fast)
 SEC("tc")
 int classifier(struct __sk_buff *skb)
 {
-	return classify_skb(skb, 1);
+	return classify_skb(skb, TAG_CHECK_FAST);
 }
 
 SEC("tc")
 int classifier_compat(struct __sk_buff *skb)
 {
-	return classify_skb(skb, 0);
+	return classify_skb(skb, TAG_CHECK_COMPAT);
+}
+
+SEC("tc")
+int classifier_notags(struct __sk_buff *skb)
+{
+	return classify_skb(skb, TAG_CHECK_NONE);
 }
 
 /*
@@ -620,8 +637,13 @@ int retag(struct bpf_iter__tcp *ctx)
 	tag = sk_tag((struct sock *)tp);
 	if (bpf_getsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &priority, sizeof(priority)))
 		return 0;
-	/* The application's own priority stays, as another agent's tag: its packets take the parse. */
-	if (priority && !ms_sk_tag_is(tag_major, (__u32)priority))
+	/*
+	 * The application's own priority stays, as another agent's tag: its
+	 * packets take the parse. A tag of an agent from before per-agent
+	 * majors is taken over (or off): nothing else would ever remove it.
+	 */
+	if (priority && !ms_sk_tag_is(tag_major, (__u32)priority) &&
+	    !ms_sk_tag_is(MS_SK_TAG_MAJOR_LEGACY, (__u32)priority))
 		return 0;
 	if (tag != (__u32)priority &&
 	    bpf_setsockopt(tp, MS_SOL_SOCKET, MS_SO_PRIORITY, &tag, sizeof(tag)))

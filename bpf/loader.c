@@ -1093,8 +1093,16 @@ static int generation_read(struct ms_dataplane *dp)
  * Opens and loads the object, with or without the retag iterator. *verifier:
  * the failure (if any) was the kernel's refusal to load it.
  */
-static int skel_load(struct ms_dataplane *dp, bool reuse, bool fast, bool retag, bool *verifier)
+/* The builds of the classifier program (classifier.bpf.c), in the order they are tried. */
+enum prog_build {
+	PROG_FAST,   /* classifier: tags checked through bpf_rdonly_cast (6.2) */
+	PROG_COMPAT, /* classifier_compat: through bpf_skc_to_tcp_sock */
+	PROG_NOTAGS, /* classifier_notags: no tags, no retag iterator */
+};
+
+static int skel_load(struct ms_dataplane *dp, bool reuse, enum prog_build build, bool *verifier)
 {
+	struct bpf_program *progs[3];
 	struct stat netns;
 	int err;
 
@@ -1113,11 +1121,13 @@ static int skel_load(struct ms_dataplane *dp, bool reuse, bool fast, bool retag,
 	}
 	dp->skel->bss->host_netns_ino = (__u32)netns.st_ino;
 	dp->skel->bss->tag_major = ms_sk_tag_major(dp->hook.ifindex);
-	dp->prog = fast ? dp->skel->progs.classifier : dp->skel->progs.classifier_compat;
-	bpf_program__set_autoload(fast ? dp->skel->progs.classifier_compat
-				       : dp->skel->progs.classifier,
-				  false);
-	if (!retag)
+	progs[PROG_FAST] = dp->skel->progs.classifier;
+	progs[PROG_COMPAT] = dp->skel->progs.classifier_compat;
+	progs[PROG_NOTAGS] = dp->skel->progs.classifier_notags;
+	for (int i = PROG_FAST; i <= PROG_NOTAGS; i++)
+		bpf_program__set_autoload(progs[i], i == (int)build);
+	dp->prog = progs[build];
+	if (build == PROG_NOTAGS)
 		bpf_program__set_autoload(dp->skel->progs.retag, false);
 	if (reuse) {
 		err = reuse_pinned_maps(dp);
@@ -1135,12 +1145,12 @@ static int load(struct ms_dataplane *dp, bool reuse)
 	bool verifier;
 	int err;
 
-	err = skel_load(dp, reuse, true, true, &verifier);
+	err = skel_load(dp, reuse, PROG_FAST, &verifier);
 	if (verifier) {
 		/* A kernel before 6.2 (bpf_rdonly_cast): the program built without it. */
 		classifier__destroy(dp->skel);
 		dp->skel = NULL;
-		err = skel_load(dp, reuse, false, true, &verifier);
+		err = skel_load(dp, reuse, PROG_COMPAT, &verifier);
 		if (!err)
 			ms_info("dataplane: classifier_compat loaded (no bpf_rdonly_cast in this "
 				"kernel: about 3 ns more on a tagged management or migration packet)");
@@ -1149,7 +1159,7 @@ static int load(struct ms_dataplane *dp, bool reuse)
 		/* Socket tags are optional: a kernel without them classifies every packet. */
 		classifier__destroy(dp->skel);
 		dp->skel = NULL;
-		err = skel_load(dp, reuse, false, false, &verifier);
+		err = skel_load(dp, reuse, PROG_NOTAGS, &verifier);
 		if (!err)
 			ms_warn(
 			    "dataplane: this kernel cannot run the socket tag iterator (iter/tcp "

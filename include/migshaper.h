@@ -169,24 +169,32 @@ struct ms_sk_class {
  * A tag is major:(minor << 4 | MS_SK_TAG_MQ). Its low 4 bits are 0: qdiscs,
  * mq's queue mapping and VLAN egress maps read priority & 15, so on any other
  * NIC a tagged packet is treated as priority 0, what it was. Its major is
- * MS_SK_TAG_MAJOR_BASE plus the low byte of the shaped NIC's ifindex: a host
- * runs one agent per NIC (migshaperd@.service), and each tags, reads and
- * takes off only its own tags. Another agent's tag is to it what an
+ * MS_SK_TAG_MAJOR_BASE plus the low 12 bits of the shaped NIC's ifindex: a
+ * host runs one agent per NIC (migshaperd@.service), and each tags, reads
+ * and takes off only its own tags. Another agent's tag is to it what an
  * application's own priority is: left alone, its packets parsed. No HTB or
  * prio qdisc takes a tag for one of its classes unless its handle's major is
- * 0x6dXX.
+ * 0x6XXX.
  */
-#define MS_SK_TAG_MAJOR_BASE 0x6d00U /* "m" */
+#define MS_SK_TAG_MAJOR_BASE 0x6000U
+/* The one major of the agents before 2026-12-05: taken over or off by any agent's retag. */
+#define MS_SK_TAG_MAJOR_LEGACY 0x6d73U
 /* Multiqueue backend: migration classes go on to the redirect filter. */
 #define MS_SK_TAG_MQ 0x8000U
 #define MS_SK_TAG_MINOR_SHIFT 4
 _Static_assert((MS_CLASS_SLOTS << MS_SK_TAG_MINOR_SHIFT) <= MS_SK_TAG_MQ,
 	       "every class minor fits in a tag below its MQ bit");
 
-/* The major of the tags of the agent shaping the NIC ifindex (never 0). */
+/*
+ * The major of the tags of the agent shaping the NIC ifindex (never 0). Two
+ * NICs whose ifindexes differ by a multiple of 4096 share one, as all
+ * agents did before; the legacy major is skipped.
+ */
 static inline __u32 ms_sk_tag_major(int ifindex)
 {
-	return MS_SK_TAG_MAJOR_BASE | ((__u32)ifindex & 0xffU);
+	__u32 major = MS_SK_TAG_MAJOR_BASE | ((__u32)ifindex & 0xfffU);
+
+	return major == MS_SK_TAG_MAJOR_LEGACY ? MS_SK_TAG_MAJOR_BASE : major;
 }
 
 static inline __u32 ms_sk_tag(__u32 major, __u32 minor, int mq)

@@ -650,6 +650,25 @@ static int root_save(struct ms_htb *h)
 	return 0;
 }
 
+/*
+ * root_save() for a tree moving to h->ifindex: what was saved for its old
+ * link goes only once the new link's root is read.
+ */
+static int root_save_replace(struct ms_htb *h)
+{
+	struct ms_htb_root prev = h->orig;
+	int err;
+
+	memset(&h->orig, 0, sizeof(h->orig));
+	err = root_save(h);
+	if (err) {
+		h->orig = prev;
+		return err;
+	}
+	ms_htb_root_clear(&prev);
+	return 0;
+}
+
 static int root_delete(struct ms_htb *h, __u32 handle, const char *what)
 {
 	struct rtnl_qdisc *q;
@@ -1147,12 +1166,15 @@ int ms_htb_move(struct ms_htb *h, int ifindex)
 	if (!h->installed)
 		return -ENOENT;
 	if (h->ifindex != ifindex) {
+		int old = h->ifindex;
+
 		h->ifindex = ifindex;
-		h->params.ifindex = ifindex;
-		ms_htb_root_clear(&h->orig);
-		err = root_save(h);
-		if (err)
+		err = root_save_replace(h);
+		if (err) {
+			h->ifindex = old;
 			return err;
+		}
+		h->params.ifindex = ifindex;
 	}
 	err = ms_htb_reassert(h);
 	/* A half-made tree passes for whole (the root is ours): none, a retry makes it all. */

@@ -540,8 +540,9 @@ int ms_agent_cleanup(struct ms_agent *a)
 	 */
 	if (a->ifindex)
 		tc_ret = ms_mq_remove(a->ifindex, &had_ifb);
-	ret = ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
-	if (ret)
+	/* A redirect left: the classifier stays with it, for a retry. */
+	ret = tc_ret ?: ms_dataplane_cleanup(a->pin_root, a->ifname, have ? &st->attach : NULL);
+	if (ret && !tc_ret)
 		ms_err("cannot remove the classifier's pins: %s", strerror(-ret));
 	if (a->ifindex && ms_ingress_cleanup(a->ifindex))
 		ms_warn("cannot remove the ingress backstop of %s", a->ifname);

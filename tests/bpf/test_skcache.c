@@ -378,7 +378,7 @@ static void test_app_priority_kept(void **state)
 /*
  * Another agent's tag (that of a second NIC's agent, on a connection it
  * tagged) is left alone, and not read: the connection is classified from the
- * tables.
+ * tables. The one major all agents used before is this agent's to replace.
  */
 static void test_other_agents_tag(void **state)
 {
@@ -393,6 +393,11 @@ static void test_other_agents_tag(void **state)
 	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
 	assert_int_equal(priority_of(c.cli), theirs);
 	push_lands(fx, &c, MIG_A, MIG_B);
+	/* A tag of an agent from before per-agent majors is taken over. */
+	theirs = ms_sk_tag(MS_SK_TAG_MAJOR_LEGACY, MIG_B, 0);
+	assert_int_equal(setsockopt(c.cli, SOL_SOCKET, SO_PRIORITY, &theirs, sizeof(theirs)), 0);
+	assert_int_equal(ms_dataplane_retag(fx->dp), 0);
+	assert_int_equal(priority_of(c.cli), ms_sk_tag(LO_TAG_MAJOR, MIG_A, 0));
 	conn_close(&c);
 }
 

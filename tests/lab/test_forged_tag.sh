@@ -43,10 +43,10 @@ while True:
 print(n, flush=True)'
 t_wait_listen "$LAB_NS_HV2" "$SINK_PORT" || t_fail "sink not listening"
 
-# The agent's own tag for management (migshaper.h: its major is 0x6d00 plus
-# the low byte of the NIC's ifindex).
+# The agent's own tag for management (migshaper.h: its major is 0x6000 plus
+# the low 12 bits of the NIC's ifindex).
 nic_ifindex=$(ip -n "$LAB_NS_HV1" -j link show dev "$LAB_HV1_IF" | jq '.[0].ifindex')
-tag=$((((0x6d00 | (nic_ifindex & 0xff)) << 16) | (0x10 << 4)))
+tag=$((((0x6000 | (nic_ifindex & 0xfff)) << 16) | (0x10 << 4)))
 mgmt0=$(t_class_bytes 10)
 def0=$(t_class_bytes 30)
 ip netns exec "$CT" timeout 30 python3 -c '
