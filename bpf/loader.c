@@ -1152,8 +1152,9 @@ static int load(struct ms_dataplane *dp, bool reuse)
 		dp->skel = NULL;
 		err = skel_load(dp, reuse, PROG_COMPAT, &verifier);
 		if (!err)
-			ms_info("dataplane: classifier_compat loaded (no bpf_rdonly_cast in this "
-				"kernel: about 3 ns more on a tagged management or migration packet)");
+			ms_info(
+			    "dataplane: classifier_compat loaded (no bpf_rdonly_cast in this "
+			    "kernel: about 3 ns more on a tagged management or migration packet)");
 	}
 	if (verifier) {
 		/* Socket tags are optional: a kernel without them classifies every packet. */
