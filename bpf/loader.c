@@ -1145,27 +1145,20 @@ static int load(struct ms_dataplane *dp, bool reuse)
 	bool verifier;
 	int err;
 
-	err = skel_load(dp, reuse, PROG_FAST, &verifier);
-	if (verifier) {
-		/* A kernel before 6.2 (bpf_rdonly_cast): the program built without it. */
+	/* Each build where the kernel refuses the one before (enum prog_build). */
+	for (int build = PROG_FAST;; build++) {
+		err = skel_load(dp, reuse, build, &verifier);
+		if (!verifier || build == PROG_NOTAGS)
+			break;
 		classifier__destroy(dp->skel);
 		dp->skel = NULL;
-		err = skel_load(dp, reuse, PROG_COMPAT, &verifier);
-		if (!err)
-			ms_info(
-			    "dataplane: classifier_compat loaded (no bpf_rdonly_cast in this "
-			    "kernel: about 3 ns more on a tagged management or migration packet)");
 	}
-	if (verifier) {
-		/* Socket tags are optional: a kernel without them classifies every packet. */
-		classifier__destroy(dp->skel);
-		dp->skel = NULL;
-		err = skel_load(dp, reuse, PROG_NOTAGS, &verifier);
-		if (!err)
-			ms_warn(
-			    "dataplane: this kernel cannot run the socket tag iterator (iter/tcp "
-			    "with bpf_setsockopt): every packet is classified from its headers");
-	}
+	if (!err && dp->prog == dp->skel->progs.classifier_compat)
+		ms_info("dataplane: classifier_compat loaded (no bpf_rdonly_cast in this kernel: "
+			"about 3 ns more on a tagged management or migration packet)");
+	else if (!err && dp->prog == dp->skel->progs.classifier_notags)
+		ms_warn("dataplane: this kernel cannot run the socket tag iterator (iter/tcp "
+			"with bpf_setsockopt): every packet is classified from its headers");
 	if (err && !verifier)
 		return err;
 	if (err) {

@@ -409,7 +409,7 @@ static bool check_ifb(struct ms_agent *a)
 	ret = ret ?: ms_htb_move(a->htb, ifb);
 	if (!ret) {
 		a->mq_ifb_ifindex = ifb;
-		ret = ms_agent_classifier_tables(a, &a->set.effective, NULL);
+		ret = ms_agent_classifier_config(a, &a->set.effective);
 		ret = ret ?: ms_mq_redirect_set(a->ifindex, ifb);
 	}
 	if (ret) {

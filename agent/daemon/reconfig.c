@@ -65,14 +65,20 @@ static bool cidrs_differ(const struct ms_config *x, const struct ms_config *y)
  * settings differ are written: the port and hint maps are 65536 entries, and
  * rewriting them for a rate change would cost ~12 ms each.
  */
-int ms_agent_classifier_tables(struct ms_agent *a, const struct ms_config *cfg,
-			       const struct ms_config *old)
+int ms_agent_classifier_config(struct ms_agent *a, const struct ms_config *cfg)
 {
 	struct ms_dp_config dp_cfg = {
 	    .flags = cfg->dscp_marking ? MS_CFG_DSCP_MARKING : 0,
 	    .report_interval_ms = cfg->report_interval_ms,
 	    .mq_ifb_ifindex = (__u32)a->mq_ifb_ifindex,
 	};
+
+	return ms_dataplane_set_config(a->dp, &dp_cfg);
+}
+
+int ms_agent_classifier_tables(struct ms_agent *a, const struct ms_config *cfg,
+			       const struct ms_config *old)
+{
 	int ret;
 
 	if (!old || ports_differ(cfg, old)) {
@@ -88,7 +94,7 @@ int ms_agent_classifier_tables(struct ms_agent *a, const struct ms_config *cfg,
 	}
 	if (!old || cfg->dscp_marking != old->dscp_marking ||
 	    cfg->report_interval_ms != old->report_interval_ms)
-		return ms_dataplane_set_config(a->dp, &dp_cfg);
+		return ms_agent_classifier_config(a, cfg);
 	return 0;
 }
 

@@ -41,5 +41,7 @@ void ms_agent_htb_params(const struct ms_agent *a, const struct ms_settings *set
  */
 int ms_agent_classifier_tables(struct ms_agent *a, const struct ms_config *cfg,
 			       const struct ms_config *old);
+/* Only the classifier's config (ms_dp_config): flags, report interval, the multiqueue IFB. */
+int ms_agent_classifier_config(struct ms_agent *a, const struct ms_config *cfg);
 
 #endif /* MS_RECONFIG_H */
