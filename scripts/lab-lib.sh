@@ -130,6 +130,17 @@ _lab_veth() {
 	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
 }
 
+# lab_nic_root NS IF TXQUEUES: the root qdisc a hypervisor's NIC has. A veth
+# has none (noqueue, like a bond, VLAN or bridge, where migshaper's
+# dataplane_backend = auto leaves the root alone); a NIC has the kernel's
+# default, pfifo_fast, on one TX queue, and mq (one pfifo_fast per queue) on
+# several.
+lab_nic_root() {
+	local root=pfifo_fast
+	[ "$3" -gt 1 ] && root=mq
+	ip netns exec "$1" tc qdisc replace dev "$2" root "$root"
+}
+
 _lab_if_up() {
 	local ns=$1 dev=$2
 	if [ "$LAB_OFFLOAD" = 0 ]; then
@@ -246,10 +257,8 @@ lab_up() {
 	ip -n "$LAB_NS_MGR" addr add "$LAB_MGR_IP6/64" dev "$LAB_MGR_IF" nodad
 
 	lab_wire_set "$LAB_WIRE_MBIT" || return 1
-	# A veth is noqueue; a multi-queue NIC's default root is mq.
-	if [ "$LAB_HV1_TXQUEUES" -gt 1 ]; then
-		ip netns exec "$LAB_NS_HV1" tc qdisc add dev "$LAB_HV1_IF" root mq || return 1
-	fi
+	lab_nic_root "$LAB_NS_HV1" "$LAB_HV1_IF" "$LAB_HV1_TXQUEUES" || return 1
+	lab_nic_root "$LAB_NS_HV2" "$LAB_HV2_IF" 1 || return 1
 
 	# Wait (bounded) until hv1 reaches hv2 and mgr on both families.
 	local dst ok

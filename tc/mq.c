@@ -53,31 +53,44 @@ int ms_mq_ifb_state(int nic_ifindex, bool *up)
 {
 	struct rtnl_link *link = NULL;
 	char name[IF_NAMESIZE];
-	struct nl_sock *sk;
 	int err;
 
 	if (up)
 		*up = false;
 	err = ms_mq_ifb_name(nic_ifindex, name, sizeof(name));
-	err = err ?: ms_tcnl_connect(&sk);
+	err = err ?: ms_tcnl_link_read(0, name, &link);
+	if (err == -ENODEV)
+		return -ENOENT;
 	if (err)
 		return err;
-	err = ms_tcnl_link_get(sk, 0, name, &link);
-	if (err == -ENODEV)
-		err = -ENOENT;
-	if (!err) {
-		err = rtnl_link_get_ifindex(link);
-		if (up)
-			*up = rtnl_link_get_flags(link) & IFF_UP;
-		rtnl_link_put(link);
-	}
-	nl_socket_free(sk);
+	err = rtnl_link_get_ifindex(link);
+	if (up)
+		*up = rtnl_link_get_flags(link) & IFF_UP;
+	rtnl_link_put(link);
 	return err;
 }
 
 int ms_mq_ifb_find(int nic_ifindex)
 {
 	return ms_mq_ifb_state(nic_ifindex, NULL);
+}
+
+int ms_mq_nic_queueing(int nic_ifindex, struct ms_mq_nic_queueing *out)
+{
+	struct rtnl_link *nic = NULL;
+	const char *root;
+	int err;
+
+	if (nic_ifindex <= 0 || !out)
+		return -EINVAL;
+	err = ms_tcnl_link_read(nic_ifindex, NULL, &nic);
+	if (err)
+		return err;
+	root = rtnl_link_get_qdisc(nic);
+	out->txqueues = rtnl_link_get_num_tx_queues(nic);
+	out->noqueue = root && strcmp(root, "noqueue") == 0;
+	rtnl_link_put(nic);
+	return 0;
 }
 
 int ms_mq_ifb_open(int nic_ifindex, int *ifb_ifindex)

@@ -6,8 +6,9 @@
  * after the classifier, that redirects to the IFB every packet the classifier
  * passes on (TC_ACT_UNSPEC: the migration classes). The IFB sends each
  * packet back to the NIC once it is shaped. The NIC's root qdisc (mq and one
- * pfifo_fast per TX queue) is never touched, so traffic that needs no
- * shaping takes only its own queue's lock.
+ * pfifo_fast per TX queue; noqueue on a bond, VLAN or bridge) is never
+ * touched, so traffic that needs no shaping takes only its own queue's lock,
+ * or none.
  *
  * Why not steer migration packets to one TX queue whose child is the tree:
  * the kernel picks the TX queue after clsact egress, and honours a
@@ -24,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 /* The redirect filter's priority on clsact egress: behind the classifier's. */
 #define MS_MQ_REDIRECT_PRIO 0xfff0U
@@ -37,6 +39,20 @@ int ms_mq_ifb_name(int nic_ifindex, char *buf, size_t len);
 int ms_mq_ifb_find(int nic_ifindex);
 /* The same, and *up (may be NULL): whether it is up (down, it drops what is redirected to it). */
 int ms_mq_ifb_state(int nic_ifindex, bool *up);
+/*
+ * How the NIC queues what it sends, for dataplane_backend = auto beside its
+ * driver's channels: txqueues, its TX queues as the kernel allocated them
+ * (IFLA_NUM_TX_QUEUES: a bond has 16 but, like a team, a VLAN or a bridge,
+ * reports no channels); noqueue, whether its root qdisc is noqueue (a
+ * software device that sends from every CPU at once, under no lock of its
+ * own, into the queues of the devices under it). -ENODEV for a bad
+ * nic_ifindex.
+ */
+struct ms_mq_nic_queueing {
+	__u32 txqueues;
+	bool noqueue;
+};
+int ms_mq_nic_queueing(int nic_ifindex, struct ms_mq_nic_queueing *out);
 /*
  * Creates the IFB with the NIC's MTU and queue length and sets it up, or
  * takes the one a previous agent left; *ifb_ifindex is its ifindex.

@@ -83,6 +83,18 @@ int ms_tcnl_link_get(struct nl_sock *sk, int ifindex, const char *name, struct r
 	return err < 0 ? ms_tcnl_errno(err) : 0;
 }
 
+int ms_tcnl_link_read(int ifindex, const char *name, struct rtnl_link **out)
+{
+	struct nl_sock *sk;
+	int err = ms_tcnl_connect(&sk);
+
+	if (err)
+		return err;
+	err = ms_tcnl_link_get(sk, ifindex, name, out);
+	nl_socket_free(sk);
+	return err;
+}
+
 static bool is_ifb(struct rtnl_link *link)
 {
 	const char *kind = rtnl_link_get_type(link);

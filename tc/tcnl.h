@@ -29,6 +29,8 @@ int ms_tcnl_connect(struct nl_sock **out);
  * rtnl_link_put(); -ENODEV when there is none.
  */
 int ms_tcnl_link_get(struct nl_sock *sk, int ifindex, const char *name, struct rtnl_link **out);
+/* The same over a socket of its own, for one look at a link. */
+int ms_tcnl_link_read(int ifindex, const char *name, struct rtnl_link **out);
 
 /*
  * The IFB named name, up: created with mtu (0: the kernel's default) and

@@ -122,18 +122,57 @@ static int on_ringbuf(void *ctx, uint32_t events)
 }
 
 /*
+ * What dataplane_backend = auto picks on a fresh start: multiqueue unless
+ * the NIC sends through one queue of its own, where one HTB root adds no
+ * lock. A root qdisc noqueue (a bond, team, VLAN, macvlan or bridge) has no
+ * lock: every CPU sends at once, and an HTB root would make them all take
+ * one. Otherwise the TX queues count, as the driver's channels say or,
+ * for a driver that reports none (a bond's 16 queues), as the kernel
+ * allocated them. What cannot be read counts as one queue with a queue of
+ * its own: htb-root, as before the backend existed.
+ */
+static bool auto_multiqueue(const struct ms_agent *a)
+{
+	struct ms_mq_nic_queueing q = {.txqueues = 1};
+	int ret = -EOPNOTSUPP, err;
+	const char *source;
+	__u32 channels = 0;
+
+	err = ms_mq_nic_queueing(a->ifindex, &q);
+	if (err)
+		ms_warn("dataplane_backend = auto: cannot read the root qdisc and TX queues of %s "
+			"(%s)",
+			a->ifname, strerror(-err));
+	if (q.noqueue) {
+		ms_info("%s has no queue of its own (root qdisc noqueue: a bond, VLAN or bridge), "
+			"which an HTB root would put under one lock",
+			a->ifname);
+		return true;
+	}
+	if (a->ethtool)
+		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &channels);
+	if (ret && ret != -EOPNOTSUPP)
+		ms_warn("dataplane_backend = auto: cannot read the channels of %s (%s)", a->ifname,
+			strerror(-ret));
+	if (!ret)
+		q.txqueues = channels;
+	source = !ret ? "its driver's channels" : err ? "none read" : "as allocated: no channels";
+	ms_info("%s has %u TX queue%s (%s)", a->ifname, q.txqueues, q.txqueues == 1 ? "" : "s",
+		source);
+	return q.txqueues > 1;
+}
+
+/*
  * htb-root or multiqueue (config.h). A restarted agent keeps the backend it
  * finds, so that nothing is torn down under traffic: the previous agent's
  * record says which (an earlier agent's record does not: then the IFB of a
- * multiqueue tree tells). A fresh start follows dataplane_backend; with
- * auto, the NIC's TX queue count. *mq is the answer; -errno when the IFB
- * cannot be looked for.
+ * multiqueue tree tells). A fresh start follows dataplane_backend (auto:
+ * auto_multiqueue). *mq is the answer; -errno when the IFB cannot be looked
+ * for.
  */
 static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev, bool *mq)
 {
 	int backend = a->set.effective.dataplane_backend, ifb;
-	__u32 txqueues = 0;
-	int ret = -EOPNOTSUPP;
 
 	if (prev) {
 		if (prev->backend != MS_STATE_BACKEND_UNKNOWN) {
@@ -154,19 +193,7 @@ static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev
 				a->ifname, *mq ? "multiqueue" : "htb-root");
 		return 0;
 	}
-	*mq = backend == MS_BACKEND_MULTIQUEUE;
-	if (backend != MS_BACKEND_AUTO)
-		return 0;
-	if (a->ethtool)
-		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &txqueues);
-	if (ret == -EOPNOTSUPP)
-		txqueues = 1; /* no channels to report: one queue */
-	else if (ret)
-		ms_warn("dataplane_backend = auto: cannot count the TX queues of %s (%s); using "
-			"htb-root",
-			a->ifname, strerror(-ret));
-	ms_info("%s has %u TX queue%s", a->ifname, txqueues, txqueues == 1 ? "" : "s");
-	*mq = !ret && txqueues > 1;
+	*mq = backend == MS_BACKEND_AUTO ? auto_multiqueue(a) : backend == MS_BACKEND_MULTIQUEUE;
 	return 0;
 }
 

@@ -33,8 +33,9 @@ int ms_ethtool_speed_mbps(struct ms_ethtool *e, int ifindex, __u32 *mbps);
 
 /*
  * The TX queues of ifindex as its driver's channels say (TX-only plus
- * combined channels; ethtool -l): what dataplane_backend = auto decides on.
- * -EOPNOTSUPP if the driver reports no channels (a single-queue device),
+ * combined channels; ethtool -l), which dataplane_backend = auto counts.
+ * -EOPNOTSUPP if the driver reports no channels (some single-queue NICs,
+ * and bonds, VLANs and bridges),
  * -ENODEV if there is no such interface, -EINVAL for ifindex <= 0.
  */
 int ms_ethtool_tx_queues(struct ms_ethtool *e, int ifindex, __u32 *queues);

@@ -319,6 +319,40 @@ static void test_orphan_ifb(void **state)
 	sh(cmd);
 }
 
+/*
+ * What dataplane_backend = auto reads beside the driver's channels: a bond
+ * stand-in (a bridge with 16 TX queues: noqueue, no channels), a
+ * single-queue veth with and without a queue of its own, the 4-queue mq NIC.
+ */
+static void test_nic_queueing(void **state)
+{
+	struct ms_mq_nic_queueing q = {0};
+	int dev;
+
+	(void)state;
+	assert_int_equal(ms_mq_nic_queueing(ifindex, &q), 0);
+	assert_int_equal(q.txqueues, 4);
+	assert_false(q.noqueue);
+	sh("ip link add msqbond numtxqueues 16 type bridge && ip link set msqbond up");
+	dev = (int)if_nametoindex("msqbond");
+	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
+	assert_int_equal(q.txqueues, 16);
+	assert_true(q.noqueue);
+	sh("ip link del msqbond");
+	sh("ip link add msqs numtxqueues 1 type veth peer name msqs-p && ip link set msqs up");
+	dev = (int)if_nametoindex("msqs");
+	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
+	assert_int_equal(q.txqueues, 1);
+	assert_true(q.noqueue);
+	sh("tc qdisc add dev msqs root pfifo_fast");
+	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
+	assert_int_equal(q.txqueues, 1);
+	assert_false(q.noqueue);
+	sh("ip link del msqs");
+	assert_int_equal(ms_mq_nic_queueing(dev, &q), -ENODEV);
+	assert_int_equal(ms_mq_nic_queueing(0, &q), -EINVAL);
+}
+
 static void test_bad_input(void **state)
 {
 	char name[4];
@@ -349,6 +383,7 @@ int main(void)
 	    cmocka_unit_test(test_tree_on_ifb),
 	    cmocka_unit_test(test_htb_root_restores_mq),
 	    cmocka_unit_test(test_orphan_ifb),
+	    cmocka_unit_test(test_nic_queueing),
 	    cmocka_unit_test(test_bad_input),
 	};
 	char cmd[256];

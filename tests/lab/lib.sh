@@ -547,6 +547,7 @@ t3_up() {
 	ip -n "$LAB_NS_WIRE3" link set "$LAB_WIRE3_BR" up
 	ip -n "$LAB_NS_HV3" addr add "$LAB_HV3_IP/24" dev "$LAB_HV3_IF"
 	ip -n "$LAB_NS_HV3" addr add "$LAB_HV3_IP6/64" dev "$LAB_HV3_IF" nodad
+	lab_nic_root "$LAB_NS_HV3" "$LAB_HV3_IF" 1 || return 1
 	_t3_tbf "$LAB_NS_WIRE3" "$LAB_WIRE3_OUT" "$LAB_WIRE_MBIT" || return 1
 	_t3_tbf "$LAB_NS_SW" "$LAB_SW_HV2" "$T3_DEST_MBIT" || return 1
 	t_wait_until 5 lab_reachable "$LAB_NS_HV3" "$LAB_HV2_IP" || return 1

@@ -36,7 +36,9 @@ ip -n "$MIG_NS" link add br0 type bridge stp_state 0 forward_delay 0 &&
 	ip -n "$LAB_NS_HV1" addr add "$MIG_HV1_IP/24" dev "$MIG_IF" &&
 	ip -n "$LAB_NS_HV2" addr add "$MIG_HV2_IP/24" dev "$MIG_HV2_IF" &&
 	ip -n "$LAB_NS_HV1" link set "$MIG_IF" up &&
-	ip -n "$LAB_NS_HV2" link set "$MIG_HV2_IF" up || t_fail "migration network"
+	ip -n "$LAB_NS_HV2" link set "$MIG_HV2_IF" up &&
+	lab_nic_root "$LAB_NS_HV1" "$MIG_IF" 1 && lab_nic_root "$LAB_NS_HV2" "$MIG_HV2_IF" 1 ||
+	t_fail "migration network"
 t_wait_until 10 lab_reachable "$LAB_NS_HV1" "$MIG_HV2_IP" || t_fail "hv1 cannot reach $MIG_HV2_IP"
 
 conf="$T_TMP/agent.conf"
