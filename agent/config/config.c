@@ -564,7 +564,8 @@ const struct ms_config_key ms_config_keys[] = {
      .allowed = "auto, htb-root, multiqueue",
      .help = "htb-root shapes everything through one HTB root; multiqueue keeps the NIC's "
 	     "per-queue qdiscs and sends only migrations through HTB; auto picks multiqueue on "
-	     "a NIC with more than one TX queue. Read at start"},
+	     "a NIC with more than one TX queue or none of its own (root noqueue: a bond, VLAN "
+	     "or bridge). Read at start"},
     {.name = "htb_hysteresis",
      .type = MS_KEY_BOOL,
      .offset = CFG_OFF(htb_hysteresis),

@@ -127,7 +127,8 @@ enum ms_config_key_type {
  * Where shaping happens. htb-root: one HTB tree as the NIC's root qdisc, so
  * every packet takes its lock. multiqueue: the NIC keeps its per-queue root
  * (mq), and only migration traffic is redirected through an HTB tree on an
- * IFB device (tc/mq.h). auto: multiqueue on a NIC with more than one TX queue.
+ * IFB device (tc/mq.h). auto: multiqueue on a NIC with more than one TX queue
+ * or none of its own (root noqueue: a bond, VLAN or bridge).
  */
 enum ms_dataplane_backend {
 	MS_BACKEND_AUTO,
