@@ -134,7 +134,9 @@ _lab_veth() {
 # has none (noqueue, like a bond, VLAN or bridge, where migshaper's
 # dataplane_backend = auto leaves the root alone); a NIC has the kernel's
 # default, pfifo_fast, on one TX queue, and mq (one pfifo_fast per queue) on
-# several.
+# several. (Put on by hand, it has a handle, 8001:, where the kernel's own
+# has 0:, so the agent saves and restores it as an admin's root; the
+# kernel's default is restored on a tap or a veth's noqueue.)
 lab_nic_root() {
 	local root=pfifo_fast
 	[ "$3" -gt 1 ] && root=mq
@@ -186,7 +188,11 @@ lab_wire_set() {
 }
 
 # lab_hv1_uplink_recreate: deletes hv1's uplink veth and makes a new one of
-# the same name, wired and addressed as lab_up does (a new ifindex).
+# the same name, wired and addressed as lab_up does (a new ifindex). Its
+# root stays a veth's noqueue: a running agent builds on the new device at
+# once, and a pfifo_fast put on afterwards would replace that agent's tree.
+# The agent keeps the backend it had (a re-created NIC gets its default
+# root only once up).
 lab_hv1_uplink_recreate() {
 	ip -n "$LAB_NS_HV1" link del "$LAB_HV1_IF" || return 1
 	_lab_veth "$LAB_NS_HV1" "$LAB_HV1_IF" "$LAB_NS_WIRE" "$LAB_WIRE_IN" || return 1

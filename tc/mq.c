@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The multiqueue backend's IFB device and redirect filter (tc/mq.h), over
- * rtnetlink with libnl-route-3. Each call opens its own socket: these are
- * set-up and tear-down steps, not a per-cycle path.
+ * The multiqueue backend's look at the NIC's queue, IFB device and redirect
+ * filter (tc/mq.h), over rtnetlink with libnl-route-3. Each call opens its
+ * own socket: these are set-up and tear-down steps, not a per-cycle path.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -75,20 +75,38 @@ int ms_mq_ifb_find(int nic_ifindex)
 	return ms_mq_ifb_state(nic_ifindex, NULL);
 }
 
-int ms_mq_nic_queueing(int nic_ifindex, struct ms_mq_nic_queueing *out)
+/*
+ * Kinds of device the kernel gives no queue (IFF_NO_QUEUE): what their root
+ * reads once they are up. Before, every device's reads noop.
+ */
+static bool kind_has_no_queue(const char *kind)
+{
+	static const char *const kinds[] = {"bond",	   "team",   "vlan",   "macvlan",
+					    "macvtap",	   "ipvlan", "bridge", "veth",
+					    "openvswitch", "vxlan",  "geneve"};
+
+	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+int ms_mq_nic_noqueue(int nic_ifindex, bool *noqueue)
 {
 	struct rtnl_link *nic = NULL;
 	const char *root;
 	int err;
 
-	if (nic_ifindex <= 0 || !out)
+	if (nic_ifindex <= 0 || !noqueue)
 		return -EINVAL;
 	err = ms_tcnl_link_read(nic_ifindex, NULL, &nic);
 	if (err)
 		return err;
 	root = rtnl_link_get_qdisc(nic);
-	out->txqueues = rtnl_link_get_num_tx_queues(nic);
-	out->noqueue = root && strcmp(root, "noqueue") == 0;
+	if (root && strcmp(root, "noop") == 0)
+		*noqueue = kind_has_no_queue(rtnl_link_get_type(nic));
+	else
+		*noqueue = root && strcmp(root, "noqueue") == 0;
 	rtnl_link_put(nic);
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The multiqueue backend's plumbing on the NIC, over rtnetlink with
- * libnl-route-3: an IFB device that carries the HTB tree (tc/htb.h, built on
- * the IFB as on any link), and one u32 filter on the NIC's clsact egress,
+ * libnl-route-3: whether the NIC has a queue of its own (which
+ * dataplane_backend = auto asks), an IFB device that carries the HTB tree
+ * (tc/htb.h, built on the IFB as on any link), and one u32 filter on the
+ * NIC's clsact egress,
  * after the classifier, that redirects to the IFB every packet the classifier
  * passes on (TC_ACT_UNSPEC: the migration classes). The IFB sends each
  * packet back to the NIC once it is shaped. The NIC's root qdisc (mq and one
@@ -25,7 +27,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <linux/types.h>
 
 /* The redirect filter's priority on clsact egress: behind the classifier's. */
 #define MS_MQ_REDIRECT_PRIO 0xfff0U
@@ -40,19 +41,14 @@ int ms_mq_ifb_find(int nic_ifindex);
 /* The same, and *up (may be NULL): whether it is up (down, it drops what is redirected to it). */
 int ms_mq_ifb_state(int nic_ifindex, bool *up);
 /*
- * How the NIC queues what it sends, for dataplane_backend = auto beside its
- * driver's channels: txqueues, its TX queues as the kernel allocated them
- * (IFLA_NUM_TX_QUEUES: a bond has 16 but, like a team, a VLAN or a bridge,
- * reports no channels); noqueue, whether its root qdisc is noqueue (a
- * software device that sends from every CPU at once, under no lock of its
- * own, into the queues of the devices under it). -ENODEV for a bad
- * nic_ifindex.
+ * Whether the NIC has no queue of its own, for dataplane_backend = auto: its
+ * root qdisc is noqueue (a software device that sends from every CPU at
+ * once, under no lock of its own, into the queues of the devices under it:
+ * a bond, team, VLAN, macvlan or bridge), or, for a device never yet up
+ * (whose root reads noop until then), it is of a kind the kernel gives no
+ * queue. -ENODEV for a bad nic_ifindex, -EINVAL for nic_ifindex <= 0.
  */
-struct ms_mq_nic_queueing {
-	__u32 txqueues;
-	bool noqueue;
-};
-int ms_mq_nic_queueing(int nic_ifindex, struct ms_mq_nic_queueing *out);
+int ms_mq_nic_noqueue(int nic_ifindex, bool *noqueue);
 /*
  * Creates the IFB with the NIC's MTU and queue length and sets it up, or
  * takes the one a previous agent left; *ifb_ifindex is its ifindex.

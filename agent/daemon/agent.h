@@ -81,6 +81,11 @@ struct ms_agent {
 	struct ms_ingress *ingress;
 	/* Multiqueue backend: the IFB carrying the HTB tree (tc/mq.h); 0 with the HTB root. */
 	int mq_ifb_ifindex;
+	/*
+	 * The backend in use: auto until one is chosen at start; kept for an
+	 * interface re-created under the agent.
+	 */
+	enum ms_dataplane_backend backend;
 	/* The shared lock on sch_htb's hysteresis record while we hold it on (tc/hysteresis.h); -1
 	 * not. */
 	int hyst_fd;

@@ -122,51 +122,54 @@ static int on_ringbuf(void *ctx, uint32_t events)
 }
 
 /*
- * What dataplane_backend = auto picks on a fresh start: multiqueue unless
- * the NIC sends through one queue of its own, where one HTB root adds no
- * lock. A root qdisc noqueue (a bond, team, VLAN, macvlan or bridge) has no
- * lock: every CPU sends at once, and an HTB root would make them all take
- * one. Otherwise the TX queues count, as the driver's channels say or,
- * for a driver that reports none (a bond's 16 queues), as the kernel
- * allocated them. What cannot be read counts as one queue with a queue of
- * its own: htb-root, as before the backend existed.
+ * What dataplane_backend = auto picks on a fresh start: multiqueue where one
+ * HTB root would add a lock the NIC does not have. A device with no queue of
+ * its own (a bond, team, VLAN, macvlan or bridge: tc/mq.h) sends from every
+ * CPU at once, and an HTB root would make them all take one. A NIC with
+ * more than one TX queue (its driver's channels) has a lock per queue. A NIC
+ * whose driver reports no channels, or whose queue cannot be read, counts
+ * as one queue: htb-root, as before the backend existed.
  */
 static bool auto_multiqueue(const struct ms_agent *a)
 {
-	struct ms_mq_nic_queueing q = {.txqueues = 1};
 	int ret = -EOPNOTSUPP, err;
-	const char *source;
-	__u32 channels = 0;
+	bool noqueue = false;
+	__u32 txqueues = 1;
 
-	err = ms_mq_nic_queueing(a->ifindex, &q);
+	err = ms_mq_nic_noqueue(a->ifindex, &noqueue);
 	if (err)
-		ms_warn("dataplane_backend = auto: cannot read the root qdisc and TX queues of %s "
-			"(%s)",
+		ms_warn("dataplane_backend = auto: cannot read the root qdisc of %s (%s)",
 			a->ifname, strerror(-err));
-	if (q.noqueue) {
-		ms_info("%s has no queue of its own (root qdisc noqueue: a bond, VLAN or bridge), "
-			"which an HTB root would put under one lock",
+	if (noqueue) {
+		ms_info("%s has no queue of its own (a bond, VLAN or bridge, or a root qdisc "
+			"noqueue), which an HTB root would put under one lock",
 			a->ifname);
 		return true;
 	}
 	if (a->ethtool)
-		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &channels);
-	if (ret && ret != -EOPNOTSUPP)
-		ms_warn("dataplane_backend = auto: cannot read the channels of %s (%s)", a->ifname,
-			strerror(-ret));
-	if (!ret)
-		q.txqueues = channels;
-	source = !ret ? "its driver's channels" : err ? "none read" : "as allocated: no channels";
-	ms_info("%s has %u TX queue%s (%s)", a->ifname, q.txqueues, q.txqueues == 1 ? "" : "s",
-		source);
-	return q.txqueues > 1;
+		ret = ms_ethtool_tx_queues(a->ethtool, a->ifindex, &txqueues);
+	if (ret == -EOPNOTSUPP) {
+		txqueues = 1;
+		ms_info("%s has 1 TX queue (its driver reports no channels)", a->ifname);
+	} else if (ret) {
+		ms_warn("dataplane_backend = auto: cannot count the TX queues of %s (%s); using "
+			"htb-root",
+			a->ifname, strerror(-ret));
+		return false;
+	} else {
+		ms_info("%s has %u TX queue%s (its driver's channels)", a->ifname, txqueues,
+			txqueues == 1 ? "" : "s");
+	}
+	return txqueues > 1;
 }
 
 /*
  * htb-root or multiqueue (config.h). A restarted agent keeps the backend it
  * finds, so that nothing is torn down under traffic: the previous agent's
  * record says which (an earlier agent's record does not: then the IFB of a
- * multiqueue tree tells). A fresh start follows dataplane_backend (auto:
+ * multiqueue tree tells). An interface re-created under the agent keeps the
+ * backend it had: the same role, and a root that says nothing until the new
+ * device is first up. A fresh start follows dataplane_backend (auto:
  * auto_multiqueue). *mq is the answer; -errno when the IFB cannot be looked
  * for.
  */
@@ -193,7 +196,12 @@ static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev
 				a->ifname, *mq ? "multiqueue" : "htb-root");
 		return 0;
 	}
-	*mq = backend == MS_BACKEND_AUTO ? auto_multiqueue(a) : backend == MS_BACKEND_MULTIQUEUE;
+	if (a->backend != MS_BACKEND_AUTO)
+		*mq = a->backend == MS_BACKEND_MULTIQUEUE;
+	else if (backend == MS_BACKEND_AUTO)
+		*mq = auto_multiqueue(a);
+	else
+		*mq = backend == MS_BACKEND_MULTIQUEUE;
 	return 0;
 }
 
@@ -207,6 +215,7 @@ static int open_backend(struct ms_agent *a, const struct ms_state *prev)
 	ret = want_multiqueue(a, prev, &mq);
 	if (ret)
 		return ret;
+	a->backend = mq ? MS_BACKEND_MULTIQUEUE : MS_BACKEND_HTB_ROOT;
 	if (!mq) {
 		/* An IFB of ours a crashed agent left without a record. */
 		ret = prev ? 0 : ms_mq_remove(a->ifindex, NULL);

@@ -320,37 +320,43 @@ static void test_orphan_ifb(void **state)
 }
 
 /*
- * What dataplane_backend = auto reads beside the driver's channels: a bond
- * stand-in (a bridge with 16 TX queues: noqueue, no channels), a
- * single-queue veth with and without a queue of its own, the 4-queue mq NIC.
+ * What dataplane_backend = auto reads beside the driver's channels: the
+ * 4-queue mq NIC and a single-queue veth given a pfifo_fast root have a
+ * queue of their own; a bond stand-in (a bridge with 16 TX queues), a
+ * veth's noqueue, and a bridge never yet up (its root reads noop) have none;
+ * a tap never up (noop, and a kind with a queue) has one.
  */
-static void test_nic_queueing(void **state)
+static void test_nic_noqueue(void **state)
 {
-	struct ms_mq_nic_queueing q = {0};
+	bool noqueue = true;
 	int dev;
 
 	(void)state;
-	assert_int_equal(ms_mq_nic_queueing(ifindex, &q), 0);
-	assert_int_equal(q.txqueues, 4);
-	assert_false(q.noqueue);
+	assert_int_equal(ms_mq_nic_noqueue(ifindex, &noqueue), 0);
+	assert_false(noqueue);
 	sh("ip link add msqbond numtxqueues 16 type bridge && ip link set msqbond up");
 	dev = (int)if_nametoindex("msqbond");
-	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
-	assert_int_equal(q.txqueues, 16);
-	assert_true(q.noqueue);
+	assert_int_equal(ms_mq_nic_noqueue(dev, &noqueue), 0);
+	assert_true(noqueue);
 	sh("ip link del msqbond");
 	sh("ip link add msqs numtxqueues 1 type veth peer name msqs-p && ip link set msqs up");
 	dev = (int)if_nametoindex("msqs");
-	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
-	assert_int_equal(q.txqueues, 1);
-	assert_true(q.noqueue);
+	assert_int_equal(ms_mq_nic_noqueue(dev, &noqueue), 0);
+	assert_true(noqueue);
 	sh("tc qdisc add dev msqs root pfifo_fast");
-	assert_int_equal(ms_mq_nic_queueing(dev, &q), 0);
-	assert_int_equal(q.txqueues, 1);
-	assert_false(q.noqueue);
+	assert_int_equal(ms_mq_nic_noqueue(dev, &noqueue), 0);
+	assert_false(noqueue);
 	sh("ip link del msqs");
-	assert_int_equal(ms_mq_nic_queueing(dev, &q), -ENODEV);
-	assert_int_equal(ms_mq_nic_queueing(0, &q), -EINVAL);
+	assert_int_equal(ms_mq_nic_noqueue(dev, &noqueue), -ENODEV);
+	sh("ip link add msqdown type bridge && ip link show dev msqdown | grep -q 'qdisc noop'");
+	assert_int_equal(ms_mq_nic_noqueue((int)if_nametoindex("msqdown"), &noqueue), 0);
+	assert_true(noqueue);
+	sh("ip link del msqdown");
+	sh("ip tuntap add dev msqtap mode tap && ip link show dev msqtap | grep -q 'qdisc noop'");
+	assert_int_equal(ms_mq_nic_noqueue((int)if_nametoindex("msqtap"), &noqueue), 0);
+	assert_false(noqueue);
+	sh("ip link del msqtap");
+	assert_int_equal(ms_mq_nic_noqueue(0, &noqueue), -EINVAL);
 }
 
 static void test_bad_input(void **state)
@@ -383,7 +389,7 @@ int main(void)
 	    cmocka_unit_test(test_tree_on_ifb),
 	    cmocka_unit_test(test_htb_root_restores_mq),
 	    cmocka_unit_test(test_orphan_ifb),
-	    cmocka_unit_test(test_nic_queueing),
+	    cmocka_unit_test(test_nic_noqueue),
 	    cmocka_unit_test(test_bad_input),
 	};
 	char cmd[256];
