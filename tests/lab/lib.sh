@@ -275,6 +275,33 @@ t_hb_server() {
 	t_wait_listen "$LAB_NS_HV1" "$T_MGMT_PORT" || t_fail "heartbeat server not listening"
 }
 
+# t_mig_default_servers: on hv2 iperf3 servers for migration flow 0 and for
+# default-class traffic (port 5201); on hv1 the heartbeat server.
+t_mig_default_servers() {
+	t_iperf_servers 1
+	t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-5201.out" iperf3 -s -p 5201
+	t_wait_listen "$LAB_NS_HV2" 5201 || t_fail "iperf3 server 5201 not listening"
+	t_hb_server
+}
+
+# t_mig_beside_default SECONDS: migration flow 0 and 4 default-class flows
+# (port 5201) from hv1 to hv2 at once, heartbeats meanwhile; prints the
+# heartbeat JSON. The flows' JSON: $T_TMP/iperf-0.json, iperf-default.json.
+t_mig_beside_default() {
+	local mig_pid def_pid hb
+	t_iperf_start 0 "$1"
+	mig_pid=$T_LAST_PID
+	ip netns exec "$LAB_NS_HV1" timeout $(($1 + 16)) iperf3 -c "$LAB_HV2_IP" -p 5201 -t "$1" \
+		-P 4 -C "$LAB_TCP_CC" --json >"$T_TMP/iperf-default.json" 2>"$T_TMP/iperf-default.err" &
+	def_pid=$!
+	hb=$(t_hb_run "$1")
+	t_iperf_wait "$mig_pid" "$def_pid"
+	echo "$hb"
+}
+
+# t_iperf_sent NAME: bytes iperf3 client NAME ($T_TMP/iperf-NAME.json) sent.
+t_iperf_sent() { jq -r '.end.sum_sent.bytes // 0' "$T_TMP/iperf-$1.json"; }
+
 # t_hb_run SECONDS: heartbeat from mgr to hv1 (10/s, 1 s timeout); prints its JSON.
 t_hb_run() {
 	ip netns exec "$LAB_NS_MGR" timeout $(($1 + 10)) "$HB" client --connect "$LAB_HV1_IP" \

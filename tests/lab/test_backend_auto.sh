@@ -25,7 +25,6 @@ class_bytes() {
 		awk -v h="1:$2" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
 			END { if (!found) print 0 }'
 }
-iperf_sent() { jq -r '.end.sum_sent.bytes // 0' "$T_TMP/iperf-$1.json"; }
 conf "$T_TMP/agent.conf"
 grep -q dataplane_backend "$T_TMP/agent.conf" && t_fail "the config sets dataplane_backend: not the default"
 
@@ -59,22 +58,12 @@ IFB=$(ifb_of "$BOND")
 [ "$(root_of "$BOND")" = "$bond_root" ] || t_fail "$BOND's root changed: $(root_of "$BOND")"
 ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$IFB" | grep -q '^qdisc htb 1: root' || t_fail "no HTB tree on $IFB"
 
-t_iperf_servers 1
-t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-5201.out" iperf3 -s -p 5201
-t_wait_listen "$LAB_NS_HV2" 5201 || t_fail "iperf3 server 5201 not listening"
-t_hb_server
+t_mig_default_servers
 mig0=$(class_bytes "$IFB" 21)
 def0=$(class_bytes "$IFB" 30)
-t_iperf_start 0 4
-mig_pid=$T_LAST_PID
-ip netns exec "$LAB_NS_HV1" timeout 20 iperf3 -c "$LAB_HV2_IP" -p 5201 -t 4 -P 4 -C "$LAB_TCP_CC" \
-	--json >"$T_TMP/iperf-default.json" 2>"$T_TMP/iperf-default.err" &
-def_pid=$!
-T_BG_PIDS+=("$def_pid")
-hb=$(t_hb_run 4)
-t_iperf_wait "$mig_pid" "$def_pid"
-mig_sent=$(iperf_sent 0)
-def_sent=$(iperf_sent default)
+hb=$(t_mig_beside_default 4)
+mig_sent=$(t_iperf_sent 0)
+def_sent=$(t_iperf_sent default)
 mig_bytes=$(($(class_bytes "$IFB" 21) - mig0))
 def_htb=$(($(class_bytes "$IFB" 30) - def0))
 t_log "over $BOND: migration flow sent $mig_sent B, class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s (cap 300); default flows sent $def_sent B ($(jq -r '.end.sum_received.bits_per_second / 1e6 | round' "$T_TMP/iperf-default.json") Mbit/s), $def_htb B through the tree"

@@ -62,8 +62,6 @@ nic_pfifo_bytes() {
 # The NIC's qdisc tree without counters: what must be identical afterwards.
 nic_tree() { t_qdisc_state | grep -v '^qdisc clsact'; }
 redirect_filter() { t_filter_state | grep -c 'Egress Redirect to device'; }
-# Bytes iperf3 client $1 sent (sender side).
-iperf_sent() { jq -r '.end.sum_sent.bytes // 0' "$T_TMP/iperf-$1.json"; }
 
 orig=$(nic_tree)
 t_log "NIC tree before: $(echo "$orig" | paste -sd'|')"
@@ -83,23 +81,13 @@ record_is 0 "with the multiqueue backend running"
 ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
 
 # A migration-port flow and a default flow at once.
-t_iperf_servers 1
-t_bg "$LAB_NS_HV2" "$T_TMP/iperf-server-5201.out" iperf3 -s -p 5201
-t_wait_listen "$LAB_NS_HV2" 5201 || t_fail "iperf3 server 5201 not listening"
-t_hb_server
+t_mig_default_servers
 mig0=$(ifb_class_bytes 21)
 def0=$(ifb_class_bytes 30)
 nic0=$(nic_pfifo_bytes)
-t_iperf_start 0 4
-mig_pid=$T_LAST_PID
-ip netns exec "$LAB_NS_HV1" timeout 20 iperf3 -c "$LAB_HV2_IP" -p 5201 -t 4 -P 4 -C "$LAB_TCP_CC" \
-	--json >"$T_TMP/iperf-default.json" 2>"$T_TMP/iperf-default.err" &
-def_pid=$!
-T_BG_PIDS+=("$def_pid")
-hb=$(t_hb_run 4)
-t_iperf_wait "$mig_pid" "$def_pid"
-mig_sent=$(iperf_sent 0)
-def_sent=$(iperf_sent default)
+hb=$(t_mig_beside_default 4)
+mig_sent=$(t_iperf_sent 0)
+def_sent=$(t_iperf_sent default)
 mig_bytes=$(($(ifb_class_bytes 21) - mig0))
 def_htb=$(($(ifb_class_bytes 30) - def0))
 nic_bytes=$(($(nic_pfifo_bytes) - nic0))
@@ -137,7 +125,7 @@ ifb_index=$new_index
 mig0=$(ifb_class_bytes 21)
 t_iperf_start 0 2
 t_iperf_wait "$T_LAST_PID"
-mig_sent=$(iperf_sent 0)
+mig_sent=$(t_iperf_sent 0)
 mig_bytes=$(($(ifb_class_bytes 21) - mig0))
 t_log "after the IFB came back: migration flow sent $mig_sent B, class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s"
 [ "$mig_sent" -gt 0 ] && t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
