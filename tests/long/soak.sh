@@ -322,15 +322,20 @@ agent_other=$(grep -c ': outgoing migration \(failed\|cancelled\)' "$log")
 # Of those, the ones the agent knows only from libvirt's job-completed event:
 # they began and ended while the agent could not list libvirt's jobs. Each
 # must fall in such a window, or the agent missed a migration it could have
-# seen: a "no answer" or a disconnection the agent logged, or a knob write
-# it answered a second or more late (its loop waited on libvirt calls that
-# each stayed under the 2 s timeout), between its start and its event.
+# seen: a "no answer" or a disconnection the agent logged, a knob write it
+# answered a second or more late (its loop waited on libvirt calls that
+# each stayed under the 2 s timeout), or a pause of its libvirt calls after
+# a slow answer (the wait budget: "makes no calls for X s", so that the
+# loop serves /metrics and the knobs), between its start and its event.
 UNSEEN=' migration completed after .* without the agent seeing it run'
 unseen=$(grep -c "outgoing$UNSEEN" "$log")
 touch "$T_TMP/busy.windows"
 unexplained=$(awk -v pat="outgoing$UNSEEN" '
 	FILENAME != agent_log { busy0[++m] = $1; busy1[m] = $2; next }
 	/libvirt: (listing the jobs: no answer|disconnected|connection to .* closed)/ { blind[++n] = $1 }
+	/libvirt: .* answers slowly .*makes no calls for [0-9.]+ s/ {
+		match($0, /no calls for [0-9.]+ s/)
+		busy0[++m] = $1; busy1[m] = $1 + substr($0, RSTART + 13, RLENGTH - 15) }
 	$0 ~ pat { match($0, /completed after [0-9.]+ s/); e = substr($0, RSTART + 16, RLENGTH - 18)
 		t = $1; ok = 0
 		for (i = 1; i <= n; i++) if (blind[i] >= t - e - 3 && blind[i] <= t) ok = 1
