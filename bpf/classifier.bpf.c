@@ -454,7 +454,7 @@ enum tag_check {
 	TAG_CHECK_NONE,
 };
 
-static __always_inline int tag_trusted(struct __sk_buff *skb, enum tag_check fast)
+static __always_inline int tag_trusted(struct __sk_buff *skb, enum tag_check check)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct sock_common *skc;
@@ -462,7 +462,7 @@ static __always_inline int tag_trusted(struct __sk_buff *skb, enum tag_check fas
 
 	if (!sk)
 		return 0;
-	if (fast == TAG_CHECK_FAST) {
+	if (check == TAG_CHECK_FAST) {
 		skc = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock_common));
 		return skc->skc_net.net->ns.inum == host_netns_ino;
 	}

@@ -1084,15 +1084,6 @@ static int generation_read(struct ms_dataplane *dp)
 	return err;
 }
 
-/*
- * Loads the program and opens the ring buffer. reuse: on the pinned maps as
- * they are (-ESTALE if they cannot be); otherwise on fresh maps with the
- * default tables.
- */
-/*
- * Opens and loads the object, with or without the retag iterator. *verifier:
- * the failure (if any) was the kernel's refusal to load it.
- */
 /* The builds of the classifier program (classifier.bpf.c), in the order they are tried. */
 enum prog_build {
 	PROG_FAST,   /* classifier: tags checked through bpf_rdonly_cast (6.2) */
@@ -1100,6 +1091,11 @@ enum prog_build {
 	PROG_NOTAGS, /* classifier_notags: no tags, no retag iterator */
 };
 
+/*
+ * Opens and loads the object with that build of the classifier (and the
+ * retag iterator unless PROG_NOTAGS). *verifier: the failure (if any) was
+ * the kernel's refusal to load it.
+ */
 static int skel_load(struct ms_dataplane *dp, bool reuse, enum prog_build build, bool *verifier)
 {
 	struct bpf_program *progs[3];
@@ -1139,6 +1135,11 @@ static int skel_load(struct ms_dataplane *dp, bool reuse, enum prog_build build,
 	return err;
 }
 
+/*
+ * Loads the program and opens the ring buffer. reuse: on the pinned maps as
+ * they are (-ESTALE if they cannot be); otherwise on fresh maps with the
+ * default tables.
+ */
 static int load(struct ms_dataplane *dp, bool reuse)
 {
 	struct ms_dp_config cfg = {.report_interval_ms = MS_REPORT_INTERVAL_DEFAULT_MS};

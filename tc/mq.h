@@ -4,9 +4,9 @@
  * libnl-route-3: whether the NIC has a queue of its own (which
  * dataplane_backend = auto asks), an IFB device that carries the HTB tree
  * (tc/htb.h, built on the IFB as on any link), and one u32 filter on the
- * NIC's clsact egress,
- * after the classifier, that redirects to the IFB every packet the classifier
- * passes on (TC_ACT_UNSPEC: the migration classes). The IFB sends each
+ * NIC's clsact egress, after the classifier, that redirects to the IFB every
+ * packet the classifier passes on (TC_ACT_UNSPEC: the migration classes).
+ * The IFB sends each
  * packet back to the NIC once it is shaped. The NIC's root qdisc (mq and one
  * pfifo_fast per TX queue; noqueue on a bond, VLAN or bridge) is never
  * touched, so traffic that needs no shaping takes only its own queue's lock,

@@ -175,7 +175,7 @@ static bool auto_multiqueue(const struct ms_agent *a)
  */
 static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev, bool *mq)
 {
-	int backend = a->set.effective.dataplane_backend, ifb;
+	int asked = a->set.effective.dataplane_backend, ifb;
 
 	if (prev) {
 		if (prev->backend != MS_STATE_BACKEND_UNKNOWN) {
@@ -189,19 +189,19 @@ static int want_multiqueue(const struct ms_agent *a, const struct ms_state *prev
 			}
 			*mq = ifb > 0;
 		}
-		if (*mq != (backend == MS_BACKEND_MULTIQUEUE) && backend != MS_BACKEND_AUTO)
+		if (*mq != (asked == MS_BACKEND_MULTIQUEUE) && asked != MS_BACKEND_AUTO)
 			ms_warn("dataplane_backend = %s, but the previous agent's tree on %s is "
 				"%s; it is kept until the agent stops",
-				backend == MS_BACKEND_MULTIQUEUE ? "multiqueue" : "htb-root",
+				asked == MS_BACKEND_MULTIQUEUE ? "multiqueue" : "htb-root",
 				a->ifname, *mq ? "multiqueue" : "htb-root");
 		return 0;
 	}
 	if (a->backend != MS_BACKEND_AUTO)
 		*mq = a->backend == MS_BACKEND_MULTIQUEUE;
-	else if (backend == MS_BACKEND_AUTO)
+	else if (asked == MS_BACKEND_AUTO)
 		*mq = auto_multiqueue(a);
 	else
-		*mq = backend == MS_BACKEND_MULTIQUEUE;
+		*mq = asked == MS_BACKEND_MULTIQUEUE;
 	return 0;
 }
 

@@ -51,15 +51,10 @@ cpu_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat;
 # The device whose HTB tree carries the migration class under backend $1.
 tree_dev() {
 	if [ "$1" = multiqueue ]; then
-		echo "msq$(ip -n "$LAB_NS_HV1" -j link show dev "$LAB_HV1_IF" | jq '.[0].ifindex')"
+		t_mq_ifb
 	else
 		echo "$LAB_HV1_IF"
 	fi
-}
-class_bytes() {
-	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$1" 2>/dev/null |
-		awk -v h="1:$2" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
-			END { if (!found) print 0 }'
 }
 
 # run BACKEND ROUND: one measurement; appends a JSON line to $T_TMP/results.
@@ -87,7 +82,7 @@ run() {
 	sleep "$WARMUP"
 	c0=$(cpu_busy)
 	t0=$(t_now_ns)
-	[ -n "$dev" ] && m0=$(class_bytes "$dev" 21)
+	[ -n "$dev" ] && m0=$(t_class_bytes 21 "$dev")
 	local prof_pid=""
 	if [ -n "$PROFILE_DIR" ]; then
 		perf record -a -g -q -o "$PROFILE_DIR/$tag.data" -- sleep "$SECS" 2>/dev/null &
@@ -97,7 +92,7 @@ run() {
 	[ -n "$prof_pid" ] && wait "$prof_pid"
 	c1=$(cpu_busy)
 	t1=$(t_now_ns)
-	[ -n "$dev" ] && m1=$(class_bytes "$dev" 21)
+	[ -n "$dev" ] && m1=$(t_class_bytes 21 "$dev")
 	t_iperf_wait "$def_pid" "$mig_pid"
 	[ "$backend" != none ] && t_agent_stop "$T_AGENT_PID"
 	hz=$(getconf CLK_TCK)

@@ -466,10 +466,15 @@ t_l2_mbps() {
 	awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.2f", b * 8 * 1000 / t }'
 }
 
-# t_class_bytes MINOR_HEX: bytes sent by HTB class 1:MINOR on hv1's uplink (0 if absent).
+# t_mq_ifb [DEV]: the name of the multiqueue backend's IFB for hv1's DEV
+# (its uplink by default): msq<ifindex>, as tc/mq.h names it.
+t_mq_ifb() { echo "msq$(ip -n "$LAB_NS_HV1" -j link show dev "${1:-$LAB_HV1_IF}" | jq '.[0].ifindex')"; }
+
+# t_class_bytes MINOR_HEX [DEV]: bytes sent by HTB class 1:MINOR on hv1's
+# DEV (its uplink by default; the multiqueue backend's IFB), 0 if absent.
 # (Debian 12's tc prints classes as text even with -j.)
 t_class_bytes() {
-	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$LAB_HV1_IF" 2>/dev/null |
+	ip netns exec "$LAB_NS_HV1" tc -s class show dev "${2:-$LAB_HV1_IF}" 2>/dev/null |
 		awk -v h="1:$1" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
 			END { if (!found) print 0 }'
 }

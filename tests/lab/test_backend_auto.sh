@@ -18,13 +18,7 @@ BOND=msbond0
 VLAN=msvlan0
 conf() { t_config "$1" migration_max_mbps=300 migration_min_mbps=50; }
 backend_of() { sed -n 's/.*dataplane backend on [^:]*: \([a-z-]*\).*/\1/p' "$1" | head -n 1; }
-ifb_of() { echo "msq$(ip -n "$LAB_NS_HV1" -j link show dev "$1" | jq '.[0].ifindex')"; }
 root_of() { ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$1" | grep -v '^qdisc clsact'; }
-class_bytes() {
-	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$1" 2>/dev/null |
-		awk -v h="1:$2" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
-			END { if (!found) print 0 }'
-}
 conf "$T_TMP/agent.conf"
 grep -q dataplane_backend "$T_TMP/agent.conf" && t_fail "the config sets dataplane_backend: not the default"
 
@@ -54,18 +48,18 @@ t_agent_start "$T_TMP/agent.conf" "$T_TMP/agent-bond.log" --iface "$BOND" || t_f
 [ "$(backend_of "$T_TMP/agent-bond.log")" = multiqueue ] ||
 	t_fail "auto on a 16-queue noqueue device: $(grep 'dataplane backend' "$T_TMP/agent-bond.log")"
 grep -q "$BOND has no queue of its own" "$T_TMP/agent-bond.log" || t_fail "the agent did not say why"
-IFB=$(ifb_of "$BOND")
+IFB=$(t_mq_ifb "$BOND")
 [ "$(root_of "$BOND")" = "$bond_root" ] || t_fail "$BOND's root changed: $(root_of "$BOND")"
 ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$IFB" | grep -q '^qdisc htb 1: root' || t_fail "no HTB tree on $IFB"
 
 t_mig_default_servers
-mig0=$(class_bytes "$IFB" 21)
-def0=$(class_bytes "$IFB" 30)
+mig0=$(t_class_bytes 21 "$IFB")
+def0=$(t_class_bytes 30 "$IFB")
 hb=$(t_mig_beside_default 4)
 mig_sent=$(t_iperf_sent 0)
 def_sent=$(t_iperf_sent default)
-mig_bytes=$(($(class_bytes "$IFB" 21) - mig0))
-def_htb=$(($(class_bytes "$IFB" 30) - def0))
+mig_bytes=$(($(t_class_bytes 21 "$IFB") - mig0))
+def_htb=$(($(t_class_bytes 30 "$IFB") - def0))
 t_log "over $BOND: migration flow sent $mig_sent B, class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s (cap 300); default flows sent $def_sent B ($(jq -r '.end.sum_received.bits_per_second / 1e6 | round' "$T_TMP/iperf-default.json") Mbit/s), $def_htb B through the tree"
 { [ "$mig_sent" -gt 0 ] && [ "$def_sent" -gt 0 ]; } || t_fail "a flow sent nothing"
 t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||

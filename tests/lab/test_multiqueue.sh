@@ -47,13 +47,6 @@ conf() {
 	t_config "$1" migration_max_mbps=300 migration_min_mbps=50
 	echo "dataplane_backend = $2" >>"$1"
 }
-ifb_name() { echo "msq$(ip -n "$LAB_NS_HV1" -j link show dev "$LAB_HV1_IF" | jq '.[0].ifindex')"; }
-# (Debian 12's tc prints classes as text even with -j.)
-ifb_class_bytes() {
-	ip netns exec "$LAB_NS_HV1" tc -s class show dev "$(ifb_name)" 2>/dev/null |
-		awk -v h="1:$1" '$1 == "class" { cur = $3 } $1 == "Sent" && cur == h { print $2; found = 1; exit }
-			END { if (!found) print 0 }'
-}
 # Bytes the NIC's per-queue pfifo_fast children sent, summed.
 nic_pfifo_bytes() {
 	ip netns exec "$LAB_NS_HV1" tc -s -j qdisc show dev "$LAB_HV1_IF" |
@@ -73,23 +66,23 @@ t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq.log" || t_fail "agent did not ge
 grep -q 'dataplane backend on .*: multiqueue' "$T_TMP/agent-mq.log" ||
 	t_fail "auto did not pick multiqueue on a 4-queue NIC"
 [ "$(nic_tree)" = "$orig" ] || t_fail "the NIC's tree changed under the multiqueue backend: $(nic_tree)"
-ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
-	t_fail "no HTB tree on the IFB $(ifb_name)"
+ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(t_mq_ifb)" | grep -q '^qdisc htb 1: root' ||
+	t_fail "no HTB tree on the IFB $(t_mq_ifb)"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "no redirect filter: $(t_filter_state)"
 hyst_is 1 "with the multiqueue backend running"
 record_is 0 "with the multiqueue backend running"
-ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
+ifb_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" | jq '.[0].ifindex')
 
 # A migration-port flow and a default flow at once.
 t_mig_default_servers
-mig0=$(ifb_class_bytes 21)
-def0=$(ifb_class_bytes 30)
+mig0=$(t_class_bytes 21 "$(t_mq_ifb)")
+def0=$(t_class_bytes 30 "$(t_mq_ifb)")
 nic0=$(nic_pfifo_bytes)
 hb=$(t_mig_beside_default 4)
 mig_sent=$(t_iperf_sent 0)
 def_sent=$(t_iperf_sent default)
-mig_bytes=$(($(ifb_class_bytes 21) - mig0))
-def_htb=$(($(ifb_class_bytes 30) - def0))
+mig_bytes=$(($(t_class_bytes 21 "$(t_mq_ifb)") - mig0))
+def_htb=$(($(t_class_bytes 30 "$(t_mq_ifb)") - def0))
 nic_bytes=$(($(nic_pfifo_bytes) - nic0))
 t_log "migration flow: sent $mig_sent B, IFB class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s (cap 300)"
 t_log "default flows: sent $def_sent B, IFB default class $def_htb B, NIC pfifo_fast $nic_bytes B"
@@ -107,26 +100,26 @@ t_num_le "$((def_sent + mig_sent))" "$((nic_bytes * 105 / 100))" ||
 # The IFB set down, then deleted (by hand, by a network manager): either
 # drops every migration packet redirected to it, until the agent sets it up
 # or makes it again (tree, classes, the classifier's note of it, redirect).
-ifb_up() { ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" 2>/dev/null | jq -e '.[0].flags | index("UP")' >/dev/null; }
-ifb_classes() { ip netns exec "$LAB_NS_HV1" tc class show dev "$(ifb_name)" 2>/dev/null | sort; }
+ifb_up() { ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" 2>/dev/null | jq -e '.[0].flags | index("UP")' >/dev/null; }
+ifb_classes() { ip netns exec "$LAB_NS_HV1" tc class show dev "$(t_mq_ifb)" 2>/dev/null | sort; }
 classes_before=$(ifb_classes)
-ip -n "$LAB_NS_HV1" link set "$(ifb_name)" down
+ip -n "$LAB_NS_HV1" link set "$(t_mq_ifb)" down
 t_wait_until 5 ifb_up || t_fail "the agent did not set its IFB up again"
 grep -q 'was set down' "$T_TMP/agent-mq.log" || t_fail "the agent did not say its IFB was set down"
-ip -n "$LAB_NS_HV1" link del "$(ifb_name)"
+ip -n "$LAB_NS_HV1" link del "$(t_mq_ifb)"
 t_wait_log "$T_TMP/agent-mq.log" "is back (ifindex" 5 || t_fail "the agent did not make its IFB again"
-new_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')
+new_index=$(ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" | jq '.[0].ifindex')
 [ "$new_index" != "$ifb_index" ] || t_fail "the IFB was not made again (same ifindex $ifb_index)"
 ifb_up || t_fail "the IFB made again is not up"
 [ "$(ifb_classes)" = "$classes_before" ] ||
 	t_fail "the tree made again differs: $(ifb_classes | paste -sd'|') against $(echo "$classes_before" | paste -sd'|')"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "not one redirect after the IFB came back: $(t_filter_state)"
 ifb_index=$new_index
-mig0=$(ifb_class_bytes 21)
+mig0=$(t_class_bytes 21 "$(t_mq_ifb)")
 t_iperf_start 0 2
 t_iperf_wait "$T_LAST_PID"
 mig_sent=$(t_iperf_sent 0)
-mig_bytes=$(($(ifb_class_bytes 21) - mig0))
+mig_bytes=$(($(t_class_bytes 21 "$(t_mq_ifb)") - mig0))
 t_log "after the IFB came back: migration flow sent $mig_sent B, class 1:21 $mig_bytes B, $(t_iperf_mbps 0) Mbit/s"
 [ "$mig_sent" -gt 0 ] && t_num_le "$mig_sent" "$((mig_bytes * 105 / 100))" ||
 	t_fail "the migration flow did not go through the new IFB's class: $mig_bytes B for $mig_sent B sent"
@@ -138,7 +131,7 @@ wait "$T_AGENT_PID" 2>/dev/null
 T_AGENT_PID=
 [ "$(redirect_filter)" -eq 1 ] || t_fail "the redirect filter went with the killed agent"
 hyst_is 1 "after the agent was killed"
-[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
+[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the IFB went with the killed agent"
 # A start that fails while taking over (here the ingress backstop's IFB name
 # is another device's) undoes nothing of it: classifier, redirect, IFB and
@@ -149,9 +142,9 @@ conf "$T_TMP/fail.conf" auto
 t_start_fails_takeover "$T_TMP/fail.conf" "$T_TMP/agent-fail.log"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "the failed start removed the redirect: $(t_filter_state)"
 t_filter_state | grep -q ' bpf ' || t_fail "the failed start removed the classifier: $(t_filter_state)"
-[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
+[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the failed start removed the IFB"
-ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
+ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(t_mq_ifb)" | grep -q '^qdisc htb 1: root' ||
 	t_fail "the failed start removed the tree on the IFB"
 cmp -s "$state_file" "$T_TMP/state-before" || t_fail "the failed start changed or removed the state file"
 hyst_is 1 "after a failed start"
@@ -160,7 +153,7 @@ grep -q 'stays and shapes as before' "$T_TMP/agent-fail.log" ||
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq2.log" || t_fail "restarted agent did not get ready"
 grep -q 'took over IFB' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not take over the IFB"
 grep -q 'adopt' "$T_TMP/agent-mq2.log" || t_fail "the restarted agent did not adopt"
-[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(ifb_name)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
+[ "$(ip -n "$LAB_NS_HV1" -j link show dev "$(t_mq_ifb)" | jq '.[0].ifindex')" = "$ifb_index" ] ||
 	t_fail "the restarted agent made a new IFB"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "not exactly one redirect filter after adoption: $(t_filter_state)"
 record_is 0 "after adoption"
@@ -169,7 +162,7 @@ t_agent_stop "$T_AGENT_PID"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after stop: $(nic_tree)"
 t_qdisc_state | grep -q clsact && t_fail "clsact left after stop"
 [ -z "$(t_filter_state)" ] || t_fail "filter left after stop: $(t_filter_state)"
-ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
+ip -n "$LAB_NS_HV1" link show dev "$(t_mq_ifb)" >/dev/null 2>&1 && t_fail "IFB left after stop"
 hyst_is 0 "after the adopting agent stopped"
 record_is "" "after the adopting agent stopped"
 
@@ -183,7 +176,7 @@ t_hv1 "$AGENT" --cleanup --iface "$LAB_HV1_IF" --run-dir "$T_TMP/run" >"$T_TMP/c
 	t_fail "--cleanup failed"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after --cleanup: $(nic_tree)"
 [ -z "$(t_filter_state)" ] || t_fail "filter left after --cleanup: $(t_filter_state)"
-ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after --cleanup"
+ip -n "$LAB_NS_HV1" link show dev "$(t_mq_ifb)" >/dev/null 2>&1 && t_fail "IFB left after --cleanup"
 hyst_is 0 "after --cleanup"
 record_is "" "after --cleanup"
 if t_pins_left; then t_fail "pins left after --cleanup"; fi
@@ -197,17 +190,17 @@ grep -q '^backend multiqueue$' "$T_TMP/run/$LAB_HV1_IF.state" ||
 kill -KILL "$T_AGENT_PID"
 wait "$T_AGENT_PID" 2>/dev/null
 T_AGENT_PID=
-ip -n "$LAB_NS_HV1" link del "$(ifb_name)" || t_fail "cannot delete the IFB"
+ip -n "$LAB_NS_HV1" link del "$(t_mq_ifb)" || t_fail "cannot delete the IFB"
 t_agent_start "$T_TMP/mq.conf" "$T_TMP/agent-mq5.log" || t_fail "the agent did not get ready without its IFB"
 grep -q 'dataplane backend on .*: multiqueue' "$T_TMP/agent-mq5.log" ||
 	t_fail "the agent took the previous tree for htb-root: $(grep 'dataplane backend' "$T_TMP/agent-mq5.log")"
 [ "$(nic_tree)" = "$orig" ] || t_fail "the NIC's mq tree was replaced: $(nic_tree)"
-ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(ifb_name)" | grep -q '^qdisc htb 1: root' ||
+ip netns exec "$LAB_NS_HV1" tc qdisc show dev "$(t_mq_ifb)" | grep -q '^qdisc htb 1: root' ||
 	t_fail "no tree on the IFB made again"
 [ "$(redirect_filter)" -eq 1 ] || t_fail "not one redirect: $(t_filter_state)"
 t_agent_stop "$T_AGENT_PID"
 [ "$(nic_tree)" = "$orig" ] || t_fail "mq tree not as before after that agent stopped: $(nic_tree)"
-ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "IFB left after stop"
+ip -n "$LAB_NS_HV1" link show dev "$(t_mq_ifb)" >/dev/null 2>&1 && t_fail "IFB left after stop"
 hyst_is 0 "after the agent without its IFB stopped"
 
 # htb-root on the same NIC: the tree replaces mq while the agent runs, mq comes back after.
@@ -215,7 +208,7 @@ conf "$T_TMP/root.conf" htb-root
 t_agent_start "$T_TMP/root.conf" "$T_TMP/agent-root.log" || t_fail "htb-root agent did not get ready"
 grep -q 'dataplane backend on .*: htb-root' "$T_TMP/agent-root.log" || t_fail "htb-root not chosen"
 t_qdisc_state | grep -q '^qdisc htb 1: root' || t_fail "no htb root with htb-root: $(t_qdisc_state)"
-ip -n "$LAB_NS_HV1" link show dev "$(ifb_name)" >/dev/null 2>&1 && t_fail "an IFB with htb-root"
+ip -n "$LAB_NS_HV1" link show dev "$(t_mq_ifb)" >/dev/null 2>&1 && t_fail "an IFB with htb-root"
 hyst_is 0 "with htb-root"
 t_agent_stop "$T_AGENT_PID"
 [ "$T_STOP_RC" -eq 0 ] || t_fail "htb-root agent exited with $T_STOP_RC on SIGTERM"
